@@ -1,0 +1,16 @@
+/*
+ * libatrest: encrypted, authenticated, crash-safe storage of checkpoints
+ * and state, with keys the operator controls.  Include this one header.
+ */
+#ifndef ATREST_H
+#define ATREST_H
+
+#define ATREST_VERSION "0.1.0"
+
+#include "errors.h"
+#include "inspect.h"
+#include "keys.h"
+#include "record.h"
+#include "store.h"
+
+#endif

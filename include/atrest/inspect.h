@@ -1,0 +1,41 @@
+/*
+ * Reading an object's header without any key: the facts inspect shows.
+ * Nothing here is authenticated; it is for people and tools, not decisions.
+ */
+#ifndef ATREST_INSPECT_H
+#define ATREST_INSPECT_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct atrest_header_info {
+	int version;
+	int form;              /* 1 store object, 2 standalone file */
+	int cipher;
+	uint32_t segment_size;
+	uint32_t data_key_id;  /* 0 in a standalone file */
+	char store_id[33];     /* hex; "" in a standalone file */
+	char tenant[ATREST_TENANT_MAX + 1];
+	char name[ATREST_NAME_MAX + 1];
+	uint32_t header_size;
+	uint32_t meta_size;    /* sealed metadata bytes */
+	uint64_t stored_size;
+	uint64_t plaintext_size;
+	uint64_t segments;
+} atrest_header_info;
+
+/*
+ * Parse the file at path.  ATREST_EINTEGRITY when it is not an atrest object
+ * or its layout is inconsistent with its size.
+ */
+int atrest_inspect_file(atrest_header_info *out, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

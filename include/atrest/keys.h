@@ -1,0 +1,55 @@
+/*
+ * Master-key providers a store can be opened with.  A provider wraps and
+ * unwraps the store's data keys; it never hands its key to the core.
+ */
+#ifndef ATREST_KEYS_H
+#define ATREST_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct atrest_keyprov atrest_keyprov;
+
+/* A 32-byte master key given in memory (copied into locked memory). */
+int atrest_keyprov_raw(atrest_keyprov **out, const uint8_t *key, size_t len);
+
+/*
+ * A master key parsed from text: 64 hex digits or base64 of 32 bytes.
+ * Surrounding white space is ignored.
+ */
+int atrest_keyprov_text(atrest_keyprov **out, const char *text, size_t len);
+
+/*
+ * A key file: hex, base64, or at least 32 bytes of raw random material
+ * (condensed with HKDF-SHA256).  Refused when group- or world-readable.
+ */
+int atrest_keyprov_file(atrest_keyprov **out, const char *path);
+
+/*
+ * A passphrase, stretched with Argon2id (64 MiB, 3 passes, 4 lanes; PBKDF2-
+ * SHA256 in FIPS mode) with a random salt kept in the keyring.  The
+ * derivation runs once per provider, when the store is opened.
+ */
+int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len);
+
+/*
+ * The provider the environment names: ATREST_KEY, ATREST_KEY_FILE,
+ * ATREST_PASSPHRASE or ATREST_KEY_URI, or with old != 0 their ATREST_OLD_
+ * forms.  Returns ATREST_ENOTFOUND when none is set, ATREST_EINVAL when more
+ * than one is.
+ */
+int atrest_keyprov_from_env(atrest_keyprov **out, int old);
+
+/* The provider's kind ("key", "key-file", "passphrase", "pkcs11", ...). */
+const char *atrest_keyprov_kind(const atrest_keyprov *kp);
+
+void atrest_keyprov_free(atrest_keyprov *kp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

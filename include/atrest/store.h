@@ -1,0 +1,193 @@
+/*
+ * The store: named, encrypted, authenticated objects (checkpoints) with put,
+ * get, streaming, byte ranges, stat, list and delete.  One atrest_store may be
+ * used from many threads at once; writers and readers belong to one thread.
+ */
+#ifndef ATREST_STORE_H
+#define ATREST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ATREST_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define ATREST_WARN_UNUSED
+#endif
+
+typedef struct atrest_store atrest_store;
+typedef struct atrest_backend atrest_backend;
+
+typedef enum atrest_cipher {
+	ATREST_CIPHER_DEFAULT = 0,
+	ATREST_CIPHER_AES_256_GCM = 1,
+	ATREST_CIPHER_CHACHA20_POLY1305 = 2,
+	ATREST_CIPHER_AES_256_CBC_HMAC_SHA256 = 3
+} atrest_cipher;
+
+/* "aes-256-gcm", "chacha20-poly1305", "aes-256-cbc-hmac-sha256". */
+const char *atrest_cipher_name(int cipher);
+/* The cipher of a name, or ATREST_EINVAL. */
+int atrest_cipher_from_name(const char *name);
+
+#define ATREST_SEGMENT_SIZE_DEFAULT 65536u
+#define ATREST_SEGMENT_SIZE_MIN 1024u
+#define ATREST_SEGMENT_SIZE_MAX (16u * 1024 * 1024)
+#define ATREST_NAME_MAX 1024  /* bytes of an object name */
+#define ATREST_TENANT_MAX 64  /* bytes of a tenant name */
+#define ATREST_META_MAX 65536 /* encoded bytes of an object's metadata */
+
+typedef struct atrest_store_options {
+	unsigned int version;
+	/* A directory path (the local store).  Ignored when backend is set. */
+	const char *path;
+	/* A backend to use instead of path; the store takes ownership. */
+	atrest_backend *backend;
+	/* The master key; the store takes ownership.  NULL: from environment. */
+	atrest_keyprov *key;
+	/* A previous master key; the keyring is rewrapped to key on open. */
+	atrest_keyprov *old_key;
+	/* Tenant whose objects this handle sees ("" when NULL). */
+	const char *tenant;
+	/* Create the store when it does not exist. */
+	int create;
+	/* Settings for a store being created (0: defaults). */
+	int cipher;
+	uint32_t segment_size;
+	/* Return non-atrest files as they are instead of refusing them. */
+	int allow_plaintext;
+	/* Skip the audit log (tests and benchmarks only). */
+	int no_audit;
+	/* Name recorded as principal in the audit log (NULL: "local"). */
+	const char *principal;
+} atrest_store_options;
+
+#define ATREST_STORE_OPTIONS_VERSION 1
+#define ATREST_STORE_OPTIONS_INIT { ATREST_STORE_OPTIONS_VERSION }
+
+/*
+ * Open (and with opts->create, create) a store.  Fails with ATREST_EKEY when
+ * the master key is missing or is not the store's, ATREST_ENOTFOUND when the
+ * store does not exist and create is 0, ATREST_EINTEGRITY when the keyring
+ * is damaged.  The options' key providers and backend are taken over even
+ * when the call fails.
+ */
+int atrest_store_open(atrest_store **out, const atrest_store_options *opts);
+void atrest_store_close(atrest_store *st);
+
+/* User metadata: key/value pairs, encrypted with the object. */
+typedef struct atrest_meta_entry {
+	const char *key;
+	const char *value;
+} atrest_meta_entry;
+
+typedef struct atrest_meta {
+	const atrest_meta_entry *entries;
+	size_t count;
+} atrest_meta;
+
+/* Atomically and durably replace (or create) name with buf. */
+int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
+	const atrest_meta *meta);
+
+/*
+ * Read and authenticate a whole object.  *out is allocated (free it with
+ * atrest_free); on any failure nothing is returned.
+ */
+ATREST_WARN_UNUSED int atrest_get(atrest_store *st, const char *name,
+	void **out, size_t *out_len);
+
+/*
+ * Read len bytes at offset off of an object's plaintext into buf; only the
+ * segments covering the range are read and authenticated.  *got is less than
+ * len only at the end of the object.
+ */
+ATREST_WARN_UNUSED int atrest_get_range(atrest_store *st, const char *name,
+	uint64_t off, void *buf, size_t len, size_t *got);
+
+/* Streaming writer: nothing is visible under name until commit succeeds. */
+typedef struct atrest_writer atrest_writer;
+int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta);
+int atrest_writer_write(atrest_writer *w, const void *buf, size_t len);
+/* Seal the last segment, make the object durable and visible; frees w. */
+int atrest_writer_commit(atrest_writer *w);
+/* Drop everything written; frees w. */
+void atrest_writer_abort(atrest_writer *w);
+
+/*
+ * Streaming reader: returns only authenticated plaintext.  A read that
+ * reaches the end checks that the object was not truncated.
+ */
+typedef struct atrest_reader atrest_reader;
+int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name);
+/* *got == 0 means end of object. */
+ATREST_WARN_UNUSED int atrest_reader_read(atrest_reader *r, void *buf,
+	size_t len, size_t *got);
+int atrest_reader_seek(atrest_reader *r, uint64_t off);
+uint64_t atrest_reader_size(const atrest_reader *r);
+void atrest_reader_close(atrest_reader *r);
+
+typedef struct atrest_stat_info {
+	uint64_t size;        /* plaintext bytes */
+	uint64_t stored_size; /* bytes in the backend */
+	int64_t mtime;        /* seconds since the epoch, from the backend */
+	int cipher;
+	uint32_t segment_size;
+	uint32_t data_key_id;
+	int plaintext;        /* a non-atrest file passed through */
+	/* Decrypted user metadata; valid until atrest_stat_info_clear. */
+	atrest_meta_entry *meta;
+	size_t meta_count;
+} atrest_stat_info;
+
+/* Header facts and metadata, authenticated. */
+ATREST_WARN_UNUSED int atrest_stat(atrest_stat_info *out, atrest_store *st,
+	const char *name);
+void atrest_stat_info_clear(atrest_stat_info *info);
+
+typedef struct atrest_list_entry {
+	const char *name;
+	uint64_t stored_size;
+	int64_t mtime;
+} atrest_list_entry;
+
+/*
+ * Call cb for every object whose name starts with prefix, in byte order of
+ * names.  A non-zero return from cb stops the walk and is returned.
+ */
+int atrest_list(atrest_store *st, const char *prefix,
+	int (*cb)(const atrest_list_entry *entry, void *payload), void *payload);
+
+int atrest_delete(atrest_store *st, const char *name);
+
+/* Check a name: 0, or ATREST_EINVAL with the reason as last error. */
+int atrest_name_check(const char *name);
+
+/* Free memory that libatrest returned. */
+void atrest_free(void *p);
+
+/* The store's settings (see docs/ARCHITECTURE.md). */
+typedef struct atrest_settings {
+	int cipher;
+	uint32_t segment_size;
+	uint32_t rotate_days; /* data-key rotation policy */
+	uint32_t force_days;
+} atrest_settings;
+
+int atrest_store_settings(atrest_settings *out, atrest_store *st);
+int atrest_store_set_settings(atrest_store *st, const atrest_settings *s);
+
+/* The store's id as 32 hex digits plus NUL. */
+int atrest_store_id(char out[33], atrest_store *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

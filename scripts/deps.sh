@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, testing and running atrest need.
+# Called by the Makefile and .ci/run; installs only what is missing.
+set -eu
+PKGS="cmake make gcc clang pkg-config libssl-dev libargon2-dev libjansson-dev
+libcmocka-dev libclang-rt-14-dev llvm bsdextrautils xxd openssl age
+libmicrohttpd-dev libcurl4-openssl-dev python3 hyperfine gnuplot-nox"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "atrest: missing Debian packages:$missing (run as root or install them)" >&2
+	exit 1
+fi
+echo "atrest: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,106 @@
+/*
+ * Shared internals of libatrest: the error-raising helpers and the control
+ * macros every library file uses (s2n-style ENSURE/GUARD, one out: label).
+ */
+#ifndef ATREST_COMMON_H
+#define ATREST_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atrest/errors.h"
+
+#if defined(__GNUC__)
+#define ATREST__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define ATREST__WUR __attribute__((warn_unused_result))
+#else
+#define ATREST__PRINTF(a, b)
+#define ATREST__WUR
+#endif
+
+/* Record code and message as this thread's last error; returns code. */
+int atrest__error(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
+/* Same, appending strerror(errnum). */
+int atrest__error_os(int code, int errnum, const char *fmt, ...)
+	ATREST__PRINTF(3, 4);
+/* Same, appending OpenSSL's first queued error reason (and clearing it). */
+int atrest__error_ossl(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
+/* Prefix the current last message with "what: " (context for callers). */
+void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
+/* The code an errno maps to (ENOENT -> ENOTFOUND, ENOSPC -> ENOSPC...). */
+int atrest__errno_code(int errnum);
+
+/* Return code from the enclosing function unless cond holds. */
+#define ENSURE(cond, code, ...)                                               \
+	do {                                                                  \
+		if (!(cond))                                                  \
+			return atrest__error((code), __VA_ARGS__);            \
+	} while (0)
+
+/* Return any failure of call. */
+#define GUARD(call)                                                           \
+	do {                                                                  \
+		int guard_rc_ = (call);                                       \
+		if (guard_rc_ < 0)                                            \
+			return guard_rc_;                                     \
+	} while (0)
+
+/* Set rc and jump to out: on failure of call (functions owning resources). */
+#define GUARD_OUT(call)                                                       \
+	do {                                                                  \
+		rc = (call);                                                  \
+		if (rc < 0)                                                   \
+			goto out;                                             \
+	} while (0)
+
+#define ENSURE_OUT(cond, code, ...)                                           \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			rc = atrest__error((code), __VA_ARGS__);              \
+			goto out;                                             \
+		}                                                             \
+	} while (0)
+
+/* OpenSSL calls return 1 on success. */
+#define GUARD_OSSL(call, code, ...)                                           \
+	do {                                                                  \
+		if ((call) != 1)                                              \
+			return atrest__error_ossl((code), __VA_ARGS__);       \
+	} while (0)
+
+/* Little-endian integer coding used by every on-disk structure. */
+static inline void atrest__put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void atrest__put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void atrest__put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t atrest__le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t atrest__le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t atrest__le64(const uint8_t *p)
+{
+	return (uint64_t)atrest__le32(p) | (uint64_t)atrest__le32(p + 4) << 32;
+}
+
+#endif

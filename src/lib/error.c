@@ -1,0 +1,164 @@
+/*
+ * Thread-local last error of libatrest and the code tables (names, CLI exit
+ * statuses).  Messages are built by the library and never contain secrets.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "common.h"
+
+#define MSG_MAX 1024
+
+static _Thread_local char tl_msg[MSG_MAX];
+static _Thread_local atrest_error tl_err;
+static _Thread_local int tl_set;
+
+static int set_message(int code, const char *fmt, va_list ap, const char *tail)
+{
+	size_t n;
+
+	vsnprintf(tl_msg, sizeof(tl_msg), fmt, ap);
+	n = strlen(tl_msg);
+	if (tail && *tail && n < sizeof(tl_msg) - 3)
+		snprintf(tl_msg + n, sizeof(tl_msg) - n, ": %s", tail);
+	tl_err.code = code;
+	tl_err.message = tl_msg;
+	tl_set = 1;
+	return code;
+}
+
+int atrest__error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, NULL);
+	va_end(ap);
+	return code;
+}
+
+int atrest__error_os(int code, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[128];
+	const char *s;
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	s = strerror_r(errnum, buf, sizeof(buf));
+#else
+	s = strerror_r(errnum, buf, sizeof(buf)) == 0 ? buf : "unknown error";
+#endif
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, s);
+	va_end(ap);
+	return code;
+}
+
+int atrest__error_ossl(int code, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[256] = "";
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, buf);
+	va_end(ap);
+	return code;
+}
+
+void atrest__error_prefix(const char *fmt, ...)
+{
+	char pre[MSG_MAX], old[MSG_MAX];
+	va_list ap;
+
+	if (!tl_set)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	memcpy(old, tl_msg, sizeof(old));
+	snprintf(tl_msg, sizeof(tl_msg), "%s: %s", pre, old);
+}
+
+int atrest__errno_code(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+	case ENOTDIR:
+		return ATREST_ENOTFOUND;
+	case EEXIST:
+		return ATREST_EEXISTS;
+	case ENOSPC:
+	case EDQUOT:
+		return ATREST_ENOSPC;
+	case EFBIG:
+		return ATREST_ETOOBIG;
+	case ENAMETOOLONG:
+	case EISDIR:
+		return ATREST_EINVAL;
+	default:
+		return ATREST_ERROR;
+	}
+}
+
+const atrest_error *atrest_error_last(void)
+{
+	return tl_set ? &tl_err : NULL;
+}
+
+void atrest_error_clear(void)
+{
+	tl_set = 0;
+	tl_msg[0] = '\0';
+}
+
+const char *atrest_strerror(int code)
+{
+	switch (code) {
+	case ATREST_OK:
+		return "success";
+	case ATREST_EINVAL:
+		return "invalid argument";
+	case ATREST_ENOTFOUND:
+		return "not found";
+	case ATREST_EINTEGRITY:
+		return "integrity failure";
+	case ATREST_EKEY:
+		return "key error";
+	case ATREST_EEXISTS:
+		return "already exists";
+	case ATREST_EUNAVAILABLE:
+		return "unavailable";
+	case ATREST_ENOSPC:
+		return "no space left";
+	case ATREST_ETOOBIG:
+		return "too big";
+	default:
+		return "error";
+	}
+}
+
+int atrest_exit_status(int code)
+{
+	switch (code) {
+	case ATREST_OK:
+		return 0;
+	case ATREST_EINVAL:
+		return 2;
+	case ATREST_ENOTFOUND:
+		return 3;
+	case ATREST_EINTEGRITY:
+		return 4;
+	case ATREST_EKEY:
+		return 5;
+	default:
+		return 1;
+	}
+}

@@ -1,0 +1,28 @@
+/*
+ * Small helpers shared by the cmocka unit tests: private temp directories,
+ * hex decoding for vectors, random buffers.
+ */
+#ifndef ATREST_TEST_HELPERS_H
+#define ATREST_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* mkdtemp under $TMPDIR (or /tmp); path written to out (PATH_MAX). */
+void th_tmpdir(char *out, size_t cap);
+/* rm -rf of a directory made by th_tmpdir. */
+void th_rmrf(const char *path);
+/* Decode hex into a malloc'd buffer; *len gets the byte count. */
+uint8_t *th_unhex(const char *hex, size_t *len);
+/* Deterministic pseudo-random bytes (xorshift) for test data. */
+void th_fill(void *buf, size_t len, uint64_t seed);
+/* Read a whole file into a malloc'd buffer (NULL on failure). */
+uint8_t *th_read_file(const char *path, size_t *len);
+/* Write a whole file (0 on success). */
+int th_write_file(const char *path, const void *buf, size_t len);
+
+#endif
