@@ -49,6 +49,9 @@ const char *atrest_keyprov_kind(const atrest_keyprov *kp);
 
 void atrest_keyprov_free(atrest_keyprov *kp);
 
+/* Fill buf with len bytes from OpenSSL's CSPRNG (for keygen). */
+int atrest_random(void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

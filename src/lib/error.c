@@ -75,16 +75,22 @@ int atrest__error_ossl(int code, const char *fmt, ...)
 
 void atrest__error_prefix(const char *fmt, ...)
 {
-	char pre[MSG_MAX], old[MSG_MAX];
+	char old[MSG_MAX];
 	va_list ap;
+	int n;
 
 	if (!tl_set)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(pre, sizeof(pre), fmt, ap);
-	va_end(ap);
 	memcpy(old, tl_msg, sizeof(old));
-	snprintf(tl_msg, sizeof(tl_msg), "%s: %s", pre, old);
+	va_start(ap, fmt);
+	n = vsnprintf(tl_msg, sizeof(tl_msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tl_msg) - 3)
+		return;
+	tl_msg[n] = ':';
+	tl_msg[n + 1] = ' ';
+	memcpy(tl_msg + n + 2, old, sizeof(tl_msg) - (size_t)n - 2);
+	tl_msg[sizeof(tl_msg) - 1] = '\0';
 }
 
 int atrest__errno_code(int errnum)

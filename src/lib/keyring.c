@@ -1,0 +1,461 @@
+/*
+ * The keyring (keyring.h): creation, JSON parsing and serialization, the
+ * master-key check, the MAC over a canonical encoding, lazy unwrapping of
+ * data keys and rotation.  Written to the store by store.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "keyring.h"
+
+#define KEYRING_FORMAT "atrest-keyring"
+#define MAX_KEYS 100000
+
+static const char *STATUS_NAMES[] = { "", "active", "retired", "exposed",
+	"destroyed" };
+
+const char *atrest__dek_status_name(int status)
+{
+	return status >= 1 && status <= 4 ? STATUS_NAMES[status] : "unknown";
+}
+
+static int status_from_name(const char *s)
+{
+	for (int i = 1; i <= 4; i++)
+		if (strcmp(s, STATUS_NAMES[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Additional data binding a wrapped blob to its store and role. */
+static size_t wrap_aad(uint8_t *aad, const atrest__keyring *kr, const char *role,
+	uint32_t id)
+{
+	size_t rl = strlen(role);
+
+	memcpy(aad, role, rl);
+	memcpy(aad + rl, kr->store_id, 16);
+	atrest__put_le32(aad + rl + 16, id);
+	return rl + 20;
+}
+
+static int wrap_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d)
+{
+	uint8_t aad[64];
+	size_t n = wrap_aad(aad, kr, "atrest/v1 dek", d->id);
+
+	return atrest__kp_wrap(kp, d->wrapped, &d->wrapped_len, d->key->data, aad, n);
+}
+
+static int new_dek(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	atrest__dek *keys, *d;
+	uint32_t id = 1;
+
+	for (size_t i = 0; i < kr->nkeys; i++)
+		if (kr->keys[i].id >= id)
+			id = kr->keys[i].id + 1;
+	ENSURE(kr->nkeys < MAX_KEYS && id < 0xFFFFFF, ATREST_ERROR,
+		"keyring holds too many data keys");
+	keys = realloc(kr->keys, (kr->nkeys + 1) * sizeof(*keys));
+	ENSURE(keys, ATREST_ERROR, "out of memory");
+	kr->keys = keys;
+	d = &keys[kr->nkeys];
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	d->created = (int64_t)time(NULL);
+	d->status = ATREST__DEK_ACTIVE;
+	GUARD(atrest__secret_new(&d->key, ATREST__DEK_LEN));
+	if (atrest__rand(d->key->data, ATREST__DEK_LEN) < 0 || wrap_dek(kr, kp, d) < 0) {
+		atrest__secret_free(d->key);
+		return ATREST_ERROR;
+	}
+	kr->nkeys++;
+	kr->active = id;
+	return 0;
+}
+
+static int derive_mac_key(atrest__keyring *kr, const atrest__secret *check)
+{
+	static const char info[] = "atrest/v1 keyring mac";
+
+	atrest__secret_free(kr->mac_key);
+	kr->mac_key = NULL;
+	GUARD(atrest__secret_new(&kr->mac_key, 32));
+	return atrest__hkdf(kr->mac_key->data, 32, kr->store_id, 16, check->data,
+		check->len, (const uint8_t *)info, sizeof(info) - 1);
+}
+
+static int bind_provider(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	char *params = NULL;
+
+	GUARD(atrest__kp_bind(kp, kr->params, &params));
+	if (params) {
+		free(kr->params);
+		kr->params = params;
+	}
+	snprintf(kr->kind, sizeof(kr->kind), "%s", kp->kind ? kp->kind : "?");
+	return atrest__kp_key_id(kp, kr->key_id, sizeof(kr->key_id));
+}
+
+int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp)
+{
+	atrest__keyring *kr = calloc(1, sizeof(*kr));
+	atrest__secret *check = NULL;
+	uint8_t aad[64];
+	int rc;
+
+	ENSURE(kr, ATREST_ERROR, "out of memory");
+	GUARD_OUT(atrest__rand(kr->store_id, sizeof(kr->store_id)));
+	GUARD_OUT(bind_provider(kr, kp));
+	GUARD_OUT(atrest__secret_new(&check, 32));
+	GUARD_OUT(atrest__rand(check->data, 32));
+	GUARD_OUT(atrest__kp_wrap(kp, kr->check, &kr->check_len, check->data, aad,
+		wrap_aad(aad, kr, "atrest/v1 check", 0)));
+	GUARD_OUT(derive_mac_key(kr, check));
+	GUARD_OUT(new_dek(kr, kp));
+	*out = kr;
+out:
+	atrest__secret_free(check);
+	if (rc < 0)
+		atrest__keyring_free(kr);
+	return rc;
+}
+
+int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	uint32_t old = kr->active;
+
+	GUARD(new_dek(kr, kp));
+	for (size_t i = 0; i < kr->nkeys; i++)
+		if (kr->keys[i].id == old && kr->keys[i].status == ATREST__DEK_ACTIVE)
+			kr->keys[i].status = ATREST__DEK_RETIRED;
+	return 0;
+}
+
+/* Canonical bytes the MAC covers: every field, length-prefixed. */
+typedef struct canon {
+	uint8_t *b;
+	size_t len, cap;
+	int oom;
+} canon;
+
+static void canon_put(canon *c, const void *p, size_t n)
+{
+	if (c->oom)
+		return;
+	if (c->len + n > c->cap) {
+		size_t cap = (c->len + n) * 2 + 256;
+		uint8_t *b = realloc(c->b, cap);
+		if (!b) {
+			c->oom = 1;
+			return;
+		}
+		c->b = b;
+		c->cap = cap;
+	}
+	memcpy(c->b + c->len, p, n);
+	c->len += n;
+}
+
+static void canon_u64(canon *c, uint64_t v)
+{
+	uint8_t b[8];
+
+	atrest__put_le64(b, v);
+	canon_put(c, b, 8);
+}
+
+static void canon_bytes(canon *c, const void *p, size_t n)
+{
+	canon_u64(c, n);
+	canon_put(c, p, n);
+}
+
+static void canon_str(canon *c, const char *s)
+{
+	canon_bytes(c, s ? s : "", s ? strlen(s) : 0);
+}
+
+static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
+{
+	canon c = { 0 };
+	int rc;
+
+	canon_str(&c, "atrest-keyring-v1");
+	canon_put(&c, kr->store_id, 16);
+	canon_u64(&c, kr->generation);
+	canon_u64(&c, kr->active);
+	canon_str(&c, kr->kind);
+	canon_str(&c, kr->key_id);
+	canon_str(&c, kr->params);
+	canon_bytes(&c, kr->check, kr->check_len);
+	canon_u64(&c, kr->nkeys);
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		const atrest__dek *d = &kr->keys[i];
+		canon_u64(&c, d->id);
+		canon_u64(&c, (uint64_t)d->created);
+		canon_u64(&c, (uint64_t)d->status);
+		canon_bytes(&c, d->wrapped, d->wrapped_len);
+	}
+	ENSURE(!c.oom, ATREST_ERROR, "out of memory");
+	rc = atrest__hmac_sha256(mac, kr->mac_key->data, kr->mac_key->len, c.b, c.len);
+	free(c.b);
+	return rc;
+}
+
+static int check_active(const atrest__keyring *kr)
+{
+	const atrest__dek *d = NULL;
+
+	for (size_t i = 0; i < kr->nkeys; i++)
+		if (kr->keys[i].id == kr->active)
+			d = &kr->keys[i];
+	ENSURE(d && d->status == ATREST__DEK_ACTIVE, ATREST_EINTEGRITY,
+		"keyring damaged: active data key %u missing", kr->active);
+	return 0;
+}
+
+int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	char given[sizeof(kr->key_id)], stored[sizeof(kr->key_id)];
+	atrest__secret *check = NULL;
+	uint8_t aad[64], mac[32];
+	int rc;
+
+	memcpy(stored, kr->key_id, sizeof(stored));
+	GUARD(bind_provider(kr, kp));
+	memcpy(given, kr->key_id, sizeof(given));
+	memcpy(kr->key_id, stored, sizeof(stored));
+	rc = atrest__kp_unwrap(kp, &check, kr->check, kr->check_len, aad,
+		wrap_aad(aad, kr, "atrest/v1 check", 0));
+	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
+		return atrest__error(ATREST_EKEY,
+			"wrong master key: the store's keyring is wrapped by master key %s, "
+			"the key given is %s", stored, given);
+	GUARD(rc);
+	rc = derive_mac_key(kr, check);
+	atrest__secret_free(check);
+	GUARD(rc);
+	GUARD(keyring_mac(mac, kr));
+	ENSURE(atrest__ct_equal(mac, kr->mac, 32), ATREST_EINTEGRITY,
+		"keyring damaged: its MAC does not match (edited or corrupted)");
+	return check_active(kr);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int jint(json_t *o, const char *k, json_int_t *out)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v))
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_blob(uint8_t *out, size_t *len, const char *b64)
+{
+	return b64 && atrest__unb64(out, ATREST_WRAPPED_MAX, len, b64) == 0 && *len > 0
+		? 0 : -1;
+}
+
+static int parse_dek(atrest__dek *d, json_t *o)
+{
+	json_int_t id, created;
+	const char *st = jstr(o, "status"), *w = jstr(o, "wrapped");
+
+	memset(d, 0, sizeof(*d));
+	if (!json_is_object(o) || jint(o, "id", &id) || jint(o, "created", &created) ||
+		!st || id < 1 || id >= 0xFFFFFF)
+		return -1;
+	d->id = (uint32_t)id;
+	d->created = created;
+	d->status = status_from_name(st);
+	if (d->status < 0)
+		return -1;
+	if (d->status == ATREST__DEK_DESTROYED)
+		return w ? -1 : 0;
+	return parse_blob(d->wrapped, &d->wrapped_len, w);
+}
+
+static int parse_keys(atrest__keyring *kr, json_t *arr)
+{
+	size_t n = json_array_size(arr);
+
+	if (!json_is_array(arr) || n == 0 || n > MAX_KEYS)
+		return -1;
+	kr->keys = calloc(n, sizeof(*kr->keys));
+	if (!kr->keys)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (parse_dek(&kr->keys[i], json_array_get(arr, i)) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (kr->keys[j].id == kr->keys[i].id)
+				return -1;
+		kr->nkeys++;
+	}
+	return 0;
+}
+
+static int parse_fields(atrest__keyring *kr, json_t *root)
+{
+	json_t *m = json_object_get(root, "master");
+	json_int_t ver, gen, active;
+	const char *sid = jstr(root, "store_id"), *mac = jstr(root, "mac");
+	const char *kind = jstr(m, "kind"), *kid = jstr(m, "key_id");
+	const char *params = jstr(m, "params"), *fmt = jstr(root, "format");
+
+	if (!fmt || strcmp(fmt, KEYRING_FORMAT) || jint(root, "version", &ver) ||
+		ver != 1 || jint(root, "generation", &gen) || gen < 0 ||
+		jint(root, "active", &active) || active < 1 || !sid || !mac ||
+		!kind || !kid || strlen(kind) >= sizeof(kr->kind) ||
+		strlen(kid) >= sizeof(kr->key_id) ||
+		atrest__unhex(kr->store_id, 16, sid) || atrest__unhex(kr->mac, 32, mac) ||
+		parse_blob(kr->check, &kr->check_len, jstr(root, "check")))
+		return -1;
+	kr->generation = (uint64_t)gen;
+	kr->active = (uint32_t)active;
+	strcpy(kr->kind, kind);
+	strcpy(kr->key_id, kid);
+	if (params && !(kr->params = strdup(params)))
+		return -1;
+	return parse_keys(kr, json_object_get(root, "keys"));
+}
+
+int atrest__keyring_parse(atrest__keyring **out, const char *json, size_t len)
+{
+	atrest__keyring *kr = calloc(1, sizeof(*kr));
+	json_error_t jerr;
+	json_t *root;
+	int bad;
+
+	ENSURE(kr, ATREST_ERROR, "out of memory");
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	bad = !json_is_object(root) || parse_fields(kr, root) < 0;
+	json_decref(root);
+	if (bad) {
+		atrest__keyring_free(kr);
+		return atrest__error(ATREST_EINTEGRITY,
+			"keyring damaged: not a valid atrest keyring (the store is NOT "
+			"re-created; restore .atrest/keyring from a backup)");
+	}
+	*out = kr;
+	return 0;
+}
+
+static json_t *dek_json(const atrest__dek *d)
+{
+	json_t *o = json_pack("{s:I, s:I, s:s}", "id", (json_int_t)d->id, "created",
+		(json_int_t)d->created, "status", atrest__dek_status_name(d->status));
+	char *w;
+
+	if (!o || d->status == ATREST__DEK_DESTROYED)
+		return o;
+	w = atrest__b64(d->wrapped, d->wrapped_len);
+	if (!w || json_object_set_new(o, "wrapped", json_string(w)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	free(w);
+	return o;
+}
+
+static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
+{
+	char sid[33], machex[65], *check = atrest__b64(kr->check, kr->check_len);
+	json_t *keys = json_array(), *root;
+
+	atrest__hex(sid, kr->store_id, 16);
+	atrest__hex(machex, mac, 32);
+	for (size_t i = 0; keys && i < kr->nkeys; i++)
+		if (json_array_append_new(keys, dek_json(&kr->keys[i])) < 0) {
+			json_decref(keys);
+			keys = NULL;
+		}
+	root = check && keys ? json_pack("{s:s, s:i, s:s, s:I, s:{s:s, s:s, s:s?}, "
+		"s:s, s:I, s:o, s:s}", "format", KEYRING_FORMAT, "version", 1,
+		"store_id", sid, "generation", (json_int_t)kr->generation, "master",
+		"kind", kr->kind, "key_id", kr->key_id, "params", kr->params,
+		"check", check, "active", (json_int_t)kr->active, "keys", keys,
+		"mac", machex) : NULL;
+	if (!root)
+		json_decref(keys);
+	free(check);
+	return root;
+}
+
+int atrest__keyring_serialize(char **out, size_t *out_len, atrest__keyring *kr)
+{
+	json_t *root;
+	uint8_t mac[32];
+
+	ENSURE(kr->mac_key, ATREST_EKEY, "keyring is locked");
+	GUARD(check_active(kr));
+	GUARD(keyring_mac(mac, kr));
+	root = keyring_json(kr, mac);
+	ENSURE(root, ATREST_ERROR, "out of memory");
+	*out = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	ENSURE(*out, ATREST_ERROR, "out of memory");
+	*out_len = strlen(*out);
+	memcpy(kr->mac, mac, 32);
+	return 0;
+}
+
+atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id)
+{
+	for (size_t i = 0; i < kr->nkeys; i++)
+		if (kr->keys[i].id == id)
+			return &kr->keys[i];
+	return NULL;
+}
+
+int atrest__keyring_dek(const uint8_t **out, atrest__keyring *kr,
+	atrest_keyprov *kp, uint32_t id)
+{
+	atrest__dek *d = atrest__keyring_find(kr, id);
+	uint8_t aad[64];
+	int rc;
+
+	ENSURE(d, ATREST_EINTEGRITY,
+		"data key %u is not in this store's keyring (object modified or from "
+		"another store)", id);
+	ENSURE(d->status != ATREST__DEK_DESTROYED, ATREST_EKEY,
+		"data key %u was destroyed: its objects cannot be read", id);
+	if (!d->key) {
+		rc = atrest__kp_unwrap(kp, &d->key, d->wrapped, d->wrapped_len, aad,
+			wrap_aad(aad, kr, "atrest/v1 dek", id));
+		if (rc == ATREST_EKEY)
+			return atrest__error(ATREST_EINTEGRITY,
+				"keyring damaged: data key %u does not unwrap", id);
+		GUARD(rc);
+	}
+	*out = d->key->data;
+	return 0;
+}
+
+void atrest__keyring_free(atrest__keyring *kr)
+{
+	if (!kr)
+		return;
+	for (size_t i = 0; i < kr->nkeys; i++)
+		atrest__secret_free(kr->keys[i].key);
+	free(kr->keys);
+	free(kr->params);
+	atrest__secret_free(kr->mac_key);
+	atrest__wipe(kr, sizeof(*kr));
+	free(kr);
+}

@@ -1,0 +1,97 @@
+/*
+ * The store's keyring: the data keys, each wrapped by the master key, a
+ * check blob that tells a wrong master key from a damaged keyring, and a
+ * MAC over the whole (docs/FORMAT.md, "Keyring").
+ */
+#ifndef ATREST_KEYRING_H
+#define ATREST_KEYRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atrest/sys/keyprov.h"
+#include "secret.h"
+
+#define ATREST__DEK_LEN 32
+#define ATREST__KEYRING_NAME ".atrest/keyring"
+
+enum {
+	ATREST__DEK_ACTIVE = 1,
+	ATREST__DEK_RETIRED = 2,
+	ATREST__DEK_EXPOSED = 3,
+	ATREST__DEK_DESTROYED = 4
+};
+
+typedef struct atrest__dek {
+	uint32_t id;
+	int64_t created;
+	int status;
+	uint8_t wrapped[ATREST_WRAPPED_MAX];
+	size_t wrapped_len;
+	atrest__secret *key; /* unwrapped on first use; NULL until then */
+} atrest__dek;
+
+typedef struct atrest__keyring {
+	uint8_t store_id[16];
+	uint64_t generation; /* bumped by every rewrite */
+	uint32_t active;
+	char kind[32];       /* master-key provider kind */
+	char key_id[128];    /* master key's non-secret id */
+	char *params;        /* provider parameters (JSON text) or NULL */
+	uint8_t check[ATREST_WRAPPED_MAX];
+	size_t check_len;
+	atrest__dek *keys;
+	size_t nkeys;
+	uint8_t mac[32];         /* as read from the file */
+	atrest__secret *mac_key; /* from the unwrapped check secret */
+} atrest__keyring;
+
+/* A new keyring for a new store: store id, check secret, first data key. */
+int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp);
+
+/* Parse keyring JSON (no keys used); ATREST_EINTEGRITY when malformed. */
+int atrest__keyring_parse(atrest__keyring **out, const char *json, size_t len);
+
+/*
+ * Bind kp to the keyring and check it: ATREST_EKEY when kp is not the
+ * master key the keyring was wrapped with, ATREST_EINTEGRITY when the
+ * keyring was modified.
+ */
+int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp);
+
+/* Serialize (with a fresh MAC) into a malloc'd JSON text. */
+int atrest__keyring_serialize(char **out, size_t *out_len, atrest__keyring *kr);
+
+/* The data key id, or NULL. */
+atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id);
+
+/*
+ * The unwrapped key of data key id (unwrapped with kp on first use).
+ * Unknown id: ATREST_EINTEGRITY; destroyed: ATREST_EKEY naming it.
+ */
+int atrest__keyring_dek(const uint8_t **out, atrest__keyring *kr,
+	atrest_keyprov *kp, uint32_t id);
+
+/* Start a new active data key; the old one becomes retired. */
+int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp);
+
+void atrest__keyring_free(atrest__keyring *kr);
+
+const char *atrest__dek_status_name(int status);
+
+/* Checked calls into a provider (the only way the core calls one). */
+int atrest__kp_bind(atrest_keyprov *kp, const char *params_in, char **params_out);
+int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap);
+int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
+	const uint8_t *key, const uint8_t *aad, size_t aad_len);
+int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
+	size_t aad_len);
+
+/* Hex and base64 coding for the store's JSON files. */
+void atrest__hex(char *out, const uint8_t *in, size_t len);
+int atrest__unhex(uint8_t *out, size_t len, const char *hex);
+char *atrest__b64(const uint8_t *in, size_t len);
+int atrest__unb64(uint8_t *out, size_t cap, size_t *out_len, const char *b64);
+
+#endif
