@@ -1,0 +1,155 @@
+/*
+ * Declarations shared by the files of the atrest command-line tool: the
+ * command table entry, the per-run context and the helpers of util.c.
+ */
+#ifndef ATREST_CLI_H
+#define ATREST_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "atrest/atrest.h"
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CLI_PRINTF(a, b)
+#endif
+
+/* Exit statuses (SPEC section 6); library codes map with atrest_exit_status. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* From a command's parse helper: the command is done (help shown), exit 0. */
+#define CLI_DONE (-1)
+
+/* Returned by cli_getopt after it printed a usage error. */
+#define CLI_OPT_BAD (-2)
+
+/* The IO buffer of put, get and verify. */
+#define CLI_IO_BUF (1024 * 1024)
+
+struct cli_ctx;
+
+/*
+ * One row of the command table in main.c.  fn gets argv with argv[0] the
+ * command name and returns an exit status, having printed any error.
+ */
+struct cli_cmd {
+	const char *name;
+	int (*fn)(struct cli_ctx *ctx, int argc, char **argv);
+	const char *summary; /* one line for 'atrest --help' */
+	const char *usage;   /* printed after "usage: atrest " by --help */
+};
+
+/* What the global options decided, for the command being run. */
+struct cli_ctx {
+	const char *store;   /* store directory */
+	const char *tenant;  /* NULL: the default tenant */
+	int allow_plaintext; /* --allow-plaintext or ATREST_ALLOW_PLAINTEXT=1 */
+	const struct cli_cmd *cmd;
+};
+
+/* Commands (one file per group). */
+int cmd_keygen(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_init(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_put(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_get(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_ls(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_rm(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Errors: each prints one line on stderr and returns the exit status. */
+/* "atrest: WHAT: <library message>", status from code. */
+int cli_err(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* "atrest: WHAT: strerror(errnum)", status 1. */
+int cli_err_os(int errnum, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* "atrest: WHAT", the given status. */
+int cli_err_msg(int status, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* "atrest: CMD: WHAT (try 'atrest CMD --help')", status 2. */
+int cli_usage_err(const struct cli_ctx *ctx, const char *fmt, ...)
+	CLI_PRINTF(2, 3);
+/* The library's message for code (last error of this thread, or generic). */
+const char *cli_lib_message(int code);
+
+/* Print a command's usage on stdout; returns 0. */
+int cli_help(const struct cli_cmd *cmd);
+
+/*
+ * getopt_long for a command's argv (argv[0] is the command).  Start each
+ * parse with cli_getopt_reset().  optstring must begin with ':'.  Returns
+ * the option, -1 at the end, or CLI_OPT_BAD after printing a usage error.
+ */
+void cli_getopt_reset(void);
+int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv,
+	const char *optstring, const struct option *longopts);
+
+/*
+ * Initialise opts with the store path, tenant, plaintext switch and the
+ * master key(s) from the environment; 0 or the exit status after printing
+ * why not.
+ */
+int cli_store_options(atrest_store_options *opts, const struct cli_ctx *ctx);
+/* cli_store_options and atrest_store_open; 0 or the exit status. */
+int cli_open_store(atrest_store **out, const struct cli_ctx *ctx, int create);
+
+/* Parsing. */
+/* A size with an optional K, KiB, M or MiB suffix; 0 or -1. */
+int cli_parse_size(const char *s, uint32_t *out);
+/* A decimal unsigned 32-bit number; 0 or -1. */
+int cli_parse_u32(const char *s, uint32_t *out);
+
+/* Output. */
+/* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void cli_hex(char *out, const uint8_t *in, size_t n);
+/* Padded base64 of n bytes into out (4 * ((n + 2) / 3) + 1 bytes). */
+void cli_base64(char *out, const uint8_t *in, size_t n);
+/* s as a quoted JSON string. */
+void cli_json_str(FILE *f, const char *s);
+/* t (seconds since the epoch) as ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ". */
+void cli_iso_time(char out[32], int64_t t);
+/* Write all of buf to fd; 0 or an errno value. */
+int cli_write_all(int fd, const void *buf, size_t len);
+/* Flush stdout; 0 or the exit status after printing the error. */
+int cli_flush_stdout(void);
+/* fsync the directory holding path; 0 or an errno value. */
+int cli_fsync_parent(const char *path);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+struct cli_progress {
+	int on;
+	const char *label;
+	size_t total;
+};
+void cli_progress_start(struct cli_progress *p, const char *label,
+	size_t total);
+void cli_progress_show(struct cli_progress *p, size_t done);
+/* Erase the bar (before printing a line, and at the end). */
+void cli_progress_clear(struct cli_progress *p);
+
+/* The objects under a prefix, collected so that the store can be used again. */
+struct cli_entry {
+	char *name;
+	uint64_t stored_size;
+	int64_t mtime;
+};
+struct cli_list {
+	struct cli_entry *v;
+	size_t n, cap;
+};
+/* 0 or the exit status after printing the error (what names the command). */
+int cli_list_collect(struct cli_list *out, atrest_store *st,
+	const char *prefix, const char *what);
+void cli_list_free(struct cli_list *l);
+
+/*
+ * A temporary file that SIGINT, SIGTERM and SIGHUP remove before the
+ * process dies (get -o).  One at a time; path must outlive the registration.
+ */
+void cli_tmpfile_register(const char *path);
+void cli_tmpfile_forget(void);
+
+#endif

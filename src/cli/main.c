@@ -1,0 +1,232 @@
+/*
+ * The atrest command-line tool: process hardening, global options, the
+ * command table and dispatch.  A new command is one more row in commands[].
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{ "keygen", cmd_keygen, "print or write a new 256-bit master key",
+		"keygen [--base64] [-o FILE]\n\n"
+		"Print a new random 256-bit master key as 64 hex digits (or base64),\n"
+		"or write it to FILE, which must not exist, with mode 0600.\n\n"
+		"  --base64         base64 instead of hex\n"
+		"  -o, --output FILE  write the key to FILE instead of stdout\n" },
+	{ "init", cmd_init, "create a store with chosen settings",
+		"init [--cipher C] [--segment-size N]\n\n"
+		"Create the store (refused when it already exists).\n\n"
+		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
+		"                    aes-256-cbc-hmac-sha256\n"
+		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
+		"                    suffixes K, KiB, M and MiB are accepted\n" },
+	{ "config", cmd_config, "show or change store settings",
+		"config [KEY [VALUE]]\n\n"
+		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
+		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
+		"rotate-days, force-days.  Settings apply to new writes only.\n" },
+	{ "put", cmd_put, "encrypt FILE (default stdin) into NAME",
+		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
+		"Encrypt FILE (standard input when absent or '-') into the object\n"
+		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
+		"store when it does not exist.\n\n"
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n" },
+	{ "get", cmd_get, "decrypt NAME to FILE (default stdout)",
+		"get NAME [-o FILE]\n\n"
+		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
+		"the whole object verified; on failure nothing is left at FILE and\n"
+		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
+		"standard output segment by segment as each one verifies: after a\n"
+		"failure (non-zero exit) the output so far is incomplete.\n\n"
+		"  -o, --output FILE  write to FILE (created with mode 0600)\n" },
+	{ "ls", cmd_ls, "list objects",
+		"ls [PREFIX] [-l] [--json]\n\n"
+		"List the objects whose names start with PREFIX, one per line.\n\n"
+		"  -l      long form: plaintext_size stored_size mtime cipher\n"
+		"          key=DATA_KEY_ID name (authenticates each header)\n"
+		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
+		"          size, cipher, data_key_id and meta\n" },
+	{ "rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n" },
+	{ "inspect", cmd_inspect, "show header facts without any key",
+		"inspect NAME|PATH [--json]\n\n"
+		"Show an object's header (version, cipher, segment size, data key\n"
+		"id, sizes, context) without a key and without opening the store.\n"
+		"PATH is used when it names an existing file, else the object NAME\n"
+		"of the store.  Nothing shown is authenticated.\n\n"
+		"  --json  one JSON object\n" },
+	{ "verify", cmd_verify, "authenticate every object",
+		"verify [PREFIX]\n\n"
+		"Read and authenticate every object whose name starts with PREFIX.\n"
+		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
+		"line on stdout.  Exit status: 0, or that of the first failure.\n" },
+	{ "help", cmd_help, "show the help of a command",
+		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char global_usage[] =
+	"usage: atrest [--store DIR] [--tenant T] [--allow-plaintext] COMMAND "
+	"[ARGS]\n\n"
+	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
+	"global options:\n"
+	"  --store DIR        the store (default $ATREST_STORE, else "
+	"./atrest-store)\n"
+	"  --tenant T         work on tenant T's objects\n"
+	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
+	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
+	"  -h, --help         this help; 'atrest COMMAND --help' for a "
+	"command's\n"
+	"  --version          print the version\n\n";
+
+static const char global_env[] =
+	"\nmaster key, from the environment only (never the command line):\n"
+	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
+	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
+	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
+	"  ATREST_KEY_URI     pkcs11:, kmip://, tpm2:, vault://, ...\n"
+	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
+	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
+	"failure, 5 key error\n";
+
+static void print_global_usage(void)
+{
+	size_t i;
+
+	fputs(global_usage, stdout);
+	fputs("commands:\n", stdout);
+	for (i = 0; i < NCOMMANDS; i++)
+		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+	fputs(global_env, stdout);
+}
+
+static const struct cli_cmd *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	const struct cli_cmd *cmd;
+	int c;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
+		if (c == 'h')
+			return cli_help(ctx->cmd);
+		return CLI_USAGE;
+	}
+	if (optind == argc) {
+		print_global_usage();
+		return CLI_OK;
+	}
+	if (optind + 1 < argc)
+		return cli_usage_err(ctx, "too many arguments");
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return cli_usage_err(ctx, "unknown command '%s'", argv[optind]);
+	return cli_help(cmd);
+}
+
+/* Key material must never reach a core dump or another process's ptrace. */
+static void harden_process(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
+	/* A closed pipe is then an EPIPE error like any other. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true"));
+}
+
+/* Parse the global options; -1 to go on, else the exit status. */
+static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_STORE = 256, OPT_TENANT, OPT_PLAIN, OPT_VERSION };
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "tenant", required_argument, NULL, OPT_TENANT },
+		{ "allow-plaintext", no_argument, NULL, OPT_PLAIN },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(ctx, argc, argv, "+:h", opts)) != -1) {
+		switch (c) {
+		case OPT_STORE:
+			ctx->store = optarg;
+			break;
+		case OPT_TENANT:
+			ctx->tenant = optarg;
+			break;
+		case OPT_PLAIN:
+			ctx->allow_plaintext = 1;
+			break;
+		case OPT_VERSION:
+			printf("atrest %s\n", ATREST_VERSION);
+			return CLI_OK;
+		case 'h':
+			print_global_usage();
+			return CLI_OK;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	return -1;
+}
+
+static void default_options(struct cli_ctx *ctx)
+{
+	const char *store = getenv("ATREST_STORE");
+
+	ctx->store = store && *store ? store : "./atrest-store";
+	ctx->allow_plaintext = env_true("ATREST_ALLOW_PLAINTEXT");
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_ctx ctx = { 0 };
+	int status, flushed;
+
+	harden_process();
+	default_options(&ctx);
+	status = parse_global(&ctx, argc, argv);
+	if (status >= 0)
+		return status == CLI_OK ? cli_flush_stdout() : status;
+	if (optind >= argc)
+		return cli_usage_err(&ctx, "missing COMMAND");
+	if (!*ctx.store)
+		return cli_usage_err(&ctx, "--store needs a directory");
+	ctx.cmd = find_command(argv[optind]);
+	if (!ctx.cmd)
+		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
+	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
+	flushed = cli_flush_stdout();
+	return status ? status : flushed;
+}
