@@ -228,10 +228,18 @@ int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
 	uint8_t aad[64], mac[32];
 	int rc;
 
+	char kind[sizeof(kr->kind)];
+
+	/*
+	 * The same master key may come by another route (ATREST_KEY instead of
+	 * ATREST_KEY_FILE): binding must not change the recorded kind or id.
+	 */
 	memcpy(stored, kr->key_id, sizeof(stored));
+	memcpy(kind, kr->kind, sizeof(kind));
 	GUARD(bind_provider(kr, kp));
 	memcpy(given, kr->key_id, sizeof(given));
 	memcpy(kr->key_id, stored, sizeof(stored));
+	memcpy(kr->kind, kind, sizeof(kind));
 	rc = atrest__kp_unwrap(kp, &check, kr->check, kr->check_len, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)

@@ -162,6 +162,14 @@ static void test_wrong_missing_malformed_key(void **state)
 	unsetenv("ATREST_KEY_URI");
 	o.path = dir;
 	assert_int_equal(atrest_store_open(&st, &o), ATREST_EKEY);
+	/* The same key by another route (text instead of raw) opens the store. */
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02X", KEY[i]);
+	o.create = 0;
+	assert_int_equal(atrest_keyprov_text(&o.key, hex, 64), 0);
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	atrest_store_close(st);
 	/* Malformed keys are key errors too. */
 	const char *bad[] = { "abc", "zz", "0011", "not base64 !!!" };
 	for (size_t i = 0; i < 4; i++)
