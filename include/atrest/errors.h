@@ -5,6 +5,8 @@
 #ifndef ATREST_ERRORS_H
 #define ATREST_ERRORS_H
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,16 +34,16 @@ typedef struct atrest_error {
  * The last error raised on this thread, or NULL when none was.  The pointer
  * stays valid until the next libatrest call on the same thread.
  */
-const atrest_error *atrest_error_last(void);
+ATREST_EXTERN const atrest_error *atrest_error_last(void);
 
 /* Forget the last error of this thread. */
-void atrest_error_clear(void);
+ATREST_EXTERN void atrest_error_clear(void);
 
 /* A short static description of a code, e.g. "integrity failure". */
-const char *atrest_strerror(int code);
+ATREST_EXTERN const char *atrest_strerror(int code);
 
 /* The CLI's exit status for a code (SPEC section 6). */
-int atrest_exit_status(int code);
+ATREST_EXTERN int atrest_exit_status(int code);
 
 #ifdef __cplusplus
 }

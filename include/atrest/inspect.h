@@ -5,6 +5,8 @@
 #ifndef ATREST_INSPECT_H
 #define ATREST_INSPECT_H
 
+#include "export.h"
+
 #include <stdint.h>
 
 #include "store.h"
@@ -33,7 +35,7 @@ typedef struct atrest_header_info {
  * Parse the file at path.  ATREST_EINTEGRITY when it is not an atrest object
  * or its layout is inconsistent with its size.
  */
-int atrest_inspect_file(atrest_header_info *out, const char *path);
+ATREST_EXTERN int atrest_inspect_file(atrest_header_info *out, const char *path);
 
 #ifdef __cplusplus
 }

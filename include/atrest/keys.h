@@ -5,6 +5,8 @@
 #ifndef ATREST_KEYS_H
 #define ATREST_KEYS_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,26 +17,26 @@ extern "C" {
 typedef struct atrest_keyprov atrest_keyprov;
 
 /* A 32-byte master key given in memory (copied into locked memory). */
-int atrest_keyprov_raw(atrest_keyprov **out, const uint8_t *key, size_t len);
+ATREST_EXTERN int atrest_keyprov_raw(atrest_keyprov **out, const uint8_t *key, size_t len);
 
 /*
  * A master key parsed from text: 64 hex digits or base64 of 32 bytes.
  * Surrounding white space is ignored.
  */
-int atrest_keyprov_text(atrest_keyprov **out, const char *text, size_t len);
+ATREST_EXTERN int atrest_keyprov_text(atrest_keyprov **out, const char *text, size_t len);
 
 /*
  * A key file: hex, base64, or at least 32 bytes of raw random material
  * (condensed with HKDF-SHA256).  Refused when group- or world-readable.
  */
-int atrest_keyprov_file(atrest_keyprov **out, const char *path);
+ATREST_EXTERN int atrest_keyprov_file(atrest_keyprov **out, const char *path);
 
 /*
  * A passphrase, stretched with Argon2id (64 MiB, 3 passes, 4 lanes; PBKDF2-
  * SHA256 in FIPS mode) with a random salt kept in the keyring.  The
  * derivation runs once per provider, when the store is opened.
  */
-int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len);
+ATREST_EXTERN int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len);
 
 /*
  * The provider the environment names: ATREST_KEY, ATREST_KEY_FILE,
@@ -42,15 +44,15 @@ int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len
  * forms.  Returns ATREST_ENOTFOUND when none is set, ATREST_EINVAL when more
  * than one is.
  */
-int atrest_keyprov_from_env(atrest_keyprov **out, int old);
+ATREST_EXTERN int atrest_keyprov_from_env(atrest_keyprov **out, int old);
 
 /* The provider's kind ("key", "key-file", "passphrase", "pkcs11", ...). */
-const char *atrest_keyprov_kind(const atrest_keyprov *kp);
+ATREST_EXTERN const char *atrest_keyprov_kind(const atrest_keyprov *kp);
 
-void atrest_keyprov_free(atrest_keyprov *kp);
+ATREST_EXTERN void atrest_keyprov_free(atrest_keyprov *kp);
 
 /* Fill buf with len bytes from OpenSSL's CSPRNG (for keygen). */
-int atrest_random(void *buf, size_t len);
+ATREST_EXTERN int atrest_random(void *buf, size_t len);
 
 #ifdef __cplusplus
 }

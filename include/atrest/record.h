@@ -6,6 +6,8 @@
 #ifndef ATREST_RECORD_H
 #define ATREST_RECORD_H
 
+#include "export.h"
+
 #include "store.h"
 
 #ifdef __cplusplus
@@ -20,21 +22,21 @@ typedef struct atrest_recorder atrest_recorder;
  * A recorder for the records of one namespace (a table, a topic) of st,
  * sealing with the store's active data key.  ns is bound into every record.
  */
-int atrest_recorder_open(atrest_recorder **out, atrest_store *st, const char *ns);
+ATREST_EXTERN int atrest_recorder_open(atrest_recorder **out, atrest_store *st, const char *ns);
 
 /*
  * Seal pt into out (cap >= len + ATREST_RECORD_OVERHEAD).  ad (may be NULL)
  * is authenticated, not stored: pass the record's key, say.
  */
-int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
+ATREST_EXTERN int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
 	size_t *out_len, const void *pt, size_t len, const void *ad, size_t ad_len);
 
 /* Open a sealed record; on failure out is wiped. */
-ATREST_WARN_UNUSED int atrest_record_open(atrest_recorder *r, void *out,
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_record_open(atrest_recorder *r, void *out,
 	size_t cap, size_t *out_len, const void *rec, size_t len, const void *ad,
 	size_t ad_len);
 
-void atrest_recorder_close(atrest_recorder *r);
+ATREST_EXTERN void atrest_recorder_close(atrest_recorder *r);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef ATREST_STORE_H
 #define ATREST_STORE_H
 
+#include "export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,9 +34,9 @@ typedef enum atrest_cipher {
 } atrest_cipher;
 
 /* "aes-256-gcm", "chacha20-poly1305", "aes-256-cbc-hmac-sha256". */
-const char *atrest_cipher_name(int cipher);
+ATREST_EXTERN const char *atrest_cipher_name(int cipher);
 /* The cipher of a name, or ATREST_EINVAL. */
-int atrest_cipher_from_name(const char *name);
+ATREST_EXTERN int atrest_cipher_from_name(const char *name);
 
 #define ATREST_SEGMENT_SIZE_DEFAULT 65536u
 #define ATREST_SEGMENT_SIZE_MIN 1024u
@@ -69,7 +71,7 @@ typedef struct atrest_store_options {
 } atrest_store_options;
 
 #define ATREST_STORE_OPTIONS_VERSION 1
-#define ATREST_STORE_OPTIONS_INIT { ATREST_STORE_OPTIONS_VERSION }
+#define ATREST_STORE_OPTIONS_INIT { .version = ATREST_STORE_OPTIONS_VERSION }
 
 /*
  * Open (and with opts->create, create) a store.  Fails with ATREST_EKEY when
@@ -78,8 +80,8 @@ typedef struct atrest_store_options {
  * is damaged.  The options' key providers and backend are taken over even
  * when the call fails.
  */
-int atrest_store_open(atrest_store **out, const atrest_store_options *opts);
-void atrest_store_close(atrest_store *st);
+ATREST_EXTERN int atrest_store_open(atrest_store **out, const atrest_store_options *opts);
+ATREST_EXTERN void atrest_store_close(atrest_store *st);
 
 /* User metadata: key/value pairs, encrypted with the object. */
 typedef struct atrest_meta_entry {
@@ -93,14 +95,14 @@ typedef struct atrest_meta {
 } atrest_meta;
 
 /* Atomically and durably replace (or create) name with buf. */
-int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
+ATREST_EXTERN int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	const atrest_meta *meta);
 
 /*
  * Read and authenticate a whole object.  *out is allocated (free it with
  * atrest_free); on any failure nothing is returned.
  */
-ATREST_WARN_UNUSED int atrest_get(atrest_store *st, const char *name,
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get(atrest_store *st, const char *name,
 	void **out, size_t *out_len);
 
 /*
@@ -108,31 +110,31 @@ ATREST_WARN_UNUSED int atrest_get(atrest_store *st, const char *name,
  * segments covering the range are read and authenticated.  *got is less than
  * len only at the end of the object.
  */
-ATREST_WARN_UNUSED int atrest_get_range(atrest_store *st, const char *name,
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get_range(atrest_store *st, const char *name,
 	uint64_t off, void *buf, size_t len, size_t *got);
 
 /* Streaming writer: nothing is visible under name until commit succeeds. */
 typedef struct atrest_writer atrest_writer;
-int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
+ATREST_EXTERN int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	const atrest_meta *meta);
-int atrest_writer_write(atrest_writer *w, const void *buf, size_t len);
+ATREST_EXTERN int atrest_writer_write(atrest_writer *w, const void *buf, size_t len);
 /* Seal the last segment, make the object durable and visible; frees w. */
-int atrest_writer_commit(atrest_writer *w);
+ATREST_EXTERN int atrest_writer_commit(atrest_writer *w);
 /* Drop everything written; frees w. */
-void atrest_writer_abort(atrest_writer *w);
+ATREST_EXTERN void atrest_writer_abort(atrest_writer *w);
 
 /*
  * Streaming reader: returns only authenticated plaintext.  A read that
  * reaches the end checks that the object was not truncated.
  */
 typedef struct atrest_reader atrest_reader;
-int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name);
+ATREST_EXTERN int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name);
 /* *got == 0 means end of object. */
-ATREST_WARN_UNUSED int atrest_reader_read(atrest_reader *r, void *buf,
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_reader_read(atrest_reader *r, void *buf,
 	size_t len, size_t *got);
-int atrest_reader_seek(atrest_reader *r, uint64_t off);
-uint64_t atrest_reader_size(const atrest_reader *r);
-void atrest_reader_close(atrest_reader *r);
+ATREST_EXTERN int atrest_reader_seek(atrest_reader *r, uint64_t off);
+ATREST_EXTERN uint64_t atrest_reader_size(const atrest_reader *r);
+ATREST_EXTERN void atrest_reader_close(atrest_reader *r);
 
 typedef struct atrest_stat_info {
 	uint64_t size;        /* plaintext bytes */
@@ -148,9 +150,9 @@ typedef struct atrest_stat_info {
 } atrest_stat_info;
 
 /* Header facts and metadata, authenticated. */
-ATREST_WARN_UNUSED int atrest_stat(atrest_stat_info *out, atrest_store *st,
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_stat(atrest_stat_info *out, atrest_store *st,
 	const char *name);
-void atrest_stat_info_clear(atrest_stat_info *info);
+ATREST_EXTERN void atrest_stat_info_clear(atrest_stat_info *info);
 
 typedef struct atrest_list_entry {
 	const char *name;
@@ -162,16 +164,16 @@ typedef struct atrest_list_entry {
  * Call cb for every object whose name starts with prefix, in byte order of
  * names.  A non-zero return from cb stops the walk and is returned.
  */
-int atrest_list(atrest_store *st, const char *prefix,
+ATREST_EXTERN int atrest_list(atrest_store *st, const char *prefix,
 	int (*cb)(const atrest_list_entry *entry, void *payload), void *payload);
 
-int atrest_delete(atrest_store *st, const char *name);
+ATREST_EXTERN int atrest_delete(atrest_store *st, const char *name);
 
 /* Check a name: 0, or ATREST_EINVAL with the reason as last error. */
-int atrest_name_check(const char *name);
+ATREST_EXTERN int atrest_name_check(const char *name);
 
 /* Free memory that libatrest returned. */
-void atrest_free(void *p);
+ATREST_EXTERN void atrest_free(void *p);
 
 /* The store's settings (see docs/ARCHITECTURE.md). */
 typedef struct atrest_settings {
@@ -181,11 +183,11 @@ typedef struct atrest_settings {
 	uint32_t force_days;
 } atrest_settings;
 
-int atrest_store_settings(atrest_settings *out, atrest_store *st);
-int atrest_store_set_settings(atrest_store *st, const atrest_settings *s);
+ATREST_EXTERN int atrest_store_settings(atrest_settings *out, atrest_store *st);
+ATREST_EXTERN int atrest_store_set_settings(atrest_store *st, const atrest_settings *s);
 
 /* The store's id as 32 hex digits plus NUL. */
-int atrest_store_id(char out[33], atrest_store *st);
+ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);
 
 #ifdef __cplusplus
 }

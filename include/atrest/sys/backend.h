@@ -6,6 +6,8 @@
 #ifndef ATREST_SYS_BACKEND_H
 #define ATREST_SYS_BACKEND_H
 
+#include "../export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,7 +88,7 @@ struct atrest_backend {
 };
 
 /* The local directory backend (SPEC section 5). */
-int atrest_backend_fs(atrest_backend **out, const char *root);
+ATREST_EXTERN int atrest_backend_fs(atrest_backend **out, const char *root);
 
 #ifdef __cplusplus
 }
