@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "inspect.h"
 #include "keys.h"
+#include "lifecycle.h"
 #include "record.h"
 #include "store.h"
 

@@ -68,6 +68,15 @@ typedef struct atrest_store_options {
 	int no_audit;
 	/* Name recorded as principal in the audit log (NULL: "local"). */
 	const char *principal;
+	/*
+	 * Unwrapped data keys are kept in locked memory and asked of the key
+	 * provider again after key_cache_ttl seconds or key_cache_uses uses
+	 * (0: 300 s, 2^32 uses); while the provider is unreachable a cached
+	 * key keeps working for key_cache_grace more seconds (0: 86400).
+	 */
+	uint32_t key_cache_ttl;
+	uint64_t key_cache_uses;
+	uint32_t key_cache_grace;
 } atrest_store_options;
 
 #define ATREST_STORE_OPTIONS_VERSION 1

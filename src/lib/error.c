@@ -17,6 +17,7 @@ static _Thread_local char tl_msg[MSG_MAX];
 static _Thread_local atrest_error tl_err;
 static _Thread_local int tl_set;
 
+ATREST__PRINTF(2, 0)
 static int set_message(int code, const char *fmt, va_list ap, const char *tail)
 {
 	size_t n;
@@ -73,6 +74,7 @@ int atrest__error_ossl(int code, const char *fmt, ...)
 	return code;
 }
 
+ATREST__PRINTF(1, 2)
 void atrest__error_prefix(const char *fmt, ...)
 {
 	char old[MSG_MAX];

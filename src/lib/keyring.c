@@ -67,9 +67,10 @@ static int new_dek(atrest__keyring *kr, atrest_keyprov *kp)
 	d = &keys[kr->nkeys];
 	memset(d, 0, sizeof(*d));
 	d->id = id;
-	d->created = (int64_t)time(NULL);
+	d->created = atrest__now();
 	d->status = ATREST__DEK_ACTIVE;
 	GUARD(atrest__secret_new(&d->key, ATREST__DEK_LEN));
+	d->unwrapped_at = atrest__now();
 	if (atrest__rand(d->key->data, ATREST__DEK_LEN) < 0 || wrap_dek(kr, kp, d) < 0) {
 		atrest__secret_free(d->key);
 		return ATREST_ERROR;
@@ -119,6 +120,8 @@ int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp)
 		wrap_aad(aad, kr, "atrest/v1 check", 0)));
 	GUARD_OUT(derive_mac_key(kr, check));
 	GUARD_OUT(new_dek(kr, kp));
+	kr->check_secret = check;
+	check = NULL;
 	*out = kr;
 out:
 	atrest__secret_free(check);
@@ -223,32 +226,30 @@ static int check_active(const atrest__keyring *kr)
 
 int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
 {
-	char given[sizeof(kr->key_id)], stored[sizeof(kr->key_id)];
+	char given[sizeof(kr->key_id)], *params = NULL;
 	atrest__secret *check = NULL;
 	uint8_t aad[64], mac[32];
 	int rc;
 
-	char kind[sizeof(kr->kind)];
-
 	/*
-	 * The same master key may come by another route (ATREST_KEY instead of
-	 * ATREST_KEY_FILE): binding must not change the recorded kind or id.
+	 * Binding only reads the keyring: a provider that would pick new
+	 * parameters (a passphrase on a store that had none) is simply the wrong
+	 * key, and the same key by another route (ATREST_KEY instead of a key
+	 * file) must not change the recorded kind or id.
 	 */
-	memcpy(stored, kr->key_id, sizeof(stored));
-	memcpy(kind, kr->kind, sizeof(kind));
-	GUARD(bind_provider(kr, kp));
-	memcpy(given, kr->key_id, sizeof(given));
-	memcpy(kr->key_id, stored, sizeof(stored));
-	memcpy(kr->kind, kind, sizeof(kind));
+	GUARD(atrest__kp_bind(kp, kr->params, &params));
+	free(params);
+	GUARD(atrest__kp_key_id(kp, given, sizeof(given)));
 	rc = atrest__kp_unwrap(kp, &check, kr->check, kr->check_len, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
 		return atrest__error(ATREST_EKEY,
 			"wrong master key: the store's keyring is wrapped by master key %s, "
-			"the key given is %s", stored, given);
+			"the key given is %s", kr->key_id, given);
 	GUARD(rc);
 	rc = derive_mac_key(kr, check);
-	atrest__secret_free(check);
+	atrest__secret_free(kr->check_secret);
+	kr->check_secret = check;
 	GUARD(rc);
 	GUARD(keyring_mac(mac, kr));
 	ENSURE(atrest__ct_equal(mac, kr->mac, 32), ATREST_EINTEGRITY,
@@ -431,28 +432,195 @@ atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id)
 	return NULL;
 }
 
-int atrest__keyring_dek(const uint8_t **out, atrest__keyring *kr,
-	atrest_keyprov *kp, uint32_t id)
+static int unwrap_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d,
+	atrest__secret **out)
+{
+	uint8_t aad[64];
+	int rc = atrest__kp_unwrap(kp, out, d->wrapped, d->wrapped_len, aad,
+		wrap_aad(aad, kr, "atrest/v1 dek", d->id));
+
+	if (rc == ATREST_EKEY)
+		return atrest__error(ATREST_EINTEGRITY,
+			"keyring damaged: data key %u does not unwrap", d->id);
+	return rc;
+}
+
+/* Ask the provider again for an expired key; keep the old one while the
+ * provider is unreachable and the grace period lasts. */
+static int refresh_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d,
+	const atrest__key_cache *c)
+{
+	int64_t age = atrest__now() - d->unwrapped_at;
+	atrest__secret *fresh = NULL;
+	int rc;
+
+	if (!c || (age < c->ttl && d->uses < c->max_uses))
+		return 0;
+	rc = unwrap_dek(kr, kp, d, &fresh);
+	if (rc == 0) {
+		atrest__secret_free(d->key);
+		d->key = fresh;
+		d->unwrapped_at = atrest__now();
+		d->uses = 0;
+		return 0;
+	}
+	if (rc == ATREST_EUNAVAILABLE && age < c->ttl + c->grace)
+		return 0;
+	atrest__secret_free(d->key);
+	d->key = NULL;
+	return rc;
+}
+
+int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
+	uint32_t id, const atrest__key_cache *cache)
 {
 	atrest__dek *d = atrest__keyring_find(kr, id);
-	uint8_t aad[64];
-	int rc;
 
 	ENSURE(d, ATREST_EINTEGRITY,
 		"data key %u is not in this store's keyring (object modified or from "
 		"another store)", id);
 	ENSURE(d->status != ATREST__DEK_DESTROYED, ATREST_EKEY,
 		"data key %u was destroyed: its objects cannot be read", id);
+	if (d->key)
+		GUARD(refresh_dek(kr, kp, d, cache));
 	if (!d->key) {
-		rc = atrest__kp_unwrap(kp, &d->key, d->wrapped, d->wrapped_len, aad,
-			wrap_aad(aad, kr, "atrest/v1 dek", id));
-		if (rc == ATREST_EKEY)
-			return atrest__error(ATREST_EINTEGRITY,
-				"keyring damaged: data key %u does not unwrap", id);
-		GUARD(rc);
+		GUARD(unwrap_dek(kr, kp, d, &d->key));
+		d->unwrapped_at = atrest__now();
+		d->uses = 0;
 	}
-	*out = d->key->data;
+	d->uses++;
+	memcpy(out, d->key->data, ATREST__DEK_LEN);
 	return 0;
+}
+
+void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
+{
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		atrest__dek *d = &kr->keys[i], *o = atrest__keyring_find(old, d->id);
+		if (!o || !o->key || d->key || d->status == ATREST__DEK_DESTROYED)
+			continue;
+		d->key = o->key;
+		d->unwrapped_at = o->unwrapped_at;
+		d->uses = o->uses;
+		o->key = NULL;
+	}
+}
+
+int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
+{
+	uint8_t mac[32];
+
+	ENSURE(memcmp(kr->store_id, old->store_id, 16) == 0, ATREST_EINTEGRITY,
+		"keyring now belongs to another store");
+	if (!old->check_secret || kr->check_len != old->check_len ||
+		memcmp(kr->check, old->check, kr->check_len) != 0)
+		return 0;
+	GUARD(atrest__secret_dup(&kr->check_secret, old->check_secret->data,
+		old->check_secret->len));
+	GUARD(derive_mac_key(kr, kr->check_secret));
+	GUARD(keyring_mac(mac, kr));
+	ENSURE(atrest__ct_equal(mac, kr->mac, 32), ATREST_EINTEGRITY,
+		"keyring damaged: its MAC does not match (edited or corrupted)");
+	GUARD(check_active(kr));
+	atrest__keyring_take_keys(kr, old);
+	return 1;
+}
+
+/* New wrapped blobs for every live key, into a scratch copy first. */
+static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from,
+	atrest_keyprov *to, atrest__dek *nk, uint8_t *check, size_t *check_len)
+{
+	uint8_t aad[64];
+
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		atrest__dek *d = &kr->keys[i];
+		nk[i] = *d;
+		nk[i].key = NULL;
+		if (d->status == ATREST__DEK_DESTROYED)
+			continue;
+		if (!d->key) {
+			GUARD(unwrap_dek(kr, from, d, &d->key));
+			d->unwrapped_at = atrest__now();
+		}
+		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len,
+			d->key->data, aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
+	}
+	return atrest__kp_wrap(to, check, check_len, kr->check_secret->data, aad,
+		wrap_aad(aad, kr, "atrest/v1 check", 0));
+}
+
+int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from,
+	atrest_keyprov *to)
+{
+	atrest__keyring probe = *kr;
+	atrest__dek *nk = calloc(kr->nkeys, sizeof(*nk));
+	uint8_t check[ATREST_WRAPPED_MAX];
+	size_t check_len = 0;
+	int rc;
+
+	ENSURE(nk, ATREST_ERROR, "out of memory");
+	ENSURE_OUT(kr->check_secret, ATREST_EKEY, "keyring is locked");
+	/* Fresh provider parameters (a new passphrase salt, say). */
+	probe.params = NULL;
+	GUARD_OUT(bind_provider(&probe, to));
+	GUARD_OUT(rewrap_all(kr, from, to, nk, check, &check_len));
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
+		kr->keys[i].wrapped_len = nk[i].wrapped_len;
+	}
+	memcpy(kr->check, check, check_len);
+	kr->check_len = check_len;
+	memcpy(kr->kind, probe.kind, sizeof(kr->kind));
+	memcpy(kr->key_id, probe.key_id, sizeof(kr->key_id));
+	free(kr->params);
+	kr->params = probe.params;
+	probe.params = NULL;
+out:
+	free(probe.params);
+	atrest__wipe(nk, kr->nkeys * sizeof(*nk));
+	free(nk);
+	return rc;
+}
+
+int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id)
+{
+	atrest__dek *d = atrest__keyring_find(kr, id);
+
+	ENSURE(d, ATREST_ENOTFOUND, "no data key %u", id);
+	ENSURE(d->status != ATREST__DEK_DESTROYED, ATREST_EINVAL,
+		"data key %u is already destroyed", id);
+	if (id == kr->active)
+		GUARD(atrest__keyring_rotate(kr, kp));
+	d = atrest__keyring_find(kr, id); /* rotate may move the array */
+	d->status = ATREST__DEK_EXPOSED;
+	return 0;
+}
+
+int atrest__keyring_destroy(atrest__keyring *kr, uint32_t id)
+{
+	atrest__dek *d = atrest__keyring_find(kr, id);
+
+	ENSURE(d, ATREST_ENOTFOUND, "no data key %u", id);
+	ENSURE(id != kr->active, ATREST_EINVAL,
+		"data key %u is the active key: rotate first ('atrest rotate')", id);
+	d->status = ATREST__DEK_DESTROYED;
+	atrest__wipe(d->wrapped, sizeof(d->wrapped));
+	d->wrapped_len = 0;
+	atrest__secret_free(d->key);
+	d->key = NULL;
+	return 0;
+}
+
+static int64_t clock_offset;
+
+int64_t atrest__now(void)
+{
+	return (int64_t)time(NULL) + __atomic_load_n(&clock_offset, __ATOMIC_RELAXED);
+}
+
+void atrest__clock_offset(int64_t seconds)
+{
+	__atomic_store_n(&clock_offset, seconds, __ATOMIC_RELAXED);
 }
 
 void atrest__keyring_free(atrest__keyring *kr)
@@ -464,6 +632,7 @@ void atrest__keyring_free(atrest__keyring *kr)
 	free(kr->keys);
 	free(kr->params);
 	atrest__secret_free(kr->mac_key);
+	atrest__secret_free(kr->check_secret);
 	atrest__wipe(kr, sizeof(*kr));
 	free(kr);
 }

@@ -29,7 +29,16 @@ typedef struct atrest__dek {
 	uint8_t wrapped[ATREST_WRAPPED_MAX];
 	size_t wrapped_len;
 	atrest__secret *key; /* unwrapped on first use; NULL until then */
+	int64_t unwrapped_at;
+	uint64_t uses;       /* since unwrapped */
 } atrest__dek;
+
+/* How long unwrapped data keys are trusted (atrest_store_options). */
+typedef struct atrest__key_cache {
+	int64_t ttl;       /* seconds before asking the provider again */
+	uint64_t max_uses; /* uses before asking the provider again */
+	int64_t grace;     /* seconds a key outlives ttl while the provider is down */
+} atrest__key_cache;
 
 typedef struct atrest__keyring {
 	uint8_t store_id[16];
@@ -43,6 +52,7 @@ typedef struct atrest__keyring {
 	atrest__dek *keys;
 	size_t nkeys;
 	uint8_t mac[32];         /* as read from the file */
+	atrest__secret *check_secret; /* unwrapped check secret */
 	atrest__secret *mac_key; /* from the unwrapped check secret */
 } atrest__keyring;
 
@@ -66,11 +76,37 @@ int atrest__keyring_serialize(char **out, size_t *out_len, atrest__keyring *kr);
 atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id);
 
 /*
- * The unwrapped key of data key id (unwrapped with kp on first use).
- * Unknown id: ATREST_EINTEGRITY; destroyed: ATREST_EKEY naming it.
+ * Copy data key id into out (32 bytes), unwrapping it with kp when it is
+ * not cached or its cache entry expired (cache may be NULL: no expiry).
+ * Unknown id: ATREST_EINTEGRITY; destroyed: ATREST_EKEY naming it.  While kp
+ * is unavailable an expired key is still used within the grace period.
  */
-int atrest__keyring_dek(const uint8_t **out, atrest__keyring *kr,
-	atrest_keyprov *kp, uint32_t id);
+int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
+	uint32_t id, const atrest__key_cache *cache);
+
+/*
+ * Take over what an unlocked keyring (old, same store) already knows: the
+ * check secret when the check blob is unchanged (then the MAC of kr is
+ * verified, and kr is unlocked without a provider call: returns 1) and the
+ * unwrapped data keys.  Returns 0 when kr still needs atrest__keyring_unlock.
+ */
+int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old);
+/* Move old's unwrapped data keys into kr (same ids). */
+void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old);
+
+/*
+ * Wrap the check secret and every live data key under to (bound to fresh
+ * parameters), unwrapping first with from where needed.  kr is unchanged
+ * on failure.
+ */
+int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from,
+	atrest_keyprov *to);
+int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id);
+int atrest__keyring_destroy(atrest__keyring *kr, uint32_t id);
+
+/* The clock (seconds); tests move it with atrest__clock_offset. */
+int64_t atrest__now(void);
+void atrest__clock_offset(int64_t seconds);
 
 /* Start a new active data key; the old one becomes retired. */
 int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp);

@@ -39,7 +39,7 @@ struct atrest_reader {
 };
 
 static int header_for(atrest__hdr *h, atrest_store *st, const char *name,
-	size_t meta_len, const uint8_t **dek)
+	size_t meta_len, uint8_t *dek)
 {
 	int cipher;
 
@@ -59,13 +59,13 @@ static int header_for(atrest__hdr *h, atrest_store *st, const char *name,
 static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m)
 {
 	uint8_t hb[ATREST__HDR_MAX], *meta = NULL, *sealed = NULL;
-	const uint8_t *dek;
+	uint8_t dek[ATREST__DEK_LEN];
 	size_t meta_len;
 	atrest__hdr h;
 	int rc;
 
 	GUARD(atrest__meta_encode(&meta, &meta_len, m));
-	GUARD_OUT(header_for(&h, w->st, name, meta_len, &dek));
+	GUARD_OUT(header_for(&h, w->st, name, meta_len, dek));
 	GUARD_OUT(atrest__hdr_encode(hb, sizeof(hb), &h));
 	GUARD_OUT(atrest__obj_init(&w->obj, &h, hb, dek, ATREST__DEK_LEN, 0));
 	sealed = malloc(h.meta_len);
@@ -78,6 +78,7 @@ static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m
 	GUARD_OUT(w->bw->write(w->bw, hb, h.len));
 	GUARD_OUT(w->bw->write(w->bw, sealed, h.meta_len));
 out:
+	atrest__wipe(dek, sizeof(dek));
 	atrest__wipe(meta, meta_len);
 	free(meta);
 	free(sealed);
@@ -254,16 +255,18 @@ out:
 static int reader_keyed(atrest_reader *r, const char *name)
 {
 	atrest__hdr h;
-	const uint8_t *dek;
-	int pad = 0;
+	uint8_t dek[ATREST__DEK_LEN];
+	int pad = 0, rc;
 
 	GUARD(atrest__hdr_parse(&h, r->head, r->head_len));
 	ENSURE(h.form == ATREST__FORM_OBJECT, ATREST_EINTEGRITY,
 		"a standalone encrypted file, not a store object (use 'atrest decrypt')");
 	ENSURE(memcmp(h.store_id, r->st->kr->store_id, ATREST__STORE_ID_LEN) == 0,
 		ATREST_EINTEGRITY, "object belongs to another store (moved or copied)");
-	GUARD(atrest__store_dek(r->st, h.dek_id, &dek));
-	GUARD(atrest__obj_init(&r->obj, &h, r->head, dek, ATREST__DEK_LEN, 1));
+	GUARD(atrest__store_dek(r->st, h.dek_id, dek));
+	rc = atrest__obj_init(&r->obj, &h, r->head, dek, ATREST__DEK_LEN, 1);
+	atrest__wipe(dek, sizeof(dek));
+	GUARD(rc);
 	GUARD(check_context(r, name));
 	GUARD(atrest__obj_layout(&r->obj, r->br->size));
 	GUARD(reader_meta(r));
@@ -508,4 +511,97 @@ int atrest_delete(atrest_store *st, const char *name)
 {
 	GUARD(atrest_name_check(name));
 	return st->b->remove(st->b, name);
+}
+
+int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st,
+	const char *name)
+{
+	atrest_backend_reader *br;
+	uint8_t head[ATREST__HDR_READ];
+	size_t got = 0, last;
+	atrest__hdr h;
+	uint64_t nseg;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	GUARD(st->b->open_read(st->b, &br, name));
+	out->stored_size = br->size;
+	out->mtime = br->mtime;
+	rc = br->pread(br, head, sizeof(head), 0, &got);
+	if (rc == 0 && !atrest__is_object(head, got)) {
+		out->plaintext = 1;
+	} else if (rc == 0 && (rc = atrest__hdr_parse(&h, head, got)) == 0) {
+		memcpy(out->salt, h.salt, sizeof(out->salt));
+		out->dek_id = h.dek_id;
+		rc = atrest__layout(&nseg, &last, h.cipher, h.segment_size,
+			(uint64_t)h.len + h.meta_len, br->size);
+		if (rc == 0) /* CBC's pad count is not read: at most 15 bytes off */
+			rc = atrest__plain_size(&out->size, h.cipher, h.segment_size, nseg,
+				last, 0);
+	}
+	br->close(br);
+	return rc;
+}
+
+static int copy_stream(atrest_reader *r, atrest_writer *w, uint64_t *bytes)
+{
+	size_t cap = 1 << 20, got;
+	uint8_t *buf = malloc(cap);
+	int rc = 0;
+
+	ENSURE(buf, ATREST_ERROR, "out of memory");
+	*bytes = 0;
+	while ((rc = atrest_reader_read(r, buf, cap, &got)) == 0 && got > 0) {
+		rc = atrest_writer_write(w, buf, got);
+		if (rc < 0)
+			break;
+		*bytes += got;
+	}
+	atrest__wipe(buf, cap);
+	free(buf);
+	return rc;
+}
+
+/* Did someone replace the object while we copied it? */
+static int unchanged(atrest_store *st, const char *name,
+	const atrest__object_facts_t *before)
+{
+	atrest__object_facts_t now;
+
+	if (atrest__object_facts(&now, st, name) < 0)
+		return 0;
+	if (before->plaintext)
+		return now.plaintext && now.stored_size == before->stored_size &&
+		       now.mtime == before->mtime;
+	return !now.plaintext && memcmp(now.salt, before->salt, sizeof(now.salt)) == 0;
+}
+
+int atrest__object_rewrite(atrest_store *st, const char *name,
+	const atrest__object_facts_t *facts, uint64_t *bytes)
+{
+	atrest_meta meta = { NULL, 0 };
+	atrest_meta_entry *entries = NULL;
+	atrest_writer *w = NULL;
+	atrest_reader *r;
+	int rc, saved = st->allow_plaintext;
+
+	st->allow_plaintext = facts->plaintext; /* only for this reader */
+	rc = atrest_reader_open(&r, st, name);
+	st->allow_plaintext = saved;
+	GUARD(rc);
+	if (!r->plain)
+		GUARD_OUT(atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
+	meta.entries = entries;
+	GUARD_OUT(atrest_writer_open(&w, st, name, &meta));
+	GUARD_OUT(copy_stream(r, w, bytes));
+	ENSURE_OUT(unchanged(st, name, facts), ATREST_EEXISTS,
+		"object '%s' changed while being rewritten; left as it is", name);
+	rc = atrest_writer_commit(w);
+	w = NULL;
+out:
+	if (w)
+		atrest_writer_abort(w);
+	free(entries);
+	atrest_reader_close(r);
+	return rc;
 }

@@ -64,21 +64,24 @@ static int derive_key(rec_key *k, atrest_recorder *r, uint32_t id, int cipher,
 /* The keyed context for data key id, from the small cache. */
 static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher)
 {
-	const uint8_t *dek;
+	uint8_t dek[32];
 	rec_key *k;
+	int rc;
 
 	for (int i = 0; i < REC_CACHE; i++)
 		if (r->keys[i].aead && r->keys[i].id == id && r->keys[i].cipher == cipher) {
 			*out = &r->keys[i];
 			return 0;
 		}
-	GUARD(atrest__store_dek(r->st, id, &dek));
+	GUARD(atrest__store_dek(r->st, id, dek));
 	k = &r->keys[REC_CACHE - 1];
 	atrest__aead_free(k->aead);
 	memmove(&r->keys[1], &r->keys[0], (REC_CACHE - 1) * sizeof(*k));
 	k = &r->keys[0];
 	memset(k, 0, sizeof(*k));
-	GUARD(derive_key(k, r, id, cipher, dek));
+	rc = derive_key(k, r, id, cipher, dek);
+	atrest__wipe(dek, sizeof(dek));
+	GUARD(rc);
 	*out = k;
 	return 0;
 }
@@ -142,8 +145,7 @@ int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
 	size_t *out_len, const void *pt, size_t len, const void *ad, size_t ad_len)
 {
 	uint8_t *o = out;
-	const uint8_t *dek;
-	uint32_t id, seg;
+	uint32_t id;
 	rec_key *k;
 	int cipher;
 
@@ -151,7 +153,7 @@ int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
 			cap >= len + ATREST_RECORD_OVERHEAD,
 		ATREST_EINVAL, "record buffer too small");
 	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes", REC_AD_MAX);
-	GUARD(atrest__store_active_dek(r->st, &id, &dek, &cipher, &seg));
+	GUARD(atrest__store_record_key(r->st, &id, &cipher));
 	cipher = record_cipher(cipher);
 	GUARD(key_for(&k, r, id, cipher));
 	if (r->sealed >= REC_PER_NONCE_RUN)

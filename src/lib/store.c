@@ -231,7 +231,34 @@ static int store_create(atrest_store *st, const atrest_store_options *o)
 	return rc;
 }
 
-static int keyring_open(atrest_store *st, const atrest_store_options *o)
+/*
+ * Unlock kr with the current master key or, failing that, the old one
+ * (a master-key change in progress); *by tells which worked.
+ */
+static int unlock_any(atrest_store *st, atrest__keyring *kr, atrest_keyprov **by)
+{
+	int rc = atrest__keyring_unlock(kr, st->kp);
+
+	*by = st->kp;
+	if (rc == ATREST_EKEY && st->old_kp) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", atrest_error_last()->message);
+		if (atrest__keyring_unlock(kr, st->old_kp) == 0) {
+			*by = st->old_kp;
+			return 0;
+		}
+		return atrest__error(ATREST_EKEY, "%s (the old key does not open it "
+			"either)", msg);
+	}
+	return rc;
+}
+
+static int rewrap_op(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	return atrest__keyring_rewrap(kr, st->cur_kp, arg);
+}
+
+static int keyring_load(atrest_store *st, const atrest_store_options *o)
 {
 	atrest_backend_lock *lock = NULL;
 	int rc = keyring_read(&st->kr, st->b);
@@ -244,15 +271,129 @@ static int keyring_open(atrest_store *st, const atrest_store_options *o)
 		st->b->unlock(st->b, lock);
 		if (rc == ATREST_EEXISTS)
 			rc = keyring_read(&st->kr, st->b);
-		if (rc == 0 && st->kr->mac_key)
-			return 0; /* created by us: already unlocked */
+		if (rc == 0 && st->kr->mac_key) {
+			st->cur_kp = st->kp; /* created by us: already unlocked */
+			return 1;
+		}
 	}
 	if (rc == ATREST_ENOTFOUND)
 		return atrest__error(ATREST_ENOTFOUND,
 			"no atrest store at %s (create one with 'atrest init')", st->location);
+	return rc;
+}
+
+static int keyring_open(atrest_store *st, const atrest_store_options *o)
+{
+	int rc = keyring_load(st, o);
+
 	GUARD(rc);
-	GUARD(atrest__keyring_unlock(st->kr, st->kp));
-	return settings_load(st);
+	if (rc == 1)
+		return 0;
+	GUARD(unlock_any(st, st->kr, &st->cur_kp));
+	GUARD(settings_load(st));
+	st->last_refresh = atrest__now();
+	/* Opened with the old master key: move the keyring to the new one. */
+	if (st->cur_kp == st->old_kp) {
+		GUARD(atrest__store_update(st, rewrap_op, st->kp));
+		st->cur_kp = st->kp;
+	}
+	return 0;
+}
+
+/* Swap in a re-read keyring that is newer than ours. */
+static int reload(atrest_store *st)
+{
+	atrest__keyring *kr = NULL, *old;
+	atrest_keyprov *by = st->cur_kp;
+	int rc;
+
+	GUARD(keyring_read(&kr, st->b));
+	pthread_mutex_lock(&st->mu);
+	rc = kr->generation == st->kr->generation && kr->check_len == st->kr->check_len &&
+			memcmp(kr->check, st->kr->check, kr->check_len) == 0
+		? 2 : atrest__keyring_adopt(kr, st->kr);
+	pthread_mutex_unlock(&st->mu);
+	if (rc == 0) /* rewrapped by another process: ask a provider */
+		rc = unlock_any(st, kr, &by);
+	if (rc < 0 || rc == 2) {
+		atrest__keyring_free(kr);
+		return rc < 0 ? rc : 0;
+	}
+	pthread_mutex_lock(&st->mu);
+	old = st->kr;
+	atrest__keyring_take_keys(kr, old);
+	st->kr = kr;
+	st->cur_kp = by;
+	pthread_mutex_unlock(&st->mu);
+	atrest__keyring_free(old);
+	return 0;
+}
+
+int atrest__store_refresh(atrest_store *st, int force)
+{
+	int64_t now = atrest__now();
+	int rc = 0;
+
+	if (!force && now - __atomic_load_n(&st->last_refresh, __ATOMIC_RELAXED) < 1)
+		return 0;
+	pthread_mutex_lock(&st->update_mu);
+	if (force || now - st->last_refresh >= 1) {
+		rc = reload(st);
+		__atomic_store_n(&st->last_refresh, now, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&st->update_mu);
+	/*
+	 * Rewrapped under a master key we do not hold: keep working with the
+	 * keys already unwrapped (docs/OPERATIONS.md); updates stay refused.
+	 */
+	if (rc == ATREST_EKEY) {
+		st->foreign_master = 1;
+		rc = 0;
+	}
+	return rc;
+}
+
+static int update_locked(atrest_store *st, atrest__keyring_op op, void *arg)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	GUARD(reload(st));
+	pthread_mutex_lock(&st->mu);
+	rc = op(st, st->kr, arg);
+	if (rc == 0) {
+		st->kr->generation++;
+		rc = atrest__keyring_serialize(&text, &len, st->kr);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (rc == 0)
+		rc = atrest__store_write_file(st->b, ATREST__KEYRING_NAME, text, len, 0);
+	free(text);
+	if (rc < 0) /* forget the in-memory change: the file is the truth */
+		st->kr->generation = 0;
+	return rc;
+}
+
+int atrest__store_update(atrest_store *st, atrest__keyring_op op, void *arg)
+{
+	atrest_backend_lock *lock;
+	int rc;
+
+	pthread_mutex_lock(&st->update_mu);
+	rc = st->b->lock(st->b, &lock);
+	if (rc == 0) {
+		rc = update_locked(st, op, arg);
+		st->b->unlock(st->b, lock);
+	}
+	if (rc < 0 && st->kr->generation == 0) {
+		int keep = rc;
+		reload(st);
+		rc = keep;
+	}
+	st->last_refresh = atrest__now();
+	pthread_mutex_unlock(&st->update_mu);
+	return rc;
 }
 
 static int store_setup(atrest_store *st, const atrest_store_options *o)
@@ -266,6 +407,9 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 		"tenant name longer than %d bytes", ATREST_TENANT_MAX);
 	snprintf(st->tenant, sizeof(st->tenant), "%s", o->tenant ? o->tenant : "");
 	st->allow_plaintext = o->allow_plaintext;
+	st->cache.ttl = o->key_cache_ttl ? o->key_cache_ttl : 300;
+	st->cache.max_uses = o->key_cache_uses ? o->key_cache_uses : 1ull << 32;
+	st->cache.grace = o->key_cache_grace ? o->key_cache_grace : 86400;
 	st->location = strdup(o->backend ? o->backend->name : path);
 	ENSURE(st->location, ATREST_ERROR, "out of memory");
 	if (!st->b)
@@ -295,6 +439,7 @@ int atrest_store_open(atrest_store **out, const atrest_store_options *opts)
 	st->kp = opts->key;
 	st->old_kp = opts->old_key;
 	pthread_mutex_init(&st->mu, NULL);
+	pthread_mutex_init(&st->update_mu, NULL);
 	rc = store_setup(st, opts);
 	if (rc < 0) {
 		atrest_store_close(st);
@@ -314,31 +459,70 @@ void atrest_store_close(atrest_store *st)
 	if (st->b)
 		st->b->free(st->b);
 	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->update_mu);
 	free(st->location);
 	free(st);
 }
 
-int atrest__store_active_dek(atrest_store *st, uint32_t *id, const uint8_t **key,
+int atrest__store_active_dek(atrest_store *st, uint32_t *id, uint8_t *key,
 	int *cipher, uint32_t *segment_size)
 {
 	int rc;
 
+	GUARD(atrest__store_refresh(st, 0));
+	GUARD(atrest__store_policy(st));
 	pthread_mutex_lock(&st->mu);
 	*id = st->kr->active;
 	*cipher = st->settings.cipher;
 	*segment_size = st->settings.segment_size;
-	rc = atrest__keyring_dek(key, st->kr, st->kp, *id);
+	rc = atrest__keyring_dek(key, st->kr, st->cur_kp, *id, &st->cache);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int atrest__store_dek(atrest_store *st, uint32_t id, const uint8_t **key)
+int atrest__store_record_key(atrest_store *st, uint32_t *id, int *cipher)
+{
+	GUARD(atrest__store_refresh(st, 0));
+	GUARD(atrest__store_policy(st));
+	pthread_mutex_lock(&st->mu);
+	*id = st->kr->active;
+	*cipher = st->settings.cipher;
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+static int dek_copy(atrest_store *st, uint32_t id, uint8_t *key)
 {
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = atrest__keyring_dek(key, st->kr, st->kp, id);
+	rc = atrest__keyring_find(st->kr, id)
+		? atrest__keyring_dek(key, st->kr, st->cur_kp, id, &st->cache)
+		: ATREST_ENOTFOUND;
 	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int atrest__store_dek(atrest_store *st, uint32_t id, uint8_t *key)
+{
+	int rc;
+
+	GUARD(atrest__store_refresh(st, 0));
+	rc = dek_copy(st, id, key);
+	if (rc == ATREST_ENOTFOUND) {
+		/* Perhaps made by another process since we last looked. */
+		GUARD(atrest__store_refresh(st, 1));
+		rc = dek_copy(st, id, key);
+	}
+	if (rc == ATREST_ENOTFOUND && st->foreign_master)
+		rc = atrest__error(ATREST_EKEY,
+			"data key %u is newer than this process's copy of the keyring, which "
+			"was rewrapped to a master key this process does not hold; restart it "
+			"with the new key", id);
+	else if (rc == ATREST_ENOTFOUND)
+		rc = atrest__error(ATREST_EINTEGRITY,
+			"data key %u is not in this store's keyring (object modified or "
+			"from another store)", id);
 	return rc;
 }
 

@@ -159,7 +159,7 @@ static void test_matches_spec(void **state)
 {
 	char dir[256];
 	uint8_t pt[100], rec[132], spec[132], back[132];
-	const uint8_t *dek;
+	uint8_t dek[32];
 	size_t n, m;
 	atrest_recorder *r;
 
@@ -168,7 +168,7 @@ static void test_matches_spec(void **state)
 	for (int c = 1; c <= 2; c++) {
 		th_tmpdir(dir, sizeof(dir));
 		atrest_store *st = open_store(dir, c);
-		assert_int_equal(atrest__store_dek(st, 1, &dek), 0);
+		assert_int_equal(atrest__store_dek(st, 1, dek), 0);
 		assert_int_equal(atrest_recorder_open(&r, st, "ns"), 0);
 		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt, sizeof(pt),
 			"ad", 2), 0);

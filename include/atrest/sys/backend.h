@@ -57,7 +57,7 @@ typedef int (*atrest_backend_list_cb)(const char *key, uint64_t size,
 
 /*
  * Keys are validated object names ("a/b/c"), or the store's own files under
- * ".atrest/" ("atrest/keyring", ...).  Every method returns 0 or a negative
+ * ".atrest/" (".atrest/keyring", ...).  Every method returns 0 or a negative
  * atrest_error_code and sets the last error.  ATREST_ENOTFOUND is the answer
  * for a missing key.
  */

@@ -1,0 +1,353 @@
+/*
+ * The key lifecycle (include/atrest/lifecycle.h): rotation and its policy,
+ * rewrap, expose and destroy as keyring updates under the store lock, and
+ * the re-encryption and migration jobs, one atomic put per object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atrest/lifecycle.h"
+#include "names.h"
+#include "store_int.h"
+
+#define DAY 86400
+#define POLICY_EVERY 60 /* seconds between policy checks of one handle */
+
+static int rotate_op(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	GUARD(atrest__keyring_rotate(kr, st->cur_kp));
+	if (arg)
+		*(uint32_t *)arg = kr->active;
+	return 0;
+}
+
+int atrest_rotate(atrest_store *st, uint32_t *new_id)
+{
+	uint32_t id = 0;
+
+	GUARD(atrest__store_update(st, rotate_op, &id));
+	if (new_id)
+		*new_id = id;
+	return 0;
+}
+
+static int64_t active_age(atrest_store *st)
+{
+	int64_t age;
+
+	pthread_mutex_lock(&st->mu);
+	age = atrest__now() - atrest__keyring_find(st->kr, st->kr->active)->created;
+	pthread_mutex_unlock(&st->mu);
+	return age;
+}
+
+/* Rotate only if the key is still old once the lock is held: two processes
+ * applying the policy at once rotate once. */
+static int policy_op(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	atrest__dek *d = atrest__keyring_find(kr, kr->active);
+
+	if (atrest__now() - d->created < (int64_t)st->settings.rotate_days * DAY)
+		return 0;
+	*(int *)arg = 1;
+	return atrest__keyring_rotate(kr, st->cur_kp);
+}
+
+int atrest_maintain(atrest_store *st, int *rotated)
+{
+	int did = 0, rc = 0;
+	int64_t rotate_at = (int64_t)st->settings.rotate_days * DAY;
+	int64_t force_at = (int64_t)st->settings.force_days * DAY;
+
+	if (active_age(st) >= rotate_at)
+		rc = atrest__store_update(st, policy_op, &did);
+	if (rotated)
+		*rotated = did;
+	if (rc < 0 && active_age(st) >= force_at) {
+		atrest__error_prefix("active data key is past force-days (%u) and "
+			"cannot be rotated", st->settings.force_days);
+		return rc == ATREST_EUNAVAILABLE ? rc : ATREST_EKEY;
+	}
+	/* Below force-days a failed rotation must not stop writers. */
+	return active_age(st) >= force_at ? rc : 0;
+}
+
+int atrest__store_policy(atrest_store *st)
+{
+	int64_t now = atrest__now();
+	int64_t last = __atomic_load_n(&st->last_maintain, __ATOMIC_RELAXED);
+
+	if (now - last < POLICY_EVERY)
+		return 0;
+	__atomic_store_n(&st->last_maintain, now, __ATOMIC_RELAXED);
+	return atrest_maintain(st, NULL);
+}
+
+static int rewrap_to(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	return atrest__keyring_rewrap(kr, st->cur_kp, arg);
+}
+
+int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
+{
+	atrest_keyprov *to = new_key ? new_key : st->kp;
+	int rc = atrest__store_update(st, rewrap_to, to);
+
+	if (rc < 0) {
+		if (new_key)
+			atrest_keyprov_free(new_key);
+		return rc;
+	}
+	pthread_mutex_lock(&st->mu);
+	if (new_key) {
+		atrest_keyprov_free(st->old_kp);
+		st->old_kp = st->kp;
+		st->kp = new_key;
+	}
+	st->cur_kp = st->kp;
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+static int expose_op(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	return atrest__keyring_expose(kr, st->cur_kp, *(uint32_t *)arg);
+}
+
+int atrest_key_expose(atrest_store *st, uint32_t id)
+{
+	return atrest__store_update(st, expose_op, &id);
+}
+
+/* ---- scanning objects ---- */
+
+typedef struct name_list {
+	char **names;
+	size_t n, cap;
+} name_list;
+
+static int collect(const atrest_list_entry *e, void *p)
+{
+	name_list *l = p;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char **names = realloc(l->names, cap * sizeof(*names));
+		if (!names)
+			return atrest__error(ATREST_ERROR, "out of memory");
+		l->names = names;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(e->name);
+	if (!l->names[l->n])
+		return atrest__error(ATREST_ERROR, "out of memory");
+	l->n++;
+	return 0;
+}
+
+static void names_free(name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+}
+
+static int names_of(name_list *l, atrest_store *st, const char *prefix)
+{
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	rc = atrest_list(st, prefix, collect, l);
+	if (rc < 0)
+		names_free(l);
+	return rc;
+}
+
+typedef struct usage {
+	uint32_t id;
+	uint64_t objects, bytes;
+} usage;
+
+static void count_usage(usage *u, size_t n, const atrest__object_facts_t *f)
+{
+	for (size_t i = 0; i < n; i++)
+		if (u[i].id == f->dek_id) {
+			u[i].objects++;
+			u[i].bytes += f->size;
+		}
+}
+
+static int scan_usage(atrest_store *st, usage *u, size_t n)
+{
+	name_list l;
+	atrest__object_facts_t f;
+
+	GUARD(names_of(&l, st, ""));
+	for (size_t i = 0; i < l.n; i++)
+		if (atrest__object_facts(&f, st, l.names[i]) == 0 && !f.plaintext)
+			count_usage(u, n, &f);
+	names_free(&l);
+	return 0;
+}
+
+/* A snapshot of the keyring's key list, taken under the mutex. */
+static int key_snapshot(atrest_store *st, atrest_key_info **out, usage **u,
+	size_t *n)
+{
+	pthread_mutex_lock(&st->mu);
+	*n = st->kr->nkeys;
+	*out = calloc(*n, sizeof(**out));
+	*u = calloc(*n, sizeof(**u));
+	for (size_t i = 0; *out && *u && i < *n; i++) {
+		const atrest__dek *d = &st->kr->keys[i];
+		(*out)[i].id = d->id;
+		(*out)[i].status = atrest__dek_status_name(d->status);
+		(*out)[i].created = d->created;
+		(*u)[i].id = d->id;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (!*out || !*u) {
+		free(*out);
+		free(*u);
+		return atrest__error(ATREST_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+int atrest_keys_list(atrest_store *st, int with_usage,
+	int (*cb)(const atrest_key_info *info, void *payload), void *payload)
+{
+	atrest_key_info *keys;
+	usage *u;
+	size_t n;
+	int rc = 0;
+
+	GUARD(atrest__store_refresh(st, 1));
+	GUARD(key_snapshot(st, &keys, &u, &n));
+	if (with_usage)
+		rc = scan_usage(st, u, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		keys[i].objects = u[i].objects;
+		keys[i].bytes = u[i].bytes;
+		rc = cb(&keys[i], payload);
+	}
+	free(keys);
+	free(u);
+	return rc;
+}
+
+static int destroy_op(atrest_store *st, atrest__keyring *kr, void *arg)
+{
+	(void)st;
+	return atrest__keyring_destroy(kr, *(uint32_t *)arg);
+}
+
+int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
+{
+	usage u = { id, 0, 0 };
+
+	GUARD(atrest__store_refresh(st, 1));
+	pthread_mutex_lock(&st->mu);
+	int known = atrest__keyring_find(st->kr, id) != NULL;
+	pthread_mutex_unlock(&st->mu);
+	ENSURE(known, ATREST_ENOTFOUND, "no data key %u in this store", id);
+	if (!force) {
+		GUARD(scan_usage(st, &u, 1));
+		ENSURE(u.objects == 0, ATREST_EEXISTS,
+			"data key %u still seals %llu objects: run 'atrest reencrypt "
+			"--data-key %u' first, or destroy with --force to shred them", id,
+			(unsigned long long)u.objects, id);
+	}
+	return atrest__store_update(st, destroy_op, &id);
+}
+
+int atrest_object_key_id(uint32_t *out, atrest_store *st, const char *name)
+{
+	atrest__object_facts_t f;
+
+	GUARD(atrest_name_check(name));
+	GUARD(atrest__object_facts(&f, st, name));
+	*out = f.plaintext ? 0 : f.dek_id;
+	return 0;
+}
+
+/* ---- jobs ---- */
+
+typedef int (*job_pick)(const atrest__object_facts_t *f, uint32_t dek);
+
+static int pick_dek(const atrest__object_facts_t *f, uint32_t dek)
+{
+	return !f->plaintext && f->dek_id == dek;
+}
+
+static int pick_plain(const atrest__object_facts_t *f, uint32_t dek)
+{
+	(void)dek;
+	return f->plaintext;
+}
+
+static void job_one(atrest_store *st, const char *name, job_pick pick,
+	uint32_t dek, atrest_job_stats *s, int *first_rc)
+{
+	atrest__object_facts_t f;
+	uint64_t bytes = 0;
+	int rc = atrest__object_facts(&f, st, name);
+
+	s->scanned++;
+	if (rc == ATREST_ENOTFOUND || (rc == 0 && !pick(&f, dek)))
+		return;
+	if (rc == 0)
+		rc = atrest__object_rewrite(st, name, &f, &bytes);
+	if (rc == 0) {
+		s->done++;
+		s->bytes += bytes;
+	} else if (rc != ATREST_EEXISTS) { /* replaced meanwhile: not ours */
+		s->failed++;
+		if (*first_rc == 0) {
+			*first_rc = rc;
+			atrest__error_prefix("%s", name);
+		}
+	}
+}
+
+static int run_job(atrest_store *st, const char *prefix, job_pick pick,
+	uint32_t dek, atrest_progress_cb cb, void *payload, atrest_job_stats *out)
+{
+	atrest_job_stats s = { 0 };
+	int first_rc = 0;
+	name_list l;
+
+	GUARD(names_of(&l, st, prefix));
+	for (size_t i = 0; i < l.n; i++) {
+		job_one(st, l.names[i], pick, dek, &s, &first_rc);
+		if (cb)
+			cb(&s, l.n, l.names[i], payload);
+	}
+	names_free(&l);
+	if (out)
+		*out = s;
+	return first_rc;
+}
+
+int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
+	atrest_progress_cb cb, void *payload, atrest_job_stats *out)
+{
+	GUARD(atrest__store_refresh(st, 1));
+	pthread_mutex_lock(&st->mu);
+	const atrest__dek *d = atrest__keyring_find(st->kr, dek_id);
+	int active = st->kr->active == dek_id, destroyed = d &&
+		d->status == ATREST__DEK_DESTROYED;
+	pthread_mutex_unlock(&st->mu);
+	ENSURE(d, ATREST_ENOTFOUND, "no data key %u in this store", dek_id);
+	ENSURE(!destroyed, ATREST_EKEY, "data key %u was destroyed: its objects "
+		"cannot be read, so they cannot be re-encrypted", dek_id);
+	ENSURE(!active, ATREST_EINVAL, "data key %u is the active key: rotate first "
+		"('atrest rotate'), then re-encrypt", dek_id);
+	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
+}
+
+int atrest_migrate(atrest_store *st, const char *prefix, atrest_progress_cb cb,
+	void *payload, atrest_job_stats *out)
+{
+	return run_job(st, prefix, pick_plain, 0, cb, payload, out);
+}

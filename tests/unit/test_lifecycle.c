@@ -1,0 +1,415 @@
+/*
+ * Key lifecycle through the library: rotation and its policy, rewrap with
+ * old keys, two handles as two processes, expose, destroy, re-encryption,
+ * migration, and the data-key cache through a provider outage (a counting
+ * fake provider wrapping a real one).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atrest/atrest.h"
+#include "atrest/sys/keyprov.h"
+#include "helpers.h"
+#include "keyring.h"
+
+static uint8_t KA[32], KB[32];
+
+static atrest_keyprov *raw(const uint8_t *k)
+{
+	atrest_keyprov *kp;
+
+	assert_int_equal(atrest_keyprov_raw(&kp, k, 32), 0);
+	return kp;
+}
+
+static int open_with(atrest_store **st, const char *dir, atrest_keyprov *key,
+	atrest_keyprov *old)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+
+	o.path = dir;
+	o.create = 1;
+	o.key = key;
+	o.old_key = old;
+	return atrest_store_open(st, &o);
+}
+
+static uint32_t key_of(atrest_store *st, const char *name)
+{
+	uint32_t id;
+
+	assert_int_equal(atrest_object_key_id(&id, st, name), 0);
+	return id;
+}
+
+static void expect_content(atrest_store *st, const char *name, const char *want)
+{
+	void *out;
+	size_t n;
+
+	assert_int_equal(atrest_get(st, name, &out, &n), 0);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	atrest_free(out);
+}
+
+static void test_rotate(void **state)
+{
+	char dir[256];
+	atrest_store *st;
+	uint32_t id;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "old", "one", 3, NULL), 0);
+	assert_int_equal(atrest_rotate(st, &id), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(atrest_put(st, "new", "two", 3, NULL), 0);
+	assert_int_equal(key_of(st, "old"), 1);
+	assert_int_equal(key_of(st, "new"), 2);
+	expect_content(st, "old", "one");
+	atrest_store_close(st);
+	/* The rotation is durable. */
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "newer", "3", 1, NULL), 0);
+	assert_int_equal(key_of(st, "newer"), 2);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+static void test_policy(void **state)
+{
+	char dir[256];
+	atrest_store *st;
+	atrest_settings s;
+	int rotated;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_maintain(st, &rotated), 0);
+	assert_false(rotated);
+	assert_int_equal(atrest_store_settings(&s, st), 0);
+	assert_int_equal(s.rotate_days, 30);
+	atrest__clock_offset(31 * 86400);
+	assert_int_equal(atrest_maintain(st, &rotated), 0);
+	assert_true(rotated);
+	assert_int_equal(atrest_maintain(st, &rotated), 0);
+	assert_false(rotated);
+	/* Writers apply the policy themselves. */
+	atrest__clock_offset(62 * 86400 + 120);
+	assert_int_equal(atrest_put(st, "x", "y", 1, NULL), 0);
+	assert_int_equal(key_of(st, "x"), 3);
+	atrest__clock_offset(0);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+static void sha_of_objects(const char *dir, char *out, size_t cap)
+{
+	char cmd[512];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "cd %s && find . -path ./.atrest -prune -o -type f "
+		"-print0 | sort -z | xargs -0 sha256sum | sha256sum", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(out, (int)cap, p));
+	pclose(p);
+}
+
+static void test_rewrap_with_old_key(void **state)
+{
+	char dir[256], before[128], after[128];
+	atrest_store *st;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	for (int i = 0; i < 50; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "o/%d", i);
+		assert_int_equal(atrest_put(st, name, "data", 4, NULL), 0);
+	}
+	assert_int_equal(atrest_rotate(st, NULL), 0);
+	atrest_store_close(st);
+	sha_of_objects(dir, before, sizeof(before));
+	/* B alone is a wrong key; B with old A rewraps on open. */
+	assert_int_equal(open_with(&st, dir, raw(KB), NULL), ATREST_EKEY);
+	assert_int_equal(open_with(&st, dir, raw(KB), raw(KA)), 0);
+	expect_content(st, "o/7", "data");
+	atrest_store_close(st);
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), ATREST_EKEY);
+	assert_int_equal(open_with(&st, dir, raw(KB), NULL), 0);
+	expect_content(st, "o/49", "data");
+	/* Explicit rewrap to a new provider object, back to A. */
+	assert_int_equal(atrest_rewrap(st, raw(KA)), 0);
+	assert_int_equal(atrest_put(st, "after", "z", 1, NULL), 0);
+	atrest_store_close(st);
+	assert_int_equal(open_with(&st, dir, raw(KB), NULL), ATREST_EKEY);
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	atrest_store_close(st);
+	sha_of_objects(dir, after, sizeof(after));
+	/* Only "after" was added: remove it and the objects are untouched. */
+	char p[512];
+	snprintf(p, sizeof(p), "%s/after", dir);
+	unlink(p);
+	sha_of_objects(dir, after, sizeof(after));
+	assert_string_equal(before, after);
+	th_rmrf(dir);
+}
+
+static int list_keys(const atrest_key_info *k, void *p)
+{
+	atrest_key_info *all = p;
+
+	all[k->id] = *k;
+	return 0;
+}
+
+/* Two handles on one store stand for two processes. */
+static void test_two_handles(void **state)
+{
+	char dir[256];
+	atrest_store *a, *b;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&a, dir, raw(KA), NULL), 0);
+	assert_int_equal(open_with(&b, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_rotate(a, NULL), 0);
+	assert_int_equal(atrest_put(a, "by-a", "A", 1, NULL), 0);
+	/* b has not seen key 2 yet: reading re-reads the keyring. */
+	expect_content(b, "by-a", "A");
+	/* Both rotate: the keyring keeps every key (no lost update). */
+	assert_int_equal(atrest_rotate(b, NULL), 0);
+	assert_int_equal(atrest_rotate(a, NULL), 0);
+	/* b picks up a's rotation within a second, or at once on a refresh. */
+	atrest_key_info keys[8];
+	assert_int_equal(atrest_keys_list(b, 0, list_keys, keys), 0);
+	assert_int_equal(atrest_put(b, "by-b", "B", 1, NULL), 0);
+	assert_int_equal(key_of(b, "by-b"), 4);
+	expect_content(a, "by-b", "B");
+	/* a rewraps to B; b (holding only A) keeps working with its keys. */
+	assert_int_equal(atrest_rewrap(a, raw(KB)), 0);
+	assert_int_equal(atrest_put(b, "still-b", "S", 1, NULL), 0);
+	expect_content(b, "by-a", "A");
+	expect_content(a, "still-b", "S");
+	/* A key made after the rewrap is a clear key error for b. */
+	assert_int_equal(atrest_rotate(a, NULL), 0);
+	assert_int_equal(atrest_put(a, "k5", "5", 1, NULL), 0);
+	void *out;
+	size_t n;
+	assert_int_equal(atrest_get(b, "k5", &out, &n), ATREST_EKEY);
+	assert_non_null(strstr(atrest_error_last()->message, "restart"));
+	atrest_store_close(a);
+	atrest_store_close(b);
+	th_rmrf(dir);
+}
+
+static void test_expose_reencrypt_destroy(void **state)
+{
+	char dir[256];
+	atrest_store *st;
+	atrest_key_info keys[8];
+	atrest_job_stats js;
+	atrest_meta_entry me[] = { { "job", "9" } };
+	atrest_meta m = { me, 1 };
+	atrest_stat_info si;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "r/%02d", i);
+		assert_int_equal(atrest_put(st, name, "payload", 7, i == 3 ? &m : NULL), 0);
+	}
+	assert_int_equal(atrest_key_expose(st, 1), 0);
+	memset(keys, 0, sizeof(keys));
+	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
+	assert_string_equal(keys[1].status, "exposed");
+	assert_string_equal(keys[2].status, "active");
+	assert_int_equal(keys[1].objects, 20);
+	assert_int_equal(keys[1].bytes, 140);
+	assert_int_equal(atrest_key_destroy(st, 1, 0), ATREST_EEXISTS);
+	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_EINVAL);
+	assert_int_equal(atrest_reencrypt(st, 2, "", NULL, NULL, &js), ATREST_EINVAL);
+	assert_int_equal(atrest_reencrypt(st, 1, "", NULL, NULL, &js), 0);
+	assert_int_equal(js.done, 20);
+	assert_int_equal(js.failed, 0);
+	assert_int_equal(key_of(st, "r/05"), 2);
+	expect_content(st, "r/05", "payload");
+	assert_int_equal(atrest_stat(&si, st, "r/03"), 0);
+	assert_int_equal(si.meta_count, 1);
+	assert_string_equal(si.meta[0].value, "9");
+	atrest_stat_info_clear(&si);
+	/* Resumable: a second run has nothing left to do. */
+	assert_int_equal(atrest_reencrypt(st, 1, "", NULL, NULL, &js), 0);
+	assert_int_equal(js.done, 0);
+	assert_int_equal(atrest_key_destroy(st, 1, 0), 0);
+	memset(keys, 0, sizeof(keys));
+	assert_int_equal(atrest_keys_list(st, 0, list_keys, keys), 0);
+	assert_string_equal(keys[1].status, "destroyed");
+	/* Crypto-shredding: an object under a destroyed key is a key error. */
+	assert_int_equal(atrest_rotate(st, NULL), 0);
+	assert_int_equal(atrest_put(st, "shred", "gone", 4, NULL), 0);
+	assert_int_equal(atrest_rotate(st, NULL), 0);
+	assert_int_equal(atrest_key_destroy(st, 3, 1), 0);
+	void *out;
+	size_t n;
+	assert_int_equal(atrest_get(st, "shred", &out, &n), ATREST_EKEY);
+	assert_non_null(strstr(atrest_error_last()->message, "data key 3"));
+	atrest_store_close(st);
+	/* Still so after reopening: the key is gone from the keyring file. */
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_get(st, "shred", &out, &n), ATREST_EKEY);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+static void test_migrate(void **state)
+{
+	char dir[256], p[512];
+	atrest_store *st;
+	atrest_job_stats js;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	snprintf(p, sizeof(p), "%s/a", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/a/plain1", dir);
+	assert_int_equal(th_write_file(p, "secret one", 10), 0);
+	snprintf(p, sizeof(p), "%s/b", dir);
+	assert_int_equal(th_write_file(p, "secret two", 10), 0);
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "enc", "already", 7, NULL), 0);
+	assert_int_equal(atrest_migrate(st, "a/", NULL, NULL, &js), 0);
+	assert_int_equal(js.done, 1);
+	assert_int_equal(atrest_migrate(st, "", NULL, NULL, &js), 0);
+	assert_int_equal(js.done, 1);
+	assert_int_equal(js.scanned, 3);
+	assert_int_equal(atrest_migrate(st, "", NULL, NULL, &js), 0);
+	assert_int_equal(js.done, 0);
+	expect_content(st, "a/plain1", "secret one");
+	expect_content(st, "b", "secret two");
+	size_t n;
+	uint8_t *raw_b = th_read_file(p, &n);
+	assert_null(memmem(raw_b, n, "secret", 6));
+	free(raw_b);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+/* ---- a provider that counts calls and can be switched off ---- */
+
+typedef struct fake_kp {
+	atrest_keyprov parent;
+	atrest_keyprov *real;
+	int down;
+	int unwraps;
+} fake_kp;
+
+static int f_bind(atrest_keyprov *kp, const char *in, char **out)
+{
+	fake_kp *f = (fake_kp *)kp;
+	return f->real->bind(f->real, in, out);
+}
+
+static int f_key_id(atrest_keyprov *kp, char *out, size_t cap)
+{
+	fake_kp *f = (fake_kp *)kp;
+	return f->real->key_id(f->real, out, cap);
+}
+
+static int f_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
+	const uint8_t *key, size_t kl, const uint8_t *aad, size_t al)
+{
+	fake_kp *f = (fake_kp *)kp;
+	if (f->down)
+		return ATREST_EUNAVAILABLE;
+	return f->real->wrap(f->real, out, cap, n, key, kl, aad, al);
+}
+
+static int f_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
+	const uint8_t *w, size_t wl, const uint8_t *aad, size_t al)
+{
+	fake_kp *f = (fake_kp *)kp;
+	f->unwraps++;
+	if (f->down)
+		return ATREST_EUNAVAILABLE;
+	return f->real->unwrap(f->real, out, cap, n, w, wl, aad, al);
+}
+
+static void f_free(atrest_keyprov *kp)
+{
+	(void)kp; /* owned by the test */
+}
+
+static fake_kp FAKE = { { ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap,
+	f_unwrap, f_free }, NULL, 0, 0 };
+
+static void test_key_cache_outage(void **state)
+{
+	char dir[256];
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *st;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	FAKE.real = raw(KA);
+	o.path = dir;
+	o.create = 1;
+	o.key = &FAKE.parent;
+	o.key_cache_ttl = 100;
+	o.key_cache_grace = 1000;
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	assert_int_equal(atrest_put(st, "a", "1", 1, NULL), 0);
+	atrest_store_close(st);
+	o.key = &FAKE.parent;
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	int base = FAKE.unwraps;
+	for (int i = 0; i < 10; i++)
+		expect_content(st, "a", "1");
+	assert_int_equal(FAKE.unwraps, base + 1); /* cached after the first */
+	/* The provider goes down: cached keys keep working, in and past TTL. */
+	FAKE.down = 1;
+	expect_content(st, "a", "1");
+	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
+	atrest__clock_offset(500);
+	expect_content(st, "a", "1");
+	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);
+	/* Past TTL + grace the key is dropped and the outage shows. */
+	atrest__clock_offset(2000);
+	void *out;
+	size_t n;
+	assert_int_equal(atrest_get(st, "a", &out, &n), ATREST_EUNAVAILABLE);
+	/* Back up: fresh unwrap, and working again. */
+	FAKE.down = 0;
+	expect_content(st, "c", "3");
+	atrest__clock_offset(0);
+	atrest_store_close(st);
+	FAKE.real->free(FAKE.real);
+	th_rmrf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rotate),
+		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_rewrap_with_old_key),
+		cmocka_unit_test(test_two_handles),
+		cmocka_unit_test(test_expose_reencrypt_destroy),
+		cmocka_unit_test(test_migrate),
+		cmocka_unit_test(test_key_cache_outage),
+	};
+
+	th_fill(KA, 32, 1);
+	th_fill(KB, 32, 2);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
