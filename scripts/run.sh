@@ -83,7 +83,7 @@ step "How to use atrest"
 cat <<'EOF'
 Master key, from the environment only (never on the command line):
   ATREST_KEY=<64 hex>  or  ATREST_KEY_FILE=<file, mode 0600>  or
-  ATREST_PASSPHRASE=<passphrase>  or  ATREST_KEY_URI=pkcs11:...|kmip://...
+  ATREST_PASSPHRASE=<passphrase> (Argon2id)
 Store: --store DIR or ATREST_STORE (default ./atrest-store)
 
   atrest keygen -o master.key           a new key file
