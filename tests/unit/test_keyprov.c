@@ -197,6 +197,12 @@ static void test_file_raw(void **state)
 	assert_non_null(strstr(last_msg(), "at least 32 bytes"));
 	write_mode(path, "", 0, 0600);
 	assert_int_equal(file_id(path, got), ATREST_EKEY);
+	/* A mistyped text key is refused, not hashed into another key. */
+	write_mode(path, HEX_KEY "0\n", 66, 0600);
+	assert_int_equal(file_id(path, got), ATREST_EKEY);
+	assert_non_null(strstr(last_msg(), "looks like a key"));
+	write_mode(path, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZQ==\n", 45, 0600);
+	assert_int_equal(file_id(path, got), ATREST_EKEY);
 	th_rmrf(dir);
 }
 

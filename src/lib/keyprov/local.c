@@ -3,6 +3,7 @@
  * and a passphrase (Argon2id, or PBKDF2 in FIPS mode), plus the choice of
  * provider from the environment.  All wrap data keys with AES-256-GCM.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -411,6 +412,22 @@ out:
 	return rc;
 }
 
+/*
+ * Text made only of hex or base64 characters is a key typed or pasted with
+ * a digit too many or too few, not random material: refuse it rather than
+ * hash it into a different key.
+ */
+static int looks_like_key_text(const uint8_t *p, size_t len)
+{
+	const char *s = (const char *)p;
+
+	trim(&s, &len);
+	for (size_t i = 0; i < len; i++)
+		if (!is_b64((unsigned char)s[i]) && s[i] != '=')
+			return 0;
+	return len > 0;
+}
+
 int atrest_keyprov_file(atrest_keyprov **out, const char *path)
 {
 	atrest__secret *buf;
@@ -423,6 +440,10 @@ int atrest_keyprov_file(atrest_keyprov **out, const char *path)
 	GUARD(read_key_file(&buf, path));
 	if (parse_key_text(key, (const char *)buf->data, buf->len) == 0)
 		rc = 0;
+	else if (looks_like_key_text(buf->data, buf->len))
+		rc = atrest__error(ATREST_EKEY, "key file %s looks like a key in text "
+			"form but is not one: expected exactly 64 hex digits or the base64 "
+			"of 32 bytes", path);
 	else if (buf->len >= MASTER_LEN)
 		rc = hkdf_str(key, MASTER_LEN, buf->data, buf->len,
 			INFO_KEY_FILE);
