@@ -601,7 +601,7 @@ int atrest__keyring_destroy(atrest__keyring *kr, uint32_t id)
 	atrest__dek *d = atrest__keyring_find(kr, id);
 
 	ENSURE(d, ATREST_ENOTFOUND, "no data key %u", id);
-	ENSURE(id != kr->active, ATREST_EINVAL,
+	ENSURE(id != kr->active, ATREST_ERROR,
 		"data key %u is the active key: rotate first ('atrest rotate')", id);
 	d->status = ATREST__DEK_DESTROYED;
 	atrest__wipe(d->wrapped, sizeof(d->wrapped));

@@ -341,7 +341,7 @@ int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
 	ENSURE(d, ATREST_ENOTFOUND, "no data key %u in this store", dek_id);
 	ENSURE(!destroyed, ATREST_EKEY, "data key %u was destroyed: its objects "
 		"cannot be read, so they cannot be re-encrypted", dek_id);
-	ENSURE(!active, ATREST_EINVAL, "data key %u is the active key: rotate first "
+	ENSURE(!active, ATREST_ERROR, "data key %u is the active key: rotate first "
 		"('atrest rotate'), then re-encrypt", dek_id);
 	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
 }

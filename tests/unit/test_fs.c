@@ -138,6 +138,23 @@ static int count_temp_dirs(const char *dir)
 	d = opendir(tmp);
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.' && de->d_type == DT_DIR;
+	closedir(d);
+	return n;
+}
+
+/* Entries of .atrest/tmp: temp dirs plus their lock files. */
+static int count_temp_entries(const char *dir)
+{
+	char tmp[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s/.atrest/tmp", dir);
+	d = opendir(tmp);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
@@ -623,47 +640,46 @@ static void test_prepare(void **state)
 	assert_int_equal(atrest_backend_fs(&b, ""), ATREST_EINVAL);
 }
 
-static void make_temp_dir(const char *dir, const char *name, int lock,
-	int age)
+/* A temp dir "name" with a leftover file, and optionally its lock file
+ * (not locked: its owner is gone). */
+static void make_temp_dir(const char *dir, const char *name, int lock)
 {
 	char p[PATH_MAX * 2], q[PATH_MAX * 3];
-	struct timeval tv[2] = { { time(NULL) - age, 0 },
-		{ time(NULL) - age, 0 } };
 
 	snprintf(p, sizeof(p), "%s/.atrest/tmp/%s", dir, name);
 	assert_int_equal(mkdir(p, 0700), 0);
 	snprintf(q, sizeof(q), "%s/w3", p);
 	assert_int_equal(th_write_file(q, "leftover", 8), 0);
 	if (lock) {
-		snprintf(q, sizeof(q), "%s/lock", p);
+		snprintf(q, sizeof(q), "%s.lock", p);
 		assert_int_equal(th_write_file(q, "", 0), 0);
 	}
-	assert_int_equal(utimes(p, tv), 0);
 }
 
 static void test_stale_cleaned(void **state)
 {
 	struct fx *f = *state;
+	char p[PATH_MAX * 2];
 	atrest_backend *b;
 
-	/* Unlocked lock: owner died (even a young one). */
-	make_temp_dir(f->dir, "00000000deadbeef", 1, 0);
-	/* No lock: old ones are stale, young ones are being born. */
-	make_temp_dir(f->dir, "00000000000000a1", 0, 3600);
-	make_temp_dir(f->dir, "00000000000000a2", 0, 0);
-	make_temp_dir(f->dir, "00000000000000a3.new", 1, 3600);
-	make_temp_dir(f->dir, "00000000000000a4.new", 1, 0);
-	assert_int_equal(count_temp_dirs(f->dir), 6);
+	/* Unlocked lock file: its owner died, whatever its age. */
+	make_temp_dir(f->dir, "00000000deadbeef", 1);
+	/* A dir without a lock file: its lock is made first, so dead too. */
+	make_temp_dir(f->dir, "00000000000000a1", 0);
+	/* A lock file alone: killed between the lock and the dir. */
+	snprintf(p, sizeof(p), "%s/.atrest/tmp/00000000000000a2.lock", f->dir);
+	assert_int_equal(th_write_file(p, "", 0), 0);
+	assert_int_equal(count_temp_dirs(f->dir), 3);
 	b = open_fs(f->dir, 0);
 	assert_false(path_exists(f->dir, ".atrest/tmp/00000000deadbeef"));
+	assert_false(path_exists(f->dir, ".atrest/tmp/00000000deadbeef.lock"));
 	assert_false(path_exists(f->dir, ".atrest/tmp/00000000000000a1"));
-	assert_true(path_exists(f->dir, ".atrest/tmp/00000000000000a2"));
-	assert_false(path_exists(f->dir, ".atrest/tmp/00000000000000a3.new"));
-	assert_true(path_exists(f->dir, ".atrest/tmp/00000000000000a4.new"));
-	/* The fixture's handle and b are alive, plus the two young ones. */
-	assert_int_equal(count_temp_dirs(f->dir), 4);
+	assert_false(path_exists(f->dir, ".atrest/tmp/00000000000000a2.lock"));
+	/* The fixture's handle and b are alive: a dir and a lock each. */
+	assert_int_equal(count_temp_dirs(f->dir), 2);
+	assert_int_equal(count_temp_entries(f->dir), 4);
 	b->free(b);
-	assert_int_equal(count_temp_dirs(f->dir), 3);
+	assert_int_equal(count_temp_entries(f->dir), 2);
 }
 
 static void test_live_not_cleaned(void **state)
@@ -1097,7 +1113,7 @@ static int count_live_temp_dirs(const char *dir)
 	snprintf(tmp, sizeof(tmp), "%s/.atrest/tmp", dir);
 	assert_non_null(d = opendir(tmp));
 	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.' && !strstr(de->d_name, ".new");
+		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
 }
@@ -1131,8 +1147,8 @@ static void test_crash(void **state)
 		newer += crash_check_all(f->b);
 		mid_put += count_temp_files(f->dir) > 0;
 		b2 = open_fs(f->dir, 0);
-		/* The dead child's temp dir went: ours and b2's remain. */
-		assert_int_equal(count_live_temp_dirs(f->dir), 2);
+		/* The dead child's temp dir and lock went: ours and b2's remain. */
+		assert_int_equal(count_live_temp_dirs(f->dir), 4);
 		b2->free(b2);
 	}
 	print_message("%d kills left a temp file; %d objects rewritten\n",

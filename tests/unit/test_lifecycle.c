@@ -237,8 +237,8 @@ static void test_expose_reencrypt_destroy(void **state)
 	assert_int_equal(keys[1].objects, 20);
 	assert_int_equal(keys[1].bytes, 140);
 	assert_int_equal(atrest_key_destroy(st, 1, 0), ATREST_EEXISTS);
-	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_EINVAL);
-	assert_int_equal(atrest_reencrypt(st, 2, "", NULL, NULL, &js), ATREST_EINVAL);
+	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(st, 2, "", NULL, NULL, &js), ATREST_ERROR);
 	assert_int_equal(atrest_reencrypt(st, 1, "", NULL, NULL, &js), 0);
 	assert_int_equal(js.done, 20);
 	assert_int_equal(js.failed, 0);

@@ -486,7 +486,8 @@ static void test_kill9_during_puts(void **state)
 	}
 	/* After the next open, no temp directory of a dead process is left. */
 	atrest_store *st = open_store(dir, KEY, 0, 1024, NULL);
-	snprintf(tmp, sizeof(tmp), "cd %s/.atrest/tmp && test $(ls | wc -l) -eq 1", dir);
+	snprintf(tmp, sizeof(tmp), "cd %s/.atrest/tmp && test $(find . -mindepth 1 "
+		"-maxdepth 1 -type d | wc -l) -eq 1 && test $(ls | wc -l) -eq 2", dir);
 	assert_int_equal(system(tmp), 0);
 	atrest_store_close(st);
 	th_rmrf(dir);

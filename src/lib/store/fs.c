@@ -22,7 +22,6 @@
 #include "common.h"
 #include "fs_test.h"
 
-#define STALE_SECONDS 60 /* a temp dir without a lock is being born */
 #define PLACE_TRIES 8    /* renames racing a delete of an empty parent */
 #define AGAIN 1          /* internal: a parent dir vanished, retry */
 
@@ -226,15 +225,6 @@ static int mkdirs(char *path, size_t from)
 	return 0;
 }
 
-static int older_than_stale(const char *path)
-{
-	struct stat st;
-
-	if (sys_fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return 0;
-	return st.st_mtime < time(NULL) - STALE_SECONDS;
-}
-
 /* Remove a flat temp dir and the files in it; best effort. */
 static void remove_temp_dir(const char *dir)
 {
@@ -327,64 +317,90 @@ static int random_hex(char out[17])
 }
 
 /*
- * Make <root>/.atrest/tmp/<hex>/ with a file "lock" flock'ed for the life
- * of the handle.  It is built as "<hex>.new" and renamed, so that no
- * cleaner ever sees the final name with a lock not yet taken.
+ * Take <root>/.atrest/tmp/<hex>.lock: created exclusively and flock'ed.  A
+ * cleaner may have taken it between our open and our flock (it looks
+ * abandoned for that instant) and removed it; then the path is gone or is
+ * another inode, and we start again with a new name.
  */
-static int make_private_tmp(struct fs_backend *fs)
+static int take_lock(const char *lock)
 {
-	char hex[17], final[PATH_MAX], dir[PATH_MAX], lock[PATH_MAX];
-	int fd = -1, e;
+	struct stat a, b;
+	int fd = sys_open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), e;
 
-	GUARD(random_hex(hex));
-	GUARD(cat3(final, fs->root, "/.atrest/tmp/", hex));
-	GUARD(cat3(dir, final, ".new", ""));
-	GUARD(cat3(lock, dir, "/lock", ""));
-	if (sys_mkdir(dir, 0700) != 0)
-		return atrest__error_os(ATREST_ERROR, errno,
-			"fs: cannot create temp dir %s", dir);
-	fd = sys_open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || sys_flock(fd, LOCK_EX | LOCK_NB) != 0 ||
-	    sys_rename(dir, final) != 0) {
-		e = errno;
-		if (fd >= 0)
-			sys_close(fd);
-		sys_unlink(lock);
-		sys_rmdir(dir);
-		return atrest__error_os(ATREST_ERROR, e,
-			"fs: cannot set up temp dir %s", final);
+	if (fd < 0)
+		return errno == EEXIST ? -EAGAIN : -errno;
+	if (sys_flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		e = errno; /* EWOULDBLOCK: a cleaner has it, it will remove it */
+		sys_close(fd);
+		if (e != EWOULDBLOCK)
+			sys_unlink(lock);
+		return e == EWOULDBLOCK ? -EAGAIN : -e;
 	}
-	fs->lock_fd = fd;
-	strcpy(fs->tmp, final);
-	return 0;
+	if (fstat(fd, &a) == 0 &&
+	    sys_fstatat(AT_FDCWD, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return fd;
+	sys_close(fd);
+	return -EAGAIN;
 }
 
 /*
- * Remove one temp dir of another handle if its owner is gone: its lock can
- * be taken (a dead process drops its flock), or it has none and is old.
+ * This handle's temp dir <root>/.atrest/tmp/<hex>/, made only once
+ * <hex>.lock is held, so a temp dir without its lock file always belongs to
+ * a dead process, and a lock file whose flock can be taken too.
  */
+static int make_private_tmp(struct fs_backend *fs)
+{
+	char hex[17], dir[PATH_MAX], lock[PATH_MAX];
+	int fd = -EAGAIN;
+
+	for (int tries = 0; fd == -EAGAIN && tries < 8; tries++) {
+		GUARD(random_hex(hex));
+		GUARD(cat3(dir, fs->root, "/.atrest/tmp/", hex));
+		GUARD(cat3(lock, dir, ".lock", ""));
+		fd = take_lock(lock);
+	}
+	if (fd < 0)
+		return atrest__error_os(ATREST_ERROR, -fd,
+			"fs: cannot create temp lock %s", lock);
+	if (sys_mkdir(dir, 0700) != 0) {
+		int e = errno;
+		sys_unlink(lock);
+		sys_close(fd);
+		return atrest__error_os(ATREST_ERROR, e,
+			"fs: cannot create temp dir %s", dir);
+	}
+	fs->lock_fd = fd;
+	strcpy(fs->tmp, dir);
+	return 0;
+}
+
+/* Remove <sub> (a temp dir, or a lock file and its dir) when its owner is
+ * gone. */
 static void clean_one(const char *sub)
 {
-	char lock[PATH_MAX];
+	char dir[PATH_MAX], lock[PATH_MAX];
 	size_t n = strlen(sub);
 	int fd;
 
-	if (n > 4 && strcmp(sub + n - 4, ".new") == 0) {
-		if (older_than_stale(sub))
-			remove_temp_dir(sub);
+	if (n > 5 && strcmp(sub + n - 5, ".lock") == 0) {
+		fd = sys_open(sub, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return;
+		if (sys_flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			memcpy(dir, sub, n - 5);
+			dir[n - 5] = '\0';
+			remove_temp_dir(dir);
+			sys_unlink(sub);
+		}
+		sys_close(fd);
 		return;
 	}
-	if (join(lock, sub, "lock") != 0)
-		return;
-	fd = sys_open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT && older_than_stale(sub))
-			remove_temp_dir(sub);
-		return;
-	}
-	if (sys_flock(fd, LOCK_EX | LOCK_NB) == 0)
+	/* A dir is made after its lock and removed before it. */
+	if (cat3(lock, sub, ".lock", "") == 0 &&
+	    sys_fstatat(AT_FDCWD, lock, &(struct stat){ 0 }, AT_SYMLINK_NOFOLLOW) != 0 &&
+	    errno == ENOENT)
 		remove_temp_dir(sub);
-	sys_close(fd);
 }
 
 static void clean_stale(struct fs_backend *fs)
@@ -983,7 +999,10 @@ static void fs_free(atrest_backend *b)
 	if (!fs)
 		return;
 	if (fs->lock_fd >= 0) {
+		char lock[PATH_MAX];
 		remove_temp_dir(fs->tmp);
+		if (cat3(lock, fs->tmp, ".lock", "") == 0)
+			sys_unlink(lock);
 		sys_close(fs->lock_fd);
 	}
 	pthread_mutex_destroy(&fs->mu);
