@@ -77,6 +77,12 @@ typedef struct atrest_store_options {
 	uint32_t key_cache_ttl;
 	uint64_t key_cache_uses;
 	uint32_t key_cache_grace;
+	/*
+	 * Threads sealing and opening one large object (the caller's
+	 * included): 0 for the number of online CPUs, 1 for none besides the
+	 * caller.  They are started on first need and stopped by close.
+	 */
+	unsigned int threads;
 } atrest_store_options;
 
 #define ATREST_STORE_OPTIONS_VERSION 1

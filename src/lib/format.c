@@ -189,6 +189,7 @@ int atrest__obj_init(atrest__obj *o, const atrest__hdr *h, uint8_t *hdr_bytes,
 			ATREST__COMMIT_LEN);
 	}
 	memcpy(o->prefix, okm + kl, ATREST__PREFIX_LEN);
+	memcpy(o->key, okm, kl);
 	GUARD_OUT(atrest__aead_new(&o->aead, h->cipher, okm, kl));
 	o->data_off = (uint64_t)h->len + h->meta_len;
 	o->seg_ct = atrest__cipher_ctlen(h->cipher, h->segment_size);
@@ -500,4 +501,12 @@ out:
 	free(meta);
 	atrest__obj_cleanup(&o);
 	return rc;
+}
+
+int atrest__obj_clone(atrest__obj *out, const atrest__obj *o)
+{
+	*out = *o;
+	out->aead = NULL;
+	return atrest__aead_new(&out->aead, o->hdr.cipher, o->key,
+		atrest__cipher_keylen(o->hdr.cipher));
 }

@@ -75,6 +75,8 @@ typedef struct atrest__obj {
 	/* Layout, filled by atrest__obj_layout when opening: */
 	uint64_t nseg;
 	size_t last_ct;
+	/* The cipher key, kept to key more contexts (wiped by cleanup). */
+	uint8_t key[ATREST_CIPHER_KEY_MAX];
 } atrest__obj;
 
 /*
@@ -88,6 +90,12 @@ typedef struct atrest__obj {
 int atrest__obj_init(atrest__obj *o, const atrest__hdr *h, uint8_t *hdr_bytes,
 	const uint8_t *dek, size_t dek_len, int check);
 void atrest__obj_cleanup(atrest__obj *o);
+
+/*
+ * A copy of o with its own cipher contexts, for another thread to seal or
+ * open segments of the same object; free it with atrest__obj_cleanup.
+ */
+int atrest__obj_clone(atrest__obj *out, const atrest__obj *o);
 
 /* Segment layout of an object of stored_size bytes; ATREST_EINTEGRITY
  * when the size cannot be that of an intact object. */

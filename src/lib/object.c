@@ -1,24 +1,75 @@
 /*
- * Object I/O of a store: the streaming writer (header, sealed metadata,
- * segments sealed as they fill) and the random-access reader that releases
- * only authenticated plaintext; put, get, ranges, stat, list and delete.
+ * Object I/O of a store: a writer that seals stages of segments in parallel
+ * while writing the previous stage, and a reader that opens segments in
+ * parallel and releases only authenticated plaintext; stat, list, delete.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
 #include "names.h"
+#include "pool.h"
 #include "secret.h"
 #include "store_int.h"
+
+/* Largest writer stage (plaintext sealed while the one before is written). */
+#define STAGE_MAX (1u << 20)
+/* Largest bulk read (whole segments opened in parallel into the output). */
+#define CHUNK_MAX (4u << 20)
+/* Smallest and largest piece of work handed to one thread. */
+#define ITEM_MIN (16u << 10)
+#define ITEM_MAX (256u << 10)
+/* Ciphertext buffers: the smallest made, the largest kept by the store. */
+#define CTBUF_MIN (STAGE_MAX + (64u << 10))
+#define CTBUF_KEEP (CHUNK_MAX + (64u << 10))
+#define SPARES (sizeof(((atrest_store *)0)->spare) / sizeof(void *))
+
+/*
+ * A ciphertext buffer.  The store keeps a few between objects: faulting in
+ * a fresh megabyte costs about as much as opening it.
+ */
+typedef struct ctbuf {
+	size_t cap;
+	uint8_t data[];
+} ctbuf;
+
+/* Per-thread copies of an object's keyed state, made on first use. */
+typedef struct crew {
+	atrest__obj *slot[ATREST__POOL_MAX]; /* 0: the object's own */
+	uint8_t *scratch[ATREST__POOL_MAX];  /* a segment opened aside */
+	ctbuf *ctb[ATREST__POOL_MAX];        /* ciphertext being opened */
+	atrest_store *st;                    /* keeps spare ctb buffers */
+} crew;
+
+/* One writer stage: segments first.. of pt, sealed into ct. */
+typedef struct seal_task {
+	crew *crew;
+	atrest__pool *pool;
+	const uint8_t *pt;
+	uint8_t *ct;
+	size_t len, nseg, run, ct_len;
+	uint64_t first;
+	int last;     /* the stage ends the object */
+	int borrowed; /* pt is the caller's buffer */
+	int state;    /* IDLE, QUEUED (being sealed) or SEALED (not written) */
+	atrest__job job;
+} seal_task;
+
+enum { IDLE, QUEUED, SEALED };
 
 struct atrest_writer {
 	atrest_store *st;
 	atrest_backend_writer *bw;
 	atrest__obj obj;
-	uint8_t *pt; /* one segment of plaintext not yet sealed */
-	uint8_t *ct;
-	size_t fill;
-	uint64_t index;
+	crew crew;
+	/* Double buffers: stage cur fills or seals while cur ^ 1 is written. */
+	uint8_t *pt[2];
+	size_t pt_cap[2];
+	ctbuf *ct[2];
+	size_t fill;    /* plaintext bytes in pt[cur] */
+	int cur;
+	uint64_t index; /* segments staged so far */
+	seal_task task[2];
 	int failed;
 };
 
@@ -26,10 +77,12 @@ struct atrest_reader {
 	atrest_store *st;
 	atrest_backend_reader *br;
 	atrest__obj obj;
+	crew crew;
+	int plain_ok;    /* a non-atrest file may be passed through */
 	int plain;       /* pass-through of a non-atrest file */
 	uint64_t size;   /* plaintext bytes */
 	uint64_t pos;
-	uint8_t *ct, *pt;
+	uint8_t *ct, *pt; /* one segment, for reads not covering whole ones */
 	uint64_t cached; /* segment held in pt, or UINT64_MAX */
 	size_t cached_len;
 	uint8_t *meta; /* authenticated encoded metadata */
@@ -37,6 +90,125 @@ struct atrest_reader {
 	uint8_t head[ATREST__HDR_READ];
 	size_t head_len;
 };
+
+/* The store's pool, started on first need; NULL when threads is 1. */
+static atrest__pool *store_pool(atrest_store *st)
+{
+	atrest__pool *p = __atomic_load_n(&st->pool, __ATOMIC_ACQUIRE);
+
+	if (p || st->threads < 2)
+		return p;
+	pthread_mutex_lock(&st->pool_mu);
+	p = st->pool;
+	if (!p && atrest__pool_new(&p, st->threads) == 0)
+		__atomic_store_n(&st->pool, p, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&st->pool_mu);
+	return p; /* NULL when no thread could start: work goes on here */
+}
+
+/* Make *buf hold at least need bytes; its old content is dropped. */
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (*cap >= need)
+		return 0;
+	if (*buf)
+		atrest__wipe(*buf, *cap);
+	free(*buf);
+	*cap = 0;
+	*buf = malloc(need);
+	ENSURE(*buf, ATREST_ERROR, "out of memory");
+	*cap = need;
+	return 0;
+}
+
+static void drop(uint8_t **buf, size_t *cap)
+{
+	if (*buf)
+		atrest__wipe(*buf, *cap);
+	free(*buf);
+	*buf = NULL;
+	*cap = 0;
+}
+
+static void ctbuf_put(atrest_store *st, ctbuf *b)
+{
+	if (b && b->cap <= CTBUF_KEEP) {
+		for (size_t i = 0; i < SPARES; i++) {
+			void *none = NULL;
+			if (__atomic_compare_exchange_n(&st->spare[i], &none, b, 0,
+				    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				return;
+		}
+	}
+	free(b);
+}
+
+/* Make *b hold at least need bytes (its content is dropped). */
+static int ctbuf_get(ctbuf **b, atrest_store *st, size_t need)
+{
+	size_t cap = need > CTBUF_MIN ? need : CTBUF_MIN;
+
+	if (*b && (*b)->cap >= need)
+		return 0;
+	ctbuf_put(st, *b);
+	*b = NULL;
+	for (size_t i = 0; i < SPARES && !*b; i++) {
+		ctbuf *s = __atomic_exchange_n(&st->spare[i], NULL, __ATOMIC_ACQ_REL);
+		if (s && s->cap >= need)
+			*b = s;
+		else
+			free(s);
+	}
+	if (!*b && (*b = malloc(sizeof(ctbuf) + cap)) != NULL)
+		(*b)->cap = cap;
+	ENSURE(*b, ATREST_ERROR, "out of memory");
+	return 0;
+}
+
+static int crew_obj(atrest__obj **out, crew *c, unsigned slot)
+{
+	atrest__obj *o = c->slot[slot];
+	int rc;
+
+	if (!o) {
+		o = malloc(sizeof(*o));
+		ENSURE(o, ATREST_ERROR, "out of memory");
+		rc = atrest__obj_clone(o, c->slot[0]);
+		if (rc < 0) {
+			atrest__obj_cleanup(o);
+			free(o);
+			return rc;
+		}
+		c->slot[slot] = o;
+	}
+	*out = o;
+	return 0;
+}
+
+static void crew_free(crew *c, size_t scratch_len)
+{
+	for (unsigned s = 0; s < ATREST__POOL_MAX; s++) {
+		if (s > 0 && c->slot[s]) {
+			atrest__obj_cleanup(c->slot[s]);
+			free(c->slot[s]);
+		}
+		if (c->scratch[s])
+			atrest__wipe(c->scratch[s], scratch_len);
+		free(c->scratch[s]);
+		ctbuf_put(c->st, c->ctb[s]);
+		c->slot[s] = NULL;
+		c->scratch[s] = NULL;
+		c->ctb[s] = NULL;
+	}
+}
+
+/* Segments per item: at least ITEM_MIN bytes, at most n / parts segments. */
+static size_t item_run(size_t nseg, uint32_t seg, size_t parts)
+{
+	size_t run = (nseg + parts - 1) / parts, min = (ITEM_MIN + seg - 1) / seg;
+
+	return run > min ? run : min;
+}
 
 static int header_for(atrest__hdr *h, atrest_store *st, const char *name,
 	size_t meta_len, uint8_t *dek)
@@ -68,12 +240,11 @@ static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m
 	GUARD_OUT(header_for(&h, w->st, name, meta_len, dek));
 	GUARD_OUT(atrest__hdr_encode(hb, sizeof(hb), &h));
 	GUARD_OUT(atrest__obj_init(&w->obj, &h, hb, dek, ATREST__DEK_LEN, 0));
+	w->crew.slot[0] = &w->obj;
+	w->crew.st = w->st;
 	sealed = malloc(h.meta_len);
 	ENSURE_OUT(sealed, ATREST_ERROR, "out of memory");
 	GUARD_OUT(atrest__meta_seal(&w->obj, sealed, meta, meta_len));
-	w->pt = malloc(h.segment_size);
-	w->ct = malloc(w->obj.seg_ct);
-	ENSURE_OUT(w->pt && w->ct, ATREST_ERROR, "out of memory");
 	GUARD_OUT(w->st->b->open_write(w->st->b, &w->bw, name, 0));
 	GUARD_OUT(w->bw->write(w->bw, hb, h.len));
 	GUARD_OUT(w->bw->write(w->bw, sealed, h.meta_len));
@@ -85,12 +256,29 @@ out:
 	return rc;
 }
 
+/* Wait until a queued stage is sealed (it is then SEALED, or IDLE on error). */
+static int settle(seal_task *t)
+{
+	int rc;
+
+	if (t->state != QUEUED)
+		return 0;
+	t->state = IDLE;
+	rc = atrest__pool_wait(t->pool, &t->job);
+	if (rc == 0)
+		t->state = SEALED;
+	return rc;
+}
+
+/* No thread may still touch the writer's buffers when they are freed. */
 static void writer_free(atrest_writer *w)
 {
-	if (w->pt)
-		atrest__wipe(w->pt, w->obj.hdr.segment_size);
-	free(w->pt);
-	free(w->ct);
+	for (int b = 0; b < 2; b++) {
+		(void)settle(&w->task[b]);
+		drop(&w->pt[b], &w->pt_cap[b]);
+		ctbuf_put(w->st, w->ct[b]);
+	}
+	crew_free(&w->crew, 0);
 	atrest__obj_cleanup(&w->obj);
 	free(w);
 }
@@ -117,37 +305,115 @@ int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	return 0;
 }
 
-static int seal_and_send(atrest_writer *w, const uint8_t *pt, size_t len, int last)
+static int seal_item(void *ctx, size_t item, unsigned slot)
 {
-	size_t ctlen = atrest__cipher_ctlen(w->obj.hdr.cipher, len);
+	seal_task *t = ctx;
+	size_t end = (item + 1) * t->run < t->nseg ? (item + 1) * t->run : t->nseg;
+	atrest__obj *o;
 
-	GUARD(atrest__seg_seal(&w->obj, w->ct, w->index, last, pt, len));
-	GUARD(w->bw->write(w->bw, w->ct, ctlen));
-	w->index++;
+	GUARD(crew_obj(&o, t->crew, slot));
+	for (size_t j = item * t->run; j < end; j++) {
+		size_t off = j * o->hdr.segment_size, n = t->len - off;
+		if (n > o->hdr.segment_size)
+			n = o->hdr.segment_size;
+		GUARD(atrest__seg_seal(o, t->ct + j * o->seg_ct, t->first + j,
+			t->last && j + 1 == t->nseg, t->pt + off, n));
+	}
 	return 0;
 }
 
+/* Write a stage's ciphertext once it is sealed. */
+static int drain(atrest_writer *w, seal_task *t)
+{
+	GUARD(settle(t));
+	if (t->state != SEALED)
+		return 0;
+	t->state = IDLE;
+	return w->bw->write(w->bw, t->ct, t->ct_len);
+}
+
+/* Plaintext bytes of the next stage: one segment, doubling up to STAGE_MAX. */
+static size_t stage_cap(const atrest_writer *w)
+{
+	uint32_t seg = w->obj.hdr.segment_size;
+	uint64_t n = w->index ? w->index : 1, max = STAGE_MAX / seg;
+
+	if (max == 0)
+		max = 1;
+	return (size_t)(n < max ? n : max) * seg;
+}
+
+static void task_init(seal_task *t, atrest_writer *w, const uint8_t *pt,
+	size_t len, int last)
+{
+	uint32_t seg = w->obj.hdr.segment_size;
+
+	t->crew = &w->crew;
+	t->pt = pt;
+	t->len = len;
+	t->last = last;
+	t->borrowed = pt != w->pt[w->cur];
+	t->first = w->index;
+	t->nseg = len ? (len + seg - 1) / seg : 1;
+	t->run = item_run(t->nseg, seg, t->nseg);
+	t->ct_len = (t->nseg - 1) * w->obj.seg_ct +
+		atrest__cipher_ctlen(w->obj.hdr.cipher, len - (t->nseg - 1) * seg);
+}
+
 /*
- * A full buffer is sealed only once more data arrives, so the last segment
- * (which may be full) is always sealed as last at commit.
+ * Help finish sealing the previous stage, hand this one to the pool, and
+ * write the previous one meanwhile.  A lone last segment is sealed here:
+ * there is nothing to overlap it with.
+ */
+static int stage(atrest_writer *w, const uint8_t *pt, size_t len, int last)
+{
+	seal_task *t = &w->task[w->cur];
+	size_t items;
+
+	GUARD(settle(&w->task[w->cur ^ 1]));
+	task_init(t, w, pt, len, last);
+	GUARD(ctbuf_get(&w->ct[w->cur], w->st, t->ct_len));
+	t->ct = w->ct[w->cur]->data;
+	items = (t->nseg + t->run - 1) / t->run;
+	t->pool = items > 1 || !last ? store_pool(w->st) : NULL;
+	atrest__pool_submit(t->pool, &t->job, seal_item, t, items);
+	t->state = QUEUED;
+	w->index += t->nseg;
+	w->cur ^= 1;
+	return drain(w, &w->task[w->cur]);
+}
+
+/* Stage the final plaintext as last and write everything. */
+static int finish(atrest_writer *w, const uint8_t *pt, size_t len)
+{
+	GUARD(stage(w, pt, len, 1));
+	return drain(w, &w->task[w->cur ^ 1]);
+}
+
+/*
+ * A stage is sealed only once more data arrives, so the last segment
+ * (which may be full) is always sealed as last at commit.  Whole stages
+ * are sealed straight from the caller's buffer.
  */
 static int writer_push(atrest_writer *w, const uint8_t *p, size_t len)
 {
-	size_t seg = w->obj.hdr.segment_size;
-
 	while (len > 0) {
-		if (w->fill == seg) {
-			GUARD(seal_and_send(w, w->pt, seg, 0));
+		size_t cap = stage_cap(w), n;
+		if (w->fill == cap) {
+			GUARD(stage(w, w->pt[w->cur], cap, 0));
 			w->fill = 0;
-		}
-		if (w->fill == 0 && len > seg) {
-			GUARD(seal_and_send(w, p, seg, 0));
-			p += seg;
-			len -= seg;
 			continue;
 		}
-		size_t n = seg - w->fill < len ? seg - w->fill : len;
-		memcpy(w->pt + w->fill, p, n);
+		if (w->fill == 0 && len > cap) {
+			GUARD(stage(w, p, cap, 0));
+			p += cap;
+			len -= cap;
+			continue;
+		}
+		if (w->fill == 0)
+			GUARD(grow(&w->pt[w->cur], &w->pt_cap[w->cur], cap));
+		n = cap - w->fill < len ? cap - w->fill : len;
+		memcpy(w->pt[w->cur] + w->fill, p, n);
 		w->fill += n;
 		p += n;
 		len -= n;
@@ -155,12 +421,22 @@ static int writer_push(atrest_writer *w, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The caller's buffer is theirs again once write returns. */
+static int settle_borrowed(atrest_writer *w)
+{
+	seal_task *t = &w->task[w->cur ^ 1];
+
+	return t->borrowed ? settle(t) : 0;
+}
+
 int atrest_writer_write(atrest_writer *w, const void *buf, size_t len)
 {
-	int rc;
+	int rc, rc2;
 
 	ENSURE(!w->failed, ATREST_EINVAL, "writer already failed; abort it");
 	rc = writer_push(w, buf, len);
+	rc2 = settle_borrowed(w);
+	rc = rc < 0 ? rc : rc2;
 	if (rc < 0)
 		w->failed = 1;
 	return rc;
@@ -171,7 +447,7 @@ int atrest_writer_commit(atrest_writer *w)
 	int rc = w->failed ? atrest__error(ATREST_EINVAL, "writer already failed") : 0;
 
 	if (rc == 0)
-		rc = seal_and_send(w, w->pt, w->fill, 1);
+		rc = finish(w, w->pt[w->cur], w->fill);
 	if (rc == 0) {
 		rc = w->bw->commit(w->bw);
 	} else {
@@ -189,6 +465,19 @@ void atrest_writer_abort(atrest_writer *w)
 	writer_free(w);
 }
 
+/* Seal a whole buffer in place: stages borrow it, the last one included. */
+static int put_all(atrest_writer *w, const uint8_t *p, size_t len)
+{
+	size_t cap;
+
+	while (len > (cap = stage_cap(w))) {
+		GUARD(stage(w, p, cap, 0));
+		p += cap;
+		len -= cap;
+	}
+	return finish(w, p, len);
+}
+
 int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	const atrest_meta *meta)
 {
@@ -196,14 +485,14 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	int rc;
 
 	GUARD(atrest_writer_open(&w, st, name, meta));
-	rc = atrest_writer_write(w, buf, len);
-	if (rc < 0) {
-		atrest_writer_abort(w);
-		return rc;
-	}
-	return atrest_writer_commit(w);
+	rc = put_all(w, buf, len);
+	if (rc == 0)
+		rc = w->bw->commit(w->bw);
+	else
+		w->bw->abort(w->bw);
+	writer_free(w);
+	return rc;
 }
-
 static int pread_full(atrest_backend_reader *br, void *buf, size_t len,
 	uint64_t off)
 {
@@ -252,6 +541,7 @@ out:
 	return rc;
 }
 
+
 static int reader_keyed(atrest_reader *r, const char *name)
 {
 	atrest__hdr h;
@@ -267,6 +557,8 @@ static int reader_keyed(atrest_reader *r, const char *name)
 	rc = atrest__obj_init(&r->obj, &h, r->head, dek, ATREST__DEK_LEN, 1);
 	atrest__wipe(dek, sizeof(dek));
 	GUARD(rc);
+	r->crew.slot[0] = &r->obj;
+	r->crew.st = r->st;
 	GUARD(check_context(r, name));
 	GUARD(atrest__obj_layout(&r->obj, r->br->size));
 	GUARD(reader_meta(r));
@@ -276,12 +568,8 @@ static int reader_keyed(atrest_reader *r, const char *name)
 			r->obj.seg_ct, r->obj.nseg, r->obj.last_ct)));
 		pad = b;
 	}
-	GUARD(atrest__plain_size(&r->size, h.cipher, h.segment_size, r->obj.nseg,
-		r->obj.last_ct, pad));
-	r->pt = malloc(r->obj.seg_ct);
-	r->ct = malloc(r->obj.seg_ct);
-	ENSURE(r->pt && r->ct, ATREST_ERROR, "out of memory");
-	return 0;
+	return atrest__plain_size(&r->size, h.cipher, h.segment_size, r->obj.nseg,
+		r->obj.last_ct, pad);
 }
 
 static int reader_start(atrest_reader *r, const char *name)
@@ -292,7 +580,7 @@ static int reader_start(atrest_reader *r, const char *name)
 	GUARD(r->br->pread(r->br, r->head, sizeof(r->head), 0, &got));
 	r->head_len = got;
 	if (!atrest__is_object(r->head, got)) {
-		ENSURE(r->st->allow_plaintext, ATREST_EINTEGRITY,
+		ENSURE(r->plain_ok, ATREST_EINTEGRITY,
 			"not an atrest object (plaintext? set ATREST_ALLOW_PLAINTEXT=1 or "
 			"--allow-plaintext to read it during a migration)");
 		r->plain = 1;
@@ -315,11 +603,13 @@ void atrest_reader_close(atrest_reader *r)
 	if (r->meta)
 		atrest__wipe(r->meta, r->obj.hdr.meta_len);
 	free(r->meta);
+	crew_free(&r->crew, r->obj.seg_ct);
 	atrest__obj_cleanup(&r->obj);
 	free(r);
 }
 
-int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
+static int reader_open(atrest_reader **out, atrest_store *st, const char *name,
+	int plain_ok)
 {
 	atrest_reader *r;
 	int rc;
@@ -329,6 +619,7 @@ int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
 	r = calloc(1, sizeof(*r));
 	ENSURE(r, ATREST_ERROR, "out of memory");
 	r->st = st;
+	r->plain_ok = plain_ok;
 	r->cached = UINT64_MAX;
 	rc = reader_start(r, name);
 	if (rc < 0) {
@@ -337,6 +628,11 @@ int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
 	}
 	*out = r;
 	return 0;
+}
+
+int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
+{
+	return reader_open(out, st, name, st->allow_plaintext);
 }
 
 uint64_t atrest_reader_size(const atrest_reader *r)
@@ -351,14 +647,22 @@ int atrest_reader_seek(atrest_reader *r, uint64_t off)
 	return 0;
 }
 
-/* Open segment i into out (room for seg_ct bytes). */
-static int open_segment(atrest_reader *r, uint8_t *out, uint64_t i, size_t *len)
+/* Open segment i into r->pt (made on first use). */
+static int open_cached(atrest_reader *r, uint64_t i)
 {
 	size_t ctlen = atrest__seg_ctlen(&r->obj, i);
 
+	if (!r->pt) {
+		r->pt = malloc(r->obj.seg_ct);
+		r->ct = malloc(r->obj.seg_ct);
+		ENSURE(r->pt && r->ct, ATREST_ERROR, "out of memory");
+	}
+	r->cached = UINT64_MAX;
 	GUARD(pread_full(r->br, r->ct, ctlen, atrest__seg_off(&r->obj, i)));
-	return atrest__seg_open(&r->obj, out, len, i, i + 1 == r->obj.nseg, r->ct,
-		ctlen);
+	GUARD(atrest__seg_open(&r->obj, r->pt, &r->cached_len, i,
+		i + 1 == r->obj.nseg, r->ct, ctlen));
+	r->cached = i;
+	return 0;
 }
 
 static int read_plain(atrest_reader *r, void *buf, size_t len, size_t *got)
@@ -368,30 +672,160 @@ static int read_plain(atrest_reader *r, void *buf, size_t len, size_t *got)
 	return 0;
 }
 
-int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+/*
+ * Whole segments first.. of a bulk read, opened into out (room bytes).
+ * Each item reads its own ciphertext (one thread at a time, as the backend
+ * asks) into its thread's buffer, small enough to stay in cache.
+ */
+typedef struct open_task {
+	crew *crew;
+	atrest_store *st;
+	atrest_backend_reader *br;
+	pthread_mutex_t mu; /* serialises the backend reads */
+	uint8_t *out;
+	size_t room, nseg, run;
+	uint64_t first;
+	int solo;        /* one thread: no item can overlap another */
+	size_t last_len; /* plaintext of the last of them */
+} open_task;
+
+/*
+ * A failed open wipes a whole ciphertext length at its output, which
+ * passes the segment's own plaintext: a segment whose window passes what
+ * its item owns is opened aside and copied, so threads never overlap.
+ */
+static int open_one(open_task *t, atrest__obj *o, unsigned slot, size_t j,
+	const uint8_t *ct, size_t owned)
 {
-	uint8_t *p = buf;
+	uint64_t i = t->first + j;
+	size_t seg = o->hdr.segment_size, ctlen = atrest__seg_ctlen(o, i), n;
+	uint8_t *dst = t->out + j * seg;
+	int aside = j * seg + ctlen > owned;
+
+	if (aside) {
+		if (!t->crew->scratch[slot])
+			t->crew->scratch[slot] = malloc(o->seg_ct);
+		ENSURE(t->crew->scratch[slot], ATREST_ERROR, "out of memory");
+		dst = t->crew->scratch[slot];
+	}
+	GUARD(atrest__seg_open(o, dst, &n, i, i + 1 == o->nseg, ct, ctlen));
+	if (aside) {
+		ENSURE(j * seg + n <= t->room, ATREST_EINTEGRITY, "object size mismatch");
+		memcpy(t->out + j * seg, dst, n);
+	}
+	if (j + 1 == t->nseg)
+		t->last_len = n;
+	return 0;
+}
+
+/* Read the ciphertext of segments a..b-1 into this slot's buffer. */
+static int read_item(uint8_t **out, open_task *t, atrest__obj *o,
+	unsigned slot, size_t a, size_t b)
+{
+	ctbuf **buf = &t->crew->ctb[slot];
+	size_t len = (b - a - 1) * o->seg_ct + atrest__seg_ctlen(o, t->first + b - 1);
+	int rc;
+
+	GUARD(ctbuf_get(buf, t->st, len));
+	pthread_mutex_lock(&t->mu);
+	rc = pread_full(t->br, (*buf)->data, len, atrest__seg_off(o, t->first + a));
+	pthread_mutex_unlock(&t->mu);
+	*out = (*buf)->data;
+	return rc;
+}
+
+static int open_item(void *ctx, size_t item, unsigned slot)
+{
+	open_task *t = ctx;
+	size_t a = item * t->run, b = a + t->run < t->nseg ? a + t->run : t->nseg;
+	atrest__obj *o;
+	uint8_t *ct;
+
+	GUARD(crew_obj(&o, t->crew, slot));
+	GUARD(read_item(&ct, t, o, slot, a, b));
+	for (size_t j = a; j < b; j++)
+		GUARD(open_one(t, o, slot, j, ct + (j - a) * o->seg_ct,
+			b == t->nseg || t->solo ? t->room : b * o->hdr.segment_size));
+	return 0;
+}
+
+/* Whole segments from pos that fit len (all that are left when len does). */
+static size_t bulk_segs(const atrest_reader *r, size_t len)
+{
 	uint32_t seg = r->obj.hdr.segment_size;
+	uint64_t i = r->pos / seg, left = r->obj.nseg - i;
+	uint64_t k = len >= r->size - r->pos ? left : len / seg;
+	size_t max = CHUNK_MAX / r->obj.seg_ct;
+
+	if (r->pos % seg != 0)
+		return 0;
+	if (max == 0)
+		max = 1;
+	return (size_t)(k < max ? k : max);
+}
+
+/* Open k whole segments at pos in parallel, straight into p. */
+static int read_bulk(atrest_reader *r, uint8_t *p, size_t room, size_t k,
+	size_t *got)
+{
+	uint32_t seg = r->obj.hdr.segment_size;
+	open_task t = { .crew = &r->crew, .st = r->st, .br = r->br, .out = p,
+		.room = room, .nseg = k, .first = r->pos / seg };
+	size_t items, max = ITEM_MAX / r->obj.seg_ct;
+	atrest__pool *pool;
+	int rc;
+
+	t.run = item_run(k, seg, 2 * (size_t)r->st->threads);
+	t.run = t.run > max && max > 0 ? max : t.run;
+	items = (k + t.run - 1) / t.run;
+	pool = items > 1 ? store_pool(r->st) : NULL;
+	t.solo = pool == NULL;
+	pthread_mutex_init(&t.mu, NULL);
+	rc = atrest__pool_run(pool, open_item, &t, items);
+	pthread_mutex_destroy(&t.mu);
+	GUARD(rc);
+	*got = (k - 1) * seg + t.last_len;
+	ENSURE(r->pos + *got <= r->size, ATREST_EINTEGRITY, "object size mismatch");
+	return 0;
+}
+
+/*
+ * Read up to len bytes at pos into buf, which has room bytes (room >= len;
+ * more room lets the last segment be opened in place).
+ */
+static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room,
+	size_t *got)
+{
+	uint32_t seg = r->obj.hdr.segment_size;
+	size_t k, n;
 
 	*got = 0;
-	if (r->plain)
-		return read_plain(r, buf, len, got);
 	while (len > 0 && r->pos < r->size) {
-		uint64_t i = r->pos / seg;
-		size_t off = (size_t)(r->pos % seg), n;
-		if (r->cached != i) {
-			r->cached = UINT64_MAX;
-			GUARD(open_segment(r, r->pt, i, &r->cached_len));
-			r->cached = i;
+		if ((k = bulk_segs(r, len)) >= 2) {
+			GUARD(read_bulk(r, p, room, k, &n));
+		} else {
+			uint64_t i = r->pos / seg;
+			size_t off = (size_t)(r->pos % seg);
+			if (r->cached != i)
+				GUARD(open_cached(r, i));
+			n = r->cached_len - off < len ? r->cached_len - off : len;
+			memcpy(p, r->pt + off, n);
 		}
-		n = r->cached_len - off < len ? r->cached_len - off : len;
-		memcpy(p, r->pt + off, n);
 		p += n;
 		len -= n;
+		room -= n;
 		*got += n;
 		r->pos += n;
 	}
 	return 0;
+}
+
+int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	if (r->plain)
+		return read_plain(r, buf, len, got);
+	return read_into(r, buf, len, len, got);
 }
 
 int atrest_get_range(atrest_store *st, const char *name, uint64_t off,
@@ -411,16 +845,12 @@ int atrest_get_range(atrest_store *st, const char *name, uint64_t off,
 }
 
 /* Whole segments are opened straight into the caller's buffer. */
-static int read_all(atrest_reader *r, uint8_t *out)
+static int read_all(atrest_reader *r, uint8_t *out, size_t room)
 {
-	uint64_t pos = 0;
-	size_t n;
+	size_t got;
 
-	for (uint64_t i = 0; i < r->obj.nseg; i++) {
-		GUARD(open_segment(r, out + pos, i, &n));
-		pos += n;
-	}
-	ENSURE(pos == r->size, ATREST_EINTEGRITY, "object size mismatch");
+	GUARD(read_into(r, out, r->size, room, &got));
+	ENSURE(got == r->size, ATREST_EINTEGRITY, "object size mismatch");
 	return 0;
 }
 
@@ -428,24 +858,25 @@ int atrest_get(atrest_store *st, const char *name, void **out, size_t *out_len)
 {
 	atrest_reader *r;
 	uint8_t *buf;
-	size_t got;
+	size_t got, room = 0;
 	int rc;
 
 	*out = NULL;
 	*out_len = 0;
 	GUARD(atrest_reader_open(&r, st, name));
 	/* Room for a whole ciphertext segment past the end: open's contract. */
-	buf = r->size < SIZE_MAX - r->obj.seg_ct - 64
-		? malloc(r->size + r->obj.seg_ct + 64) : NULL;
+	if (r->size < SIZE_MAX - r->obj.seg_ct - 64)
+		room = r->size + r->obj.seg_ct + 64;
+	buf = room ? malloc(room) : NULL;
 	if (!buf)
 		rc = atrest__error(ATREST_ERROR, "out of memory");
 	else if (r->plain)
 		rc = read_plain(r, buf, r->size, &got);
 	else
-		rc = read_all(r, buf);
+		rc = read_all(r, buf, room);
 	if (rc < 0) {
 		if (buf)
-			atrest__wipe(buf, r->size);
+			atrest__wipe(buf, room);
 		free(buf);
 	} else {
 		*out = buf;
@@ -583,20 +1014,23 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	atrest_meta_entry *entries = NULL;
 	atrest_writer *w = NULL;
 	atrest_reader *r;
-	int rc, saved = st->allow_plaintext;
+	int rc;
 
-	st->allow_plaintext = facts->plaintext; /* only for this reader */
-	rc = atrest_reader_open(&r, st, name);
-	st->allow_plaintext = saved;
-	GUARD(rc);
+	GUARD(reader_open(&r, st, name, facts->plaintext));
 	if (!r->plain)
 		GUARD_OUT(atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
 	GUARD_OUT(atrest_writer_open(&w, st, name, &meta));
 	GUARD_OUT(copy_stream(r, w, bytes));
+	/* Check as late as possible: after the data is durable, right before
+	 * the rename (a file system has no compare-and-swap). */
+	GUARD_OUT(finish(w, w->pt[w->cur], w->fill));
+	if (w->bw->sync)
+		GUARD_OUT(w->bw->sync(w->bw));
 	ENSURE_OUT(unchanged(st, name, facts), ATREST_EEXISTS,
 		"object '%s' changed while being rewritten; left as it is", name);
-	rc = atrest_writer_commit(w);
+	rc = w->bw->commit(w->bw);
+	writer_free(w);
 	w = NULL;
 out:
 	if (w)

@@ -400,6 +400,8 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 {
 	const char *path = o->path && *o->path ? o->path : "./atrest-store";
 
+	pthread_mutex_init(&st->pool_mu, NULL);
+	st->threads = o->threads ? o->threads : atrest__pool_cpus();
 	ENSURE(o->version == ATREST_STORE_OPTIONS_VERSION, ATREST_EINVAL,
 		"unsupported atrest_store_options version %u", o->version);
 	GUARD(atrest__crypto_init());
@@ -460,6 +462,10 @@ void atrest_store_close(atrest_store *st)
 		st->b->free(st->b);
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->update_mu);
+	atrest__pool_free(st->pool);
+	pthread_mutex_destroy(&st->pool_mu);
+	for (size_t i = 0; i < sizeof(st->spare) / sizeof(st->spare[0]); i++)
+		free(st->spare[i]);
 	free(st->location);
 	free(st);
 }

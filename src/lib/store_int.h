@@ -13,6 +13,7 @@
 #include "atrest/sys/backend.h"
 #include "atrest/sys/keyprov.h"
 #include "keyring.h"
+#include "pool.h"
 
 struct atrest_store {
 	atrest_backend *b;
@@ -30,6 +31,10 @@ struct atrest_store {
 	char tenant[ATREST_TENANT_MAX + 1];
 	int allow_plaintext;
 	char *location; /* for messages */
+	unsigned threads;         /* resolved option: 1 means no pool */
+	atrest__pool *pool;       /* started on first need (atomic pointer) */
+	pthread_mutex_t pool_mu;  /* serialises starting it */
+	void *spare[8];           /* ciphertext buffers kept for reuse (atomic) */
 };
 
 /*

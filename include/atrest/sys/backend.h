@@ -33,6 +33,12 @@ struct atrest_backend_writer {
 	int (*write)(atrest_backend_writer *w, const void *buf, size_t len);
 	int (*commit)(atrest_backend_writer *w);
 	void (*abort)(atrest_backend_writer *w);
+	/*
+	 * Optional (NULL when the backend cannot): make everything written so
+	 * far durable without publishing it, so that commit only publishes.
+	 * Lets the core check a condition right before an object appears.
+	 */
+	int (*sync)(atrest_backend_writer *w);
 };
 
 /*

@@ -100,6 +100,7 @@ struct fs_writer {
 	atrest_backend_writer parent;
 	int fd;
 	int failed;
+	int synced; /* fsync'ed by fs_sync since the last write */
 	unsigned int flags;
 	size_t root_len; /* dest[root_len] is the "/" before the key */
 	const char *key;
@@ -471,6 +472,7 @@ static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
 
 	ENSURE(!w->failed, ATREST_ERROR,
 		"fs: cannot store '%s': an earlier write failed", w->key);
+	w->synced = 0;
 	while (len > 0) {
 		ssize_t n = sys_write(w->fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -536,7 +538,7 @@ static int finish(struct fs_writer *w)
 
 	ENSURE(!w->failed, ATREST_ERROR,
 		"fs: cannot store '%s': an earlier write failed", w->key);
-	if (fsync_fd(w->fd) != 0)
+	if (!w->synced && fsync_fd(w->fd) != 0)
 		return put_err(errno, w->key, "fsync");
 	e = sys_close(w->fd);
 	w->fd = -1;
@@ -555,6 +557,20 @@ static int finish(struct fs_writer *w)
 	e = fsync_parent(w->dest);
 	return e && e != ENOENT ? put_err(e, w->key, "fsync of the directory")
 				: 0;
+}
+
+static int fs_sync(atrest_backend_writer *bw)
+{
+	struct fs_writer *w = (struct fs_writer *)bw;
+
+	ENSURE(!w->failed, ATREST_ERROR,
+		"fs: cannot store '%s': an earlier write failed", w->key);
+	if (fsync_fd(w->fd) != 0) {
+		w->failed = 1;
+		return put_err(errno, w->key, "fsync");
+	}
+	w->synced = 1;
+	return 0;
 }
 
 /* The temp file goes on any failure; the writer is freed either way. */
@@ -627,6 +643,7 @@ static int fs_open_write(atrest_backend *b, atrest_backend_writer **out,
 	w->parent.write = fs_write;
 	w->parent.commit = fs_commit;
 	w->parent.abort = fs_abort;
+	w->parent.sync = fs_sync;
 	*out = &w->parent;
 	return 0;
 }
