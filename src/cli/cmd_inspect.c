@@ -191,7 +191,7 @@ static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
 {
 	struct cli_progress p;
 	size_t i, failed = 0;
-	int first = 0, rc;
+	int first = 0, rc, warned;
 
 	cli_progress_start(&p, "verifying", l->n);
 	for (i = 0; i < l->n; i++) {
@@ -202,8 +202,10 @@ static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
 	}
 	cli_progress_show(&p, l->n);
 	cli_progress_clear(&p);
+	/* Objects that verify may still sit under a compromised key. */
+	warned = cli_warn_exposed(st, "verify");
 	printf("verified %zu objects, %zu failed\n", l->n, failed);
-	return atrest_exit_status(first);
+	return first ? atrest_exit_status(first) : warned;
 }
 
 int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
