@@ -61,6 +61,20 @@ int cmd_ls(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_rm(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_keys(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_rotate(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_rewrap(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_reencrypt(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_encrypt(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
+
+/*
+ * On stderr, one warning per exposed data key that objects still use (a scan
+ * of the store); 0 or the exit status after printing why not (cmd_keys.c).
+ */
+int cli_warn_exposed(atrest_store *st, const char *what);
 
 /* Errors: each prints one line on stderr and returns the exit status. */
 /* "atrest: WHAT: <library message>", status from code. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -172,13 +173,40 @@ static int get_tmp_name(char *tmp, size_t cap, const char *path)
 	return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+/*
+ * An existing device or FIFO (/dev/null, a pipe) cannot be replaced by a
+ * rename, and must not be: it is written to directly, verified segments
+ * as they come, like standard output.
+ */
+static int get_to_special(atrest_reader *r, const char *name, const char *path,
+	void *buf, int *done)
+{
+	struct stat sb;
+	int fd, status;
+
+	*done = 0;
+	if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
+		return CLI_OK;
+	*done = 1;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cli_err_os(errno, "get %s: opening %s", name, path);
+	status = get_copy(r, name, fd, path, buf);
+	if (close(fd) < 0 && !status)
+		status = cli_err_os(errno, "get %s: writing %s", name, path);
+	return status;
+}
+
 /* Verify everything into a temp file, then rename it over path. */
 static int get_to_file(atrest_reader *r, const char *name, const char *path,
 	void *buf)
 {
 	char tmp[PATH_MAX];
-	int fd, status, err = 0;
+	int fd, status, err = 0, special;
 
+	status = get_to_special(r, name, path, buf, &special);
+	if (special)
+		return status;
 	if (get_tmp_name(tmp, sizeof(tmp), path) < 0)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'",
 			name, path);

@@ -47,6 +47,33 @@ static const struct cli_cmd commands[] = {
 		"standard output segment by segment as each one verifies: after a\n"
 		"failure (non-zero exit) the output so far is incomplete.\n\n"
 		"  -o, --output FILE  write to FILE (created with mode 0600)\n" },
+	{ "encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
+		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
+		"Encrypt IN (standard input when absent or '-') into a standalone\n"
+		"file: its data key travels in its header, wrapped by the master key,\n"
+		"so it needs no store and decrypts anywhere with the same master key.\n"
+		"Output goes to standard output (never a terminal) or, with -o, to a\n"
+		"temporary file next to OUT that is synced and renamed over OUT only\n"
+		"when everything succeeded: on failure nothing is left at OUT and an\n"
+		"existing OUT is untouched.  No store is opened.\n\n"
+		"  -o, --output OUT  write to OUT (created with mode 0600)\n"
+		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
+		"                    aes-256-cbc-hmac-sha256\n"
+		"  --segment-size N  plaintext bytes per sealed segment (default 64K)\n\n"
+		"The master key comes from ATREST_KEY, ATREST_KEY_FILE,\n"
+		"ATREST_PASSPHRASE (a new salt per file) or ATREST_KEY_URI.\n" },
+	{ "decrypt", cmd_decrypt, "decrypt a standalone file to OUT (default stdout)",
+		"decrypt [-o OUT] [IN]\n\n"
+		"Decrypt and authenticate a file made by 'atrest encrypt' (IN, or\n"
+		"standard input when absent or '-').  With -o, OUT is replaced only\n"
+		"after the whole file verified; on failure nothing is left at OUT and\n"
+		"an existing OUT is untouched.  Without -o, plaintext goes to standard\n"
+		"output a batch of verified segments at a time, so after a failure\n"
+		"(non-zero exit status) the output so far is incomplete: discard it.\n\n"
+		"  -o, --output OUT  write to OUT (created with mode 0600)\n\n"
+		"Exit status 4: the file was modified, truncated or extended, or is\n"
+		"not a standalone atrest file (a store object is refused).  Exit\n"
+		"status 5: no master key, or not the one the file names.\n" },
 	{ "ls", cmd_ls, "list objects",
 		"ls [PREFIX] [-l] [--json]\n\n"
 		"List the objects whose names start with PREFIX, one per line.\n\n"
@@ -67,6 +94,59 @@ static const struct cli_cmd commands[] = {
 		"Read and authenticate every object whose name starts with PREFIX.\n"
 		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
 		"line on stdout.  Exit status: 0, or that of the first failure.\n" },
+	{ "keys", cmd_keys, "list, expose or destroy data keys",
+		"keys [--json]\n"
+		"       atrest keys expose ID\n"
+		"       atrest keys destroy ID [--force]\n\n"
+		"Without an action, list the store's data keys, oldest first: id,\n"
+		"status (active, retired, exposed, destroyed), creation time (UTC)\n"
+		"and the objects and plaintext bytes sealed under each (a scan of\n"
+		"every header).  Exposed keys still in use are warned about.\n\n"
+		"  expose ID   mark data key ID compromised (an active key is\n"
+		"              rotated away first); then 'atrest reencrypt'\n"
+		"  destroy ID  wipe data key ID from the keyring: its objects can\n"
+		"              never be read again.  Refused while objects use it\n"
+		"  --force     destroy even while objects use it (crypto-shredding)\n"
+		"  --json      the list as a JSON array of {id, status, created,\n"
+		"              objects, bytes}\n" },
+	{ "rotate", cmd_rotate, "start a new active data key",
+		"rotate\n\n"
+		"Start a new active data key for new writes.  Objects sealed under\n"
+		"older keys stay readable; 'atrest reencrypt' moves them.\n" },
+	{ "rewrap", cmd_rewrap, "rewrap the keyring under the current master key",
+		"rewrap\n\n"
+		"Wrap every data key under the current master key (ATREST_KEY, ...),\n"
+		"unwrapping with the previous one (ATREST_OLD_KEY, ...) when set.\n"
+		"No object is rewritten: the cost depends on the number of data\n"
+		"keys only.  Afterwards only the current master key opens the store.\n" },
+	{ "reencrypt", cmd_reencrypt, "re-encrypt the objects under a data key",
+		"reencrypt --data-key ID [PREFIX]\n\n"
+		"Re-encrypt every object sealed under data key ID (and whose name\n"
+		"starts with PREFIX) with the active data key, one atomic put per\n"
+		"object.  Resumable: after a crash, run it again.  A progress bar\n"
+		"is drawn on a terminal; a summary line goes to stdout.  Exit\n"
+		"status: 0, or that of the failure when any object failed.\n\n"
+		"  --data-key ID  the data key to move objects off\n" },
+	{ "migrate", cmd_migrate, "encrypt plaintext files in place",
+		"migrate [PREFIX]\n\n"
+		"Encrypt in place every plaintext (non-atrest) file of the store\n"
+		"whose name starts with PREFIX, one atomic put per file, so that a\n"
+		"crash leaves each file either plaintext or encrypted.  Creates the\n"
+		"store in an existing directory of checkpoints.  Resumable.\n" },
+	{ "bench", cmd_bench, "measure the performance figures (SPEC 9)",
+		"bench [--json] [--quick] [--dir DIR] [--only NAME,...]\n\n"
+		"Measure each performance figure beside its reference, measured in\n"
+		"the same run, and print a table: value, reference, ratio, target\n"
+		"and whether this machine meets it (informational; the exit status\n"
+		"does not depend on it).  Keys are made in memory; nothing is kept.\n\n"
+		"  --json      one JSON object with the machine, date and figures\n"
+		"  --quick     smaller sizes and fewer runs (about a minute)\n"
+		"  --dir DIR   work in a new directory under DIR (default $TMPDIR,\n"
+		"              else /var/tmp); its file system is what put measures\n"
+		"  --only N,.. only these figures: rss, object, put, get, records,\n"
+		"              rewrap, crypt, passphrase, and sweep (put, get,\n"
+		"              encrypt and decrypt from 4 KiB to 256 MiB; not run\n"
+		"              by default)\n" },
 	{ "help", cmd_help, "show the help of a command",
 		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n" },
 };

@@ -69,4 +69,13 @@ cp "$T/good" "$obj"
 } | head -c 10 >/dev/null
 check "a closed pipe exits 1" test "$(cat "$T/rc")" = 1
 check_err 'get big: writing standard output: Broken pipe'
+# A device or FIFO given to -o is written to, never replaced by a rename.
+check_exit 0 atrest get big -o /dev/null
+check "/dev/null is still a character device" test -c /dev/null
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/from-fifo" &
+check_exit 0 atrest get big -o "$T/fifo"
+wait
+check "the FIFO is still a FIFO" test -p "$T/fifo"
+check "the FIFO carried the whole object" cmp -s "$T/from-fifo" "$T/data"
 echo "all get -o checks passed"
