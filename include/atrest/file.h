@@ -36,7 +36,10 @@ typedef struct atrest_file_options {
 } atrest_file_options;
 
 #define ATREST_FILE_OPTIONS_VERSION 1
-#define ATREST_FILE_OPTIONS_INIT { .version = ATREST_FILE_OPTIONS_VERSION }
+#define ATREST_FILE_OPTIONS_INIT                       \
+	{                                              \
+		.version = ATREST_FILE_OPTIONS_VERSION \
+	}
 
 /*
  * A sink: write all len bytes or fail; return 0 or a negative atrest code
@@ -47,8 +50,7 @@ typedef int (*atrest_file_write_cb)(const void *buf, size_t len, void *payload);
  * A source: read up to cap bytes into buf; *got = 0 means the end of the
  * stream.  Short reads are fine.  Return 0 or a negative atrest code.
  */
-typedef int (*atrest_file_read_cb)(void *buf, size_t cap, size_t *got,
-	void *payload);
+typedef int (*atrest_file_read_cb)(void *buf, size_t cap, size_t *got, void *payload);
 
 /*
  * Encrypting, incrementally, on the caller's thread.  The key provider is
@@ -59,13 +61,13 @@ typedef int (*atrest_file_read_cb)(void *buf, size_t cap, size_t *got,
 typedef struct atrest_file_encryptor atrest_file_encryptor;
 
 ATREST_EXTERN int atrest_file_encryptor_new(atrest_file_encryptor **out,
-	atrest_keyprov *key, const atrest_file_options *opts,
-	atrest_file_write_cb write, void *payload);
+	atrest_keyprov *key, const atrest_file_options *opts, atrest_file_write_cb write,
+	void *payload);
 /* Same, writing to fd (which stays open and owned by the caller). */
 ATREST_EXTERN int atrest_file_encryptor_new_fd(atrest_file_encryptor **out,
 	atrest_keyprov *key, const atrest_file_options *opts, int fd);
-ATREST_EXTERN int atrest_file_encryptor_write(atrest_file_encryptor *e,
-	const void *buf, size_t len);
+ATREST_EXTERN int atrest_file_encryptor_write(
+	atrest_file_encryptor *e, const void *buf, size_t len);
 /* Seal the last segment and write it; frees e.  A stream is complete only
  * when this returned 0. */
 ATREST_EXTERN int atrest_file_encryptor_finish(atrest_file_encryptor *e);
@@ -82,8 +84,8 @@ ATREST_EXTERN void atrest_file_encryptor_abort(atrest_file_encryptor *e);
 typedef struct atrest_file_decryptor atrest_file_decryptor;
 
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_file_decryptor_new(
-	atrest_file_decryptor **out, atrest_keyprov *key,
-	atrest_file_read_cb read, void *payload);
+	atrest_file_decryptor **out, atrest_keyprov *key, atrest_file_read_cb read,
+	void *payload);
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_file_decryptor_new_fd(
 	atrest_file_decryptor **out, atrest_keyprov *key, int fd);
 /*
@@ -95,11 +97,10 @@ ATREST_EXTERN ATREST_WARN_UNUSED int atrest_file_decryptor_new_fd(
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_file_decryptor_read(
 	atrest_file_decryptor *d, void *buf, size_t cap, size_t *got);
 /* The file's metadata (authenticated), valid until _free. */
-ATREST_EXTERN void atrest_file_decryptor_meta(const atrest_file_decryptor *d,
-	const atrest_meta_entry **entries, size_t *count);
+ATREST_EXTERN void atrest_file_decryptor_meta(
+	const atrest_file_decryptor *d, const atrest_meta_entry **entries, size_t *count);
 /* The master key id the file is wrapped under, e.g. "fp:3f1c9a0b2d7e4c55". */
-ATREST_EXTERN const char *atrest_file_decryptor_key_id(
-	const atrest_file_decryptor *d);
+ATREST_EXTERN const char *atrest_file_decryptor_key_id(const atrest_file_decryptor *d);
 ATREST_EXTERN void atrest_file_decryptor_free(atrest_file_decryptor *d);
 
 /*
@@ -112,11 +113,10 @@ ATREST_EXTERN void atrest_file_decryptor_free(atrest_file_decryptor *d);
  * rename it only on success where that matters (as 'atrest decrypt -o'
  * does).
  */
-ATREST_EXTERN int atrest_file_encrypt_fd(atrest_keyprov *key,
-	const atrest_file_options *opts, int in_fd, int out_fd);
+ATREST_EXTERN int atrest_file_encrypt_fd(
+	atrest_keyprov *key, const atrest_file_options *opts, int in_fd, int out_fd);
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_file_decrypt_fd(
-	atrest_keyprov *key, const atrest_file_options *opts, int in_fd,
-	int out_fd);
+	atrest_keyprov *key, const atrest_file_options *opts, int in_fd, int out_fd);
 
 #ifdef __cplusplus
 }

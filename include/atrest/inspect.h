@@ -17,15 +17,15 @@ extern "C" {
 
 typedef struct atrest_header_info {
 	int version;
-	int form;              /* 1 store object, 2 standalone file */
+	int form; /* 1 store object, 2 standalone file */
 	int cipher;
 	uint32_t segment_size;
-	uint32_t data_key_id;  /* 0 in a standalone file */
-	char store_id[33];     /* hex; "" in a standalone file */
+	uint32_t data_key_id; /* 0 in a standalone file */
+	char store_id[33];    /* hex; "" in a standalone file */
 	char tenant[ATREST_TENANT_MAX + 1];
 	char name[ATREST_NAME_MAX + 1];
 	uint32_t header_size;
-	uint32_t meta_size;    /* sealed metadata bytes */
+	uint32_t meta_size; /* sealed metadata bytes */
 	uint64_t stored_size;
 	uint64_t plaintext_size;
 	uint64_t segments;

@@ -17,7 +17,8 @@ extern "C" {
 typedef struct atrest_keyprov atrest_keyprov;
 
 /* A 32-byte master key given in memory (copied into locked memory). */
-ATREST_EXTERN int atrest_keyprov_raw(atrest_keyprov **out, const uint8_t *key, size_t len);
+ATREST_EXTERN int atrest_keyprov_raw(
+	atrest_keyprov **out, const uint8_t *key, size_t len);
 
 /*
  * A master key parsed from text: 64 hex digits or base64 of 32 bytes.
@@ -36,7 +37,8 @@ ATREST_EXTERN int atrest_keyprov_file(atrest_keyprov **out, const char *path);
  * SHA256 in FIPS mode) with a random salt kept in the keyring.  The
  * derivation runs once per provider, when the store is opened.
  */
-ATREST_EXTERN int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len);
+ATREST_EXTERN int atrest_keyprov_passphrase(
+	atrest_keyprov **out, const char *pass, size_t len);
 
 /*
  * The provider the environment names: ATREST_KEY, ATREST_KEY_FILE,

@@ -57,24 +57,23 @@ ATREST_EXTERN int atrest_key_expose(atrest_store *st, uint32_t id);
 ATREST_EXTERN int atrest_key_destroy(atrest_store *st, uint32_t id, int force);
 
 typedef struct atrest_job_stats {
-	uint64_t scanned;   /* objects looked at */
-	uint64_t done;      /* objects rewritten */
-	uint64_t failed;    /* objects that could not be rewritten */
-	uint64_t bytes;     /* plaintext bytes rewritten */
+	uint64_t scanned; /* objects looked at */
+	uint64_t done;    /* objects rewritten */
+	uint64_t failed;  /* objects that could not be rewritten */
+	uint64_t bytes;   /* plaintext bytes rewritten */
 } atrest_job_stats;
 
 /* Progress of a job: called after each object (name may be NULL). */
-typedef void (*atrest_progress_cb)(const atrest_job_stats *s, uint64_t total,
-	const char *name, void *payload);
+typedef void (*atrest_progress_cb)(
+	const atrest_job_stats *s, uint64_t total, const char *name, void *payload);
 
 /*
  * Re-encrypt every object under data key dek_id (and prefix) with the active
  * key, one atomic put per object.  Resumable: a re-run skips what is done.
  * Objects that fail are counted and reported through the last error.
  */
-ATREST_EXTERN int atrest_reencrypt(atrest_store *st, uint32_t dek_id,
-	const char *prefix, atrest_progress_cb cb, void *payload,
-	atrest_job_stats *out);
+ATREST_EXTERN int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
+	atrest_progress_cb cb, void *payload, atrest_job_stats *out);
 
 /*
  * Encrypt in place every plaintext (non-atrest) file under prefix, one
@@ -85,8 +84,7 @@ ATREST_EXTERN int atrest_migrate(atrest_store *st, const char *prefix,
 
 /* The data key id an object is sealed with (no key needed), or 0 for a
  * plaintext file. */
-ATREST_EXTERN int atrest_object_key_id(uint32_t *out, atrest_store *st,
-	const char *name);
+ATREST_EXTERN int atrest_object_key_id(uint32_t *out, atrest_store *st, const char *name);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,8 @@ typedef struct atrest_recorder atrest_recorder;
  * A recorder for the records of one namespace (a table, a topic) of st,
  * sealing with the store's active data key.  ns is bound into every record.
  */
-ATREST_EXTERN int atrest_recorder_open(atrest_recorder **out, atrest_store *st, const char *ns);
+ATREST_EXTERN int atrest_recorder_open(
+	atrest_recorder **out, atrest_store *st, const char *ns);
 
 /*
  * Seal pt into out (cap >= len + ATREST_RECORD_OVERHEAD).  ad (may be NULL)

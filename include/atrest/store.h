@@ -86,7 +86,10 @@ typedef struct atrest_store_options {
 } atrest_store_options;
 
 #define ATREST_STORE_OPTIONS_VERSION 1
-#define ATREST_STORE_OPTIONS_INIT { .version = ATREST_STORE_OPTIONS_VERSION }
+#define ATREST_STORE_OPTIONS_INIT                       \
+	{                                               \
+		.version = ATREST_STORE_OPTIONS_VERSION \
+	}
 
 /*
  * Open (and with opts->create, create) a store.  Fails with ATREST_EKEY when
@@ -110,15 +113,15 @@ typedef struct atrest_meta {
 } atrest_meta;
 
 /* Atomically and durably replace (or create) name with buf. */
-ATREST_EXTERN int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
-	const atrest_meta *meta);
+ATREST_EXTERN int atrest_put(atrest_store *st, const char *name, const void *buf,
+	size_t len, const atrest_meta *meta);
 
 /*
  * Read and authenticate a whole object.  *out is allocated (free it with
  * atrest_free); on any failure nothing is returned.
  */
-ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get(atrest_store *st, const char *name,
-	void **out, size_t *out_len);
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get(
+	atrest_store *st, const char *name, void **out, size_t *out_len);
 
 /*
  * Read len bytes at offset off of an object's plaintext into buf; only the
@@ -130,8 +133,8 @@ ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get_range(atrest_store *st, const ch
 
 /* Streaming writer: nothing is visible under name until commit succeeds. */
 typedef struct atrest_writer atrest_writer;
-ATREST_EXTERN int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
-	const atrest_meta *meta);
+ATREST_EXTERN int atrest_writer_open(
+	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta);
 ATREST_EXTERN int atrest_writer_write(atrest_writer *w, const void *buf, size_t len);
 /* Seal the last segment, make the object durable and visible; frees w. */
 ATREST_EXTERN int atrest_writer_commit(atrest_writer *w);
@@ -143,10 +146,11 @@ ATREST_EXTERN void atrest_writer_abort(atrest_writer *w);
  * reaches the end checks that the object was not truncated.
  */
 typedef struct atrest_reader atrest_reader;
-ATREST_EXTERN int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name);
+ATREST_EXTERN int atrest_reader_open(
+	atrest_reader **out, atrest_store *st, const char *name);
 /* *got == 0 means end of object. */
-ATREST_EXTERN ATREST_WARN_UNUSED int atrest_reader_read(atrest_reader *r, void *buf,
-	size_t len, size_t *got);
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_reader_read(
+	atrest_reader *r, void *buf, size_t len, size_t *got);
 ATREST_EXTERN int atrest_reader_seek(atrest_reader *r, uint64_t off);
 ATREST_EXTERN uint64_t atrest_reader_size(const atrest_reader *r);
 ATREST_EXTERN void atrest_reader_close(atrest_reader *r);
@@ -158,15 +162,15 @@ typedef struct atrest_stat_info {
 	int cipher;
 	uint32_t segment_size;
 	uint32_t data_key_id;
-	int plaintext;        /* a non-atrest file passed through */
+	int plaintext; /* a non-atrest file passed through */
 	/* Decrypted user metadata; valid until atrest_stat_info_clear. */
 	atrest_meta_entry *meta;
 	size_t meta_count;
 } atrest_stat_info;
 
 /* Header facts and metadata, authenticated. */
-ATREST_EXTERN ATREST_WARN_UNUSED int atrest_stat(atrest_stat_info *out, atrest_store *st,
-	const char *name);
+ATREST_EXTERN ATREST_WARN_UNUSED int atrest_stat(
+	atrest_stat_info *out, atrest_store *st, const char *name);
 ATREST_EXTERN void atrest_stat_info_clear(atrest_stat_info *info);
 
 typedef struct atrest_list_entry {

@@ -108,8 +108,9 @@ static int put_runs(double *t_put, double *t_plain, size_t n, atrest_store *st,
 		for (int k = 0; k < 2; k++) {
 			if (settle)
 				settle_fs(pdir);
-			status = (k == (int)(i & 1)) ? one_put(&t_put[i], st, buf, len)
-						     : one_plain(&t_plain[i], pdir, buf, len);
+			status = (k == (int)(i & 1))
+				? one_put(&t_put[i], st, buf, len)
+				: one_plain(&t_plain[i], pdir, buf, len);
 			if (status)
 				return status;
 		}

@@ -84,8 +84,7 @@ int cli_err_os(int errnum, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "atrest: WHAT", the given status. */
 int cli_err_msg(int status, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "atrest: CMD: WHAT (try 'atrest CMD --help')", status 2. */
-int cli_usage_err(const struct cli_ctx *ctx, const char *fmt, ...)
-	CLI_PRINTF(2, 3);
+int cli_usage_err(const struct cli_ctx *ctx, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* The library's message for code (last error of this thread, or generic). */
 const char *cli_lib_message(int code);
 
@@ -98,8 +97,8 @@ int cli_help(const struct cli_cmd *cmd);
  * the option, -1 at the end, or CLI_OPT_BAD after printing a usage error.
  */
 void cli_getopt_reset(void);
-int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv,
-	const char *optstring, const struct option *longopts);
+int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
+	const struct option *longopts);
 
 /*
  * Initialise opts with the store path, tenant, plaintext switch and the
@@ -138,8 +137,7 @@ struct cli_progress {
 	const char *label;
 	size_t total;
 };
-void cli_progress_start(struct cli_progress *p, const char *label,
-	size_t total);
+void cli_progress_start(struct cli_progress *p, const char *label, size_t total);
 void cli_progress_show(struct cli_progress *p, size_t done);
 /* Erase the bar (before printing a line, and at the end). */
 void cli_progress_clear(struct cli_progress *p);
@@ -155,8 +153,8 @@ struct cli_list {
 	size_t n, cap;
 };
 /* 0 or the exit status after printing the error (what names the command). */
-int cli_list_collect(struct cli_list *out, atrest_store *st,
-	const char *prefix, const char *what);
+int cli_list_collect(
+	struct cli_list *out, atrest_store *st, const char *prefix, const char *what);
 void cli_list_free(struct cli_list *l);
 
 /*

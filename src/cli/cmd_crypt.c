@@ -36,10 +36,10 @@ static int crypt_option(struct cli_ctx *ctx, struct crypt_args *a, int c)
 		return CLI_OK;
 	case 's':
 		if (cli_parse_size(optarg, &a->segment_size) < 0 ||
-		    a->segment_size < ATREST_SEGMENT_SIZE_MIN ||
-		    a->segment_size > ATREST_SEGMENT_SIZE_MAX)
-			return cli_usage_err(ctx, "bad segment size '%s' (1K to 16M)",
-				optarg);
+			a->segment_size < ATREST_SEGMENT_SIZE_MIN ||
+			a->segment_size > ATREST_SEGMENT_SIZE_MAX)
+			return cli_usage_err(
+				ctx, "bad segment size '%s' (1K to 16M)", optarg);
 		return CLI_OK;
 	case 'h':
 		cli_help(ctx->cmd);
@@ -49,26 +49,19 @@ static int crypt_option(struct cli_ctx *ctx, struct crypt_args *a, int c)
 	}
 }
 
-static int crypt_parse(struct cli_ctx *ctx, int argc, char **argv,
-	struct crypt_args *a)
+static int crypt_parse(struct cli_ctx *ctx, int argc, char **argv, struct crypt_args *a)
 {
-	static const struct option enc_opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "cipher", required_argument, NULL, 'c' },
-		{ "segment-size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static const struct option dec_opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option enc_opts[] = {{"output", required_argument, NULL, 'o'},
+		{"cipher", required_argument, NULL, 'c'},
+		{"segment-size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option dec_opts[] = {{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c, status;
 
 	cli_getopt_reset();
-	while ((c = cli_getopt(ctx, argc, argv, ":ho:",
-			a->encrypt ? enc_opts : dec_opts)) != -1) {
+	while ((c = cli_getopt(ctx, argc, argv,
+			":ho:", a->encrypt ? enc_opts : dec_opts)) != -1) {
 		status = crypt_option(ctx, a, c);
 		if (status)
 			return status;
@@ -91,7 +84,8 @@ static int crypt_key(atrest_keyprov **kp, const struct crypt_args *a)
 		return cli_err_msg(atrest_exit_status(ATREST_EKEY),
 			"%s: no master key: set ATREST_KEY, ATREST_KEY_FILE, "
 			"ATREST_PASSPHRASE or ATREST_KEY_URI ('atrest keygen' makes "
-			"a key)", a->what);
+			"a key)",
+			a->what);
 	if (rc < 0) {
 		fprintf(stderr, "atrest: %s: %s\n", a->what, cli_lib_message(rc));
 		return atrest_exit_status(ATREST_EKEY);
@@ -100,8 +94,8 @@ static int crypt_key(atrest_keyprov **kp, const struct crypt_args *a)
 }
 
 /* Run the library's pump from in_fd to out_fd; exit status. */
-static int crypt_pump(const struct crypt_args *a, atrest_keyprov *kp,
-	int in_fd, int out_fd, int durable)
+static int crypt_pump(const struct crypt_args *a, atrest_keyprov *kp, int in_fd,
+	int out_fd, int durable)
 {
 	atrest_file_options opts;
 	int rc;
@@ -134,8 +128,7 @@ static int tmp_name(char *tmp, size_t cap, const char *path)
 }
 
 /* OUT is a device or a pipe (/dev/null, a FIFO): write straight into it. */
-static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp,
-	int in_fd)
+static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp, int in_fd)
 {
 	int fd = open(a->out, O_WRONLY | O_CLOEXEC), status;
 
@@ -148,8 +141,7 @@ static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp,
 }
 
 /* Into a temp file next to OUT, renamed over it once synced. */
-static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp,
-	int in_fd)
+static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp, int in_fd)
 {
 	char tmp[PATH_MAX];
 	struct stat st;
@@ -158,12 +150,12 @@ static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp,
 	if (stat(a->out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return crypt_to_special(a, kp, in_fd);
 	if (tmp_name(tmp, sizeof(tmp), a->out) < 0)
-		return cli_err_msg(CLI_USAGE, "%s: bad output file '%s'", a->what,
-			a->out);
+		return cli_err_msg(
+			CLI_USAGE, "%s: bad output file '%s'", a->what, a->out);
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
-		return cli_err_os(errno, "%s: creating a file next to %s", a->what,
-			a->out);
+		return cli_err_os(
+			errno, "%s: creating a file next to %s", a->what, a->out);
 	cli_tmpfile_register(tmp);
 	status = crypt_pump(a, kp, in_fd, fd, 1);
 	if (close(fd) < 0 && !status)
@@ -176,8 +168,8 @@ static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp,
 		unlink(tmp);
 	cli_tmpfile_forget();
 	if (!status && (err = cli_fsync_parent(a->out)) != 0)
-		status = cli_err_os(err, "%s: syncing the directory of %s", a->what,
-			a->out);
+		status = cli_err_os(
+			err, "%s: syncing the directory of %s", a->what, a->out);
 	return status;
 }
 
@@ -193,7 +185,8 @@ static int cmd_crypt(struct cli_ctx *ctx, int argc, char **argv, int encrypt)
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
 	if (encrypt && !a.out && isatty(STDOUT_FILENO))
-		return cli_usage_err(ctx, "refusing to write ciphertext to a "
+		return cli_usage_err(ctx,
+			"refusing to write ciphertext to a "
 			"terminal: use -o OUT or redirect standard output");
 	status = crypt_key(&kp, &a);
 	if (status)

@@ -23,25 +23,24 @@ static const char *form_name(int form)
 	return form == 1 ? "object" : form == 2 ? "standalone" : "unknown";
 }
 
-static void header_fields(struct field *f, const atrest_header_info *h,
-	const char *path)
+static void header_fields(struct field *f, const atrest_header_info *h, const char *path)
 {
 	const char *cipher = atrest_cipher_name(h->cipher);
 	const struct field all[NFIELDS] = {
-		{ "path", path, 0 },
-		{ "version", NULL, (unsigned long long)h->version },
-		{ "form", form_name(h->form), 0 },
-		{ "cipher", cipher ? cipher : "unknown", 0 },
-		{ "segment_size", NULL, h->segment_size },
-		{ "data_key_id", NULL, h->data_key_id },
-		{ "store_id", h->store_id, 0 },
-		{ "tenant", h->tenant, 0 },
-		{ "name", h->name, 0 },
-		{ "header_size", NULL, h->header_size },
-		{ "meta_size", NULL, h->meta_size },
-		{ "stored_size", NULL, h->stored_size },
-		{ "plaintext_size", NULL, h->plaintext_size },
-		{ "segments", NULL, h->segments },
+		{"path", path, 0},
+		{"version", NULL, (unsigned long long)h->version},
+		{"form", form_name(h->form), 0},
+		{"cipher", cipher ? cipher : "unknown", 0},
+		{"segment_size", NULL, h->segment_size},
+		{"data_key_id", NULL, h->data_key_id},
+		{"store_id", h->store_id, 0},
+		{"tenant", h->tenant, 0},
+		{"name", h->name, 0},
+		{"header_size", NULL, h->header_size},
+		{"meta_size", NULL, h->meta_size},
+		{"stored_size", NULL, h->stored_size},
+		{"plaintext_size", NULL, h->plaintext_size},
+		{"segments", NULL, h->segments},
 	};
 
 	memcpy(f, all, sizeof(all));
@@ -95,9 +94,10 @@ static int inspect_path(char **out, const struct cli_ctx *ctx, const char *arg)
 	}
 	rc = atrest_name_check(arg);
 	if (rc < 0)
-		return cli_err_msg(atrest_exit_status(rc), "inspect %s: not a "
-			"file, nor a valid object name: %s", arg,
-			cli_lib_message(rc));
+		return cli_err_msg(atrest_exit_status(rc),
+			"inspect %s: not a "
+			"file, nor a valid object name: %s",
+			arg, cli_lib_message(rc));
 	if (asprintf(out, "%s/%s", ctx->store, arg) < 0)
 		return cli_err_msg(CLI_FAIL, "out of memory");
 	if (stat(*out, &sb) == 0 && S_ISREG(sb.st_mode))
@@ -105,8 +105,7 @@ static int inspect_path(char **out, const struct cli_ctx *ctx, const char *arg)
 	free(*out);
 	*out = NULL;
 	return cli_err_msg(atrest_exit_status(ATREST_ENOTFOUND),
-		"inspect %s: no such file, nor object in store %s", arg,
-		ctx->store);
+		"inspect %s: no such file, nor object in store %s", arg, ctx->store);
 }
 
 /* "PATH is not an atrest object", with the library's detail if it adds any. */
@@ -118,17 +117,16 @@ static int not_atrest(const char *path, const char *why)
 		why += sizeof(plain) - 1;
 	while (*why == ' ' || *why == ':')
 		why++;
-	return cli_err_msg(atrest_exit_status(ATREST_EINTEGRITY), "%s is not an "
-		"atrest object%s%s", path, *why ? ": " : "", why);
+	return cli_err_msg(atrest_exit_status(ATREST_EINTEGRITY),
+		"%s is not an "
+		"atrest object%s%s",
+		path, *why ? ": " : "", why);
 }
 
 int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct field f[NFIELDS];
 	atrest_header_info h;
 	char *path;
@@ -167,8 +165,8 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 }
 
 /* Read name to the end, discarding plaintext; prints "NAME: reason". */
-static int verify_one(atrest_store *st, const char *name, void *buf,
-	struct cli_progress *p)
+static int verify_one(
+	atrest_store *st, const char *name, void *buf, struct cli_progress *p)
 {
 	atrest_reader *r = NULL;
 	size_t got = 1;
@@ -211,8 +209,7 @@ static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
 int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
-	};
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct cli_list l;
 	atrest_store *st;
 	void *buf;
@@ -226,8 +223,7 @@ int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
-	status = cli_list_collect(&l, st, optind < argc ? argv[optind] : "",
-		"verify");
+	status = cli_list_collect(&l, st, optind < argc ? argv[optind] : "", "verify");
 	buf = status ? NULL : malloc(CLI_IO_BUF);
 	if (!status && !buf)
 		status = cli_err_msg(CLI_FAIL, "verify: out of memory");

@@ -9,8 +9,8 @@
 #include "cli.h"
 
 /* The library's progress callback drawing the bar (terminals only). */
-static void job_progress(const atrest_job_stats *s, uint64_t total,
-	const char *name, void *payload)
+static void job_progress(
+	const atrest_job_stats *s, uint64_t total, const char *name, void *payload)
 {
 	struct cli_progress *p = payload;
 
@@ -34,8 +34,8 @@ static int job_status(int rc, const atrest_job_stats *s, const char *what)
 	e = atrest_error_last();
 	if (e && e->code < 0)
 		return cli_err(e->code, "%s", what);
-	return cli_err_msg(CLI_FAIL, "%s: %llu objects failed", what,
-		(unsigned long long)s->failed);
+	return cli_err_msg(
+		CLI_FAIL, "%s: %llu objects failed", what, (unsigned long long)s->failed);
 }
 
 /* Whether a job that returned rc got far enough to report numbers. */
@@ -50,19 +50,16 @@ struct job_args {
 	const char *prefix;
 };
 
-static int job_parse(struct cli_ctx *ctx, int argc, char **argv,
-	struct job_args *a, int want_key)
+static int job_parse(
+	struct cli_ctx *ctx, int argc, char **argv, struct job_args *a, int want_key)
 {
-	static const struct option opts[] = {
-		{ "data-key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"data-key", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
-	while ((c = cli_getopt(ctx, argc, argv, ":h", want_key ? opts : opts + 1))
-		!= -1) {
+	while ((c = cli_getopt(ctx, argc, argv, ":h", want_key ? opts : opts + 1)) !=
+		-1) {
 		if (c == 'h') {
 			cli_help(ctx->cmd);
 			return CLI_DONE;
@@ -94,15 +91,15 @@ static int reencrypt_run(atrest_store *st, const struct job_args *a)
 	cli_progress_clear(&p);
 	if (job_ran(rc, &s))
 		printf("re-encrypted %llu of %llu objects (%llu bytes), %llu "
-			"failed\n", (unsigned long long)s.done,
-			(unsigned long long)s.scanned, (unsigned long long)s.bytes,
-			(unsigned long long)s.failed);
+		       "failed\n",
+			(unsigned long long)s.done, (unsigned long long)s.scanned,
+			(unsigned long long)s.bytes, (unsigned long long)s.failed);
 	return job_status(rc, &s, what);
 }
 
 int cmd_reencrypt(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct job_args a = { 0 };
+	struct job_args a = {0};
 	atrest_store *st;
 	int status;
 
@@ -129,15 +126,16 @@ static int migrate_run(atrest_store *st, const struct job_args *a)
 	cli_progress_clear(&p);
 	if (job_ran(rc, &s))
 		printf("migrated %llu plaintext objects (%llu bytes), %llu "
-			"failed\n", (unsigned long long)s.done,
-			(unsigned long long)s.bytes, (unsigned long long)s.failed);
+		       "failed\n",
+			(unsigned long long)s.done, (unsigned long long)s.bytes,
+			(unsigned long long)s.failed);
 	return job_status(rc, &s, "migrate");
 }
 
 /* A plaintext checkpoint directory becomes a store: create it on the way. */
 int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct job_args a = { 0 };
+	struct job_args a = {0};
 	atrest_store *st;
 	int status;
 

@@ -16,12 +16,10 @@ static int write_key_file(const char *path, const char *text)
 {
 	int fd, err;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST)
 		return cli_err_msg(CLI_FAIL,
-			"keygen: %s already exists; refusing to overwrite it",
-			path);
+			"keygen: %s already exists; refusing to overwrite it", path);
 	if (fd < 0)
 		return cli_err_os(errno, "keygen: %s", path);
 	err = cli_write_all(fd, text, strlen(text));
@@ -40,12 +38,9 @@ static int write_key_file(const char *path, const char *text)
 
 int cmd_keygen(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "base64", no_argument, NULL, 'b' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"base64", no_argument, NULL, 'b'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	uint8_t key[KEY_BYTES];
 	char text[2 * KEY_BYTES + 2];
 	const char *path = NULL;

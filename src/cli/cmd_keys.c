@@ -43,8 +43,7 @@ static int collect_key(const atrest_key_info *k, void *payload)
 	}
 	v = &r->v[r->n++];
 	v->id = k->id;
-	snprintf(v->status, sizeof(v->status), "%s",
-		k->status ? k->status : "unknown");
+	snprintf(v->status, sizeof(v->status), "%s", k->status ? k->status : "unknown");
 	v->created = k->created;
 	v->objects = k->objects;
 	v->bytes = k->bytes;
@@ -52,8 +51,8 @@ static int collect_key(const atrest_key_info *k, void *payload)
 }
 
 /* Every data key (with usage: a scan); 0 or the exit status, printed. */
-static int keys_collect(struct key_rows *out, atrest_store *st, int usage,
-	const char *what)
+static int keys_collect(
+	struct key_rows *out, atrest_store *st, int usage, const char *what)
 {
 	int rc;
 
@@ -73,10 +72,11 @@ static void warn_exposed(const struct key_rows *r)
 	for (i = 0; i < r->n; i++) {
 		if (strcmp(r->v[i].status, "exposed") || !r->v[i].objects)
 			continue;
-		fprintf(stderr, "warning: %llu objects are still sealed under "
+		fprintf(stderr,
+			"warning: %llu objects are still sealed under "
 			"exposed data key %u; run 'atrest reencrypt --data-key "
-			"%u'\n", (unsigned long long)r->v[i].objects, r->v[i].id,
-			r->v[i].id);
+			"%u'\n",
+			(unsigned long long)r->v[i].objects, r->v[i].id, r->v[i].id);
 	}
 }
 
@@ -97,13 +97,12 @@ static void keys_table(const struct key_rows *r)
 	char when[32];
 	size_t i;
 
-	printf("%-6s  %-9s  %-20s  %10s  %s\n", "ID", "STATUS", "CREATED",
-		"OBJECTS", "BYTES");
+	printf("%-6s  %-9s  %-20s  %10s  %s\n", "ID", "STATUS", "CREATED", "OBJECTS",
+		"BYTES");
 	for (i = 0; i < r->n; i++) {
 		cli_iso_time(when, r->v[i].created);
-		printf("%-6u  %-9s  %-20s  %10llu  %llu\n", r->v[i].id,
-			r->v[i].status, when,
-			(unsigned long long)r->v[i].objects,
+		printf("%-6u  %-9s  %-20s  %10llu  %llu\n", r->v[i].id, r->v[i].status,
+			when, (unsigned long long)r->v[i].objects,
 			(unsigned long long)r->v[i].bytes);
 	}
 }
@@ -120,7 +119,8 @@ static void keys_json(const struct key_rows *r)
 		printf("{\"id\": %u, \"status\": ", r->v[i].id);
 		cli_json_str(stdout, r->v[i].status);
 		printf(", \"created\": \"%s\", \"objects\": %llu, \"bytes\": "
-			"%llu}", when, (unsigned long long)r->v[i].objects,
+		       "%llu}",
+			when, (unsigned long long)r->v[i].objects,
 			(unsigned long long)r->v[i].bytes);
 	}
 	fputs(r->n ? "\n]\n" : "]\n", stdout);
@@ -172,8 +172,7 @@ static int keys_expose(atrest_store *st, uint32_t id)
 		return cli_err(rc, "keys expose %u", id);
 	after = active_key(st);
 	if (after && after != before)
-		printf("data key %u marked exposed; new active data key %u\n",
-			id, after);
+		printf("data key %u marked exposed; new active data key %u\n", id, after);
 	else
 		printf("data key %u marked exposed\n", id);
 	return CLI_OK;
@@ -198,8 +197,7 @@ struct keys_args {
 };
 
 /* The positional arguments: none, "expose ID" or "destroy ID". */
-static int keys_action(struct cli_ctx *ctx, int argc, char **argv,
-	struct keys_args *a)
+static int keys_action(struct cli_ctx *ctx, int argc, char **argv, struct keys_args *a)
 {
 	const char *verb;
 
@@ -211,8 +209,10 @@ static int keys_action(struct cli_ctx *ctx, int argc, char **argv,
 	else if (!strcmp(verb, "destroy"))
 		a->action = KEYS_DESTROY;
 	else
-		return cli_usage_err(ctx, "unknown action '%s' (expose or "
-			"destroy)", verb);
+		return cli_usage_err(ctx,
+			"unknown action '%s' (expose or "
+			"destroy)",
+			verb);
 	if (argc - optind < 2)
 		return cli_usage_err(ctx, "%s needs a data key ID", verb);
 	if (argc - optind > 2)
@@ -222,15 +222,11 @@ static int keys_action(struct cli_ctx *ctx, int argc, char **argv,
 	return CLI_OK;
 }
 
-static int keys_parse(struct cli_ctx *ctx, int argc, char **argv,
-	struct keys_args *a)
+static int keys_parse(struct cli_ctx *ctx, int argc, char **argv, struct keys_args *a)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+		{"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int c, status;
 
 	cli_getopt_reset();
@@ -258,7 +254,7 @@ static int keys_parse(struct cli_ctx *ctx, int argc, char **argv,
 
 int cmd_keys(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct keys_args a = { 0 };
+	struct keys_args a = {0};
 	atrest_store *st;
 	int status;
 
@@ -282,8 +278,7 @@ int cmd_keys(struct cli_ctx *ctx, int argc, char **argv)
 static int no_args(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
-	};
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();

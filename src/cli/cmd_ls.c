@@ -12,15 +12,11 @@ struct ls_args {
 	int lng, json;
 };
 
-static int ls_parse(struct cli_ctx *ctx, int argc, char **argv,
-	struct ls_args *a)
+static int ls_parse(struct cli_ctx *ctx, int argc, char **argv, struct ls_args *a)
 {
-	static const struct option opts[] = {
-		{ "long", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"long", no_argument, NULL, 'l'},
+		{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
@@ -64,16 +60,16 @@ static int ls_long_line(atrest_store *st, const struct cli_entry *e)
 	if (rc < 0) {
 		status = cli_err(rc, "ls %s", e->name);
 		cli_iso_time(when, e->mtime);
-		printf("- %llu %s - key=- %s\n",
-			(unsigned long long)e->stored_size, when, e->name);
+		printf("- %llu %s - key=- %s\n", (unsigned long long)e->stored_size, when,
+			e->name);
 		return status;
 	}
 	cli_iso_time(when, info.mtime);
 	if (!info.plaintext)
 		snprintf(key, sizeof(key), "%u", info.data_key_id);
 	printf("%llu %llu %s %s key=%s %s\n", (unsigned long long)info.size,
-		(unsigned long long)info.stored_size, when, info_cipher(&info),
-		key, e->name);
+		(unsigned long long)info.stored_size, when, info_cipher(&info), key,
+		e->name);
 	atrest_stat_info_clear(&info);
 	return CLI_OK;
 }
@@ -103,7 +99,8 @@ static int json_long(atrest_store *st, const struct cli_entry *e)
 	rc = atrest_stat(&info, st, e->name);
 	if (rc < 0) {
 		fputs(", \"size\": null, \"cipher\": null, "
-		      "\"data_key_id\": null, \"error\": ", stdout);
+		      "\"data_key_id\": null, \"error\": ",
+			stdout);
 		cli_json_str(stdout, cli_lib_message(rc));
 		return cli_err(rc, "ls %s", e->name);
 	}
@@ -142,7 +139,7 @@ static int ls_json(atrest_store *st, const struct cli_list *l, int lng)
 
 int cmd_ls(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct ls_args a = { 0 };
+	struct ls_args a = {0};
 	struct cli_list l;
 	atrest_store *st;
 	int status, s;

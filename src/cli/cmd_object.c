@@ -35,14 +35,10 @@ static int put_meta(struct cli_ctx *ctx, struct put_args *a, char *arg)
 	return CLI_OK;
 }
 
-static int put_parse(struct cli_ctx *ctx, int argc, char **argv,
-	struct put_args *a)
+static int put_parse(struct cli_ctx *ctx, int argc, char **argv, struct put_args *a)
 {
-	static const struct option opts[] = {
-		{ "meta", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"meta", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c, status;
 
 	a->entries = calloc((size_t)argc, sizeof(*a->entries));
@@ -71,10 +67,9 @@ static int put_parse(struct cli_ctx *ctx, int argc, char **argv,
 }
 
 /* Copy fd into a writer for name; on any failure the writer is aborted. */
-static int put_stream(atrest_store *st, const struct put_args *a, int fd,
-	void *buf)
+static int put_stream(atrest_store *st, const struct put_args *a, int fd, void *buf)
 {
-	atrest_meta meta = { a->entries, a->count };
+	atrest_meta meta = {a->entries, a->count};
 	const char *src = a->file ? a->file : "standard input";
 	atrest_writer *w;
 	ssize_t n;
@@ -107,7 +102,7 @@ static int put_stream(atrest_store *st, const struct put_args *a, int fd,
 
 int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct put_args a = { 0 };
+	struct put_args a = {0};
 	atrest_store *st = NULL;
 	void *buf = NULL;
 	int fd = STDIN_FILENO, status;
@@ -141,8 +136,8 @@ out:
 }
 
 /* Copy the reader to fd; exit status.  buf is CLI_IO_BUF bytes. */
-static int get_copy(atrest_reader *r, const char *name, int fd,
-	const char *dst, void *buf)
+static int get_copy(
+	atrest_reader *r, const char *name, int fd, const char *dst, void *buf)
 {
 	size_t got;
 	int rc, err;
@@ -178,8 +173,8 @@ static int get_tmp_name(char *tmp, size_t cap, const char *path)
  * rename, and must not be: it is written to directly, verified segments
  * as they come, like standard output.
  */
-static int get_to_special(atrest_reader *r, const char *name, const char *path,
-	void *buf, int *done)
+static int get_to_special(
+	atrest_reader *r, const char *name, const char *path, void *buf, int *done)
 {
 	struct stat sb;
 	int fd, status;
@@ -198,8 +193,7 @@ static int get_to_special(atrest_reader *r, const char *name, const char *path,
 }
 
 /* Verify everything into a temp file, then rename it over path. */
-static int get_to_file(atrest_reader *r, const char *name, const char *path,
-	void *buf)
+static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf)
 {
 	char tmp[PATH_MAX];
 	int fd, status, err = 0, special;
@@ -208,12 +202,11 @@ static int get_to_file(atrest_reader *r, const char *name, const char *path,
 	if (special)
 		return status;
 	if (get_tmp_name(tmp, sizeof(tmp), path) < 0)
-		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'",
-			name, path);
+		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
-		return cli_err_os(errno, "get %s: creating a file next to %s",
-			name, path);
+		return cli_err_os(
+			errno, "get %s: creating a file next to %s", name, path);
 	cli_tmpfile_register(tmp);
 	status = get_copy(r, name, fd, path, buf);
 	if (!status && fsync(fd) < 0)
@@ -228,19 +221,16 @@ static int get_to_file(atrest_reader *r, const char *name, const char *path,
 		unlink(tmp);
 	cli_tmpfile_forget();
 	if (!status && (err = cli_fsync_parent(path)) != 0)
-		status = cli_err_os(err, "get %s: syncing the directory of %s",
-			name, path);
+		status = cli_err_os(
+			err, "get %s: syncing the directory of %s", name, path);
 	return status;
 }
 
-static int get_parse(struct cli_ctx *ctx, int argc, char **argv,
-	const char **name, const char **out)
+static int get_parse(
+	struct cli_ctx *ctx, int argc, char **argv, const char **name, const char **out)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
@@ -299,8 +289,7 @@ out:
 int cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
-	};
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	atrest_store *st;
 	int c, status, rc;
 

@@ -69,8 +69,8 @@ static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg)
 		status = cli_err(rc, "init %s", ctx->store);
 	} else {
 		printf("initialized store %s (cipher %s, segment size %u, "
-			"store id %s)\n", ctx->store, cipher_label(set.cipher),
-			set.segment_size, id);
+		       "store id %s)\n",
+			ctx->store, cipher_label(set.cipher), set.segment_size, id);
 	}
 	atrest_store_close(st);
 	return status;
@@ -78,12 +78,9 @@ static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg)
 
 int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "cipher", required_argument, NULL, 'c' },
-		{ "segment-size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = {{"cipher", required_argument, NULL, 'c'},
+		{"segment-size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	uint32_t seg = 0;
 	int cipher = 0, c, status;
 
@@ -93,14 +90,18 @@ int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 		case 'c':
 			cipher = atrest_cipher_from_name(optarg);
 			if (cipher < 0)
-				return cli_usage_err(ctx, "unknown cipher '%s' "
-					"(use %s)", optarg, cipher_names);
+				return cli_usage_err(ctx,
+					"unknown cipher '%s' "
+					"(use %s)",
+					optarg, cipher_names);
 			break;
 		case 's':
 			if (parse_segment_size(optarg, &seg) < 0)
-				return cli_usage_err(ctx, "bad segment size '%s' "
+				return cli_usage_err(ctx,
+					"bad segment size '%s' "
 					"(%u to %u bytes; K and M suffixes "
-					"allowed)", optarg, ATREST_SEGMENT_SIZE_MIN,
+					"allowed)",
+					optarg, ATREST_SEGMENT_SIZE_MIN,
 					ATREST_SEGMENT_SIZE_MAX);
 			break;
 		case 'h':
@@ -120,8 +121,7 @@ int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 /* config: the settings by their command-line names. */
 enum { CFG_CIPHER, CFG_SEGMENT, CFG_ROTATE, CFG_FORCE, CFG_COUNT };
 static const char *const config_keys[CFG_COUNT] = {
-	"cipher", "segment-size", "rotate-days", "force-days"
-};
+	"cipher", "segment-size", "rotate-days", "force-days"};
 
 static int config_key(const char *name)
 {
@@ -199,9 +199,8 @@ static int config_run(const struct cli_ctx *ctx, int k, const char *value)
 int cmd_config(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
-	};
-	atrest_settings scratch = { 0 };
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	atrest_settings scratch = {0};
 	const char *value = NULL;
 	int c, k = -1;
 
@@ -211,12 +210,13 @@ int cmd_config(struct cli_ctx *ctx, int argc, char **argv)
 	if (argc - optind > 2)
 		return cli_usage_err(ctx, "too many arguments");
 	if (optind < argc && (k = config_key(argv[optind])) < 0)
-		return cli_usage_err(ctx, "unknown setting '%s' (cipher, "
-			"segment-size, rotate-days, force-days)", argv[optind]);
+		return cli_usage_err(ctx,
+			"unknown setting '%s' (cipher, "
+			"segment-size, rotate-days, force-days)",
+			argv[optind]);
 	if (optind + 1 < argc)
 		value = argv[optind + 1];
 	if (value && config_parse(&scratch, k, value) < 0)
-		return cli_usage_err(ctx, "bad value '%s' for %s", value,
-			config_keys[k]);
+		return cli_usage_err(ctx, "bad value '%s' for %s", value, config_keys[k]);
 	return config_run(ctx, k, value);
 }

@@ -15,39 +15,39 @@
 static int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
-	{ "keygen", cmd_keygen, "print or write a new 256-bit master key",
+	{"keygen", cmd_keygen, "print or write a new 256-bit master key",
 		"keygen [--base64] [-o FILE]\n\n"
 		"Print a new random 256-bit master key as 64 hex digits (or base64),\n"
 		"or write it to FILE, which must not exist, with mode 0600.\n\n"
 		"  --base64         base64 instead of hex\n"
-		"  -o, --output FILE  write the key to FILE instead of stdout\n" },
-	{ "init", cmd_init, "create a store with chosen settings",
+		"  -o, --output FILE  write the key to FILE instead of stdout\n"},
+	{"init", cmd_init, "create a store with chosen settings",
 		"init [--cipher C] [--segment-size N]\n\n"
 		"Create the store (refused when it already exists).\n\n"
 		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
 		"                    aes-256-cbc-hmac-sha256\n"
 		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
-		"                    suffixes K, KiB, M and MiB are accepted\n" },
-	{ "config", cmd_config, "show or change store settings",
+		"                    suffixes K, KiB, M and MiB are accepted\n"},
+	{"config", cmd_config, "show or change store settings",
 		"config [KEY [VALUE]]\n\n"
 		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
 		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
-		"rotate-days, force-days.  Settings apply to new writes only.\n" },
-	{ "put", cmd_put, "encrypt FILE (default stdin) into NAME",
+		"rotate-days, force-days.  Settings apply to new writes only.\n"},
+	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
 		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
 		"store when it does not exist.\n\n"
-		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n" },
-	{ "get", cmd_get, "decrypt NAME to FILE (default stdout)",
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
+	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
 		"get NAME [-o FILE]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
 		"the whole object verified; on failure nothing is left at FILE and\n"
 		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
 		"standard output segment by segment as each one verifies: after a\n"
 		"failure (non-zero exit) the output so far is incomplete.\n\n"
-		"  -o, --output FILE  write to FILE (created with mode 0600)\n" },
-	{ "encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
+		"  -o, --output FILE  write to FILE (created with mode 0600)\n"},
+	{"encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
 		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
 		"Encrypt IN (standard input when absent or '-') into a standalone\n"
 		"file: its data key travels in its header, wrapped by the master key,\n"
@@ -61,8 +61,8 @@ static const struct cli_cmd commands[] = {
 		"                    aes-256-cbc-hmac-sha256\n"
 		"  --segment-size N  plaintext bytes per sealed segment (default 64K)\n\n"
 		"The master key comes from ATREST_KEY, ATREST_KEY_FILE,\n"
-		"ATREST_PASSPHRASE (a new salt per file) or ATREST_KEY_URI.\n" },
-	{ "decrypt", cmd_decrypt, "decrypt a standalone file to OUT (default stdout)",
+		"ATREST_PASSPHRASE (a new salt per file) or ATREST_KEY_URI.\n"},
+	{"decrypt", cmd_decrypt, "decrypt a standalone file to OUT (default stdout)",
 		"decrypt [-o OUT] [IN]\n\n"
 		"Decrypt and authenticate a file made by 'atrest encrypt' (IN, or\n"
 		"standard input when absent or '-').  With -o, OUT is replaced only\n"
@@ -73,28 +73,28 @@ static const struct cli_cmd commands[] = {
 		"  -o, --output OUT  write to OUT (created with mode 0600)\n\n"
 		"Exit status 4: the file was modified, truncated or extended, or is\n"
 		"not a standalone atrest file (a store object is refused).  Exit\n"
-		"status 5: no master key, or not the one the file names.\n" },
-	{ "ls", cmd_ls, "list objects",
+		"status 5: no master key, or not the one the file names.\n"},
+	{"ls", cmd_ls, "list objects",
 		"ls [PREFIX] [-l] [--json]\n\n"
 		"List the objects whose names start with PREFIX, one per line.\n\n"
 		"  -l      long form: plaintext_size stored_size mtime cipher\n"
 		"          key=DATA_KEY_ID name (authenticates each header)\n"
 		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
-		"          size, cipher, data_key_id and meta\n" },
-	{ "rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n" },
-	{ "inspect", cmd_inspect, "show header facts without any key",
+		"          size, cipher, data_key_id and meta\n"},
+	{"rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n"},
+	{"inspect", cmd_inspect, "show header facts without any key",
 		"inspect NAME|PATH [--json]\n\n"
 		"Show an object's header (version, cipher, segment size, data key\n"
 		"id, sizes, context) without a key and without opening the store.\n"
 		"PATH is used when it names an existing file, else the object NAME\n"
 		"of the store.  Nothing shown is authenticated.\n\n"
-		"  --json  one JSON object\n" },
-	{ "verify", cmd_verify, "authenticate every object",
+		"  --json  one JSON object\n"},
+	{"verify", cmd_verify, "authenticate every object",
 		"verify [PREFIX]\n\n"
 		"Read and authenticate every object whose name starts with PREFIX.\n"
 		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
-		"line on stdout.  Exit status: 0, or that of the first failure.\n" },
-	{ "keys", cmd_keys, "list, expose or destroy data keys",
+		"line on stdout.  Exit status: 0, or that of the first failure.\n"},
+	{"keys", cmd_keys, "list, expose or destroy data keys",
 		"keys [--json]\n"
 		"       atrest keys expose ID\n"
 		"       atrest keys destroy ID [--force]\n\n"
@@ -108,32 +108,32 @@ static const struct cli_cmd commands[] = {
 		"              never be read again.  Refused while objects use it\n"
 		"  --force     destroy even while objects use it (crypto-shredding)\n"
 		"  --json      the list as a JSON array of {id, status, created,\n"
-		"              objects, bytes}\n" },
-	{ "rotate", cmd_rotate, "start a new active data key",
+		"              objects, bytes}\n"},
+	{"rotate", cmd_rotate, "start a new active data key",
 		"rotate\n\n"
 		"Start a new active data key for new writes.  Objects sealed under\n"
-		"older keys stay readable; 'atrest reencrypt' moves them.\n" },
-	{ "rewrap", cmd_rewrap, "rewrap the keyring under the current master key",
+		"older keys stay readable; 'atrest reencrypt' moves them.\n"},
+	{"rewrap", cmd_rewrap, "rewrap the keyring under the current master key",
 		"rewrap\n\n"
 		"Wrap every data key under the current master key (ATREST_KEY, ...),\n"
 		"unwrapping with the previous one (ATREST_OLD_KEY, ...) when set.\n"
 		"No object is rewritten: the cost depends on the number of data\n"
-		"keys only.  Afterwards only the current master key opens the store.\n" },
-	{ "reencrypt", cmd_reencrypt, "re-encrypt the objects under a data key",
+		"keys only.  Afterwards only the current master key opens the store.\n"},
+	{"reencrypt", cmd_reencrypt, "re-encrypt the objects under a data key",
 		"reencrypt --data-key ID [PREFIX]\n\n"
 		"Re-encrypt every object sealed under data key ID (and whose name\n"
 		"starts with PREFIX) with the active data key, one atomic put per\n"
 		"object.  Resumable: after a crash, run it again.  A progress bar\n"
 		"is drawn on a terminal; a summary line goes to stdout.  Exit\n"
 		"status: 0, or that of the failure when any object failed.\n\n"
-		"  --data-key ID  the data key to move objects off\n" },
-	{ "migrate", cmd_migrate, "encrypt plaintext files in place",
+		"  --data-key ID  the data key to move objects off\n"},
+	{"migrate", cmd_migrate, "encrypt plaintext files in place",
 		"migrate [PREFIX]\n\n"
 		"Encrypt in place every plaintext (non-atrest) file of the store\n"
 		"whose name starts with PREFIX, one atomic put per file, so that a\n"
 		"crash leaves each file either plaintext or encrypted.  Creates the\n"
-		"store in an existing directory of checkpoints.  Resumable.\n" },
-	{ "bench", cmd_bench, "measure the performance figures (SPEC 9)",
+		"store in an existing directory of checkpoints.  Resumable.\n"},
+	{"bench", cmd_bench, "measure the performance figures (SPEC 9)",
 		"bench [--json] [--quick] [--dir DIR] [--only NAME,...]\n\n"
 		"Measure each performance figure beside its reference, measured in\n"
 		"the same run, and print a table: value, reference, ratio, target\n"
@@ -146,9 +146,9 @@ static const struct cli_cmd commands[] = {
 		"  --only N,.. only these figures: rss, object, put, get, records,\n"
 		"              rewrap, crypt, passphrase, and sweep (put, get,\n"
 		"              encrypt and decrypt from 4 KiB to 256 MiB; not run\n"
-		"              by default)\n" },
-	{ "help", cmd_help, "show the help of a command",
-		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n" },
+		"              by default)\n"},
+	{"help", cmd_help, "show the help of a command",
+		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -201,8 +201,7 @@ static const struct cli_cmd *find_command(const char *name)
 static int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
-	};
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const struct cli_cmd *cmd;
 	int c;
 
@@ -227,7 +226,7 @@ static int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
 /* Key material must never reach a core dump or another process's ptrace. */
 static void harden_process(void)
 {
-	struct rlimit none = { 0, 0 };
+	struct rlimit none = {0, 0};
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	setrlimit(RLIMIT_CORE, &none);
@@ -247,13 +246,11 @@ static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
 {
 	enum { OPT_STORE = 256, OPT_TENANT, OPT_PLAIN, OPT_VERSION };
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, OPT_STORE },
-		{ "tenant", required_argument, NULL, OPT_TENANT },
-		{ "allow-plaintext", no_argument, NULL, OPT_PLAIN },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{"store", required_argument, NULL, OPT_STORE},
+		{"tenant", required_argument, NULL, OPT_TENANT},
+		{"allow-plaintext", no_argument, NULL, OPT_PLAIN},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
@@ -291,7 +288,7 @@ static void default_options(struct cli_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-	struct cli_ctx ctx = { 0 };
+	struct cli_ctx ctx = {0};
 	int status, flushed;
 
 	harden_process();

@@ -124,8 +124,7 @@ void cli_iso_time(char out[32], int64_t t)
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (!gmtime_r(&tt, &tm) ||
-		!strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(out, 32, "@%lld", (long long)t);
 }
 
@@ -177,8 +176,7 @@ int cli_fsync_parent(const char *path)
 	return err;
 }
 
-void cli_progress_start(struct cli_progress *p, const char *label,
-	size_t total)
+void cli_progress_start(struct cli_progress *p, const char *label, size_t total)
 {
 	p->on = isatty(STDERR_FILENO);
 	p->label = label;
@@ -219,7 +217,7 @@ static void tmp_on_signal(int sig)
 
 void cli_tmpfile_register(const char *path)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction sa;
 	size_t i;
 

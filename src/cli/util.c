@@ -91,8 +91,8 @@ void cli_getopt_reset(void)
 	opterr = 0;
 }
 
-int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv,
-	const char *optstring, const struct option *longopts)
+int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
+	const struct option *longopts)
 {
 	const char *arg;
 	int c;
@@ -229,8 +229,8 @@ static int collect_one(const atrest_list_entry *e, void *payload)
 	return 0;
 }
 
-int cli_list_collect(struct cli_list *out, atrest_store *st,
-	const char *prefix, const char *what)
+int cli_list_collect(
+	struct cli_list *out, atrest_store *st, const char *prefix, const char *what)
 {
 	int rc;
 

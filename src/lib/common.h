@@ -21,8 +21,7 @@
 /* Record code and message as this thread's last error; returns code. */
 int atrest__error(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
 /* Same, appending strerror(errnum). */
-int atrest__error_os(int code, int errnum, const char *fmt, ...)
-	ATREST__PRINTF(3, 4);
+int atrest__error_os(int code, int errnum, const char *fmt, ...) ATREST__PRINTF(3, 4);
 /* Same, appending OpenSSL's first queued error reason (and clearing it). */
 int atrest__error_ossl(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
 /* Prefix the current last message with "what: " (context for callers). */
@@ -31,41 +30,41 @@ void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
 int atrest__errno_code(int errnum);
 
 /* Return code from the enclosing function unless cond holds. */
-#define ENSURE(cond, code, ...)                                               \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			return atrest__error((code), __VA_ARGS__);            \
+#define ENSURE(cond, code, ...)                                    \
+	do {                                                       \
+		if (!(cond))                                       \
+			return atrest__error((code), __VA_ARGS__); \
 	} while (0)
 
 /* Return any failure of call. */
-#define GUARD(call)                                                           \
-	do {                                                                  \
-		int guard_rc_ = (call);                                       \
-		if (guard_rc_ < 0)                                            \
-			return guard_rc_;                                     \
+#define GUARD(call)                       \
+	do {                              \
+		int guard_rc_ = (call);   \
+		if (guard_rc_ < 0)        \
+			return guard_rc_; \
 	} while (0)
 
 /* Set rc and jump to out: on failure of call (functions owning resources). */
-#define GUARD_OUT(call)                                                       \
-	do {                                                                  \
-		rc = (call);                                                  \
-		if (rc < 0)                                                   \
-			goto out;                                             \
+#define GUARD_OUT(call)           \
+	do {                      \
+		rc = (call);      \
+		if (rc < 0)       \
+			goto out; \
 	} while (0)
 
-#define ENSURE_OUT(cond, code, ...)                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			rc = atrest__error((code), __VA_ARGS__);              \
-			goto out;                                             \
-		}                                                             \
+#define ENSURE_OUT(cond, code, ...)                              \
+	do {                                                     \
+		if (!(cond)) {                                   \
+			rc = atrest__error((code), __VA_ARGS__); \
+			goto out;                                \
+		}                                                \
 	} while (0)
 
 /* OpenSSL calls return 1 on success. */
-#define GUARD_OSSL(call, code, ...)                                           \
-	do {                                                                  \
-		if ((call) != 1)                                              \
-			return atrest__error_ossl((code), __VA_ARGS__);       \
+#define GUARD_OSSL(call, code, ...)                                     \
+	do {                                                            \
+		if ((call) != 1)                                        \
+			return atrest__error_ossl((code), __VA_ARGS__); \
 	} while (0)
 
 /* Little-endian integer coding used by every on-disk structure. */
@@ -95,7 +94,7 @@ static inline uint16_t atrest__le16(const uint8_t *p)
 static inline uint32_t atrest__le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+		(uint32_t)p[3] << 24;
 }
 
 static inline uint64_t atrest__le64(const uint8_t *p)

@@ -67,14 +67,15 @@ static int load_fips(void)
 			"FIPS provider is not installed: no usable fips.so "
 			"(%s); "
 			"install and configure the OpenSSL FIPS module, or "
-			"unset ATREST_FIPS", modules_dir());
+			"unset ATREST_FIPS",
+			modules_dir());
 	/* base supplies encoders and decoders next to the FIPS algorithms. */
 	if (OSSL_PROVIDER_load(NULL, "base") == NULL)
 		return atrest__error_ossl(ATREST_EUNAVAILABLE,
 			"FIPS mode: cannot load OpenSSL's base provider");
 	if (EVP_default_properties_enable_fips(NULL, 1) != 1)
-		return atrest__error_ossl(ATREST_EUNAVAILABLE,
-			"FIPS mode: cannot require fips=yes");
+		return atrest__error_ossl(
+			ATREST_EUNAVAILABLE, "FIPS mode: cannot require fips=yes");
 	return 0;
 }
 
@@ -90,8 +91,8 @@ static int fetch_all(void)
 	g_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	g_pbkdf2 = EVP_KDF_fetch(NULL, "PBKDF2", NULL);
 	g_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	if (!g_gcm || !g_cbc || !g_ecb || (!g_fips && !g_chacha) || !g_hmac ||
-	    !g_hkdf || !g_pbkdf2 || !g_sha256)
+	if (!g_gcm || !g_cbc || !g_ecb || (!g_fips && !g_chacha) || !g_hmac || !g_hkdf ||
+		!g_pbkdf2 || !g_sha256)
 		return atrest__error_ossl(ATREST_EUNAVAILABLE,
 			"OpenSSL lacks an algorithm atrest needs (AES-256-GCM, "
 			"ChaCha20-Poly1305, AES-256-CBC, HMAC, HKDF, PBKDF2, "
@@ -117,7 +118,8 @@ static void init_once(void)
 int atrest__crypto_init(void)
 {
 	if (pthread_once(&g_once, init_once) != 0)
-		return atrest__error(ATREST_ERROR, "crypto setup: pthread_once "
+		return atrest__error(ATREST_ERROR,
+			"crypto setup: pthread_once "
 			"failed");
 	if (g_rc < 0)
 		return atrest__error(g_rc, "%s", g_msg);
@@ -132,10 +134,10 @@ int atrest__fips_mode(void)
 int atrest__cipher_allowed(int cipher)
 {
 	GUARD(atrest__crypto_init());
-	ENSURE(atrest__cipher_keylen(cipher) != 0, ATREST_EINVAL,
-		"unknown cipher %d", cipher);
-	ENSURE(!(g_fips && cipher == ATREST_CIPHER_CHACHA20_POLY1305),
-		ATREST_EINVAL, "chacha20-poly1305 is not FIPS-approved "
+	ENSURE(atrest__cipher_keylen(cipher) != 0, ATREST_EINVAL, "unknown cipher %d",
+		cipher);
+	ENSURE(!(g_fips && cipher == ATREST_CIPHER_CHACHA20_POLY1305), ATREST_EINVAL,
+		"chacha20-poly1305 is not FIPS-approved "
 		"(ATREST_FIPS=1); use aes-256-gcm or aes-256-cbc-hmac-sha256");
 	return 0;
 }
@@ -160,8 +162,7 @@ size_t atrest__cipher_ctlen(int cipher, size_t ptlen)
 	case ATREST_CIPHER_CHACHA20_POLY1305:
 		return ptlen + ATREST_AEAD_TAG_LEN;
 	case ATREST_CIPHER_AES_256_CBC_HMAC_SHA256:
-		return (ptlen + CBC_BLOCK - 1) / CBC_BLOCK * CBC_BLOCK +
-		       CBC_TRAILER;
+		return (ptlen + CBC_BLOCK - 1) / CBC_BLOCK * CBC_BLOCK + CBC_TRAILER;
 	default:
 		return 0;
 	}
@@ -172,8 +173,7 @@ size_t atrest__cipher_overhead(int cipher)
 	return atrest__cipher_ctlen(cipher, 0);
 }
 
-int atrest__cipher_ptlen(int cipher, const uint8_t *ct, size_t ct_len,
-	size_t *pt_len)
+int atrest__cipher_ptlen(int cipher, const uint8_t *ct, size_t ct_len, size_t *pt_len)
 {
 	size_t body;
 
@@ -181,30 +181,28 @@ int atrest__cipher_ptlen(int cipher, const uint8_t *ct, size_t ct_len,
 	case ATREST_CIPHER_AES_256_GCM:
 	case ATREST_CIPHER_CHACHA20_POLY1305:
 		ENSURE(ct_len >= ATREST_AEAD_TAG_LEN, ATREST_EINTEGRITY,
-			"ciphertext of %zu bytes is shorter than its tag",
-			ct_len);
+			"ciphertext of %zu bytes is shorter than its tag", ct_len);
 		*pt_len = ct_len - ATREST_AEAD_TAG_LEN;
 		return 0;
 	case ATREST_CIPHER_AES_256_CBC_HMAC_SHA256:
-		ENSURE(ct_len >= CBC_TRAILER &&
-			(ct_len - CBC_TRAILER) % CBC_BLOCK == 0,
-			ATREST_EINTEGRITY, "%zu bytes cannot be an "
-			"AES-CBC-HMAC ciphertext", ct_len);
+		ENSURE(ct_len >= CBC_TRAILER && (ct_len - CBC_TRAILER) % CBC_BLOCK == 0,
+			ATREST_EINTEGRITY,
+			"%zu bytes cannot be an "
+			"AES-CBC-HMAC ciphertext",
+			ct_len);
 		body = ct_len - CBC_TRAILER;
-		ENSURE(ct[body] < CBC_BLOCK && ct[body] <= body,
-			ATREST_EINTEGRITY, "AES-CBC-HMAC ciphertext has a bad "
+		ENSURE(ct[body] < CBC_BLOCK && ct[body] <= body, ATREST_EINTEGRITY,
+			"AES-CBC-HMAC ciphertext has a bad "
 			"pad count");
 		*pt_len = body - ct[body];
 		return 0;
 	default:
-		return atrest__error(ATREST_EINVAL, "unknown cipher %d",
-			cipher);
+		return atrest__error(ATREST_EINVAL, "unknown cipher %d", cipher);
 	}
 }
 
 /* EVP_CipherUpdate over any length (EVP counts in int). */
-static int cipher_update(EVP_CIPHER_CTX *c, uint8_t *out, const uint8_t *in,
-	size_t len)
+static int cipher_update(EVP_CIPHER_CTX *c, uint8_t *out, const uint8_t *in, size_t len)
 {
 	int n;
 
@@ -221,14 +219,13 @@ static int cipher_update(EVP_CIPHER_CTX *c, uint8_t *out, const uint8_t *in,
 	return 0;
 }
 
-static int aead_keyed(EVP_CIPHER_CTX **out, EVP_CIPHER *c,
-	const uint8_t *key, int enc)
+static int aead_keyed(EVP_CIPHER_CTX **out, EVP_CIPHER *c, const uint8_t *key, int enc)
 {
 	*out = EVP_CIPHER_CTX_new();
 	if (*out == NULL)
 		return atrest__error_ossl(ATREST_ERROR, "EVP_CIPHER_CTX_new");
-	GUARD_OSSL(EVP_CipherInit_ex2(*out, c, key, NULL, enc, NULL),
-		ATREST_ERROR, "cannot key %s", EVP_CIPHER_get0_name(c));
+	GUARD_OSSL(EVP_CipherInit_ex2(*out, c, key, NULL, enc, NULL), ATREST_ERROR,
+		"cannot key %s", EVP_CIPHER_get0_name(c));
 	return 0;
 }
 
@@ -246,16 +243,14 @@ static int cbc_keyed(atrest__aead *a, const uint8_t *key)
 	a->mac = EVP_MAC_CTX_new(g_hmac);
 	if (a->mac == NULL)
 		return atrest__error_ossl(ATREST_ERROR, "EVP_MAC_CTX_new");
-	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		g_digest_name, 0);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, g_digest_name, 0);
 	p[1] = OSSL_PARAM_construct_end();
-	GUARD_OSSL(EVP_MAC_init(a->mac, key + CBC_KEY, CBC_KEY, p),
-		ATREST_ERROR, "cannot key HMAC-SHA256");
+	GUARD_OSSL(EVP_MAC_init(a->mac, key + CBC_KEY, CBC_KEY, p), ATREST_ERROR,
+		"cannot key HMAC-SHA256");
 	return 0;
 }
 
-int atrest__aead_new(atrest__aead **out, int cipher, const uint8_t *key,
-	size_t key_len)
+int atrest__aead_new(atrest__aead **out, int cipher, const uint8_t *key, size_t key_len)
 {
 	atrest__aead *a;
 	int rc;
@@ -271,8 +266,7 @@ int atrest__aead_new(atrest__aead **out, int cipher, const uint8_t *key,
 	if (cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
 		GUARD_OUT(cbc_keyed(a, key));
 	} else {
-		EVP_CIPHER *c = cipher == ATREST_CIPHER_AES_256_GCM ? g_gcm :
-			g_chacha;
+		EVP_CIPHER *c = cipher == ATREST_CIPHER_AES_256_GCM ? g_gcm : g_chacha;
 		GUARD_OUT(aead_keyed(&a->enc, c, key, 1));
 		GUARD_OUT(aead_keyed(&a->dec, c, key, 0));
 	}
@@ -303,35 +297,34 @@ static int gcm_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 	int n;
 
 	if (EVP_CipherInit_ex2(c, NULL, NULL, nonce, 1, NULL) != 1 ||
-	    cipher_update(c, NULL, aad, aad_len) < 0 ||
-	    cipher_update(c, out, pt, pt_len) < 0 ||
-	    EVP_CipherFinal_ex(c, out + pt_len, &n) != 1)
+		cipher_update(c, NULL, aad, aad_len) < 0 ||
+		cipher_update(c, out, pt, pt_len) < 0 ||
+		EVP_CipherFinal_ex(c, out + pt_len, &n) != 1)
 		return atrest__error_ossl(ATREST_ERROR, "AEAD seal failed");
-	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
-		out + pt_len, ATREST_AEAD_TAG_LEN);
+	p[0] = OSSL_PARAM_construct_octet_string(
+		OSSL_CIPHER_PARAM_AEAD_TAG, out + pt_len, ATREST_AEAD_TAG_LEN);
 	p[1] = OSSL_PARAM_construct_end();
 	GUARD_OSSL(EVP_CIPHER_CTX_get_params(c, p), ATREST_ERROR,
 		"AEAD seal: cannot get the tag");
 	return 0;
 }
 
-static int gcm_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
-	const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len)
+static int gcm_open(atrest__aead *a, uint8_t *out, size_t *pt_len, const uint8_t *nonce,
+	const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len)
 {
 	EVP_CIPHER_CTX *c = a->dec;
 	size_t len = ct_len - ATREST_AEAD_TAG_LEN;
 	OSSL_PARAM p[2];
 	int n;
 
-	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
-		(void *)(ct + len), ATREST_AEAD_TAG_LEN);
+	p[0] = OSSL_PARAM_construct_octet_string(
+		OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(ct + len), ATREST_AEAD_TAG_LEN);
 	p[1] = OSSL_PARAM_construct_end();
 	if (EVP_CipherInit_ex2(c, NULL, NULL, nonce, 0, NULL) != 1 ||
-	    EVP_CIPHER_CTX_set_params(c, p) != 1 ||
-	    cipher_update(c, NULL, aad, aad_len) < 0 ||
-	    cipher_update(c, out, ct, len) < 0 ||
-	    EVP_CipherFinal_ex(c, out + len, &n) != 1) {
+		EVP_CIPHER_CTX_set_params(c, p) != 1 ||
+		cipher_update(c, NULL, aad, aad_len) < 0 ||
+		cipher_update(c, out, ct, len) < 0 ||
+		EVP_CipherFinal_ex(c, out + len, &n) != 1) {
 		ERR_clear_error();
 		return -1;
 	}
@@ -340,33 +333,31 @@ static int gcm_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
 }
 
 /* IV = AES-ECB_K(nonce || 0^4): unpredictable, and unique per nonce. */
-static int cbc_iv(atrest__aead *a, uint8_t iv[CBC_BLOCK],
-	const uint8_t *nonce)
+static int cbc_iv(atrest__aead *a, uint8_t iv[CBC_BLOCK], const uint8_t *nonce)
 {
-	uint8_t blk[CBC_BLOCK] = { 0 };
+	uint8_t blk[CBC_BLOCK] = {0};
 	int n;
 
 	memcpy(blk, nonce, ATREST_NONCE_LEN);
-	if (EVP_CipherUpdate(a->ecb, iv, &n, blk, CBC_BLOCK) != 1 ||
-	    n != CBC_BLOCK)
+	if (EVP_CipherUpdate(a->ecb, iv, &n, blk, CBC_BLOCK) != 1 || n != CBC_BLOCK)
 		return -1;
 	return 0;
 }
 
 /* HMAC-SHA256(mac_key, nonce || aad || body || padcount). */
 static int cbc_tag(atrest__aead *a, uint8_t tag[ATREST_HMAC_TAG_LEN],
-	const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *body, size_t body_len)
+	const uint8_t *nonce, const uint8_t *aad, size_t aad_len, const uint8_t *body,
+	size_t body_len)
 {
 	size_t n;
 
 	/* A NULL key keeps the key and only restarts the MAC. */
 	if (EVP_MAC_init(a->mac, NULL, 0, NULL) != 1 ||
-	    EVP_MAC_update(a->mac, nonce, ATREST_NONCE_LEN) != 1 ||
-	    (aad_len && EVP_MAC_update(a->mac, aad, aad_len) != 1) ||
-	    EVP_MAC_update(a->mac, body, body_len + 1) != 1 ||
-	    EVP_MAC_final(a->mac, tag, &n, ATREST_HMAC_TAG_LEN) != 1 ||
-	    n != ATREST_HMAC_TAG_LEN)
+		EVP_MAC_update(a->mac, nonce, ATREST_NONCE_LEN) != 1 ||
+		(aad_len && EVP_MAC_update(a->mac, aad, aad_len) != 1) ||
+		EVP_MAC_update(a->mac, body, body_len + 1) != 1 ||
+		EVP_MAC_final(a->mac, tag, &n, ATREST_HMAC_TAG_LEN) != 1 ||
+		n != ATREST_HMAC_TAG_LEN)
 		return -1;
 	return 0;
 }
@@ -376,29 +367,27 @@ static int cbc_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 {
 	size_t full = pt_len / CBC_BLOCK * CBC_BLOCK, rest = pt_len - full;
 	size_t body = full + (rest ? CBC_BLOCK : 0);
-	uint8_t iv[CBC_BLOCK], last[CBC_BLOCK] = { 0 };
+	uint8_t iv[CBC_BLOCK], last[CBC_BLOCK] = {0};
 	int n, rc = 0;
 
 	if (rest)
 		memcpy(last, pt + full, rest);
 	if (cbc_iv(a, iv, nonce) < 0 ||
-	    EVP_CipherInit_ex2(a->enc, NULL, NULL, iv, 1, NULL) != 1 ||
-	    cipher_update(a->enc, out, pt, full) < 0 ||
-	    (rest && cipher_update(a->enc, out + full, last, CBC_BLOCK) < 0) ||
-	    EVP_CipherFinal_ex(a->enc, out + body, &n) != 1)
+		EVP_CipherInit_ex2(a->enc, NULL, NULL, iv, 1, NULL) != 1 ||
+		cipher_update(a->enc, out, pt, full) < 0 ||
+		(rest && cipher_update(a->enc, out + full, last, CBC_BLOCK) < 0) ||
+		EVP_CipherFinal_ex(a->enc, out + body, &n) != 1)
 		rc = atrest__error_ossl(ATREST_ERROR, "AES-CBC seal failed");
 	out[body] = (uint8_t)(rest ? CBC_BLOCK - rest : 0);
-	if (rc == 0 && cbc_tag(a, out + body + 1, nonce, aad, aad_len, out,
-			body) < 0)
+	if (rc == 0 && cbc_tag(a, out + body + 1, nonce, aad, aad_len, out, body) < 0)
 		rc = atrest__error_ossl(ATREST_ERROR, "HMAC-SHA256 failed");
 	atrest__wipe(last, sizeof(last));
 	return rc;
 }
 
 /* Verify first, decrypt only an authentic body (encrypt-then-MAC). */
-static int cbc_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
-	const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len)
+static int cbc_open(atrest__aead *a, uint8_t *out, size_t *pt_len, const uint8_t *nonce,
+	const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len)
 {
 	uint8_t tag[ATREST_HMAC_TAG_LEN], iv[CBC_BLOCK], nonzero = 0;
 	size_t body, pad;
@@ -408,15 +397,15 @@ static int cbc_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
 		return -1;
 	body = ct_len - CBC_TRAILER;
 	if (cbc_tag(a, tag, nonce, aad, aad_len, ct, body) < 0 ||
-	    CRYPTO_memcmp(tag, ct + body + 1, sizeof(tag)) != 0)
+		CRYPTO_memcmp(tag, ct + body + 1, sizeof(tag)) != 0)
 		return -1;
 	pad = ct[body];
 	if (pad >= CBC_BLOCK || pad > body)
 		return -1;
 	if (cbc_iv(a, iv, nonce) < 0 ||
-	    EVP_CipherInit_ex2(a->dec, NULL, NULL, iv, 0, NULL) != 1 ||
-	    cipher_update(a->dec, out, ct, body) < 0 ||
-	    EVP_CipherFinal_ex(a->dec, out + body, &n) != 1)
+		EVP_CipherInit_ex2(a->dec, NULL, NULL, iv, 0, NULL) != 1 ||
+		cipher_update(a->dec, out, ct, body) < 0 ||
+		EVP_CipherFinal_ex(a->dec, out + body, &n) != 1)
 		return -1;
 	for (size_t i = body - pad; i < body; i++)
 		nonzero |= out[i];
@@ -434,9 +423,8 @@ int atrest__aead_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 	return gcm_seal(a, out, nonce, aad, aad_len, pt, pt_len);
 }
 
-int atrest__aead_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
-	const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len)
+int atrest__aead_open(atrest__aead *a, uint8_t *out, size_t *pt_len, const uint8_t *nonce,
+	const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len)
 {
 	int rc;
 
@@ -453,7 +441,8 @@ int atrest__aead_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
 	atrest__wipe(out, ct_len);
 	*pt_len = 0;
 	ERR_clear_error();
-	return atrest__error(ATREST_EINTEGRITY, "authentication failed: the "
+	return atrest__error(ATREST_EINTEGRITY,
+		"authentication failed: the "
 		"ciphertext, its context or the key is not the one sealed");
 }
 
@@ -474,9 +463,8 @@ int atrest__rand(void *buf, size_t len)
 }
 
 /* The salt and info of HKDF may be empty; then they are simply not set. */
-int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt,
-	size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-	const uint8_t *info, size_t info_len)
+int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt, size_t salt_len,
+	const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len)
 {
 	OSSL_PARAM p[5], *q = p;
 	EVP_KDF_CTX *k;
@@ -484,16 +472,15 @@ int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt,
 
 	GUARD(atrest__crypto_init());
 	ENSURE(ikm_len > 0, ATREST_EINVAL, "HKDF needs input key material");
-	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-		g_digest_name, 0);
-	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-		(void *)ikm, ikm_len);
+	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, g_digest_name, 0);
+	*q++ = OSSL_PARAM_construct_octet_string(
+		OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
 	if (salt_len)
-		*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-			(void *)salt, salt_len);
+		*q++ = OSSL_PARAM_construct_octet_string(
+			OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
 	if (info_len)
-		*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-			(void *)info, info_len);
+		*q++ = OSSL_PARAM_construct_octet_string(
+			OSSL_KDF_PARAM_INFO, (void *)info, info_len);
 	*q = OSSL_PARAM_construct_end();
 	k = EVP_KDF_CTX_new(g_hkdf);
 	ENSURE(k != NULL, ATREST_ERROR, "out of memory");
@@ -506,13 +493,13 @@ int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt,
 int atrest__sha256(uint8_t out[32], const void *data, size_t len)
 {
 	GUARD(atrest__crypto_init());
-	GUARD_OSSL(EVP_Digest(data, len, out, NULL, g_sha256, NULL),
-		ATREST_ERROR, "SHA-256 failed");
+	GUARD_OSSL(EVP_Digest(data, len, out, NULL, g_sha256, NULL), ATREST_ERROR,
+		"SHA-256 failed");
 	return 0;
 }
 
-int atrest__hmac_sha256(uint8_t out[32], const uint8_t *key, size_t key_len,
-	const void *data, size_t len)
+int atrest__hmac_sha256(
+	uint8_t out[32], const uint8_t *key, size_t key_len, const void *data, size_t len)
 {
 	OSSL_PARAM p[2];
 	EVP_MAC_CTX *m;
@@ -520,44 +507,44 @@ int atrest__hmac_sha256(uint8_t out[32], const uint8_t *key, size_t key_len,
 	int ok;
 
 	GUARD(atrest__crypto_init());
-	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		g_digest_name, 0);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, g_digest_name, 0);
 	p[1] = OSSL_PARAM_construct_end();
 	m = EVP_MAC_CTX_new(g_hmac);
 	ENSURE(m != NULL, ATREST_ERROR, "out of memory");
-	ok = EVP_MAC_init(m, key, key_len, p) == 1 &&
-	     EVP_MAC_update(m, data, len) == 1 &&
-	     EVP_MAC_final(m, out, &n, 32) == 1 && n == 32;
+	ok = EVP_MAC_init(m, key, key_len, p) == 1 && EVP_MAC_update(m, data, len) == 1 &&
+		EVP_MAC_final(m, out, &n, 32) == 1 && n == 32;
 	EVP_MAC_CTX_free(m);
 	GUARD_OSSL(ok ? 1 : 0, ATREST_ERROR, "HMAC-SHA256 failed");
 	return 0;
 }
 
-int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass,
-	size_t pass_len, const uint8_t *salt, size_t salt_len, uint32_t t_cost,
-	uint32_t m_kib, uint32_t lanes)
+int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
+	const uint8_t *salt, size_t salt_len, uint32_t t_cost, uint32_t m_kib,
+	uint32_t lanes)
 {
 	int r;
 
 	GUARD(atrest__crypto_init());
 	/* Belt and braces: the passphrase provider refuses this first. */
-	ENSURE(!g_fips, ATREST_EINVAL, "argon2id is not FIPS-approved "
+	ENSURE(!g_fips, ATREST_EINVAL,
+		"argon2id is not FIPS-approved "
 		"(ATREST_FIPS=1); PBKDF2-SHA256 is used in FIPS mode");
-	ENSURE(pass_len <= UINT32_MAX && salt_len <= UINT32_MAX &&
-		out_len <= UINT32_MAX, ATREST_EINVAL,
-		"argon2id: input too long");
-	r = argon2id_hash_raw(t_cost, m_kib, lanes, pass, pass_len, salt,
-		salt_len, out, out_len);
+	ENSURE(pass_len <= UINT32_MAX && salt_len <= UINT32_MAX && out_len <= UINT32_MAX,
+		ATREST_EINVAL, "argon2id: input too long");
+	r = argon2id_hash_raw(
+		t_cost, m_kib, lanes, pass, pass_len, salt, salt_len, out, out_len);
 	if (r == ARGON2_OK)
 		return 0;
 	atrest__wipe(out, out_len);
-	return atrest__error(r == ARGON2_MEMORY_ALLOCATION_ERROR ?
-		ATREST_ERROR : ATREST_EINVAL, "argon2id (t=%u, m=%u KiB, p=%u) "
-		"failed: %s", t_cost, m_kib, lanes, argon2_error_message(r));
+	return atrest__error(
+		r == ARGON2_MEMORY_ALLOCATION_ERROR ? ATREST_ERROR : ATREST_EINVAL,
+		"argon2id (t=%u, m=%u KiB, p=%u) "
+		"failed: %s",
+		t_cost, m_kib, lanes, argon2_error_message(r));
 }
 
-int atrest__pbkdf2_sha256(uint8_t *out, size_t out_len, const void *pass,
-	size_t pass_len, const uint8_t *salt, size_t salt_len, uint32_t iter)
+int atrest__pbkdf2_sha256(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
+	const uint8_t *salt, size_t salt_len, uint32_t iter)
 {
 	OSSL_PARAM p[5];
 	EVP_KDF_CTX *k;
@@ -565,20 +552,21 @@ int atrest__pbkdf2_sha256(uint8_t *out, size_t out_len, const void *pass,
 	int ok;
 
 	GUARD(atrest__crypto_init());
-	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-		g_digest_name, 0);
-	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-		(void *)pass, pass_len);
-	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-		(void *)salt, salt_len);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, g_digest_name, 0);
+	p[1] = OSSL_PARAM_construct_octet_string(
+		OSSL_KDF_PARAM_PASSWORD, (void *)pass, pass_len);
+	p[2] = OSSL_PARAM_construct_octet_string(
+		OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
 	p[3] = OSSL_PARAM_construct_uint(OSSL_KDF_PARAM_ITER, &it);
 	p[4] = OSSL_PARAM_construct_end();
 	k = EVP_KDF_CTX_new(g_pbkdf2);
 	ENSURE(k != NULL, ATREST_ERROR, "out of memory");
 	ok = EVP_KDF_derive(k, out, out_len, p);
 	EVP_KDF_CTX_free(k);
-	GUARD_OSSL(ok, ATREST_ERROR, "PBKDF2-HMAC-SHA256 (%u iterations) "
-		"failed", iter);
+	GUARD_OSSL(ok, ATREST_ERROR,
+		"PBKDF2-HMAC-SHA256 (%u iterations) "
+		"failed",
+		iter);
 	return 0;
 }
 

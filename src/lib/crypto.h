@@ -12,8 +12,8 @@
 #include "common.h"
 
 #define ATREST_NONCE_LEN 12
-#define ATREST_AEAD_TAG_LEN 16  /* GCM, ChaCha20-Poly1305 */
-#define ATREST_HMAC_TAG_LEN 32  /* CBC-HMAC: full HMAC-SHA256 */
+#define ATREST_AEAD_TAG_LEN 16 /* GCM, ChaCha20-Poly1305 */
+#define ATREST_HMAC_TAG_LEN 32 /* CBC-HMAC: full HMAC-SHA256 */
 #define ATREST_CIPHER_KEY_MAX 64
 
 /* Bytes of key a cipher takes: 32, or 64 for CBC-HMAC (enc key || MAC key). */
@@ -35,8 +35,7 @@ size_t atrest__cipher_overhead(int cipher);
  */
 typedef struct atrest__aead atrest__aead;
 
-int atrest__aead_new(atrest__aead **out, int cipher, const uint8_t *key,
-	size_t key_len);
+int atrest__aead_new(atrest__aead **out, int cipher, const uint8_t *key, size_t key_len);
 void atrest__aead_free(atrest__aead *a);
 
 /*
@@ -53,35 +52,33 @@ int atrest__aead_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
  * compared in constant time.  On failure returns ATREST_EINTEGRITY and
  * wipes out.
  */
-ATREST__WUR int atrest__aead_open(atrest__aead *a, uint8_t *out,
-	size_t *pt_len, const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len);
+ATREST__WUR int atrest__aead_open(atrest__aead *a, uint8_t *out, size_t *pt_len,
+	const uint8_t *nonce, const uint8_t *aad, size_t aad_len, const uint8_t *ct,
+	size_t ct_len);
 
 /* Plaintext length of a CBC-HMAC ciphertext from its (unauthenticated)
  * pad-count byte, or of an AEAD ciphertext; ATREST_EINTEGRITY when ct_len
  * cannot be a ciphertext of this cipher. */
-int atrest__cipher_ptlen(int cipher, const uint8_t *ct, size_t ct_len,
-	size_t *pt_len);
+int atrest__cipher_ptlen(int cipher, const uint8_t *ct, size_t ct_len, size_t *pt_len);
 
 int atrest__rand(void *buf, size_t len);
 
 /* HKDF-SHA256 (RFC 5869), extract and expand in one call. */
-int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt,
-	size_t salt_len, const uint8_t *ikm, size_t ikm_len, const uint8_t *info,
-	size_t info_len);
+int atrest__hkdf(uint8_t *out, size_t out_len, const uint8_t *salt, size_t salt_len,
+	const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len);
 
 int atrest__sha256(uint8_t out[32], const void *data, size_t len);
 int atrest__hmac_sha256(uint8_t out[32], const uint8_t *key, size_t key_len,
 	const void *data, size_t len);
 
 /* Argon2id (RFC 9106) through libargon2; m_kib is memory in KiB. */
-int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass,
-	size_t pass_len, const uint8_t *salt, size_t salt_len, uint32_t t_cost,
-	uint32_t m_kib, uint32_t lanes);
+int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
+	const uint8_t *salt, size_t salt_len, uint32_t t_cost, uint32_t m_kib,
+	uint32_t lanes);
 
 /* PBKDF2-HMAC-SHA256 (the passphrase KDF in FIPS mode). */
-int atrest__pbkdf2_sha256(uint8_t *out, size_t out_len, const void *pass,
-	size_t pass_len, const uint8_t *salt, size_t salt_len, uint32_t iter);
+int atrest__pbkdf2_sha256(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
+	const uint8_t *salt, size_t salt_len, uint32_t iter);
 
 /* 1 when the n bytes of a and b are equal, in time independent of them. */
 int atrest__ct_equal(const void *a, const void *b, size_t n);

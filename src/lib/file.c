@@ -22,9 +22,9 @@
 #define KEY_ID_MAX 127
 #define WRAP_LABEL "atrest/v1 file"
 #define WRAP_AAD_LEN (sizeof(WRAP_LABEL) - 1 + ATREST__SALT_LEN)
-#define BATCH (2u << 20) /* bytes per read, seal and write */
-#define NSLOT 6          /* batches in flight in a pipeline */
-#define MAX_WORKERS 4    /* crypto threads of a pipeline */
+#define BATCH (2u << 20)                /* bytes per read, seal and write */
+#define NSLOT 6                         /* batches in flight in a pipeline */
+#define MAX_WORKERS 4                   /* crypto threads of a pipeline */
 #define WRITEBACK_LAG ((off_t)16 << 20) /* durable outputs: see pipe_writeback */
 #define IO_MAX (1u << 30)
 
@@ -59,12 +59,14 @@ static int ext_encode(atrest__hdr *h, const char *kind, const char *key_id,
 
 	ENSURE(k >= 1 && k <= KIND_MAX && text_ok(kind, k, 1), ATREST_EINVAL,
 		"key provider kind cannot be recorded in a file header");
-	ENSURE(i >= 1 && i <= KEY_ID_MAX && text_ok(key_id, i, 1),
-		ATREST_EINVAL, "master key id cannot be recorded in a file header");
+	ENSURE(i >= 1 && i <= KEY_ID_MAX && text_ok(key_id, i, 1), ATREST_EINVAL,
+		"master key id cannot be recorded in a file header");
 	ENSURE(text_ok(params, p, 0), ATREST_EINVAL,
 		"key provider parameters hold control bytes");
-	ENSURE(need <= ATREST__EXT_MAX, ATREST_EINVAL, "key provider parameters "
-		"and wrapped key (%zu bytes) do not fit a file header", need);
+	ENSURE(need <= ATREST__EXT_MAX, ATREST_EINVAL,
+		"key provider parameters "
+		"and wrapped key (%zu bytes) do not fit a file header",
+		need);
 	*x++ = EXT_VERSION;
 	*x++ = (uint8_t)k;
 	memcpy(x, kind, k);
@@ -82,13 +84,13 @@ static int ext_encode(atrest__hdr *h, const char *kind, const char *key_id,
 	return 0;
 }
 
-#define EXT_NEED(n)                                                           \
-	ENSURE((size_t)(end - p) >= (n), ATREST_EINTEGRITY,                   \
+#define EXT_NEED(n)                                         \
+	ENSURE((size_t)(end - p) >= (n), ATREST_EINTEGRITY, \
 		"file header extension truncated (header modified)")
 
 /* A length-prefixed text field of at most max bytes into dst. */
-static int ext_text(char *dst, const uint8_t **pp, const uint8_t *end,
-	size_t n, size_t min, size_t max, int ascii)
+static int ext_text(char *dst, const uint8_t **pp, const uint8_t *end, size_t n,
+	size_t min, size_t max, int ascii)
 {
 	const uint8_t *p = *pp;
 
@@ -125,8 +127,8 @@ static int ext_parse(struct ext *e, const atrest__hdr *h)
 	EXT_NEED(2);
 	n = atrest__le16(p);
 	p += 2;
-	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX,
-		ATREST_EINTEGRITY, "file header's wrapped key length out of range");
+	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_EINTEGRITY,
+		"file header's wrapped key length out of range");
 	EXT_NEED(n);
 	e->wrapped = p;
 	e->wrapped_len = n;
@@ -149,7 +151,7 @@ struct src {
 	void *payload;
 	uint8_t *pend; /* read ahead while parsing the header; served first */
 	size_t pend_off, pend_len;
-	uint8_t peek;  /* one byte read to learn whether the stream goes on */
+	uint8_t peek; /* one byte read to learn whether the stream goes on */
 	int has_peek;
 	int eof;
 };
@@ -167,8 +169,8 @@ static int cb_failed(int rc, const char *what)
 
 	if (e && e->code == code && e->message && *e->message)
 		return code; /* the callback left its own reason */
-	return atrest__error(code, "%s: callback failed (%s)", what,
-		atrest_strerror(code));
+	return atrest__error(
+		code, "%s: callback failed (%s)", what, atrest_strerror(code));
 }
 
 static int src_read(struct src *s, uint8_t *buf, size_t cap, size_t *got)
@@ -204,8 +206,8 @@ static int src_read(struct src *s, uint8_t *buf, size_t cap, size_t *got)
 		n = read(s->fd, buf, cap < IO_MAX ? cap : IO_MAX);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return atrest__error_os(atrest__errno_code(errno), errno,
-			"reading the input");
+		return atrest__error_os(
+			atrest__errno_code(errno), errno, "reading the input");
 	*got = (size_t)n;
 	s->eof = n == 0;
 	return 0;
@@ -230,8 +232,7 @@ static int src_full(struct src *s, uint8_t *buf, size_t cap, size_t *got)
  * The next batch: up to cap bytes, and whether it ends the stream (a full
  * batch is followed by a one-byte peek, kept for the next batch).
  */
-static int src_batch(struct src *s, uint8_t *buf, size_t cap, size_t *len,
-	int *final)
+static int src_batch(struct src *s, uint8_t *buf, size_t cap, size_t *len, int *final)
 {
 	size_t got;
 
@@ -254,8 +255,8 @@ static int fd_write_all(int fd, const uint8_t *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return atrest__error_os(atrest__errno_code(errno), errno,
-				"writing the output");
+			return atrest__error_os(
+				atrest__errno_code(errno), errno, "writing the output");
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -285,8 +286,8 @@ static int sync_output(int fd)
 	if (!is_regular(fd))
 		return 0;
 	if (fsync(fd) < 0)
-		return atrest__error_os(atrest__errno_code(errno), errno,
-			"syncing the output");
+		return atrest__error_os(
+			atrest__errno_code(errno), errno, "syncing the output");
 	return 0;
 }
 
@@ -307,15 +308,15 @@ static void fkey_cleanup(struct fkey *k)
 }
 
 /* Key k->o[0 .. n) from the data key; hb is the encoded header. */
-static int fkey_init(struct fkey *k, int n, const atrest__hdr *h,
-	uint8_t *hb, const uint8_t *dek, size_t dek_len, int check)
+static int fkey_init(struct fkey *k, int n, const atrest__hdr *h, uint8_t *hb,
+	const uint8_t *dek, size_t dek_len, int check)
 {
 	GUARD(atrest__obj_init(&k->o[0], h, hb, dek, dek_len, check));
 	k->nobj = 1;
 	/* The others check the commitment the first one wrote or checked. */
 	while (k->nobj < n) {
-		GUARD(atrest__obj_init(&k->o[k->nobj], &k->o[0].hdr, hb, dek,
-			dek_len, 1));
+		GUARD(atrest__obj_init(
+			&k->o[k->nobj], &k->o[0].hdr, hb, dek, dek_len, 1));
 		k->nobj++;
 	}
 	return 0;
@@ -337,14 +338,14 @@ static int opts_check(const atrest_file_options *o, atrest__hdr *h)
 		ATREST_EINVAL, "unsupported atrest_file_options version");
 	GUARD(atrest__cipher_allowed(cipher));
 	h->cipher = (uint8_t)cipher;
-	h->segment_size = o && o->segment_size ? o->segment_size :
-		ATREST_SEGMENT_SIZE_DEFAULT;
+	h->segment_size =
+		o && o->segment_size ? o->segment_size : ATREST_SEGMENT_SIZE_DEFAULT;
 	return 0;
 }
 
 /* A fresh data key, wrapped under kp, in the header extension of h. */
-static int seal_key(atrest__secret **dek, atrest_keyprov *kp, atrest__hdr *h,
-	char *key_id)
+static int seal_key(
+	atrest__secret **dek, atrest_keyprov *kp, atrest__hdr *h, char *key_id)
 {
 	uint8_t wrapped[ATREST_WRAPPED_MAX], aad[WRAP_AAD_LEN];
 	size_t wlen = 0;
@@ -357,10 +358,8 @@ static int seal_key(atrest__secret **dek, atrest_keyprov *kp, atrest__hdr *h,
 	GUARD_OUT(atrest__rand((*dek)->data, ATREST__DEK_LEN));
 	GUARD_OUT(atrest__rand(h->salt, ATREST__SALT_LEN));
 	wrap_aad(aad, h->salt);
-	GUARD_OUT(atrest__kp_wrap(kp, wrapped, &wlen, (*dek)->data, aad,
-		sizeof(aad)));
-	rc = ext_encode(h, kp->kind ? kp->kind : "?", key_id, params, wrapped,
-		wlen);
+	GUARD_OUT(atrest__kp_wrap(kp, wrapped, &wlen, (*dek)->data, aad, sizeof(aad)));
+	rc = ext_encode(h, kp->kind ? kp->kind : "?", key_id, params, wrapped, wlen);
 out:
 	free(params);
 	return rc;
@@ -412,8 +411,8 @@ static int file_hdr(atrest__hdr *h, const uint8_t *buf, size_t len)
 	static const uint8_t zero[ATREST__STORE_ID_LEN];
 
 	ENSURE(atrest__is_object(buf, len), ATREST_EINTEGRITY,
-		len ? "not an atrest file (no atrest magic)" :
-		      "empty input, not an atrest file");
+		len ? "not an atrest file (no atrest magic)"
+		    : "empty input, not an atrest file");
 	GUARD(atrest__hdr_parse(h, buf, len));
 	ENSURE(h->form == ATREST__FORM_FILE, ATREST_EINTEGRITY,
 		"a store object, not a standalone file (use 'atrest get')");
@@ -433,10 +432,12 @@ static int bind_to_file(atrest_keyprov *kp, const struct ext *e)
 	free(params);
 	if (rc != ATREST_EINTEGRITY && rc != ATREST_EINVAL)
 		return rc;
-	snprintf(why, sizeof(why), "%s", atrest_error_last() ?
-		atrest_error_last()->message : "");
-	return atrest__error(ATREST_EINTEGRITY, "the file's %s parameters are "
-		"malformed (header modified): %s", e->kind, why);
+	snprintf(why, sizeof(why), "%s",
+		atrest_error_last() ? atrest_error_last()->message : "");
+	return atrest__error(ATREST_EINTEGRITY,
+		"the file's %s parameters are "
+		"malformed (header modified): %s",
+		e->kind, why);
 }
 
 /*
@@ -444,8 +445,8 @@ static int bind_to_file(atrest_keyprov *kp, const struct ext *e)
  * unwrap is the wrong master key when its id differs from the recorded one;
  * with the same id the header was modified.
  */
-static int open_key(struct fkey *k, int nobj, atrest_keyprov *kp,
-	const atrest__hdr *h, uint8_t *hb)
+static int open_key(
+	struct fkey *k, int nobj, atrest_keyprov *kp, const atrest__hdr *h, uint8_t *hb)
 {
 	uint8_t aad[WRAP_AAD_LEN];
 	char given[KEY_ID_MAX + 1];
@@ -458,15 +459,17 @@ static int open_key(struct fkey *k, int nobj, atrest_keyprov *kp,
 	GUARD(bind_to_file(kp, &e));
 	GUARD(atrest__kp_key_id(kp, given, sizeof(given)));
 	wrap_aad(aad, h->salt);
-	rc = atrest__kp_unwrap(kp, &dek, e.wrapped, e.wrapped_len, aad,
-		sizeof(aad));
+	rc = atrest__kp_unwrap(kp, &dek, e.wrapped, e.wrapped_len, aad, sizeof(aad));
 	if ((rc == ATREST_EKEY || rc == ATREST_EINTEGRITY) && strcmp(given, e.key_id))
-		return atrest__error(ATREST_EKEY, "wrong master key: the file is "
+		return atrest__error(ATREST_EKEY,
+			"wrong master key: the file is "
 			"encrypted with master key %s (%s), the key given is %s (%s)",
 			e.key_id, e.kind, given, kp->kind ? kp->kind : "?");
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
-		return atrest__error(ATREST_EINTEGRITY, "the file's data key does not "
-			"unwrap under its own master key %s (header modified)", e.key_id);
+		return atrest__error(ATREST_EINTEGRITY,
+			"the file's data key does not "
+			"unwrap under its own master key %s (header modified)",
+			e.key_id);
 	GUARD(rc);
 	rc = fkey_init(k, nobj, h, hb, dek->data, dek->len, 1);
 	atrest__secret_free(dek);
@@ -477,8 +480,8 @@ static int open_key(struct fkey *k, int nobj, atrest_keyprov *kp,
  * Read and check the header and metadata from in and key k.  What was read
  * beyond them stays in in for the segments.
  */
-static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp,
-	struct src *in, atrest_meta_entry **meta, size_t *meta_count)
+static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp, struct src *in,
+	atrest_meta_entry **meta, size_t *meta_count)
 {
 	uint8_t *buf = malloc(ATREST__HDR_READ), *mp = NULL, *grown;
 	size_t got = 0, more = 0, need, ml = 0;
@@ -501,8 +504,7 @@ static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp,
 		GUARD_OUT(src_full(in, buf + got, need - got, &more));
 		got += more;
 	}
-	ENSURE_OUT(got >= need, ATREST_EINTEGRITY,
-		"file truncated (in its metadata)");
+	ENSURE_OUT(got >= need, ATREST_EINTEGRITY, "file truncated (in its metadata)");
 	mp = malloc(h.meta_len);
 	ENSURE_OUT(mp, ATREST_ERROR, "out of memory");
 	GUARD_OUT(atrest__meta_open(&k->o[0], mp, &ml, buf + h.len, h.meta_len));
@@ -525,20 +527,20 @@ out:
 
 /* ---- segments, a batch at a time */
 
-typedef int (*batch_fn)(atrest__obj *o, uint64_t *idx, const uint8_t *in,
-	size_t len, int final, uint8_t *out, size_t *out_len);
+typedef int (*batch_fn)(atrest__obj *o, uint64_t *idx, const uint8_t *in, size_t len,
+	int final, uint8_t *out, size_t *out_len);
 
 /* Whole segments, except that the batch ending the stream may end short. */
-static int seal_batch(atrest__obj *o, uint64_t *idx, const uint8_t *pt,
-	size_t len, int final, uint8_t *out, size_t *out_len)
+static int seal_batch(atrest__obj *o, uint64_t *idx, const uint8_t *pt, size_t len,
+	int final, uint8_t *out, size_t *out_len)
 {
 	size_t seg = o->hdr.segment_size, off = 0, w = 0;
 
 	do {
 		size_t n = len - off < seg ? len - off : seg;
 
-		GUARD(atrest__seg_seal(o, out + w, *idx, final && off + n == len,
-			pt + off, n));
+		GUARD(atrest__seg_seal(
+			o, out + w, *idx, final && off + n == len, pt + off, n));
 		w += atrest__cipher_ctlen(o->hdr.cipher, n);
 		off += n;
 		(*idx)++;
@@ -548,8 +550,8 @@ static int seal_batch(atrest__obj *o, uint64_t *idx, const uint8_t *pt,
 }
 
 /* out needs room for len bytes (each open may use its ciphertext length). */
-static int open_batch(atrest__obj *o, uint64_t *idx, const uint8_t *ct,
-	size_t len, int final, uint8_t *out, size_t *out_len)
+static int open_batch(atrest__obj *o, uint64_t *idx, const uint8_t *ct, size_t len,
+	int final, uint8_t *out, size_t *out_len)
 {
 	size_t off = 0, w = 0, min = atrest__cipher_overhead(o->hdr.cipher);
 
@@ -631,16 +633,16 @@ out:
 int atrest_file_encryptor_new(atrest_file_encryptor **out, atrest_keyprov *key,
 	const atrest_file_options *opts, atrest_file_write_cb write, void *payload)
 {
-	struct sink s = { -1, write, payload };
+	struct sink s = {-1, write, payload};
 
 	ENSURE(out && write, ATREST_EINVAL, "no output callback");
 	return enc_new(out, key, opts, &s);
 }
 
-int atrest_file_encryptor_new_fd(atrest_file_encryptor **out,
-	atrest_keyprov *key, const atrest_file_options *opts, int fd)
+int atrest_file_encryptor_new_fd(atrest_file_encryptor **out, atrest_keyprov *key,
+	const atrest_file_options *opts, int fd)
 {
-	struct sink s = { fd, NULL, NULL };
+	struct sink s = {fd, NULL, NULL};
 
 	ENSURE(out && fd >= 0, ATREST_EINVAL, "no output file descriptor");
 	return enc_new(out, key, opts, &s);
@@ -658,8 +660,7 @@ static int enc_flush(atrest_file_encryptor *e, int final)
 	return rc;
 }
 
-int atrest_file_encryptor_write(atrest_file_encryptor *e, const void *buf,
-	size_t len)
+int atrest_file_encryptor_write(atrest_file_encryptor *e, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -685,8 +686,8 @@ int atrest_file_encryptor_finish(atrest_file_encryptor *e)
 	int rc;
 
 	ENSURE(e, ATREST_EINVAL, "no encryptor");
-	rc = e->failed ? atrest__error(ATREST_ERROR, "encryptor failed earlier") :
-			 enc_flush(e, 1);
+	rc = e->failed ? atrest__error(ATREST_ERROR, "encryptor failed earlier")
+		       : enc_flush(e, 1);
 	if (rc == 0 && e->fsync && !e->out.cb)
 		rc = sync_output(e->out.fd);
 	enc_free(e);
@@ -725,8 +726,7 @@ void atrest_file_decryptor_free(atrest_file_decryptor *d)
 	free(d);
 }
 
-static int dec_new(atrest_file_decryptor **out, atrest_keyprov *kp,
-	const struct src *in)
+static int dec_new(atrest_file_decryptor **out, atrest_keyprov *kp, const struct src *in)
 {
 	atrest_file_decryptor *d = calloc(1, sizeof(*d));
 	int rc;
@@ -754,16 +754,15 @@ static int dec_new(atrest_file_decryptor **out, atrest_keyprov *kp,
 int atrest_file_decryptor_new(atrest_file_decryptor **out, atrest_keyprov *key,
 	atrest_file_read_cb read, void *payload)
 {
-	struct src s = { .fd = -1, .cb = read, .payload = payload };
+	struct src s = {.fd = -1, .cb = read, .payload = payload};
 
 	ENSURE(out && read, ATREST_EINVAL, "no input callback");
 	return dec_new(out, key, &s);
 }
 
-int atrest_file_decryptor_new_fd(atrest_file_decryptor **out,
-	atrest_keyprov *key, int fd)
+int atrest_file_decryptor_new_fd(atrest_file_decryptor **out, atrest_keyprov *key, int fd)
 {
-	struct src s = { .fd = fd };
+	struct src s = {.fd = fd};
 
 	ENSURE(out && fd >= 0, ATREST_EINVAL, "no input file descriptor");
 	return dec_new(out, key, &s);
@@ -787,8 +786,8 @@ static int dec_fill(atrest_file_decryptor *d)
 	return 0;
 }
 
-int atrest_file_decryptor_read(atrest_file_decryptor *d, void *buf, size_t cap,
-	size_t *got)
+int atrest_file_decryptor_read(
+	atrest_file_decryptor *d, void *buf, size_t cap, size_t *got)
 {
 	size_t n;
 
@@ -807,8 +806,8 @@ int atrest_file_decryptor_read(atrest_file_decryptor *d, void *buf, size_t cap,
 	return 0;
 }
 
-void atrest_file_decryptor_meta(const atrest_file_decryptor *d,
-	const atrest_meta_entry **entries, size_t *count)
+void atrest_file_decryptor_meta(
+	const atrest_file_decryptor *d, const atrest_meta_entry **entries, size_t *count)
 {
 	*entries = d ? d->meta : NULL;
 	*count = d ? d->meta_count : 0;
@@ -853,7 +852,7 @@ struct pipe {
 	int out_fd, sync;
 	off_t synced;  /* writeback started up to here */
 	off_t dropped; /* written back and dropped from the cache up to here */
-	int stop;     /* a stage failed: the others leave */
+	int stop;      /* a stage failed: the others leave */
 	int err_code;
 	char err_msg[512];
 };
@@ -871,7 +870,8 @@ static void pipe_fail(struct pipe *p, int rc)
 	if (!p->err_code) {
 		p->err_code = rc;
 		snprintf(p->err_msg, sizeof(p->err_msg), "%s",
-			e && e->code == rc && e->message ? e->message : atrest_strerror(rc));
+			e && e->code == rc && e->message ? e->message
+							 : atrest_strerror(rc));
 	}
 	p->stop = 1;
 }
@@ -901,8 +901,7 @@ static void pipe_set(struct pipe *p, struct slot *s, int rc, int state)
 }
 
 /* The reader filled s with batch seq (workers read seq under the lock). */
-static void pipe_filled(struct pipe *p, struct slot *s, int rc, uint64_t seq,
-	int final)
+static void pipe_filled(struct pipe *p, struct slot *s, int rc, uint64_t seq, int final)
 {
 	pthread_mutex_lock(&p->mu);
 	s->seq = seq;
@@ -964,8 +963,8 @@ static void *worker_main(void *arg)
 
 	while (worker_claim(p, &s, &i)) {
 		uint64_t idx = i * p->seg_per_batch;
-		int rc = p->fn(w->o, &idx, s->in, s->in_len, s->final, s->out,
-			&s->out_len);
+		int rc = p->fn(
+			w->o, &idx, s->in, s->in_len, s->final, s->out, &s->out_len);
 
 		pipe_set(p, s, rc, SLOT_DONE);
 		if (rc < 0)
@@ -990,9 +989,8 @@ static void pipe_writeback(struct pipe *p, size_t len)
 		return;
 	sync_file_range(p->out_fd, p->dropped, old - p->dropped,
 		SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-		SYNC_FILE_RANGE_WAIT_AFTER);
-	(void)posix_fadvise(p->out_fd, p->dropped, old - p->dropped,
-		POSIX_FADV_DONTNEED);
+			SYNC_FILE_RANGE_WAIT_AFTER);
+	(void)posix_fadvise(p->out_fd, p->dropped, old - p->dropped, POSIX_FADV_DONTNEED);
 	p->dropped = old;
 }
 
@@ -1060,9 +1058,9 @@ static void pipe_threads(struct pipe *p, struct fkey *k)
 	if (have_rd)
 		have_wr = pthread_create(&wr, NULL, writer_main, p) == 0;
 	for (int i = 0; i < k->nobj; i++)
-		w[i] = (struct worker){ p, &k->o[i] };
+		w[i] = (struct worker){p, &k->o[i]};
 	while (have_wr && nh + 1 < k->nobj &&
-	       pthread_create(&helper[nh], NULL, worker_main, &w[nh + 1]) == 0)
+		pthread_create(&helper[nh], NULL, worker_main, &w[nh + 1]) == 0)
 		nh++;
 	pthread_mutex_lock(&p->mu);
 	if (!have_wr)
@@ -1112,10 +1110,10 @@ static void advise_sequential(int fd)
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-int atrest_file_encrypt_fd(atrest_keyprov *key, const atrest_file_options *opts,
-	int in_fd, int out_fd)
+int atrest_file_encrypt_fd(
+	atrest_keyprov *key, const atrest_file_options *opts, int in_fd, int out_fd)
 {
-	struct src in = { .fd = in_fd };
+	struct src in = {.fd = in_fd};
 	uint8_t *prefix = NULL;
 	size_t plen = 0, nseg;
 	struct fkey k;
@@ -1126,9 +1124,8 @@ int atrest_file_encrypt_fd(atrest_keyprov *key, const atrest_file_options *opts,
 	advise_sequential(in_fd);
 	nseg = batch_segments(k.o[0].hdr.segment_size);
 	GUARD_OUT(fd_write_all(out_fd, prefix, plen));
-	GUARD_OUT(pipe_run(&k, seal_batch, &in, out_fd,
-		nseg * k.o[0].hdr.segment_size, nseg * k.o[0].seg_ct,
-		opts && opts->fsync));
+	GUARD_OUT(pipe_run(&k, seal_batch, &in, out_fd, nseg * k.o[0].hdr.segment_size,
+		nseg * k.o[0].seg_ct, opts && opts->fsync));
 	if (opts && opts->fsync)
 		rc = sync_output(out_fd);
 out:
@@ -1137,18 +1134,19 @@ out:
 	return rc;
 }
 
-int atrest_file_decrypt_fd(atrest_keyprov *key, const atrest_file_options *opts,
-	int in_fd, int out_fd)
+int atrest_file_decrypt_fd(
+	atrest_keyprov *key, const atrest_file_options *opts, int in_fd, int out_fd)
 {
-	struct src in = { .fd = in_fd };
+	struct src in = {.fd = in_fd};
 	atrest_meta_entry *meta = NULL;
 	size_t mc = 0, cap;
 	struct fkey k;
 	int rc;
 
 	ENSURE(in_fd >= 0 && out_fd >= 0, ATREST_EINVAL, "bad file descriptor");
-	ENSURE(!opts || (opts->version >= 1 &&
-			opts->version <= ATREST_FILE_OPTIONS_VERSION),
+	ENSURE(!opts ||
+			(opts->version >= 1 &&
+				opts->version <= ATREST_FILE_OPTIONS_VERSION),
 		ATREST_EINVAL, "unsupported atrest_file_options version");
 	advise_sequential(in_fd);
 	GUARD(open_setup(&k, pump_workers(), key, &in, &meta, &mc));

@@ -14,14 +14,13 @@ static const char INFO_LABEL[] = "atrest/v1 object";
 int atrest__is_object(const uint8_t *buf, size_t len)
 {
 	return len >= ATREST__MAGIC_LEN &&
-	       memcmp(buf, ATREST__MAGIC, ATREST__MAGIC_LEN) == 0;
+		memcmp(buf, ATREST__MAGIC, ATREST__MAGIC_LEN) == 0;
 }
 
 static int cipher_known(int c)
 {
-	return c == ATREST_CIPHER_AES_256_GCM ||
-	       c == ATREST_CIPHER_CHACHA20_POLY1305 ||
-	       c == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256;
+	return c == ATREST_CIPHER_AES_256_GCM || c == ATREST_CIPHER_CHACHA20_POLY1305 ||
+		c == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256;
 }
 
 static int segment_size_ok(int cipher, uint32_t s)
@@ -95,7 +94,8 @@ static int parse_context(atrest__hdr *h, const uint8_t *p, size_t cl)
 {
 	size_t tl, nl;
 
-	ENSURE(cl >= ATREST__STORE_ID_LEN + 3, ATREST_EINTEGRITY, "header context too short");
+	ENSURE(cl >= ATREST__STORE_ID_LEN + 3, ATREST_EINTEGRITY,
+		"header context too short");
 	memcpy(h->store_id, p, ATREST__STORE_ID_LEN);
 	tl = p[ATREST__STORE_ID_LEN];
 	ENSURE(tl <= ATREST_TENANT_MAX && ATREST__STORE_ID_LEN + 1 + tl + 2 <= cl,
@@ -125,7 +125,8 @@ int atrest__hdr_parse(atrest__hdr *h, const uint8_t *buf, size_t len)
 	h->cipher = buf[9];
 	ENSURE(h->form == ATREST__FORM_OBJECT || h->form == ATREST__FORM_FILE,
 		ATREST_EINTEGRITY, "unknown object form %u", h->form);
-	ENSURE(cipher_known(h->cipher), ATREST_EINTEGRITY, "unknown cipher %u", h->cipher);
+	ENSURE(cipher_known(h->cipher), ATREST_EINTEGRITY, "unknown cipher %u",
+		h->cipher);
 	ENSURE(atrest__le16(buf + 10) == 0, ATREST_EINTEGRITY, "unknown header flags");
 	h->segment_size = atrest__le32(buf + 12);
 	ENSURE(segment_size_ok(h->cipher, h->segment_size), ATREST_EINTEGRITY,
@@ -161,10 +162,10 @@ static int derive(uint8_t *okm, size_t okm_len, const atrest__hdr *h,
 	uint8_t info[sizeof(INFO_LABEL) - 1 + 32];
 
 	memcpy(info, INFO_LABEL, sizeof(INFO_LABEL) - 1);
-	GUARD(atrest__sha256(info + sizeof(INFO_LABEL) - 1, hdr_bytes,
-		h->len - ATREST__COMMIT_LEN));
-	return atrest__hkdf(okm, okm_len, h->salt, ATREST__SALT_LEN, dek, dek_len,
-		info, sizeof(info));
+	GUARD(atrest__sha256(
+		info + sizeof(INFO_LABEL) - 1, hdr_bytes, h->len - ATREST__COMMIT_LEN));
+	return atrest__hkdf(okm, okm_len, h->salt, ATREST__SALT_LEN, dek, dek_len, info,
+		sizeof(info));
 }
 
 int atrest__obj_init(atrest__obj *o, const atrest__hdr *h, uint8_t *hdr_bytes,
@@ -204,8 +205,8 @@ void atrest__obj_cleanup(atrest__obj *o)
 	atrest__wipe(o, sizeof(*o));
 }
 
-int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher,
-	uint32_t segment_size, uint64_t data_off, uint64_t stored_size)
+int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher, uint32_t segment_size,
+	uint64_t data_off, uint64_t stored_size)
 {
 	size_t full = atrest__cipher_ctlen(cipher, segment_size);
 	size_t min = atrest__cipher_overhead(cipher);
@@ -220,8 +221,7 @@ int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher,
 	ENSURE(n <= ATREST__MAX_SEGMENTS, ATREST_EINTEGRITY, "object too large");
 	ENSURE(n == 1 || last > min, ATREST_EINTEGRITY,
 		"object size does not match its segment layout (truncated or extended)");
-	ENSURE(cipher != ATREST_CIPHER_AES_256_CBC_HMAC_SHA256 ||
-			(last - min) % 16 == 0,
+	ENSURE(cipher != ATREST_CIPHER_AES_256_CBC_HMAC_SHA256 || (last - min) % 16 == 0,
 		ATREST_EINTEGRITY,
 		"object size does not match its segment layout (truncated or extended)");
 	*nseg = n;
@@ -231,8 +231,8 @@ int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher,
 
 int atrest__obj_layout(atrest__obj *o, uint64_t stored_size)
 {
-	return atrest__layout(&o->nseg, &o->last_ct, o->hdr.cipher,
-		o->hdr.segment_size, o->data_off, stored_size);
+	return atrest__layout(&o->nseg, &o->last_ct, o->hdr.cipher, o->hdr.segment_size,
+		o->data_off, stored_size);
 }
 
 uint64_t atrest__seg_off(const atrest__obj *o, uint64_t i)
@@ -245,8 +245,8 @@ size_t atrest__seg_ctlen(const atrest__obj *o, uint64_t i)
 	return i + 1 == o->nseg ? o->last_ct : o->seg_ct;
 }
 
-void atrest__nonce(uint8_t out[ATREST_NONCE_LEN], const uint8_t *prefix,
-	uint32_t index, uint8_t flag)
+void atrest__nonce(uint8_t out[ATREST_NONCE_LEN], const uint8_t *prefix, uint32_t index,
+	uint8_t flag)
 {
 	memcpy(out, prefix, ATREST__PREFIX_LEN);
 	out[7] = (uint8_t)(index >> 24);
@@ -267,8 +267,8 @@ int atrest__seg_seal(atrest__obj *o, uint8_t *out, uint64_t i, int last,
 	return atrest__aead_seal(o->aead, out, nonce, NULL, 0, pt, pt_len);
 }
 
-int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i,
-	int last, const uint8_t *ct, size_t ct_len)
+int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i, int last,
+	const uint8_t *ct, size_t ct_len)
 {
 	uint8_t nonce[ATREST_NONCE_LEN];
 
@@ -281,8 +281,7 @@ int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i,
 	return 0;
 }
 
-int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt,
-	size_t pt_len)
+int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt, size_t pt_len)
 {
 	uint8_t nonce[ATREST_NONCE_LEN];
 
@@ -290,8 +289,8 @@ int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt,
 	return atrest__aead_seal(o->aead, out, nonce, NULL, 0, pt, pt_len);
 }
 
-int atrest__meta_open(atrest__obj *o, uint8_t *out, size_t *pt_len,
-	const uint8_t *ct, size_t ct_len)
+int atrest__meta_open(
+	atrest__obj *o, uint8_t *out, size_t *pt_len, const uint8_t *ct, size_t ct_len)
 {
 	uint8_t nonce[ATREST_NONCE_LEN];
 
@@ -334,8 +333,7 @@ int atrest__meta_encode(uint8_t **out, size_t *out_len, const atrest_meta *m)
 }
 
 /* First pass of decode: validate and measure. */
-static int meta_measure(size_t *count, size_t *strings, const uint8_t *buf,
-	size_t len)
+static int meta_measure(size_t *count, size_t *strings, const uint8_t *buf, size_t len)
 {
 	size_t off = 2;
 
@@ -359,8 +357,8 @@ static int meta_measure(size_t *count, size_t *strings, const uint8_t *buf,
 	return 0;
 }
 
-int atrest__meta_decode(atrest_meta_entry **out, size_t *count,
-	const uint8_t *buf, size_t len)
+int atrest__meta_decode(
+	atrest_meta_entry **out, size_t *count, const uint8_t *buf, size_t len)
 {
 	size_t n = 0, strings = 0, off = 2;
 	atrest_meta_entry *e;
@@ -389,13 +387,14 @@ int atrest__meta_decode(atrest_meta_entry **out, size_t *count,
 	return 0;
 }
 
-int atrest__plain_size(uint64_t *size, int cipher, uint32_t segment_size,
-	uint64_t nseg, size_t last_ct, int pad_byte)
+int atrest__plain_size(uint64_t *size, int cipher, uint32_t segment_size, uint64_t nseg,
+	size_t last_ct, int pad_byte)
 {
 	size_t min = atrest__cipher_overhead(cipher), last;
 
 	if (cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
-		ENSURE(pad_byte >= 0 && pad_byte <= 15 && last_ct - min >= (size_t)pad_byte,
+		ENSURE(pad_byte >= 0 && pad_byte <= 15 &&
+				last_ct - min >= (size_t)pad_byte,
 			ATREST_EINTEGRITY, "last segment has a bad pad count");
 		last = last_ct - min - (size_t)pad_byte;
 	} else {
@@ -405,8 +404,8 @@ int atrest__plain_size(uint64_t *size, int cipher, uint32_t segment_size,
 	return 0;
 }
 
-uint64_t atrest__pad_byte_off(uint64_t data_off, size_t seg_ct, uint64_t nseg,
-	size_t last_ct)
+uint64_t atrest__pad_byte_off(
+	uint64_t data_off, size_t seg_ct, uint64_t nseg, size_t last_ct)
 {
 	/* The byte just before the 32-byte HMAC tag. */
 	return data_off + (nseg - 1) * (uint64_t)seg_ct + last_ct - 33;
@@ -426,8 +425,8 @@ static int seal_body(atrest__obj *o, uint8_t *out, const uint8_t *pt, size_t len
 }
 
 int atrest__obj_seal_buf(uint8_t **out, size_t *out_len, atrest__hdr *h,
-	const uint8_t *dek, const uint8_t *meta, size_t meta_len,
-	const uint8_t *pt, size_t pt_len)
+	const uint8_t *dek, const uint8_t *meta, size_t meta_len, const uint8_t *pt,
+	size_t pt_len)
 {
 	uint8_t hb[ATREST__HDR_MAX], *buf = NULL;
 	size_t seg = h->segment_size, full, total;
@@ -486,8 +485,8 @@ int atrest__obj_open_buf(uint8_t **out, size_t *out_len, atrest__hdr *h,
 	GUARD_OUT(atrest__obj_layout(&o, obj_len));
 	if (h->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256)
 		pad = obj[atrest__pad_byte_off(o.data_off, o.seg_ct, o.nseg, o.last_ct)];
-	GUARD_OUT(atrest__plain_size(&size, h->cipher, h->segment_size, o.nseg,
-		o.last_ct, pad));
+	GUARD_OUT(atrest__plain_size(
+		&size, h->cipher, h->segment_size, o.nseg, o.last_ct, pad));
 	meta = malloc(h->meta_len);
 	buf = malloc(size + o.seg_ct);
 	ENSURE_OUT(meta && buf, ATREST_ERROR, "out of memory");
@@ -507,6 +506,6 @@ int atrest__obj_clone(atrest__obj *out, const atrest__obj *o)
 {
 	*out = *o;
 	out->aead = NULL;
-	return atrest__aead_new(&out->aead, o->hdr.cipher, o->key,
-		atrest__cipher_keylen(o->hdr.cipher));
+	return atrest__aead_new(
+		&out->aead, o->hdr.cipher, o->key, atrest__cipher_keylen(o->hdr.cipher));
 }

@@ -12,7 +12,9 @@
 #include "atrest/store.h"
 #include "crypto.h"
 
-#define ATREST__MAGIC "\x89" "ATREST"
+#define ATREST__MAGIC \
+	"\x89"        \
+	"ATREST"
 #define ATREST__MAGIC_LEN 7
 #define ATREST__VERSION 1
 #define ATREST__FORM_OBJECT 1
@@ -23,11 +25,10 @@
 #define ATREST__PREFIX_LEN 7
 #define ATREST__HDR_FIXED 58 /* bytes before the context */
 #define ATREST__EXT_MAX 2048
-#define ATREST__CTX_MAX                                                       \
+#define ATREST__CTX_MAX \
 	(ATREST__STORE_ID_LEN + 1 + ATREST_TENANT_MAX + 2 + ATREST_NAME_MAX)
-#define ATREST__HDR_MAX                                                       \
-	(ATREST__HDR_FIXED + ATREST__CTX_MAX + 2 + ATREST__EXT_MAX +          \
-		ATREST__COMMIT_LEN)
+#define ATREST__HDR_MAX \
+	(ATREST__HDR_FIXED + ATREST__CTX_MAX + 2 + ATREST__EXT_MAX + ATREST__COMMIT_LEN)
 /* Any header fits in the first read of this many bytes. */
 #define ATREST__HDR_READ 4096
 #define ATREST__META_NONCE_INDEX 0xFFFFFFFFu
@@ -99,22 +100,22 @@ int atrest__obj_clone(atrest__obj *out, const atrest__obj *o);
 
 /* Segment layout of an object of stored_size bytes; ATREST_EINTEGRITY
  * when the size cannot be that of an intact object. */
-int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher,
-	uint32_t segment_size, uint64_t data_off, uint64_t stored_size);
+int atrest__layout(uint64_t *nseg, size_t *last_ct, int cipher, uint32_t segment_size,
+	uint64_t data_off, uint64_t stored_size);
 int atrest__obj_layout(atrest__obj *o, uint64_t stored_size);
 
 /* Offset and ciphertext length of segment i (i < o->nseg). */
 uint64_t atrest__seg_off(const atrest__obj *o, uint64_t i);
 size_t atrest__seg_ctlen(const atrest__obj *o, uint64_t i);
 
-void atrest__nonce(uint8_t out[ATREST_NONCE_LEN], const uint8_t *prefix,
-	uint32_t index, uint8_t flag);
+void atrest__nonce(uint8_t out[ATREST_NONCE_LEN], const uint8_t *prefix, uint32_t index,
+	uint8_t flag);
 
 /* Seal / open segment i; last marks the final segment. */
 int atrest__seg_seal(atrest__obj *o, uint8_t *out, uint64_t i, int last,
 	const uint8_t *pt, size_t pt_len);
-ATREST__WUR int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len,
-	uint64_t i, int last, const uint8_t *ct, size_t ct_len);
+ATREST__WUR int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i,
+	int last, const uint8_t *ct, size_t ct_len);
 
 /*
  * Metadata: u16 count, then per entry u16 key length, key, u32 value
@@ -122,24 +123,22 @@ ATREST__WUR int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len,
  * the entry array and strings (free with free()).
  */
 int atrest__meta_encode(uint8_t **out, size_t *out_len, const atrest_meta *m);
-int atrest__meta_decode(atrest_meta_entry **out, size_t *count,
-	const uint8_t *buf, size_t len);
+int atrest__meta_decode(
+	atrest_meta_entry **out, size_t *count, const uint8_t *buf, size_t len);
 /* Seal / open the metadata block (nonce index 0xFFFFFFFF, flag 2). */
-int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt,
-	size_t pt_len);
-ATREST__WUR int atrest__meta_open(atrest__obj *o, uint8_t *out,
-	size_t *pt_len, const uint8_t *ct, size_t ct_len);
-
+int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt, size_t pt_len);
+ATREST__WUR int atrest__meta_open(
+	atrest__obj *o, uint8_t *out, size_t *pt_len, const uint8_t *ct, size_t ct_len);
 
 /*
  * Plaintext size of a laid-out object.  For CBC-HMAC the last segment's
  * pad-count byte (read by the caller at atrest__pad_byte_off) is needed;
  * other ciphers ignore it.
  */
-int atrest__plain_size(uint64_t *size, int cipher, uint32_t segment_size,
-	uint64_t nseg, size_t last_ct, int pad_byte);
-uint64_t atrest__pad_byte_off(uint64_t data_off, size_t seg_ct, uint64_t nseg,
-	size_t last_ct);
+int atrest__plain_size(uint64_t *size, int cipher, uint32_t segment_size, uint64_t nseg,
+	size_t last_ct, int pad_byte);
+uint64_t atrest__pad_byte_off(
+	uint64_t data_off, size_t seg_ct, uint64_t nseg, size_t last_ct);
 
 /*
  * A whole object sealed or opened in memory (test vectors, fuzzing).  seal
@@ -148,9 +147,9 @@ uint64_t atrest__pad_byte_off(uint64_t data_off, size_t seg_ct, uint64_t nseg,
  * the layout and every segment; it does not compare the context.
  */
 int atrest__obj_seal_buf(uint8_t **out, size_t *out_len, atrest__hdr *h,
-	const uint8_t *dek, const uint8_t *meta, size_t meta_len,
-	const uint8_t *pt, size_t pt_len);
-ATREST__WUR int atrest__obj_open_buf(uint8_t **out, size_t *out_len,
-	atrest__hdr *h, const uint8_t *obj, size_t obj_len, const uint8_t *dek);
+	const uint8_t *dek, const uint8_t *meta, size_t meta_len, const uint8_t *pt,
+	size_t pt_len);
+ATREST__WUR int atrest__obj_open_buf(uint8_t **out, size_t *out_len, atrest__hdr *h,
+	const uint8_t *obj, size_t obj_len, const uint8_t *dek);
 
 #endif

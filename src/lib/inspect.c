@@ -13,8 +13,8 @@
 #include "format.h"
 #include "keyring.h"
 
-static int fill_info(atrest_header_info *out, const atrest__hdr *h, int fd,
-	uint64_t stored)
+static int fill_info(
+	atrest_header_info *out, const atrest__hdr *h, int fd, uint64_t stored)
 {
 	size_t seg_ct = atrest__cipher_ctlen(h->cipher, h->segment_size), last;
 	uint64_t data_off = (uint64_t)h->len + h->meta_len, nseg;
@@ -35,13 +35,15 @@ static int fill_info(atrest_header_info *out, const atrest__hdr *h, int fd,
 	GUARD(atrest__layout(&nseg, &last, h->cipher, h->segment_size, data_off, stored));
 	if (h->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
 		uint8_t b;
-		ENSURE(pread(fd, &b, 1, (off_t)atrest__pad_byte_off(data_off, seg_ct, nseg,
-			last)) == 1, ATREST_EINTEGRITY, "object truncated");
+		ENSURE(pread(fd, &b, 1,
+			       (off_t)atrest__pad_byte_off(
+				       data_off, seg_ct, nseg, last)) == 1,
+			ATREST_EINTEGRITY, "object truncated");
 		pad = b;
 	}
 	out->segments = nseg;
-	return atrest__plain_size(&out->plaintext_size, h->cipher, h->segment_size,
-		nseg, last, pad);
+	return atrest__plain_size(
+		&out->plaintext_size, h->cipher, h->segment_size, nseg, last, pad);
 }
 
 int atrest_inspect_file(atrest_header_info *out, const char *path)
@@ -55,8 +57,8 @@ int atrest_inspect_file(atrest_header_info *out, const char *path)
 	memset(out, 0, sizeof(*out));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return atrest__error_os(atrest__errno_code(errno), errno, "cannot open %s",
-			path);
+		return atrest__error_os(
+			atrest__errno_code(errno), errno, "cannot open %s", path);
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		return atrest__error(ATREST_EINVAL, "%s is not a regular file", path);

@@ -15,8 +15,8 @@
 static int check_kp(atrest_keyprov *kp)
 {
 	ENSURE(kp, ATREST_EKEY, "no master key");
-	ENSURE(kp->version >= 1 && kp->wrap && kp->unwrap && kp->key_id,
-		ATREST_EINVAL, "key provider '%s' has an unsupported interface",
+	ENSURE(kp->version >= 1 && kp->wrap && kp->unwrap && kp->key_id, ATREST_EINVAL,
+		"key provider '%s' has an unsupported interface",
 		kp->kind ? kp->kind : "?");
 	return 0;
 }
@@ -40,23 +40,23 @@ int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap)
 	return 0;
 }
 
-int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
-	const uint8_t *key, const uint8_t *aad, size_t aad_len)
+int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uint8_t *key,
+	const uint8_t *aad, size_t aad_len)
 {
 	size_t n = 0;
 
 	GUARD(check_kp(kp));
-	GUARD(kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
-		aad_len));
+	GUARD(kp->wrap(
+		kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad, aad_len));
 	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
-		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind, n);
+		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind,
+		n);
 	*out_len = n;
 	return 0;
 }
 
-int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out,
-	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
-	size_t aad_len)
+int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *wrapped,
+	size_t wrapped_len, const uint8_t *aad, size_t aad_len)
 {
 	atrest__secret *s = NULL;
 	size_t n = 0;
@@ -68,7 +68,8 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out,
 	rc = kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len);
 	if (rc == 0 && n != ATREST__DEK_LEN)
 		rc = atrest__error(ATREST_ERROR,
-			"key provider '%s' unwrapped a key of bad length %zu", kp->kind, n);
+			"key provider '%s' unwrapped a key of bad length %zu", kp->kind,
+			n);
 	if (rc < 0) {
 		atrest__secret_free(s);
 		return rc;

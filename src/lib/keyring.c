@@ -15,8 +15,7 @@
 #define KEYRING_FORMAT "atrest-keyring"
 #define MAX_KEYS 100000
 
-static const char *STATUS_NAMES[] = { "", "active", "retired", "exposed",
-	"destroyed" };
+static const char *STATUS_NAMES[] = {"", "active", "retired", "exposed", "destroyed"};
 
 const char *atrest__dek_status_name(int status)
 {
@@ -32,8 +31,8 @@ static int status_from_name(const char *s)
 }
 
 /* Additional data binding a wrapped blob to its store and role. */
-static size_t wrap_aad(uint8_t *aad, const atrest__keyring *kr, const char *role,
-	uint32_t id)
+static size_t wrap_aad(
+	uint8_t *aad, const atrest__keyring *kr, const char *role, uint32_t id)
 {
 	size_t rl = strlen(role);
 
@@ -187,7 +186,7 @@ static void canon_str(canon *c, const char *s)
 
 static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 {
-	canon c = { 0 };
+	canon c = {0};
 	int rc;
 
 	canon_str(&c, "atrest-keyring-v1");
@@ -245,7 +244,8 @@ int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
 		return atrest__error(ATREST_EKEY,
 			"wrong master key: the store's keyring is wrapped by master key %s, "
-			"the key given is %s", kr->key_id, given);
+			"the key given is %s",
+			kr->key_id, given);
 	GUARD(rc);
 	rc = derive_mac_key(kr, check);
 	atrest__secret_free(kr->check_secret);
@@ -277,7 +277,8 @@ static int jint(json_t *o, const char *k, json_int_t *out)
 static int parse_blob(uint8_t *out, size_t *len, const char *b64)
 {
 	return b64 && atrest__unb64(out, ATREST_WRAPPED_MAX, len, b64) == 0 && *len > 0
-		? 0 : -1;
+		? 0
+		: -1;
 }
 
 static int parse_dek(atrest__dek *d, json_t *o)
@@ -329,8 +330,8 @@ static int parse_fields(atrest__keyring *kr, json_t *root)
 
 	if (!fmt || strcmp(fmt, KEYRING_FORMAT) || jint(root, "version", &ver) ||
 		ver != 1 || jint(root, "generation", &gen) || gen < 0 ||
-		jint(root, "active", &active) || active < 1 || !sid || !mac ||
-		!kind || !kid || strlen(kind) >= sizeof(kr->kind) ||
+		jint(root, "active", &active) || active < 1 || !sid || !mac || !kind ||
+		!kid || strlen(kind) >= sizeof(kr->kind) ||
 		strlen(kid) >= sizeof(kr->key_id) ||
 		atrest__unhex(kr->store_id, 16, sid) || atrest__unhex(kr->mac, 32, mac) ||
 		parse_blob(kr->check, &kr->check_len, jstr(root, "check")))
@@ -394,12 +395,15 @@ static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
 			json_decref(keys);
 			keys = NULL;
 		}
-	root = check && keys ? json_pack("{s:s, s:i, s:s, s:I, s:{s:s, s:s, s:s?}, "
-		"s:s, s:I, s:o, s:s}", "format", KEYRING_FORMAT, "version", 1,
-		"store_id", sid, "generation", (json_int_t)kr->generation, "master",
-		"kind", kr->kind, "key_id", kr->key_id, "params", kr->params,
-		"check", check, "active", (json_int_t)kr->active, "keys", keys,
-		"mac", machex) : NULL;
+	root = check && keys
+		? json_pack("{s:s, s:i, s:s, s:I, s:{s:s, s:s, s:s?}, "
+			    "s:s, s:I, s:o, s:s}",
+			  "format", KEYRING_FORMAT, "version", 1, "store_id", sid,
+			  "generation", (json_int_t)kr->generation, "master", "kind",
+			  kr->kind, "key_id", kr->key_id, "params", kr->params, "check",
+			  check, "active", (json_int_t)kr->active, "keys", keys, "mac",
+			  machex)
+		: NULL;
 	if (!root)
 		json_decref(keys);
 	free(check);
@@ -432,8 +436,8 @@ atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id)
 	return NULL;
 }
 
-static int unwrap_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d,
-	atrest__secret **out)
+static int unwrap_dek(
+	atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d, atrest__secret **out)
 {
 	uint8_t aad[64];
 	int rc = atrest__kp_unwrap(kp, out, d->wrapped, d->wrapped_len, aad,
@@ -478,7 +482,8 @@ int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
 
 	ENSURE(d, ATREST_EINTEGRITY,
 		"data key %u is not in this store's keyring (object modified or from "
-		"another store)", id);
+		"another store)",
+		id);
 	ENSURE(d->status != ATREST__DEK_DESTROYED, ATREST_EKEY,
 		"data key %u was destroyed: its objects cannot be read", id);
 	if (d->key)
@@ -515,8 +520,8 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
 	if (!old->check_secret || kr->check_len != old->check_len ||
 		memcmp(kr->check, old->check, kr->check_len) != 0)
 		return 0;
-	GUARD(atrest__secret_dup(&kr->check_secret, old->check_secret->data,
-		old->check_secret->len));
+	GUARD(atrest__secret_dup(
+		&kr->check_secret, old->check_secret->data, old->check_secret->len));
 	GUARD(derive_mac_key(kr, kr->check_secret));
 	GUARD(keyring_mac(mac, kr));
 	ENSURE(atrest__ct_equal(mac, kr->mac, 32), ATREST_EINTEGRITY,
@@ -527,8 +532,8 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
 }
 
 /* New wrapped blobs for every live key, into a scratch copy first. */
-static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from,
-	atrest_keyprov *to, atrest__dek *nk, uint8_t *check, size_t *check_len)
+static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to,
+	atrest__dek *nk, uint8_t *check, size_t *check_len)
 {
 	uint8_t aad[64];
 
@@ -542,15 +547,14 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from,
 			GUARD(unwrap_dek(kr, from, d, &d->key));
 			d->unwrapped_at = atrest__now();
 		}
-		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len,
-			d->key->data, aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
+		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len, d->key->data,
+			aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
 	}
 	return atrest__kp_wrap(to, check, check_len, kr->check_secret->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
 }
 
-int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from,
-	atrest_keyprov *to)
+int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to)
 {
 	atrest__keyring probe = *kr;
 	atrest__dek *nk = calloc(kr->nkeys, sizeof(*nk));

@@ -30,7 +30,7 @@ typedef struct atrest__dek {
 	size_t wrapped_len;
 	atrest__secret *key; /* unwrapped on first use; NULL until then */
 	int64_t unwrapped_at;
-	uint64_t uses;       /* since unwrapped */
+	uint64_t uses; /* since unwrapped */
 } atrest__dek;
 
 /* How long unwrapped data keys are trusted (atrest_store_options). */
@@ -44,16 +44,16 @@ typedef struct atrest__keyring {
 	uint8_t store_id[16];
 	uint64_t generation; /* bumped by every rewrite */
 	uint32_t active;
-	char kind[32];       /* master-key provider kind */
-	char key_id[128];    /* master key's non-secret id */
-	char *params;        /* provider parameters (JSON text) or NULL */
+	char kind[32];    /* master-key provider kind */
+	char key_id[128]; /* master key's non-secret id */
+	char *params;     /* provider parameters (JSON text) or NULL */
 	uint8_t check[ATREST_WRAPPED_MAX];
 	size_t check_len;
 	atrest__dek *keys;
 	size_t nkeys;
-	uint8_t mac[32];         /* as read from the file */
+	uint8_t mac[32];              /* as read from the file */
 	atrest__secret *check_secret; /* unwrapped check secret */
-	atrest__secret *mac_key; /* from the unwrapped check secret */
+	atrest__secret *mac_key;      /* from the unwrapped check secret */
 } atrest__keyring;
 
 /* A new keyring for a new store: store id, check secret, first data key. */
@@ -99,8 +99,7 @@ void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old);
  * parameters), unwrapping first with from where needed.  kr is unchanged
  * on failure.
  */
-int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from,
-	atrest_keyprov *to);
+int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to);
 int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id);
 int atrest__keyring_destroy(atrest__keyring *kr, uint32_t id);
 
@@ -118,11 +117,10 @@ const char *atrest__dek_status_name(int status);
 /* Checked calls into a provider (the only way the core calls one). */
 int atrest__kp_bind(atrest_keyprov *kp, const char *params_in, char **params_out);
 int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap);
-int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
-	const uint8_t *key, const uint8_t *aad, size_t aad_len);
-int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out,
-	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
-	size_t aad_len);
+int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uint8_t *key,
+	const uint8_t *aad, size_t aad_len);
+int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *wrapped,
+	size_t wrapped_len, const uint8_t *aad, size_t aad_len);
 
 /* Hex and base64 coding for the store's JSON files. */
 void atrest__hex(char *out, const uint8_t *in, size_t len);

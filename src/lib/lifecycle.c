@@ -65,7 +65,8 @@ int atrest_maintain(atrest_store *st, int *rotated)
 		*rotated = did;
 	if (rc < 0 && active_age(st) >= force_at) {
 		atrest__error_prefix("active data key is past force-days (%u) and "
-			"cannot be rotated", st->settings.force_days);
+				     "cannot be rotated",
+			st->settings.force_days);
 		return rc == ATREST_EUNAVAILABLE ? rc : ATREST_EKEY;
 	}
 	/* Below force-days a failed rotation must not stop writers. */
@@ -191,8 +192,7 @@ static int scan_usage(atrest_store *st, usage *u, size_t n)
 }
 
 /* A snapshot of the keyring's key list, taken under the mutex. */
-static int key_snapshot(atrest_store *st, atrest_key_info **out, usage **u,
-	size_t *n)
+static int key_snapshot(atrest_store *st, atrest_key_info **out, usage **u, size_t *n)
 {
 	pthread_mutex_lock(&st->mu);
 	*n = st->kr->nkeys;
@@ -244,7 +244,7 @@ static int destroy_op(atrest_store *st, atrest__keyring *kr, void *arg)
 
 int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
 {
-	usage u = { id, 0, 0 };
+	usage u = {id, 0, 0};
 
 	GUARD(atrest__store_refresh(st, 1));
 	pthread_mutex_lock(&st->mu);
@@ -255,8 +255,8 @@ int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
 		GUARD(scan_usage(st, &u, 1));
 		ENSURE(u.objects == 0, ATREST_EEXISTS,
 			"data key %u still seals %llu objects: run 'atrest reencrypt "
-			"--data-key %u' first, or destroy with --force to shred them", id,
-			(unsigned long long)u.objects, id);
+			"--data-key %u' first, or destroy with --force to shred them",
+			id, (unsigned long long)u.objects, id);
 	}
 	return atrest__store_update(st, destroy_op, &id);
 }
@@ -286,8 +286,8 @@ static int pick_plain(const atrest__object_facts_t *f, uint32_t dek)
 	return f->plaintext;
 }
 
-static void job_one(atrest_store *st, const char *name, job_pick pick,
-	uint32_t dek, atrest_job_stats *s, int *first_rc)
+static void job_one(atrest_store *st, const char *name, job_pick pick, uint32_t dek,
+	atrest_job_stats *s, int *first_rc)
 {
 	atrest__object_facts_t f;
 	uint64_t bytes = 0;
@@ -310,10 +310,10 @@ static void job_one(atrest_store *st, const char *name, job_pick pick,
 	}
 }
 
-static int run_job(atrest_store *st, const char *prefix, job_pick pick,
-	uint32_t dek, atrest_progress_cb cb, void *payload, atrest_job_stats *out)
+static int run_job(atrest_store *st, const char *prefix, job_pick pick, uint32_t dek,
+	atrest_progress_cb cb, void *payload, atrest_job_stats *out)
 {
-	atrest_job_stats s = { 0 };
+	atrest_job_stats s = {0};
 	int first_rc = 0;
 	name_list l;
 
@@ -335,14 +335,18 @@ int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
 	GUARD(atrest__store_refresh(st, 1));
 	pthread_mutex_lock(&st->mu);
 	const atrest__dek *d = atrest__keyring_find(st->kr, dek_id);
-	int active = st->kr->active == dek_id, destroyed = d &&
-		d->status == ATREST__DEK_DESTROYED;
+	int active = st->kr->active == dek_id,
+	    destroyed = d && d->status == ATREST__DEK_DESTROYED;
 	pthread_mutex_unlock(&st->mu);
 	ENSURE(d, ATREST_ENOTFOUND, "no data key %u in this store", dek_id);
-	ENSURE(!destroyed, ATREST_EKEY, "data key %u was destroyed: its objects "
-		"cannot be read, so they cannot be re-encrypted", dek_id);
-	ENSURE(!active, ATREST_ERROR, "data key %u is the active key: rotate first "
-		"('atrest rotate'), then re-encrypt", dek_id);
+	ENSURE(!destroyed, ATREST_EKEY,
+		"data key %u was destroyed: its objects "
+		"cannot be read, so they cannot be re-encrypted",
+		dek_id);
+	ENSURE(!active, ATREST_ERROR,
+		"data key %u is the active key: rotate first "
+		"('atrest rotate'), then re-encrypt",
+		dek_id);
 	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
 }
 

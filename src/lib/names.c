@@ -61,10 +61,10 @@ static int check(const char *s, int pfx)
 		if (s[i] == '\0' && pfx)
 			break;
 		if (n == 0)
-			return bad(s, pfx, s[i] ? "empty component (\"//\")"
-						: "ends with \"/\"");
+			return bad(s, pfx,
+				s[i] ? "empty component (\"//\")" : "ends with \"/\"");
 		if ((n == 1 && s[start] == '.') ||
-		    (n == 2 && s[start] == '.' && s[start + 1] == '.'))
+			(n == 2 && s[start] == '.' && s[start + 1] == '.'))
 			return bad(s, pfx, "\".\" or \"..\" component");
 		if (start == 0 && n == 7 && memcmp(s, ".atrest", 7) == 0)
 			return bad(s, pfx, "\".atrest\" is the store's own");

@@ -66,7 +66,7 @@ struct atrest_writer {
 	uint8_t *pt[2];
 	size_t pt_cap[2];
 	ctbuf *ct[2];
-	size_t fill;    /* plaintext bytes in pt[cur] */
+	size_t fill; /* plaintext bytes in pt[cur] */
 	int cur;
 	uint64_t index; /* segments staged so far */
 	seal_task task[2];
@@ -78,12 +78,12 @@ struct atrest_reader {
 	atrest_backend_reader *br;
 	atrest__obj obj;
 	crew crew;
-	int plain_ok;    /* a non-atrest file may be passed through */
-	int plain;       /* pass-through of a non-atrest file */
-	uint64_t size;   /* plaintext bytes */
+	int plain_ok;  /* a non-atrest file may be passed through */
+	int plain;     /* pass-through of a non-atrest file */
+	uint64_t size; /* plaintext bytes */
 	uint64_t pos;
 	uint8_t *ct, *pt; /* one segment, for reads not covering whole ones */
-	uint64_t cached; /* segment held in pt, or UINT64_MAX */
+	uint64_t cached;  /* segment held in pt, or UINT64_MAX */
 	size_t cached_len;
 	uint8_t *meta; /* authenticated encoded metadata */
 	size_t meta_len;
@@ -210,14 +210,13 @@ static size_t item_run(size_t nseg, uint32_t seg, size_t parts)
 	return run > min ? run : min;
 }
 
-static int header_for(atrest__hdr *h, atrest_store *st, const char *name,
-	size_t meta_len, uint8_t *dek)
+static int header_for(
+	atrest__hdr *h, atrest_store *st, const char *name, size_t meta_len, uint8_t *dek)
 {
 	int cipher;
 
 	memset(h, 0, sizeof(*h));
-	GUARD(atrest__store_active_dek(st, &h->dek_id, dek, &cipher,
-		&h->segment_size));
+	GUARD(atrest__store_active_dek(st, &h->dek_id, dek, &cipher, &h->segment_size));
 	h->form = ATREST__FORM_OBJECT;
 	h->cipher = (uint8_t)cipher;
 	h->meta_len = (uint32_t)atrest__cipher_ctlen(cipher, meta_len);
@@ -283,8 +282,8 @@ static void writer_free(atrest_writer *w)
 	free(w);
 }
 
-int atrest_writer_open(atrest_writer **out, atrest_store *st, const char *name,
-	const atrest_meta *meta)
+int atrest_writer_open(
+	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
 {
 	atrest_writer *w;
 	int rc;
@@ -343,8 +342,8 @@ static size_t stage_cap(const atrest_writer *w)
 	return (size_t)(n < max ? n : max) * seg;
 }
 
-static void task_init(seal_task *t, atrest_writer *w, const uint8_t *pt,
-	size_t len, int last)
+static void task_init(
+	seal_task *t, atrest_writer *w, const uint8_t *pt, size_t len, int last)
 {
 	uint32_t seg = w->obj.hdr.segment_size;
 
@@ -493,8 +492,7 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	writer_free(w);
 	return rc;
 }
-static int pread_full(atrest_backend_reader *br, void *buf, size_t len,
-	uint64_t off)
+static int pread_full(atrest_backend_reader *br, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 
@@ -534,13 +532,12 @@ static int reader_meta(atrest_reader *r)
 		ENSURE_OUT(ct, ATREST_ERROR, "out of memory");
 		GUARD_OUT(pread_full(r->br, ct, ml, off));
 	}
-	rc = atrest__meta_open(&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off,
-		ml);
+	rc = atrest__meta_open(
+		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml);
 out:
 	free(ct);
 	return rc;
 }
-
 
 static int reader_keyed(atrest_reader *r, const char *name)
 {
@@ -564,12 +561,13 @@ static int reader_keyed(atrest_reader *r, const char *name)
 	GUARD(reader_meta(r));
 	if (h.cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
 		uint8_t b;
-		GUARD(pread_full(r->br, &b, 1, atrest__pad_byte_off(r->obj.data_off,
-			r->obj.seg_ct, r->obj.nseg, r->obj.last_ct)));
+		GUARD(pread_full(r->br, &b, 1,
+			atrest__pad_byte_off(r->obj.data_off, r->obj.seg_ct, r->obj.nseg,
+				r->obj.last_ct)));
 		pad = b;
 	}
-	return atrest__plain_size(&r->size, h.cipher, h.segment_size, r->obj.nseg,
-		r->obj.last_ct, pad);
+	return atrest__plain_size(
+		&r->size, h.cipher, h.segment_size, r->obj.nseg, r->obj.last_ct, pad);
 }
 
 static int reader_start(atrest_reader *r, const char *name)
@@ -608,8 +606,8 @@ void atrest_reader_close(atrest_reader *r)
 	free(r);
 }
 
-static int reader_open(atrest_reader **out, atrest_store *st, const char *name,
-	int plain_ok)
+static int reader_open(
+	atrest_reader **out, atrest_store *st, const char *name, int plain_ok)
 {
 	atrest_reader *r;
 	int rc;
@@ -659,8 +657,8 @@ static int open_cached(atrest_reader *r, uint64_t i)
 	}
 	r->cached = UINT64_MAX;
 	GUARD(pread_full(r->br, r->ct, ctlen, atrest__seg_off(&r->obj, i)));
-	GUARD(atrest__seg_open(&r->obj, r->pt, &r->cached_len, i,
-		i + 1 == r->obj.nseg, r->ct, ctlen));
+	GUARD(atrest__seg_open(
+		&r->obj, r->pt, &r->cached_len, i, i + 1 == r->obj.nseg, r->ct, ctlen));
 	r->cached = i;
 	return 0;
 }
@@ -719,8 +717,8 @@ static int open_one(open_task *t, atrest__obj *o, unsigned slot, size_t j,
 }
 
 /* Read the ciphertext of segments a..b-1 into this slot's buffer. */
-static int read_item(uint8_t **out, open_task *t, atrest__obj *o,
-	unsigned slot, size_t a, size_t b)
+static int read_item(
+	uint8_t **out, open_task *t, atrest__obj *o, unsigned slot, size_t a, size_t b)
 {
 	ctbuf **buf = &t->crew->ctb[slot];
 	size_t len = (b - a - 1) * o->seg_ct + atrest__seg_ctlen(o, t->first + b - 1);
@@ -765,12 +763,16 @@ static size_t bulk_segs(const atrest_reader *r, size_t len)
 }
 
 /* Open k whole segments at pos in parallel, straight into p. */
-static int read_bulk(atrest_reader *r, uint8_t *p, size_t room, size_t k,
-	size_t *got)
+static int read_bulk(atrest_reader *r, uint8_t *p, size_t room, size_t k, size_t *got)
 {
 	uint32_t seg = r->obj.hdr.segment_size;
-	open_task t = { .crew = &r->crew, .st = r->st, .br = r->br, .out = p,
-		.room = room, .nseg = k, .first = r->pos / seg };
+	open_task t = {.crew = &r->crew,
+		.st = r->st,
+		.br = r->br,
+		.out = p,
+		.room = room,
+		.nseg = k,
+		.first = r->pos / seg};
 	size_t items, max = ITEM_MAX / r->obj.seg_ct;
 	atrest__pool *pool;
 	int rc;
@@ -793,8 +795,7 @@ static int read_bulk(atrest_reader *r, uint8_t *p, size_t room, size_t k,
  * Read up to len bytes at pos into buf, which has room bytes (room >= len;
  * more room lets the last segment be opened in place).
  */
-static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room,
-	size_t *got)
+static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room, size_t *got)
 {
 	uint32_t seg = r->obj.hdr.segment_size;
 	size_t k, n;
@@ -828,8 +829,8 @@ int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 	return read_into(r, buf, len, len, got);
 }
 
-int atrest_get_range(atrest_store *st, const char *name, uint64_t off,
-	void *buf, size_t len, size_t *got)
+int atrest_get_range(atrest_store *st, const char *name, uint64_t off, void *buf,
+	size_t len, size_t *got)
 {
 	atrest_reader *r;
 	int rc;
@@ -901,8 +902,8 @@ int atrest_stat(atrest_stat_info *out, atrest_store *st, const char *name)
 		out->cipher = r->obj.hdr.cipher;
 		out->segment_size = r->obj.hdr.segment_size;
 		out->data_key_id = r->obj.hdr.dek_id;
-		rc = atrest__meta_decode(&out->meta, &out->meta_count, r->meta,
-			r->meta_len);
+		rc = atrest__meta_decode(
+			&out->meta, &out->meta_count, r->meta, r->meta_len);
 	}
 	atrest_reader_close(r);
 	return rc;
@@ -923,7 +924,7 @@ typedef struct list_ctx {
 static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 {
 	list_ctx *c = p;
-	atrest_list_entry e = { key, size, mtime };
+	atrest_list_entry e = {key, size, mtime};
 
 	return c->cb(&e, c->payload);
 }
@@ -931,7 +932,7 @@ static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 int atrest_list(atrest_store *st, const char *prefix,
 	int (*cb)(const atrest_list_entry *entry, void *payload), void *payload)
 {
-	list_ctx c = { cb, payload };
+	list_ctx c = {cb, payload};
 
 	prefix = prefix ? prefix : "";
 	GUARD(atrest__name_check_prefix(prefix));
@@ -944,8 +945,7 @@ int atrest_delete(atrest_store *st, const char *name)
 	return st->b->remove(st->b, name);
 }
 
-int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st,
-	const char *name)
+int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name)
 {
 	atrest_backend_reader *br;
 	uint8_t head[ATREST__HDR_READ];
@@ -967,8 +967,8 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st,
 		rc = atrest__layout(&nseg, &last, h.cipher, h.segment_size,
 			(uint64_t)h.len + h.meta_len, br->size);
 		if (rc == 0) /* CBC's pad count is not read: at most 15 bytes off */
-			rc = atrest__plain_size(&out->size, h.cipher, h.segment_size, nseg,
-				last, 0);
+			rc = atrest__plain_size(
+				&out->size, h.cipher, h.segment_size, nseg, last, 0);
 	}
 	br->close(br);
 	return rc;
@@ -994,8 +994,8 @@ static int copy_stream(atrest_reader *r, atrest_writer *w, uint64_t *bytes)
 }
 
 /* Did someone replace the object while we copied it? */
-static int unchanged(atrest_store *st, const char *name,
-	const atrest__object_facts_t *before)
+static int unchanged(
+	atrest_store *st, const char *name, const atrest__object_facts_t *before)
 {
 	atrest__object_facts_t now;
 
@@ -1003,14 +1003,14 @@ static int unchanged(atrest_store *st, const char *name,
 		return 0;
 	if (before->plaintext)
 		return now.plaintext && now.stored_size == before->stored_size &&
-		       now.mtime == before->mtime;
+			now.mtime == before->mtime;
 	return !now.plaintext && memcmp(now.salt, before->salt, sizeof(now.salt)) == 0;
 }
 
 int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes)
 {
-	atrest_meta meta = { NULL, 0 };
+	atrest_meta meta = {NULL, 0};
 	atrest_meta_entry *entries = NULL;
 	atrest_writer *w = NULL;
 	atrest_reader *r;
@@ -1018,7 +1018,8 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 
 	GUARD(reader_open(&r, st, name, facts->plaintext));
 	if (!r->plain)
-		GUARD_OUT(atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
+		GUARD_OUT(
+			atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
 	GUARD_OUT(atrest_writer_open(&w, st, name, &meta));
 	GUARD_OUT(copy_stream(r, w, bytes));

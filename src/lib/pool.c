@@ -18,7 +18,7 @@ typedef struct worker {
 
 struct atrest__pool {
 	pthread_mutex_t mu;
-	pthread_cond_t work;     /* a job was queued, or stop */
+	pthread_cond_t work;      /* a job was queued, or stop */
 	atrest__job *head, *tail; /* jobs with items left to claim */
 	int stop;
 	unsigned nworkers;
@@ -89,8 +89,7 @@ static const char *last_msg(void)
 }
 
 /* Run one claimed item with the mutex released. */
-static void run_item(atrest__pool *p, atrest__job *j, size_t item,
-	unsigned slot)
+static void run_item(atrest__pool *p, atrest__job *j, size_t item, unsigned slot)
 {
 	int rc;
 
@@ -131,8 +130,8 @@ static int start_workers(atrest__pool *p)
 	for (unsigned i = 0; i < p->nworkers && !err; i++) {
 		p->workers[i].p = p;
 		p->workers[i].slot = i + 1;
-		err = pthread_create(&p->workers[i].tid, NULL, worker_main,
-			&p->workers[i]);
+		err = pthread_create(
+			&p->workers[i].tid, NULL, worker_main, &p->workers[i]);
 		if (err)
 			p->nworkers = i;
 	}
@@ -156,7 +155,8 @@ int atrest__pool_new(atrest__pool **out, unsigned threads)
 	err = start_workers(p);
 	if (err) {
 		atrest__pool_free(p);
-		return atrest__error_os(ATREST_ERROR, err, "cannot start a worker thread");
+		return atrest__error_os(
+			ATREST_ERROR, err, "cannot start a worker thread");
 	}
 	*out = p;
 	return 0;
@@ -177,8 +177,8 @@ void atrest__pool_free(atrest__pool *p)
 	free(p);
 }
 
-void atrest__pool_submit(atrest__pool *p, atrest__job *j, atrest__pool_fn fn,
-	void *ctx, size_t n)
+void atrest__pool_submit(
+	atrest__pool *p, atrest__job *j, atrest__pool_fn fn, void *ctx, size_t n)
 {
 	j->fn = fn;
 	j->ctx = ctx;

@@ -23,10 +23,10 @@ typedef int (*atrest__pool_fn)(void *ctx, size_t item, unsigned slot);
 typedef struct atrest__job {
 	atrest__pool_fn fn;
 	void *ctx;
-	size_t n, next;  /* items; next one to claim */
-	size_t running;  /* items being run now */
-	int rc;          /* first error */
-	char msg[256];   /* its message, raised again by wait */
+	size_t n, next; /* items; next one to claim */
+	size_t running; /* items being run now */
+	int rc;         /* first error */
+	char msg[256];  /* its message, raised again by wait */
 	pthread_cond_t done;
 	struct atrest__job *link;
 } atrest__job;
@@ -54,8 +54,8 @@ int atrest__pool_run(atrest__pool *p, atrest__pool_fn fn, void *ctx, size_t n);
  * submitted job must be waited for, and ctx must live until then.  With p
  * NULL all items run in wait.
  */
-void atrest__pool_submit(atrest__pool *p, atrest__job *j, atrest__pool_fn fn,
-	void *ctx, size_t n);
+void atrest__pool_submit(
+	atrest__pool *p, atrest__job *j, atrest__pool_fn fn, void *ctx, size_t n);
 int atrest__pool_wait(atrest__pool *p, atrest__job *j);
 
 #endif

@@ -38,11 +38,12 @@ struct atrest_recorder {
 static int record_cipher(int store_cipher)
 {
 	return store_cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256
-		? ATREST_CIPHER_AES_256_GCM : store_cipher;
+		? ATREST_CIPHER_AES_256_GCM
+		: store_cipher;
 }
 
-static int derive_key(rec_key *k, atrest_recorder *r, uint32_t id, int cipher,
-	const uint8_t *dek)
+static int derive_key(
+	rec_key *k, atrest_recorder *r, uint32_t id, int cipher, const uint8_t *dek)
 {
 	static const char label[] = "atrest/v1 record";
 	uint8_t info[sizeof(label) - 1 + REC_NS_MAX], key[32];
@@ -69,7 +70,8 @@ static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher)
 	int rc;
 
 	for (int i = 0; i < REC_CACHE; i++)
-		if (r->keys[i].aead && r->keys[i].id == id && r->keys[i].cipher == cipher) {
+		if (r->keys[i].aead && r->keys[i].id == id &&
+			r->keys[i].cipher == cipher) {
 			*out = &r->keys[i];
 			return 0;
 		}
@@ -132,8 +134,8 @@ static void nonce_next(uint8_t *n)
 			break;
 }
 
-static size_t build_aad(atrest_recorder *r, const uint8_t *hdr, const void *ad,
-	size_t ad_len)
+static size_t build_aad(
+	atrest_recorder *r, const uint8_t *hdr, const void *ad, size_t ad_len)
 {
 	memcpy(r->aad, hdr, REC_HDR);
 	if (ad_len)
@@ -141,8 +143,8 @@ static size_t build_aad(atrest_recorder *r, const uint8_t *hdr, const void *ad,
 	return REC_HDR + ad_len;
 }
 
-int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
-	size_t *out_len, const void *pt, size_t len, const void *ad, size_t ad_len)
+int atrest_record_seal(atrest_recorder *r, void *out, size_t cap, size_t *out_len,
+	const void *pt, size_t len, const void *ad, size_t ad_len)
 {
 	uint8_t *o = out;
 	uint32_t id;
@@ -152,7 +154,8 @@ int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
 	ENSURE(len <= SIZE_MAX - ATREST_RECORD_OVERHEAD &&
 			cap >= len + ATREST_RECORD_OVERHEAD,
 		ATREST_EINVAL, "record buffer too small");
-	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes", REC_AD_MAX);
+	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes",
+		REC_AD_MAX);
 	GUARD(atrest__store_record_key(r->st, &id, &cipher));
 	cipher = record_cipher(cipher);
 	GUARD(key_for(&k, r, id, cipher));
@@ -171,8 +174,8 @@ int atrest_record_seal(atrest_recorder *r, void *out, size_t cap,
 	return 0;
 }
 
-int atrest_record_open(atrest_recorder *r, void *out, size_t cap,
-	size_t *out_len, const void *rec, size_t len, const void *ad, size_t ad_len)
+int atrest_record_open(atrest_recorder *r, void *out, size_t cap, size_t *out_len,
+	const void *rec, size_t len, const void *ad, size_t ad_len)
 {
 	const uint8_t *p = rec;
 	uint32_t id;
@@ -182,10 +185,12 @@ int atrest_record_open(atrest_recorder *r, void *out, size_t cap,
 	*out_len = 0;
 	ENSURE(len >= ATREST_RECORD_OVERHEAD, ATREST_EINTEGRITY, "record truncated");
 	ENSURE(cap >= len - REC_HDR, ATREST_EINVAL, "record output buffer too small");
-	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes", REC_AD_MAX);
+	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes",
+		REC_AD_MAX);
 	cipher = p[0] & 0x0F;
-	ENSURE((p[0] & 0xF0) == REC_FORM && (cipher == ATREST_CIPHER_AES_256_GCM ||
-			cipher == ATREST_CIPHER_CHACHA20_POLY1305),
+	ENSURE((p[0] & 0xF0) == REC_FORM &&
+			(cipher == ATREST_CIPHER_AES_256_GCM ||
+				cipher == ATREST_CIPHER_CHACHA20_POLY1305),
 		ATREST_EINTEGRITY, "not an atrest record");
 	id = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16;
 	GUARD(key_for(&k, r, id, cipher));

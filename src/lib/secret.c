@@ -21,8 +21,7 @@ struct secret_map {
 	int locked;
 };
 
-#define DATA_OFFSET                                                           \
-	((sizeof(struct secret_map) + 63) / 64 * 64) /* cache-line aligned */
+#define DATA_OFFSET ((sizeof(struct secret_map) + 63) / 64 * 64) /* cache-line aligned */
 
 static atomic_ulong g_unlocked;
 
@@ -37,11 +36,10 @@ int atrest__secret_new(atrest__secret **out, size_t cap)
 	ENSURE(cap <= SIZE_MAX - DATA_OFFSET - pg, ATREST_EINVAL,
 		"secret of %zu bytes is too large", cap);
 	len = (DATA_OFFSET + cap + pg - 1) / pg * pg;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		-1, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		return atrest__error_os(ATREST_ERROR, errno,
-			"cannot map %zu bytes for a secret", len);
+		return atrest__error_os(
+			ATREST_ERROR, errno, "cannot map %zu bytes for a secret", len);
 	/* Best effort: a low RLIMIT_MEMLOCK must not stop the program. */
 	(void)madvise(p, len, MADV_DONTDUMP);
 	m = p;

@@ -15,8 +15,8 @@
 #define SETTINGS_NAME ".atrest/settings.json"
 #define KEYRING_MAX (64u * 1024 * 1024)
 
-static const char *CIPHER_NAMES[] = { NULL, "aes-256-gcm", "chacha20-poly1305",
-	"aes-256-cbc-hmac-sha256" };
+static const char *CIPHER_NAMES[] = {
+	NULL, "aes-256-gcm", "chacha20-poly1305", "aes-256-cbc-hmac-sha256"};
 
 const char *atrest_cipher_name(int cipher)
 {
@@ -30,11 +30,12 @@ int atrest_cipher_from_name(const char *name)
 			return i;
 	return atrest__error(ATREST_EINVAL,
 		"unknown cipher '%s' (aes-256-gcm, chacha20-poly1305 or "
-		"aes-256-cbc-hmac-sha256)", name ? name : "");
+		"aes-256-cbc-hmac-sha256)",
+		name ? name : "");
 }
 
-int atrest__store_read_file(atrest_backend *b, const char *key, char **out,
-	size_t *len, size_t max)
+int atrest__store_read_file(
+	atrest_backend *b, const char *key, char **out, size_t *len, size_t max)
 {
 	atrest_backend_reader *r;
 	size_t got = 0;
@@ -65,8 +66,8 @@ int atrest__store_read_file(atrest_backend *b, const char *key, char **out,
 	return 0;
 }
 
-int atrest__store_write_file(atrest_backend *b, const char *key,
-	const void *buf, size_t len, unsigned int flags)
+int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf,
+	size_t len, unsigned int flags)
 {
 	atrest_backend_writer *w;
 	int rc;
@@ -104,7 +105,8 @@ static int settings_check(const atrest_settings *s)
 	GUARD(settings_default(&t, s->cipher, s->segment_size));
 	ENSURE(s->rotate_days >= 1 && s->force_days >= s->rotate_days &&
 			s->force_days <= 36500,
-		ATREST_EINVAL, "rotation policy out of range (1 <= rotate-days <= "
+		ATREST_EINVAL,
+		"rotation policy out of range (1 <= rotate-days <= "
 		"force-days <= 36500)");
 	return 0;
 }
@@ -123,8 +125,8 @@ static int settings_load(atrest_store *st)
 	GUARD(rc);
 	root = json_loadb(text, len, 0, NULL);
 	free(text);
-	rc = json_unpack(root, "{s:s, s:I, s:I, s:I}", "cipher", &cipher,
-		"segment_size", &seg, "rotate_days", &rot, "force_days", &force);
+	rc = json_unpack(root, "{s:s, s:I, s:I, s:I}", "cipher", &cipher, "segment_size",
+		&seg, "rotate_days", &rot, "force_days", &force);
 	if (rc == 0) {
 		st->settings.cipher = atrest_cipher_from_name(cipher);
 		st->settings.segment_size = (uint32_t)seg;
@@ -132,7 +134,8 @@ static int settings_load(atrest_store *st)
 		st->settings.force_days = (uint32_t)force;
 		rc = seg > 0 && seg <= ATREST_SEGMENT_SIZE_MAX && rot > 0 && force > 0 &&
 				rot < 100000 && force < 100000
-			? settings_check(&st->settings) : -1;
+			? settings_check(&st->settings)
+			: -1;
 	}
 	json_decref(root);
 	ENSURE(rc == 0, ATREST_EINTEGRITY,
@@ -143,9 +146,9 @@ static int settings_load(atrest_store *st)
 static int settings_save(atrest_backend *b, const atrest_settings *s)
 {
 	json_t *root = json_pack("{s:s, s:I, s:I, s:I}", "cipher",
-		atrest_cipher_name(s->cipher), "segment_size", (json_int_t)s->segment_size,
-		"rotate_days", (json_int_t)s->rotate_days, "force_days",
-		(json_int_t)s->force_days);
+		atrest_cipher_name(s->cipher), "segment_size",
+		(json_int_t)s->segment_size, "rotate_days", (json_int_t)s->rotate_days,
+		"force_days", (json_int_t)s->force_days);
 	char *text = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
 	int rc;
 
@@ -247,8 +250,10 @@ static int unlock_any(atrest_store *st, atrest__keyring *kr, atrest_keyprov **by
 			*by = st->old_kp;
 			return 0;
 		}
-		return atrest__error(ATREST_EKEY, "%s (the old key does not open it "
-			"either)", msg);
+		return atrest__error(ATREST_EKEY,
+			"%s (the old key does not open it "
+			"either)",
+			msg);
 	}
 	return rc;
 }
@@ -278,7 +283,8 @@ static int keyring_load(atrest_store *st, const atrest_store_options *o)
 	}
 	if (rc == ATREST_ENOTFOUND)
 		return atrest__error(ATREST_ENOTFOUND,
-			"no atrest store at %s (create one with 'atrest init')", st->location);
+			"no atrest store at %s (create one with 'atrest init')",
+			st->location);
 	return rc;
 }
 
@@ -311,7 +317,8 @@ static int reload(atrest_store *st)
 	pthread_mutex_lock(&st->mu);
 	rc = kr->generation == st->kr->generation && kr->check_len == st->kr->check_len &&
 			memcmp(kr->check, st->kr->check, kr->check_len) == 0
-		? 2 : atrest__keyring_adopt(kr, st->kr);
+		? 2
+		: atrest__keyring_adopt(kr, st->kr);
 	pthread_mutex_unlock(&st->mu);
 	if (rc == 0) /* rewrapped by another process: ask a provider */
 		rc = unlock_any(st, kr, &by);
@@ -470,8 +477,8 @@ void atrest_store_close(atrest_store *st)
 	free(st);
 }
 
-int atrest__store_active_dek(atrest_store *st, uint32_t *id, uint8_t *key,
-	int *cipher, uint32_t *segment_size)
+int atrest__store_active_dek(
+	atrest_store *st, uint32_t *id, uint8_t *key, int *cipher, uint32_t *segment_size)
 {
 	int rc;
 
@@ -524,11 +531,13 @@ int atrest__store_dek(atrest_store *st, uint32_t id, uint8_t *key)
 		rc = atrest__error(ATREST_EKEY,
 			"data key %u is newer than this process's copy of the keyring, which "
 			"was rewrapped to a master key this process does not hold; restart it "
-			"with the new key", id);
+			"with the new key",
+			id);
 	else if (rc == ATREST_ENOTFOUND)
 		rc = atrest__error(ATREST_EINTEGRITY,
 			"data key %u is not in this store's keyring (object modified or "
-			"from another store)", id);
+			"from another store)",
+			id);
 	return rc;
 }
 

@@ -30,19 +30,19 @@ struct atrest_store {
 	atrest_settings settings;
 	char tenant[ATREST_TENANT_MAX + 1];
 	int allow_plaintext;
-	char *location; /* for messages */
-	unsigned threads;         /* resolved option: 1 means no pool */
-	atrest__pool *pool;       /* started on first need (atomic pointer) */
-	pthread_mutex_t pool_mu;  /* serialises starting it */
-	void *spare[8];           /* ciphertext buffers kept for reuse (atomic) */
+	char *location;          /* for messages */
+	unsigned threads;        /* resolved option: 1 means no pool */
+	atrest__pool *pool;      /* started on first need (atomic pointer) */
+	pthread_mutex_t pool_mu; /* serialises starting it */
+	void *spare[8];          /* ciphertext buffers kept for reuse (atomic) */
 };
 
 /*
  * The active data key id and a copy of its key (32 bytes; the caller wipes
  * it), for a new object; applies the rotation policy first.
  */
-int atrest__store_active_dek(atrest_store *st, uint32_t *id, uint8_t *key,
-	int *cipher, uint32_t *segment_size);
+int atrest__store_active_dek(atrest_store *st, uint32_t *id, uint8_t *key, int *cipher,
+	uint32_t *segment_size);
 /* The active data key id and the store cipher, without the key (records
  * derive their key once per data key). */
 int atrest__store_record_key(atrest_store *st, uint32_t *id, int *cipher);
@@ -74,8 +74,7 @@ typedef struct atrest__object_facts_t {
 	int64_t mtime;
 } atrest__object_facts_t;
 
-int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st,
-	const char *name);
+int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name);
 
 /*
  * Rewrite an object under the active data key, keeping its metadata; a
@@ -86,9 +85,9 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes);
 
 /* Whole small files of the store's own (.atrest/...). */
-int atrest__store_read_file(atrest_backend *b, const char *key, char **out,
-	size_t *len, size_t max);
-int atrest__store_write_file(atrest_backend *b, const char *key,
-	const void *buf, size_t len, unsigned int flags);
+int atrest__store_read_file(
+	atrest_backend *b, const char *key, char **out, size_t *len, size_t max);
+int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf,
+	size_t len, unsigned int flags);
 
 #endif

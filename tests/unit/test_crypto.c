@@ -21,7 +21,7 @@
 #define CBC ATREST_CIPHER_AES_256_CBC_HMAC_SHA256
 #define VEC_FIELDS 16
 
-static const int all_ciphers[] = { GCM, CHACHA, CBC };
+static const int all_ciphers[] = {GCM, CHACHA, CBC};
 static const char *self_path; /* argv[0], to re-run this program */
 
 /* ---- vector files: blocks of "Name = hex" lines, blank-line separated */
@@ -113,13 +113,12 @@ static void check_aead_case(int cipher, const struct vec *v)
 	assert_int_equal(atrest__cipher_ctlen(cipher, pl), total);
 	/* Twice on one context: re-nonced state must not leak across calls. */
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(atrest__aead_seal(a, out, nonce, aad, al, pt,
-			pl), 0);
+		assert_int_equal(atrest__aead_seal(a, out, nonce, aad, al, pt, pl), 0);
 		assert_memory_equal(out, ct, cl);
 		assert_memory_equal(out + cl, tag, tl);
 	}
-	assert_int_equal(atrest__aead_open(a, back, &outl, nonce, aad, al, out,
-		total), 0);
+	assert_int_equal(
+		atrest__aead_open(a, back, &outl, nonce, aad, al, out, total), 0);
 	assert_int_equal(outl, pl);
 	if (pl)
 		assert_memory_equal(back, pt, pl);
@@ -176,8 +175,7 @@ static void test_hkdf_kat(void **state)
 		uint8_t out[128];
 
 		assert_int_equal(ol, len);
-		assert_int_equal(atrest__hkdf(out, len, salt, sl, ikm, il, info,
-			nl), 0);
+		assert_int_equal(atrest__hkdf(out, len, salt, sl, ikm, il, info, nl), 0);
 		assert_memory_equal(out, okm, len);
 		free(ikm), free(salt), free(info), free(okm);
 		cases++;
@@ -218,13 +216,15 @@ static void test_argon2id_kat(void **state)
 	/* atrest__argon2id is the same function without secret and ad. */
 	{
 		uint8_t ours[32], ref[32];
-		assert_int_equal(atrest__argon2id(ours, 32, c.pwd, pl, c.salt,
-			sl, 3, 32, 4), 0);
-		assert_int_equal(argon2id_hash_raw(3, 32, 4, c.pwd, pl, c.salt,
-			sl, ref, 32), ARGON2_OK);
+		assert_int_equal(
+			atrest__argon2id(ours, 32, c.pwd, pl, c.salt, sl, 3, 32, 4), 0);
+		assert_int_equal(
+			argon2id_hash_raw(3, 32, 4, c.pwd, pl, c.salt, sl, ref, 32),
+			ARGON2_OK);
 		assert_memory_equal(ours, ref, 32);
-		assert_int_not_equal(atrest__argon2id(ours, 32, c.pwd, pl,
-			c.salt, 4, 3, 32, 4), 0); /* salt below argon2's 8 */
+		assert_int_not_equal(
+			atrest__argon2id(ours, 32, c.pwd, pl, c.salt, 4, 3, 32, 4),
+			0); /* salt below argon2's 8 */
 	}
 	free(c.pwd), free(c.salt), free(c.secret), free(c.ad);
 }
@@ -243,8 +243,7 @@ static void test_pbkdf2_kat(void **state)
 		uint8_t *dk = vhex(&v, "DK", &dl), out[64];
 		uint32_t iter = (uint32_t)strtoul(vget(&v, "Iter"), NULL, 10);
 
-		assert_int_equal(atrest__pbkdf2_sha256(out, dl, p, pl, s, sl,
-			iter), 0);
+		assert_int_equal(atrest__pbkdf2_sha256(out, dl, p, pl, s, sl, iter), 0);
 		assert_memory_equal(out, dk, dl);
 		free(p), free(s), free(dk);
 		cases++;
@@ -259,16 +258,19 @@ static void test_sha256_hmac(void **state)
 	size_t n;
 	uint8_t out[32];
 	uint8_t *want = th_unhex("ba7816bf8f01cfea414140de5dae2223"
-		"b00361a396177a9cb410ff61f20015ad", &n);
+				 "b00361a396177a9cb410ff61f20015ad",
+		&n);
 	uint8_t *mac = th_unhex("5bdcc146bf60754e6a042426089575c7"
-		"5a003f089d2739839dec58b964ec3843", &n);
+				"5a003f089d2739839dec58b964ec3843",
+		&n);
 	const char *data = "what do ya want for nothing?";
 
 	(void)state;
 	assert_int_equal(atrest__sha256(out, "abc", 3), 0);
 	assert_memory_equal(out, want, 32);
-	assert_int_equal(atrest__hmac_sha256(out, (const uint8_t *)"Jefe", 4,
-		data, strlen(data)), 0);
+	assert_int_equal(
+		atrest__hmac_sha256(out, (const uint8_t *)"Jefe", 4, data, strlen(data)),
+		0);
 	assert_memory_equal(out, mac, 32);
 	free(want), free(mac);
 }
@@ -297,19 +299,19 @@ static void roundtrip_one(atrest__aead *a, int cipher, size_t len)
 	th_fill(pt, len, len + 1);
 	th_fill(nonce, sizeof(nonce), len + 2);
 	th_fill(aad, sizeof(aad), len + 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt,
-		len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
 	assert_int_equal(atrest__cipher_ptlen(cipher, ct, ctl, &pl), 0);
 	assert_int_equal(pl, len);
-	assert_int_equal(atrest__aead_open(a, back, &got, nonce, aad,
-		sizeof(aad), ct, ctl), 0);
+	assert_int_equal(
+		atrest__aead_open(a, back, &got, nonce, aad, sizeof(aad), ct, ctl), 0);
 	assert_int_equal(got, len);
 	if (len)
 		assert_memory_equal(back, pt, len);
 	if (cipher != CBC) { /* in place is allowed for the AEADs */
 		memcpy(back, pt, len);
-		assert_int_equal(atrest__aead_seal(a, back, nonce, aad,
-			sizeof(aad), back, len), 0);
+		assert_int_equal(
+			atrest__aead_seal(a, back, nonce, aad, sizeof(aad), back, len),
+			0);
 		assert_memory_equal(back, ct, ctl);
 	}
 	free(pt), free(ct), free(back);
@@ -317,8 +319,7 @@ static void roundtrip_one(atrest__aead *a, int cipher, size_t len)
 
 static void test_roundtrip(void **state)
 {
-	static const size_t lens[] = { 0, 1, 15, 16, 17, 63, 64, 65, 1024,
-		65536 };
+	static const size_t lens[] = {0, 1, 15, 16, 17, 63, 64, 65, 1024, 65536};
 
 	(void)state;
 	for (size_t c = 0; c < 3; c++) {
@@ -341,15 +342,15 @@ static int all_zero(const uint8_t *p, size_t n)
 }
 
 /* Open must fail with EINTEGRITY and leave out all zero. */
-static void expect_reject(atrest__aead *a, const uint8_t *nonce,
-	const uint8_t *aad, size_t al, const uint8_t *ct, size_t cl)
+static void expect_reject(atrest__aead *a, const uint8_t *nonce, const uint8_t *aad,
+	size_t al, const uint8_t *ct, size_t cl)
 {
 	uint8_t *out = malloc(cl + 1);
 	size_t got = 99;
 
 	memset(out, 0xAA, cl + 1);
-	assert_int_equal(atrest__aead_open(a, out, &got, nonce, aad, al, ct,
-		cl), ATREST_EINTEGRITY);
+	assert_int_equal(atrest__aead_open(a, out, &got, nonce, aad, al, ct, cl),
+		ATREST_EINTEGRITY);
 	assert_true(all_zero(out, cl));
 	assert_int_equal(got, 0);
 	free(out);
@@ -363,8 +364,7 @@ static void tamper_cipher(int cipher, size_t len)
 
 	th_fill(pt, len, 1), th_fill(nonce, sizeof(nonce), 2);
 	th_fill(aad, sizeof(aad), 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt,
-		len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
 	for (size_t i = 0; i < cl; i++) {
 		ct[i] ^= 0x01;
 		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
@@ -391,7 +391,7 @@ static void tamper_cipher(int cipher, size_t len)
 
 static void test_tamper(void **state)
 {
-	static const size_t lens[] = { 0, 1, 17, 64 };
+	static const size_t lens[] = {0, 1, 17, 64};
 
 	(void)state;
 	for (size_t c = 0; c < 3; c++)
@@ -405,11 +405,11 @@ static void test_extended(void **state)
 	for (size_t c = 0; c < 3; c++) {
 		atrest__aead *a = new_aead(all_ciphers[c], 3, NULL);
 		size_t cl = atrest__cipher_ctlen(all_ciphers[c], 20);
-		uint8_t pt[20] = { 1 }, nonce[ATREST_NONCE_LEN] = { 0 };
-		uint8_t ct[128] = { 0 };
+		uint8_t pt[20] = {1}, nonce[ATREST_NONCE_LEN] = {0};
+		uint8_t ct[128] = {0};
 
-		assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt,
-			sizeof(pt)), 0);
+		assert_int_equal(
+			atrest__aead_seal(a, ct, nonce, NULL, 0, pt, sizeof(pt)), 0);
 		expect_reject(a, nonce, NULL, 0, ct, cl + 1);
 		expect_reject(a, nonce, NULL, 0, ct, cl + 16);
 		atrest__aead_free(a);
@@ -423,11 +423,11 @@ static void test_wrong_key(void **state)
 		atrest__aead *a = new_aead(all_ciphers[c], 100, NULL);
 		atrest__aead *b = new_aead(all_ciphers[c], 101, NULL);
 		size_t cl = atrest__cipher_ctlen(all_ciphers[c], 40);
-		uint8_t pt[40], nonce[ATREST_NONCE_LEN] = { 9 }, ct[128];
+		uint8_t pt[40], nonce[ATREST_NONCE_LEN] = {9}, ct[128];
 
 		th_fill(pt, sizeof(pt), 5);
-		assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt,
-			sizeof(pt)), 0);
+		assert_int_equal(
+			atrest__aead_seal(a, ct, nonce, NULL, 0, pt, sizeof(pt)), 0);
 		expect_reject(b, nonce, NULL, 0, ct, cl);
 		atrest__aead_free(a);
 		atrest__aead_free(b);
@@ -436,14 +436,12 @@ static void test_wrong_key(void **state)
 
 static void test_ptlen(void **state)
 {
-	uint8_t ct[81] = { 0 };
+	uint8_t ct[81] = {0};
 	size_t pl;
 
 	(void)state;
-	assert_int_equal(atrest__cipher_ptlen(GCM, ct, 15, &pl),
-		ATREST_EINTEGRITY);
-	assert_int_equal(atrest__cipher_ptlen(CHACHA, ct, 0, &pl),
-		ATREST_EINTEGRITY);
+	assert_int_equal(atrest__cipher_ptlen(GCM, ct, 15, &pl), ATREST_EINTEGRITY);
+	assert_int_equal(atrest__cipher_ptlen(CHACHA, ct, 0, &pl), ATREST_EINTEGRITY);
 	assert_int_equal(atrest__cipher_ptlen(GCM, ct, 16, &pl), 0);
 	assert_int_equal(pl, 0);
 	assert_int_equal(atrest__cipher_ptlen(CHACHA, ct, 81, &pl), 0);
@@ -451,22 +449,19 @@ static void test_ptlen(void **state)
 	/* CBC: 33 + 16k bytes, pad count byte at ct_len - 33. */
 	for (size_t bad = 0; bad < 81; bad++)
 		if (bad < 33 || (bad - 33) % 16 != 0)
-			assert_int_equal(atrest__cipher_ptlen(CBC, ct, bad,
-				&pl), ATREST_EINTEGRITY);
+			assert_int_equal(atrest__cipher_ptlen(CBC, ct, bad, &pl),
+				ATREST_EINTEGRITY);
 	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 33, &pl), 0);
 	assert_int_equal(pl, 0);
 	ct[0] = 1; /* no body, yet one pad byte */
-	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 33, &pl),
-		ATREST_EINTEGRITY);
+	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 33, &pl), ATREST_EINTEGRITY);
 	ct[16] = 15;
 	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 49, &pl), 0);
 	assert_int_equal(pl, 1);
 	ct[16] = 16;
-	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 49, &pl),
-		ATREST_EINTEGRITY);
+	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 49, &pl), ATREST_EINTEGRITY);
 	ct[16] = 0xff;
-	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 49, &pl),
-		ATREST_EINTEGRITY);
+	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 49, &pl), ATREST_EINTEGRITY);
 	ct[32] = 0;
 	assert_int_equal(atrest__cipher_ptlen(CBC, ct, 65, &pl), 0);
 	assert_int_equal(pl, 32);
@@ -474,21 +469,22 @@ static void test_ptlen(void **state)
 }
 
 /* Give body || padcount a valid tag under mac_key, as a key holder could. */
-static void cbc_retag(uint8_t *ct, size_t body, const uint8_t *mac_key,
-	const uint8_t *nonce)
+static void cbc_retag(
+	uint8_t *ct, size_t body, const uint8_t *mac_key, const uint8_t *nonce)
 {
 	uint8_t buf[ATREST_NONCE_LEN + 64];
 
 	memcpy(buf, nonce, ATREST_NONCE_LEN);
 	memcpy(buf + ATREST_NONCE_LEN, ct, body + 1);
 	assert_int_equal(atrest__hmac_sha256(ct + body + 1, mac_key, 32, buf,
-		ATREST_NONCE_LEN + body + 1), 0);
+				 ATREST_NONCE_LEN + body + 1),
+		0);
 }
 
 /* The checks after the MAC: pad count <= 15, <= body, pad bytes zero. */
 static void test_cbc_pad_checks(void **state)
 {
-	uint8_t key[64], nonce[ATREST_NONCE_LEN] = { 4 }, pt[16], ct[64];
+	uint8_t key[64], nonce[ATREST_NONCE_LEN] = {4}, pt[16], ct[64];
 	uint8_t out[64];
 	atrest__aead *a = new_aead(CBC, 55, key);
 	size_t got;
@@ -506,8 +502,7 @@ static void test_cbc_pad_checks(void **state)
 	assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt, 16), 0);
 	ct[16] = 3;
 	cbc_retag(ct, 16, key + 32, nonce);
-	assert_int_equal(atrest__aead_open(a, out, &got, nonce, NULL, 0, ct,
-		49), 0);
+	assert_int_equal(atrest__aead_open(a, out, &got, nonce, NULL, 0, ct, 49), 0);
 	assert_int_equal(got, 13);
 	assert_memory_equal(out, pt, 13);
 	assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt, 0), 0);
@@ -519,7 +514,7 @@ static void test_cbc_pad_checks(void **state)
 
 static void test_params(void **state)
 {
-	uint8_t key[64] = { 0 };
+	uint8_t key[64] = {0};
 	atrest__aead *a = (atrest__aead *)&a;
 
 	(void)state;
@@ -605,7 +600,7 @@ static int fips_child(void)
 {
 	const atrest_error *e;
 	atrest__aead *a;
-	uint8_t key[32] = { 0 };
+	uint8_t key[32] = {0};
 	int rc = atrest__crypto_init();
 
 	if (rc == 0 && atrest__fips_mode())
@@ -615,9 +610,8 @@ static int fips_child(void)
 		return 1;
 	fprintf(stderr, "fips child: %s\n", e->message);
 	atrest_error_clear();
-	if (atrest__crypto_init() != ATREST_EUNAVAILABLE ||
-	    !atrest_error_last() ||
-	    !strstr(atrest_error_last()->message, "ATREST_FIPS=1"))
+	if (atrest__crypto_init() != ATREST_EUNAVAILABLE || !atrest_error_last() ||
+		!strstr(atrest_error_last()->message, "ATREST_FIPS=1"))
 		return 2;
 	if (atrest__aead_new(&a, GCM, key, 32) != ATREST_EUNAVAILABLE)
 		return 3;

@@ -17,8 +17,8 @@
 
 #define SEG 1024
 
-static const int CIPHERS[] = { ATREST_CIPHER_AES_256_GCM,
-	ATREST_CIPHER_CHACHA20_POLY1305, ATREST_CIPHER_AES_256_CBC_HMAC_SHA256 };
+static const int CIPHERS[] = {ATREST_CIPHER_AES_256_GCM, ATREST_CIPHER_CHACHA20_POLY1305,
+	ATREST_CIPHER_AES_256_CBC_HMAC_SHA256};
 
 /* ---- memory sources and sinks */
 
@@ -80,25 +80,26 @@ static atrest_file_options opts_for(int cipher, uint32_t seg)
 }
 
 /* Encrypt pt in chunks of step bytes through the incremental API. */
-static membuf enc_buf(atrest_keyprov *kp, const atrest_file_options *o,
-	const uint8_t *pt, size_t len, size_t step)
+static membuf enc_buf(atrest_keyprov *kp, const atrest_file_options *o, const uint8_t *pt,
+	size_t len, size_t step)
 {
 	atrest_file_encryptor *e;
-	membuf out = { 0 };
+	membuf out = {0};
 
 	assert_int_equal(atrest_file_encryptor_new(&e, kp, o, mem_write, &out), 0);
 	for (size_t off = 0; off < len; off += step)
 		assert_int_equal(atrest_file_encryptor_write(e, pt + off,
-			len - off < step ? len - off : step), 0);
+					 len - off < step ? len - off : step),
+			0);
 	assert_int_equal(atrest_file_encryptor_finish(e), 0);
 	return out;
 }
 
 /* Decrypt a whole buffer; the code, and the plaintext in *out on success. */
-static int dec_buf(atrest_keyprov *kp, const uint8_t *file, size_t len,
-	membuf *out, size_t chunk)
+static int dec_buf(
+	atrest_keyprov *kp, const uint8_t *file, size_t len, membuf *out, size_t chunk)
 {
-	membuf in = { (uint8_t *)file, len, len, 0, chunk };
+	membuf in = {(uint8_t *)file, len, len, 0, chunk};
 	atrest_file_decryptor *d;
 	uint8_t buf[70000];
 	size_t got;
@@ -203,10 +204,10 @@ static void round_trip(int cipher, uint32_t seg, size_t size, uint64_t seed)
 static void test_round_trips(void **state)
 {
 	const size_t batch = 2u << 20; /* the pipeline's batch */
-	const size_t small[] = { 0, 1, 15, 16, 17, SEG - 1, SEG, SEG + 1,
-		2 * SEG, 3 * SEG + 500 };
-	const size_t big[] = { 65535, 65536, 65537, batch - 1, batch, batch + 1,
-		3 * batch, 5 * batch + 12345 };
+	const size_t small[] = {
+		0, 1, 15, 16, 17, SEG - 1, SEG, SEG + 1, 2 * SEG, 3 * SEG + 500};
+	const size_t big[] = {65535, 65536, 65537, batch - 1, batch, batch + 1, 3 * batch,
+		5 * batch + 12345};
 
 	(void)state;
 	for (size_t c = 0; c < 3; c++) {
@@ -221,8 +222,8 @@ static void test_round_trips(void **state)
 
 static void test_metadata(void **state)
 {
-	atrest_meta_entry e[] = { { "job", "42" }, { "host", "db-1" } };
-	atrest_meta m = { e, 2 };
+	atrest_meta_entry e[] = {{"job", "42"}, {"host", "db-1"}};
+	atrest_meta m = {e, 2};
 	atrest_file_options o = ATREST_FILE_OPTIONS_INIT;
 	atrest_keyprov *kp = raw_key(2);
 	const atrest_meta_entry *got;
@@ -233,7 +234,7 @@ static void test_metadata(void **state)
 	(void)state;
 	o.meta = &m;
 	enc = enc_buf(kp, &o, (const uint8_t *)"x", 1, 1);
-	in = (membuf){ enc.p, enc.len, enc.len, 0, 0 };
+	in = (membuf){enc.p, enc.len, enc.len, 0, 0};
 	assert_int_equal(atrest_file_decryptor_new(&d, kp, mem_read, &in), 0);
 	atrest_file_decryptor_meta(d, &got, &n);
 	assert_int_equal(n, 2);
@@ -261,7 +262,8 @@ static void test_every_byte(void **state)
 		for (size_t i = 0; i < f.len; i++)
 			for (int bit = 0; bit < 8; bit += 7) {
 				f.p[i] ^= (uint8_t)(1u << bit);
-				assert_int_equal(dec_rc(kp, f.p, f.len), ATREST_EINTEGRITY);
+				assert_int_equal(
+					dec_rc(kp, f.p, f.len), ATREST_EINTEGRITY);
 				f.p[i] ^= (uint8_t)(1u << bit);
 			}
 		assert_int_equal(dec_rc(kp, f.p, f.len), 0);
@@ -411,12 +413,13 @@ static void test_not_a_file(void **state)
 	strcpy(h.name, "a/b");
 	th_fill(dek, sizeof(dek), 13);
 	assert_int_equal(atrest__obj_seal_buf(&obj, &len, &h, dek,
-		(const uint8_t *)"\0\0", 2, (const uint8_t *)"hi", 2), 0);
+				 (const uint8_t *)"\0\0", 2, (const uint8_t *)"hi", 2),
+		0);
 	assert_int_equal(dec_rc(kp, obj, len), ATREST_EINTEGRITY);
-	assert_non_null(strstr(atrest_error_last()->message,
-		"a store object, not a standalone file"));
-	assert_int_equal(dec_rc(kp, (const uint8_t *)"plain text", 10),
-		ATREST_EINTEGRITY);
+	assert_non_null(strstr(
+		atrest_error_last()->message, "a store object, not a standalone file"));
+	assert_int_equal(
+		dec_rc(kp, (const uint8_t *)"plain text", 10), ATREST_EINTEGRITY);
 	assert_int_equal(dec_rc(kp, (const uint8_t *)"", 0), ATREST_EINTEGRITY);
 	free(obj);
 	atrest_keyprov_free(kp);
@@ -427,20 +430,20 @@ static void test_bad_options(void **state)
 	atrest_keyprov *kp = raw_key(14);
 	atrest_file_options o = opts_for(99, 0);
 	atrest_file_encryptor *e;
-	membuf out = { 0 };
+	membuf out = {0};
 
 	(void)state;
-	assert_int_equal(atrest_file_encryptor_new(&e, kp, &o, mem_write, &out),
-		ATREST_EINVAL);
+	assert_int_equal(
+		atrest_file_encryptor_new(&e, kp, &o, mem_write, &out), ATREST_EINVAL);
 	o = opts_for(0, 100);
-	assert_int_equal(atrest_file_encryptor_new(&e, kp, &o, mem_write, &out),
-		ATREST_EINVAL);
+	assert_int_equal(
+		atrest_file_encryptor_new(&e, kp, &o, mem_write, &out), ATREST_EINVAL);
 	o = opts_for(0, 0);
 	o.version = 99;
-	assert_int_equal(atrest_file_encryptor_new(&e, kp, &o, mem_write, &out),
-		ATREST_EINVAL);
-	assert_int_equal(atrest_file_encryptor_new(&e, NULL, NULL, mem_write, &out),
-		ATREST_EKEY);
+	assert_int_equal(
+		atrest_file_encryptor_new(&e, kp, &o, mem_write, &out), ATREST_EINVAL);
+	assert_int_equal(
+		atrest_file_encryptor_new(&e, NULL, NULL, mem_write, &out), ATREST_EKEY);
 	free(out.p);
 	atrest_keyprov_free(kp);
 }
@@ -492,16 +495,28 @@ typedef struct fvec {
 	char *fields[16];
 } fvec;
 
-static const char *const NAMES[] = { "master_key", "passphrase", "kind",
-	"key_id", "params", "data_key", "salt", "wrapped_key", "extension",
-	"metadata", "plaintext", "file", NULL };
-enum { F_MASTER, F_PASS, F_KIND, F_KEY_ID, F_PARAMS, F_DEK, F_SALT,
-	F_WRAPPED, F_EXT, F_META, F_PT, F_FILE };
+static const char *const NAMES[] = {"master_key", "passphrase", "kind", "key_id",
+	"params", "data_key", "salt", "wrapped_key", "extension", "metadata", "plaintext",
+	"file", NULL};
+enum {
+	F_MASTER,
+	F_PASS,
+	F_KIND,
+	F_KEY_ID,
+	F_PARAMS,
+	F_DEK,
+	F_SALT,
+	F_WRAPPED,
+	F_EXT,
+	F_META,
+	F_PT,
+	F_FILE
+};
 
 /* Seal a form-2 file with everything fixed (no randomness). */
-static uint8_t *seal_fixed(size_t *len, int cipher, uint32_t seg,
-	const uint8_t *dek, const uint8_t *salt, const uint8_t *ext, size_t el,
-	const uint8_t *meta, size_t ml, const uint8_t *pt, size_t pl)
+static uint8_t *seal_fixed(size_t *len, int cipher, uint32_t seg, const uint8_t *dek,
+	const uint8_t *salt, const uint8_t *ext, size_t el, const uint8_t *meta,
+	size_t ml, const uint8_t *pt, size_t pl)
 {
 	atrest__hdr h;
 	uint8_t *out;
@@ -524,7 +539,8 @@ static atrest_keyprov *vec_key(const fvec *v)
 
 	if (v->fields[F_PASS]) {
 		assert_int_equal(atrest_keyprov_passphrase(&kp, v->fields[F_PASS],
-			strlen(v->fields[F_PASS])), 0);
+					 strlen(v->fields[F_PASS])),
+			0);
 	} else {
 		uint8_t *mk = th_unhex(v->fields[F_MASTER], &n);
 		assert_int_equal(atrest_keyprov_raw(&kp, mk, n), 0);
@@ -536,10 +552,13 @@ static atrest_keyprov *vec_key(const fvec *v)
 static void check_vector(const fvec *v)
 {
 	size_t n, el, wl, ml, pl, fl, len;
-	uint8_t *dek = th_unhex(v->fields[F_DEK], &n), *salt = th_unhex(v->fields[F_SALT], &n);
+	uint8_t *dek = th_unhex(v->fields[F_DEK], &n),
+		*salt = th_unhex(v->fields[F_SALT], &n);
 	uint8_t *wrapped = th_unhex(v->fields[F_WRAPPED], &wl);
-	uint8_t *ext = th_unhex(v->fields[F_EXT], &el), *meta = th_unhex(v->fields[F_META], &ml);
-	uint8_t *pt = th_unhex(v->fields[F_PT], &pl), *file = th_unhex(v->fields[F_FILE], &fl);
+	uint8_t *ext = th_unhex(v->fields[F_EXT], &el),
+		*meta = th_unhex(v->fields[F_META], &ml);
+	uint8_t *pt = th_unhex(v->fields[F_PT], &pl),
+		*file = th_unhex(v->fields[F_FILE], &fl);
 	uint8_t mine[ATREST__EXT_MAX], aad[46], *again;
 	atrest_keyprov *kp = vec_key(v);
 	atrest__secret *key;
@@ -547,8 +566,10 @@ static void check_vector(const fvec *v)
 	membuf out;
 
 	/* The extension, from its fields as the document says. */
-	assert_int_equal(ext_bytes(mine, v->fields[F_KIND], v->fields[F_KEY_ID],
-		v->fields[F_PARAMS] ? v->fields[F_PARAMS] : "", wrapped, wl), el);
+	assert_int_equal(
+		ext_bytes(mine, v->fields[F_KIND], v->fields[F_KEY_ID],
+			v->fields[F_PARAMS] ? v->fields[F_PARAMS] : "", wrapped, wl),
+		el);
 	assert_memory_equal(mine, ext, el);
 	/* The master key unwraps the data key. */
 	wrap_aad(aad, salt);
@@ -573,16 +594,17 @@ static void check_vector(const fvec *v)
 /* Writes tests/vectors/files.txt; run with ATREST_GEN_VECTORS=1. */
 static void generate(const char *path)
 {
-	static const uint8_t meta[] = { 1, 0, 3, 0, 'j', 'o', 'b', 2, 0, 0, 0, '4', '2' };
-	static const size_t sizes[] = { 0, 1, 2 * SEG + 500 };
+	static const uint8_t meta[] = {1, 0, 3, 0, 'j', 'o', 'b', 2, 0, 0, 0, '4', '2'};
+	static const size_t sizes[] = {0, 1, 2 * SEG + 500};
 	FILE *f = fopen(path, "w");
 	uint8_t mk[32], dek[32], salt[32], pt[2 * SEG + 500], wrapped[ATREST_WRAPPED_MAX];
 	uint8_t ext[ATREST__EXT_MAX], aad[46];
 
 	assert_non_null(f);
-	fprintf(f, "# atrest standalone file vectors (docs/FORMAT.md section 7). One "
-		   "blank-line-separated\n# record each. Generated once; never "
-		   "regenerate for a released format version.\n\n");
+	fprintf(f,
+		"# atrest standalone file vectors (docs/FORMAT.md section 7). One "
+		"blank-line-separated\n# record each. Generated once; never "
+		"regenerate for a released format version.\n\n");
 	th_fill(mk, 32, 300);
 	th_fill(dek, 32, 301);
 	th_fill(pt, sizeof(pt), 302);
@@ -598,29 +620,39 @@ static void generate(const char *path)
 			if (pass && i != 1)
 				continue;
 			if (pass)
-				assert_int_equal(atrest_keyprov_passphrase(&kp, "correct horse", 13), 0);
+				assert_int_equal(atrest_keyprov_passphrase(
+							 &kp, "correct horse", 13),
+					0);
 			else
 				assert_int_equal(atrest_keyprov_raw(&kp, mk, 32), 0);
 			th_fill(salt, 32, 400 + 10 * c + i);
 			assert_int_equal(atrest__kp_bind(kp, NULL, &params), 0);
-			assert_int_equal(atrest__kp_key_id(kp, key_id, sizeof(key_id)), 0);
+			assert_int_equal(
+				atrest__kp_key_id(kp, key_id, sizeof(key_id)), 0);
 			wrap_aad(aad, salt);
-			assert_int_equal(atrest__kp_wrap(kp, wrapped, &wl, dek, aad, 46), 0);
-			el = ext_bytes(ext, kp->kind, key_id, params ? params : "", wrapped, wl);
-			file = seal_fixed(&len, cipher, SEG, dek, salt, ext, el, m, ml, pt,
-				sizes[i]);
-			char *h_mk = hexstr(mk, 32), *h_dek = hexstr(dek, 32), *h_salt = hexstr(salt, 32);
-			char *h_w = hexstr(wrapped, wl), *h_e = hexstr(ext, el), *h_m = hexstr(m, ml);
+			assert_int_equal(
+				atrest__kp_wrap(kp, wrapped, &wl, dek, aad, 46), 0);
+			el = ext_bytes(
+				ext, kp->kind, key_id, params ? params : "", wrapped, wl);
+			file = seal_fixed(&len, cipher, SEG, dek, salt, ext, el, m, ml,
+				pt, sizes[i]);
+			char *h_mk = hexstr(mk, 32), *h_dek = hexstr(dek, 32),
+			     *h_salt = hexstr(salt, 32);
+			char *h_w = hexstr(wrapped, wl), *h_e = hexstr(ext, el),
+			     *h_m = hexstr(m, ml);
 			char *h_p = hexstr(pt, sizes[i]), *h_f = hexstr(file, len);
-			fprintf(f, "cipher = %s\nsegment_size = %u\n", atrest_cipher_name(cipher), SEG);
+			fprintf(f, "cipher = %s\nsegment_size = %u\n",
+				atrest_cipher_name(cipher), SEG);
 			if (pass)
-				fprintf(f, "passphrase = correct horse\nparams = %s\n", params);
+				fprintf(f, "passphrase = correct horse\nparams = %s\n",
+					params);
 			else
 				fprintf(f, "master_key = %s\n", h_mk);
-			fprintf(f, "kind = %s\nkey_id = %s\ndata_key = %s\nsalt = %s\n"
-				   "wrapped_key = %s\nextension = %s\nmetadata = %s\n"
-				   "plaintext = %s\nfile = %s\n\n", kp->kind, key_id, h_dek,
-				h_salt, h_w, h_e, h_m, h_p, h_f);
+			fprintf(f,
+				"kind = %s\nkey_id = %s\ndata_key = %s\nsalt = %s\n"
+				"wrapped_key = %s\nextension = %s\nmetadata = %s\n"
+				"plaintext = %s\nfile = %s\n\n",
+				kp->kind, key_id, h_dek, h_salt, h_w, h_e, h_m, h_p, h_f);
 			free(h_mk), free(h_dek), free(h_salt), free(h_w), free(h_e);
 			free(h_m), free(h_p), free(h_f), free(file), free(params);
 			atrest_keyprov_free(kp);

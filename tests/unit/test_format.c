@@ -12,9 +12,9 @@
 
 #define SEG 1024
 
-static const int CIPHERS[] = { ATREST_CIPHER_AES_256_GCM,
-	ATREST_CIPHER_CHACHA20_POLY1305, ATREST_CIPHER_AES_256_CBC_HMAC_SHA256 };
-static const size_t SIZES[] = { 0, 1, SEG - 1, SEG, 3 * SEG + 500 };
+static const int CIPHERS[] = {ATREST_CIPHER_AES_256_GCM, ATREST_CIPHER_CHACHA20_POLY1305,
+	ATREST_CIPHER_AES_256_CBC_HMAC_SHA256};
+static const size_t SIZES[] = {0, 1, SEG - 1, SEG, 3 * SEG + 500};
 
 static void fill_hdr(atrest__hdr *h, int cipher, uint64_t seed)
 {
@@ -29,15 +29,16 @@ static void fill_hdr(atrest__hdr *h, int cipher, uint64_t seed)
 	strcpy(h->name, "job-42/chk-17/part-3");
 }
 
-static uint8_t *seal(size_t *len, int cipher, const uint8_t *dek,
-	const uint8_t *pt, size_t pt_len, uint64_t seed)
+static uint8_t *seal(size_t *len, int cipher, const uint8_t *dek, const uint8_t *pt,
+	size_t pt_len, uint64_t seed)
 {
 	atrest__hdr h;
 	uint8_t *obj;
 
 	fill_hdr(&h, cipher, seed);
-	assert_int_equal(atrest__obj_seal_buf(&obj, len, &h, dek, (const uint8_t *)"\0\0", 2,
-		pt, pt_len), 0);
+	assert_int_equal(atrest__obj_seal_buf(&obj, len, &h, dek, (const uint8_t *)"\0\0",
+				 2, pt, pt_len),
+		0);
 	return obj;
 }
 
@@ -55,8 +56,8 @@ static int open_rc(const uint8_t *obj, size_t len, const uint8_t *dek)
 static void test_round_trip_edges(void **state)
 {
 	uint8_t dek[32], *pt = malloc(5 * SEG), *obj, *back;
-	size_t sizes[] = { 0, 1, 15, 16, 17, SEG - 1, SEG, SEG + 1, 2 * SEG - 1, 2 * SEG,
-		2 * SEG + 1, 5 * SEG };
+	size_t sizes[] = {0, 1, 15, 16, 17, SEG - 1, SEG, SEG + 1, 2 * SEG - 1, 2 * SEG,
+		2 * SEG + 1, 5 * SEG};
 	atrest__hdr h;
 
 	(void)state;
@@ -66,7 +67,8 @@ static void test_round_trip_edges(void **state)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			size_t len, n;
 			obj = seal(&len, CIPHERS[c], dek, pt, sizes[i], i);
-			assert_int_equal(atrest__obj_open_buf(&back, &n, &h, obj, len, dek), 0);
+			assert_int_equal(
+				atrest__obj_open_buf(&back, &n, &h, obj, len, dek), 0);
 			assert_int_equal(n, sizes[i]);
 			assert_memory_equal(back, pt, n);
 			free(back);
@@ -89,7 +91,8 @@ static void test_every_byte(void **state)
 		for (size_t i = 0; i < len; i++)
 			for (int bit = 0; bit < 8; bit += 7) {
 				obj[i] ^= (uint8_t)(1u << bit);
-				assert_int_equal(open_rc(obj, len, dek), ATREST_EINTEGRITY);
+				assert_int_equal(
+					open_rc(obj, len, dek), ATREST_EINTEGRITY);
 				obj[i] ^= (uint8_t)(1u << bit);
 			}
 		assert_int_equal(open_rc(obj, len, dek), 0);
@@ -190,15 +193,16 @@ static void test_hdr_parse_hostile(void **state)
 	h.meta_len = 18;
 	assert_int_equal(atrest__hdr_encode(buf, sizeof(buf), &h), 0);
 	/* Bad segment sizes, ciphers, forms, versions, flags. */
-	uint8_t bad[][3] = { { 12, 0, 0 }, { 9, 0, 0 }, { 9, 4, 0 }, { 8, 3, 0 },
-		{ 7, 2, 0 }, { 10, 1, 0 }, { 15, 0xFF, 0 } };
+	uint8_t bad[][3] = {{12, 0, 0}, {9, 0, 0}, {9, 4, 0}, {8, 3, 0}, {7, 2, 0},
+		{10, 1, 0}, {15, 0xFF, 0}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint8_t copy[sizeof(buf)];
 		memcpy(copy, buf, sizeof(buf));
 		copy[bad[i][0]] = bad[i][1];
 		if (bad[i][0] == 12)
 			memset(copy + 12, 0, 4);
-		assert_int_equal(atrest__hdr_parse(&h, copy, sizeof(copy)), ATREST_EINTEGRITY);
+		assert_int_equal(
+			atrest__hdr_parse(&h, copy, sizeof(copy)), ATREST_EINTEGRITY);
 	}
 	assert_int_equal(atrest__hdr_parse(&h, buf, 10), ATREST_EINTEGRITY);
 	assert_int_equal(atrest__hdr_parse(&h, (const uint8_t *)"plain text here", 15),
@@ -207,9 +211,9 @@ static void test_hdr_parse_hostile(void **state)
 
 static void test_meta_codec(void **state)
 {
-	atrest_meta_entry e[] = { { "job", "42" }, { "ts", "2026-11-22T10:00:00Z" },
-		{ "empty", "" } };
-	atrest_meta m = { e, 3 }, *none = NULL;
+	atrest_meta_entry e[] = {
+		{"job", "42"}, {"ts", "2026-11-22T10:00:00Z"}, {"empty", ""}};
+	atrest_meta m = {e, 3}, *none = NULL;
 	atrest_meta_entry *out;
 	uint8_t *buf;
 	size_t len, n;
@@ -223,7 +227,8 @@ static void test_meta_codec(void **state)
 	assert_string_equal(out[2].value, "");
 	free(out);
 	for (size_t cut = 0; cut < len; cut++)
-		assert_int_equal(atrest__meta_decode(&out, &n, buf, cut), ATREST_EINTEGRITY);
+		assert_int_equal(
+			atrest__meta_decode(&out, &n, buf, cut), ATREST_EINTEGRITY);
 	free(buf);
 	assert_int_equal(atrest__meta_encode(&buf, &len, none), 0);
 	assert_int_equal(len, 2);
@@ -254,12 +259,13 @@ static void generate(const char *path)
 {
 	FILE *f = fopen(path, "w");
 	uint8_t dek[32], pt[3 * SEG + 500];
-	static const uint8_t meta[] = { 1, 0, 3, 0, 'j', 'o', 'b', 2, 0, 0, 0, '4', '2' };
+	static const uint8_t meta[] = {1, 0, 3, 0, 'j', 'o', 'b', 2, 0, 0, 0, '4', '2'};
 
 	assert_non_null(f);
-	fprintf(f, "# atrest object test vectors (docs/FORMAT.md). One blank-line-"
-		   "separated record each.\n# Generated once; never regenerate for a "
-		   "released format version.\n\n");
+	fprintf(f,
+		"# atrest object test vectors (docs/FORMAT.md). One blank-line-"
+		"separated record each.\n# Generated once; never regenerate for a "
+		"released format version.\n\n");
 	th_fill(dek, 32, 100);
 	th_fill(pt, sizeof(pt), 101);
 	for (size_t c = 0; c < 3; c++)
@@ -269,15 +275,19 @@ static void generate(const char *path)
 			size_t len, ml = (i == 2) ? sizeof(meta) : 2;
 			fill_hdr(&h, CIPHERS[c], 200 + i);
 			assert_int_equal(atrest__obj_seal_buf(&obj, &len, &h, dek,
-				i == 2 ? meta : (const uint8_t *)"\0\0", ml, pt, SIZES[i]), 0);
-			char *d = hexstr(dek, 32), *s = hexstr(h.salt, 32), *sid = hexstr(h.store_id, 16);
+						 i == 2 ? meta : (const uint8_t *)"\0\0",
+						 ml, pt, SIZES[i]),
+				0);
+			char *d = hexstr(dek, 32), *s = hexstr(h.salt, 32),
+			     *sid = hexstr(h.store_id, 16);
 			char *m = hexstr(i == 2 ? meta : (const uint8_t *)"\0\0", ml);
 			char *p = hexstr(pt, SIZES[i]), *o = hexstr(obj, len);
-			fprintf(f, "cipher = %s\nsegment_size = %u\ndata_key = %s\nsalt = %s\n"
-				   "store_id = %s\ntenant = %s\nname = %s\nmetadata = %s\n"
-				   "plaintext = %s\nobject = %s\n\n",
-				atrest_cipher_name(CIPHERS[c]), SEG, d, s, sid, h.tenant, h.name, m,
-				p, o);
+			fprintf(f,
+				"cipher = %s\nsegment_size = %u\ndata_key = %s\nsalt = %s\n"
+				"store_id = %s\ntenant = %s\nname = %s\nmetadata = %s\n"
+				"plaintext = %s\nobject = %s\n\n",
+				atrest_cipher_name(CIPHERS[c]), SEG, d, s, sid, h.tenant,
+				h.name, m, p, o);
 			free(d), free(s), free(sid), free(m), free(p), free(o), free(obj);
 		}
 	fclose(f);

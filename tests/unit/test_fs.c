@@ -35,8 +35,8 @@ struct fx {
 
 /* ---- helpers ---- */
 
-static int put(atrest_backend *b, const char *key, const void *buf,
-	size_t len, unsigned int flags)
+static int put(atrest_backend *b, const char *key, const void *buf, size_t len,
+	unsigned int flags)
 {
 	atrest_backend_writer *w;
 	int rc = b->open_write(b, &w, key, flags);
@@ -255,8 +255,7 @@ static void test_nested(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* A parent that is an object, and a key that is a directory. */
-	assert_int_equal(put_str(f->b, "job-42/chk-17/part-3/x", "no"),
-		ATREST_EINVAL);
+	assert_int_equal(put_str(f->b, "job-42/chk-17/part-3/x", "no"), ATREST_EINVAL);
 	assert_int_equal(put_str(f->b, "job-42/chk-17", "no"), ATREST_EINVAL);
 	assert_int_equal(count_temp_files(f->dir), 0);
 }
@@ -266,8 +265,7 @@ static void test_excl(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(put(f->b, "e/x", "one", 3, ATREST_BACKEND_EXCL), 0);
-	assert_int_equal(put(f->b, "e/x", "two", 3, ATREST_BACKEND_EXCL),
-		ATREST_EEXISTS);
+	assert_int_equal(put(f->b, "e/x", "two", 3, ATREST_BACKEND_EXCL), ATREST_EEXISTS);
 	assert_non_null(strstr(last_msg(), "e/x"));
 	assert_content(f->b, "e/x", "one");
 	assert_int_equal(count_temp_files(f->dir), 0);
@@ -283,8 +281,7 @@ static void test_read_missing(void **state)
 
 	assert_int_equal(f->b->open_read(f->b, &r, "nope"), ATREST_ENOTFOUND);
 	assert_null(r);
-	assert_int_equal(f->b->open_read(f->b, &r, "no/such/dir"),
-		ATREST_ENOTFOUND);
+	assert_int_equal(f->b->open_read(f->b, &r, "no/such/dir"), ATREST_ENOTFOUND);
 	assert_int_equal(put_str(f->b, "d/x", "x"), 0);
 	assert_int_equal(f->b->open_read(f->b, &r, "d"), ATREST_ENOTFOUND);
 	assert_int_equal(f->b->open_read(f->b, &r, "d/x/y"), ATREST_ENOTFOUND);
@@ -327,8 +324,7 @@ static void test_pread_edges(void **state)
 	assert_int_equal(got, 0);
 	assert_int_equal(r->pread(r, buf, 2000, 0, &got), 0);
 	assert_int_equal(got, 1000);
-	assert_int_equal(r->pread(r, buf, 10, UINT64_MAX - 5, &got),
-		ATREST_EINVAL);
+	assert_int_equal(r->pread(r, buf, 10, UINT64_MAX - 5, &got), ATREST_EINVAL);
 	r->close(r);
 }
 
@@ -376,8 +372,19 @@ static void test_remove(void **state)
 static void test_bad_keys(void **state)
 {
 	static const char *bad[] = {
-		"", "/abs", "../x", "a/../b", "a/..", "..", ".", "a/./b",
-		"a//b", "a/", ".atrest", ".atrest/tmp", ".atrest/tmp/x/y",
+		"",
+		"/abs",
+		"../x",
+		"a/../b",
+		"a/..",
+		"..",
+		".",
+		"a/./b",
+		"a//b",
+		"a/",
+		".atrest",
+		".atrest/tmp",
+		".atrest/tmp/x/y",
 		".atrest/lock",
 	};
 	struct fx *f = *state;
@@ -385,10 +392,8 @@ static void test_bad_keys(void **state)
 	atrest_backend_reader *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(f->b->open_write(f->b, &w, bad[i], 0),
-			ATREST_EINVAL);
-		assert_int_equal(f->b->open_read(f->b, &r, bad[i]),
-			ATREST_EINVAL);
+		assert_int_equal(f->b->open_write(f->b, &w, bad[i], 0), ATREST_EINVAL);
+		assert_int_equal(f->b->open_read(f->b, &r, bad[i]), ATREST_EINVAL);
 		assert_int_equal(f->b->remove(f->b, bad[i]), ATREST_EINVAL);
 	}
 	assert_int_equal(f->b->open_write(f->b, &w, NULL, 0), ATREST_EINVAL);
@@ -431,10 +436,10 @@ static int collect(const char *key, uint64_t size, int64_t mtime, void *p)
 	return s->stop_after && s->n == s->stop_after ? 7 : 0;
 }
 
-static void expect_list(atrest_backend *b, const char *prefix,
-	const char *const *want, int n)
+static void expect_list(
+	atrest_backend *b, const char *prefix, const char *const *want, int n)
 {
-	struct seen s = { .n = 0 };
+	struct seen s = {.n = 0};
 
 	assert_int_equal(b->list(b, prefix, collect, &s), 0);
 	assert_int_equal(s.n, n);
@@ -443,7 +448,15 @@ static void expect_list(atrest_backend *b, const char *prefix,
 }
 
 static const char *const list_keys[] = {
-	".hidden", "B", "a!", "a.txt", "a/b", "a/c/d", "a/c0", "a0", "b/x",
+	".hidden",
+	"B",
+	"a!",
+	"a.txt",
+	"a/b",
+	"a/c/d",
+	"a/c0",
+	"a0",
+	"b/x",
 	"z/y/x/w",
 };
 #define N_LIST_KEYS ((int)(sizeof(list_keys) / sizeof(list_keys[0])))
@@ -468,13 +481,12 @@ static void make_list_tree(struct fx *f)
 
 static void test_list_order(void **state)
 {
-	static const char *const a[] = { "a!", "a.txt", "a/b", "a/c/d", "a/c0",
-		"a0" };
-	static const char *const a_slash[] = { "a/b", "a/c/d", "a/c0" };
-	static const char *const a_c[] = { "a/c/d", "a/c0" };
-	static const char *const z[] = { "z/y/x/w" };
+	static const char *const a[] = {"a!", "a.txt", "a/b", "a/c/d", "a/c0", "a0"};
+	static const char *const a_slash[] = {"a/b", "a/c/d", "a/c0"};
+	static const char *const a_c[] = {"a/c/d", "a/c0"};
+	static const char *const z[] = {"z/y/x/w"};
 	struct fx *f = *state;
-	struct seen s = { .stop_after = 3 };
+	struct seen s = {.stop_after = 3};
 
 	make_list_tree(f);
 	expect_list(f->b, "", list_keys, N_LIST_KEYS);
@@ -507,13 +519,12 @@ static DIR *counting_opendir(const char *path)
 
 static void test_list_prunes(void **state)
 {
-	static const char *const a_c[] = { "a/c/d", "a/c0" };
+	static const char *const a_c[] = {"a/c/d", "a/c0"};
 	struct fx *f = *state;
 
 	make_list_tree(f);
 	atomic_store(&opendir_calls, 0);
-	assert_int_equal(atrest__fs_set_syscall("opendir",
-		(void *)counting_opendir), 0);
+	assert_int_equal(atrest__fs_set_syscall("opendir", (void *)counting_opendir), 0);
 	expect_list(f->b, "a/c", a_c, 2);
 	atrest__fs_set_syscall("opendir", NULL);
 	/* The root, a/ and a/c/: never b/, z/ or .atrest/. */
@@ -523,8 +534,7 @@ static void test_list_prunes(void **state)
 		assert_null(strstr(opendir_log[i], "/b"));
 		assert_null(strstr(opendir_log[i], ".atrest"));
 	}
-	assert_int_equal(atrest__fs_set_syscall("nosuch", NULL),
-		ATREST_EINVAL);
+	assert_int_equal(atrest__fs_set_syscall("nosuch", NULL), ATREST_EINVAL);
 }
 
 static int strcmp_p(const void *a, const void *b)
@@ -537,8 +547,7 @@ struct order {
 	int n, i, bad;
 };
 
-static int check_order(const char *key, uint64_t size, int64_t mtime,
-	void *p)
+static int check_order(const char *key, uint64_t size, int64_t mtime, void *p)
 {
 	struct order *o = p;
 
@@ -563,7 +572,7 @@ static void test_list_random(void **state)
 {
 	static const char alpha[] = "-./0aAz~\x80\xff";
 	struct fx *f = *state;
-	struct order o = { .n = 0 };
+	struct order o = {.n = 0};
 	char **keys = calloc(400, sizeof(*keys));
 	uint64_t x = 12345;
 
@@ -577,7 +586,7 @@ static void test_list_random(void **state)
 				k[j] = alpha[(x >> (8 + 3 * j)) % 10];
 			k[len] = '\0';
 		} while (atrest_name_check(k) != 0 || known(keys, o.n, k) ||
-			 put_str(f->b, k, k) != 0); /* "x" vs "x/y": retry */
+			put_str(f->b, k, k) != 0); /* "x" vs "x/y": retry */
 		keys[o.n++] = strdup(k);
 	}
 	qsort(keys, (size_t)o.n, sizeof(*keys), strcmp_p);
@@ -707,14 +716,37 @@ static void test_live_not_cleaned(void **state)
 static void test_names(void **state)
 {
 	static const char *good[] = {
-		"a", "a/b/c", "job-42/chk-17/part-3", ".hidden", "..x", "x..",
-		"a/.b", ".atrest2", "x/.atrest", "a b", "~",
+		"a",
+		"a/b/c",
+		"job-42/chk-17/part-3",
+		".hidden",
+		"..x",
+		"x..",
+		"a/.b",
+		".atrest2",
+		"x/.atrest",
+		"a b",
+		"~",
 		"\xc3\xa9t\xc3\xa9",
 	};
 	static const char *bad[] = {
-		"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "a/..",
-		"./a", ".atrest", ".atrest/keyring", "a\nb", "a\tb", "a\x7f",
-		"\x01", "/",
+		"",
+		"/a",
+		"a/",
+		"a//b",
+		".",
+		"..",
+		"a/./b",
+		"a/../b",
+		"a/..",
+		"./a",
+		".atrest",
+		".atrest/keyring",
+		"a\nb",
+		"a\tb",
+		"a\x7f",
+		"\x01",
+		"/",
 	};
 	char big[ATREST_NAME_MAX + 2], comp[300];
 
@@ -749,12 +781,29 @@ static void test_names(void **state)
 static void test_prefixes(void **state)
 {
 	static const char *good[] = {
-		"", "a", "a/", "a/b", "job-4", ".", "..", ".atr", ".atrest",
-		"a/.", "a/..",
+		"",
+		"a",
+		"a/",
+		"a/b",
+		"job-4",
+		".",
+		"..",
+		".atr",
+		".atrest",
+		"a/.",
+		"a/..",
 	};
 	static const char *bad[] = {
-		"/", "/a", "a//", "a//b", "./", "../", "a/../", ".atrest/",
-		".atrest/x", "a\n",
+		"/",
+		"/a",
+		"a//",
+		"a//b",
+		"./",
+		"../",
+		"a/../",
+		".atrest/",
+		".atrest/x",
+		"a\n",
 	};
 
 	(void)state;
@@ -762,8 +811,7 @@ static void test_prefixes(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_int_equal(atrest__name_check_prefix(good[i]), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(atrest__name_check_prefix(bad[i]),
-			ATREST_EINVAL);
+		assert_int_equal(atrest__name_check_prefix(bad[i]), ATREST_EINVAL);
 		assert_non_null(strstr(last_msg(), "invalid prefix"));
 	}
 }
@@ -833,10 +881,13 @@ static const struct {
 	const char *name;
 	void *fn;
 } put_fakes[] = {
-	{ "open", (void *)f_open },     { "write", (void *)f_write },
-	{ "fsync", (void *)f_fsync },   { "close", (void *)f_close },
-	{ "mkdir", (void *)f_mkdir },   { "rename", (void *)f_rename },
-	{ "link", (void *)f_link },
+	{"open", (void *)f_open},
+	{"write", (void *)f_write},
+	{"fsync", (void *)f_fsync},
+	{"close", (void *)f_close},
+	{"mkdir", (void *)f_mkdir},
+	{"rename", (void *)f_rename},
+	{"link", (void *)f_link},
 };
 
 enum { OVERWRITE, NESTED, EXCL_NESTED };
@@ -854,8 +905,7 @@ static void reset_scenario(struct fx *f, int scen)
 }
 
 /* One failed put: a clear error, no temp file, old or absent content. */
-static void check_failed_put(struct fx *f, int scen, const char *name,
-	int rc, int err)
+static void check_failed_put(struct fx *f, int scen, const char *name, int rc, int err)
 {
 	const char *key = scen == OVERWRITE ? "f/old" : "g/h/i";
 	char *got;
@@ -896,8 +946,7 @@ static int fault_every_call(struct fx *f, int scen, int fake, int err)
 		fault_left = k;
 		fault_hit = 0;
 		fault_errno = err;
-		assert_int_equal(atrest__fs_set_syscall(name,
-			put_fakes[fake].fn), 0);
+		assert_int_equal(atrest__fs_set_syscall(name, put_fakes[fake].fn), 0);
 		rc = put(f->b, key, "NEW", 3, flags);
 		atrest__fs_set_syscall(name, NULL);
 		fault_left = 0;
@@ -926,15 +975,14 @@ static void test_faults_put(void **state)
 			int excl = scen == EXCL_NESTED;
 			int used = strcmp(name, excl ? "rename" : "link") != 0;
 			if ((hits > 0) != used)
-				fail_msg("%s in scenario %d: %d hits", name,
-					scen, hits);
+				fail_msg("%s in scenario %d: %d hits", name, scen, hits);
 		}
 	}
 }
 
 static void test_faults_enospc(void **state)
 {
-	static const int errs[] = { ENOSPC, EDQUOT };
+	static const int errs[] = {ENOSPC, EDQUOT};
 	struct fx *f = *state;
 
 	for (int i = 0; i < 2; i++) {
@@ -983,7 +1031,7 @@ static void test_faults_other(void **state)
 	struct fx *f = *state;
 	atrest_backend_reader *r;
 	atrest_backend *b;
-	struct seen s = { .n = 0 };
+	struct seen s = {.n = 0};
 	char buf[8];
 	size_t got;
 
@@ -1055,7 +1103,7 @@ static int version_ok(const uint8_t *buf, size_t len, uint32_t obj)
 	memcpy(&body, buf + 16, 8);
 	memcpy(&sum, buf + 24, 8);
 	return o == obj && body == len - CRASH_HDR &&
-	       sum == fnv64(buf + CRASH_HDR, (size_t)body);
+		sum == fnv64(buf + CRASH_HDR, (size_t)body);
 }
 
 static void crash_key(char *k, size_t cap, int obj)
@@ -1074,8 +1122,7 @@ static void crash_child(const char *dir, uint64_t base)
 	for (uint64_t v = base;; v++) {
 		for (int i = 0; i < CRASH_OBJS; i++) {
 			crash_key(k, sizeof(k), i);
-			if (put(b, k, buf, version_make(buf, (uint32_t)i, v),
-				0) != 0)
+			if (put(b, k, buf, version_make(buf, (uint32_t)i, v), 0) != 0)
 				_exit(3);
 		}
 	}
@@ -1129,8 +1176,8 @@ static void test_crash(void **state)
 	print_message("crash seed %u\n", seed);
 	for (int i = 0; i < CRASH_OBJS; i++) {
 		crash_key(k, sizeof(k), i);
-		assert_int_equal(put(f->b, k, buf,
-			version_make(buf, (uint32_t)i, 0), 0), 0);
+		assert_int_equal(
+			put(f->b, k, buf, version_make(buf, (uint32_t)i, 0), 0), 0);
 	}
 	for (int it = 0; it < 25; it++) {
 		int status;
@@ -1151,8 +1198,8 @@ static void test_crash(void **state)
 		assert_int_equal(count_live_temp_dirs(f->dir), 4);
 		b2->free(b2);
 	}
-	print_message("%d kills left a temp file; %d objects rewritten\n",
-		mid_put, newer);
+	print_message(
+		"%d kills left a temp file; %d objects rewritten\n", mid_put, newer);
 	assert_true(newer > 0);
 	free(buf);
 }
@@ -1196,7 +1243,7 @@ static void thr_step(struct thr *t, int j, uint8_t *buf)
 	snprintf(k, sizeof(k), "shared/k%d", (j + 1) % 3);
 	got = (uint8_t *)get(t->b, k, &len, &rc);
 	if (rc != ATREST_ENOTFOUND &&
-	    (!got || !version_ok(got, len, 900 + (uint32_t)((j + 1) % 3))))
+		(!got || !version_ok(got, len, 900 + (uint32_t)((j + 1) % 3))))
 		thr_fail(t, "read shared", rc);
 	free(got);
 	/* Siblings' deletes prune race/d while this put needs it. */
@@ -1226,9 +1273,8 @@ static void test_threads(void **state)
 	atomic_int fails = 0;
 
 	for (int i = 0; i < THREADS; i++) {
-		t[i] = (struct thr){ f->b, i, &fails };
-		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]),
-			0);
+		t[i] = (struct thr){f->b, i, &fails};
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
@@ -1258,7 +1304,7 @@ static void *lock_thread(void *p)
 static void test_lock_threads(void **state)
 {
 	struct fx *f = *state;
-	struct lock_race lr = { f->b, 0 };
+	struct lock_race lr = {f->b, 0};
 	atrest_backend_lock *l;
 	pthread_t th;
 
@@ -1279,8 +1325,7 @@ struct many {
 	int bad;
 };
 
-static int count_sorted(const char *key, uint64_t size, int64_t mtime,
-	void *p)
+static int count_sorted(const char *key, uint64_t size, int64_t mtime, void *p)
 {
 	struct many *m = p;
 
@@ -1296,7 +1341,7 @@ static int count_sorted(const char *key, uint64_t size, int64_t mtime,
 static void test_list_many(void **state)
 {
 	struct fx *f = *state;
-	struct many m = { .n = 0 };
+	struct many m = {.n = 0};
 	struct timespec t0, t1;
 	char p[PATH_MAX];
 
@@ -1309,12 +1354,10 @@ static void test_list_many(void **state)
 		char first[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/d%03d", f->dir, 99 - d);
 		assert_int_equal(mkdir(p, 0700), 0);
-		snprintf(first, sizeof(first), "%s/d%03d/f999", f->dir,
-			99 - d);
+		snprintf(first, sizeof(first), "%s/d%03d/f999", f->dir, 99 - d);
 		assert_int_equal(th_write_file(first, "", 0), 0);
 		for (int i = 1; i < 1000; i++) {
-			snprintf(p, sizeof(p), "%s/d%03d/f%d", f->dir, 99 - d,
-				999 - i);
+			snprintf(p, sizeof(p), "%s/d%03d/f%d", f->dir, 99 - d, 999 - i);
 			assert_int_equal(link(first, p), 0);
 		}
 	}
@@ -1336,15 +1379,31 @@ static void test_list_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_roundtrip), T(test_overwrite), T(test_nested),
-		T(test_excl), T(test_read_missing), T(test_pread_edges),
-		T(test_abort), T(test_remove), T(test_bad_keys),
-		T(test_lock_unlock), T(test_list_order), T(test_list_prunes),
-		T(test_list_random), T(test_prepare), T(test_stale_cleaned),
-		T(test_live_not_cleaned), T(test_names), T(test_prefixes),
-		T(test_faults_put), T(test_faults_enospc),
-		T(test_faults_other), T(test_crash), T(test_threads),
-		T(test_lock_threads), T(test_list_many),
+		T(test_roundtrip),
+		T(test_overwrite),
+		T(test_nested),
+		T(test_excl),
+		T(test_read_missing),
+		T(test_pread_edges),
+		T(test_abort),
+		T(test_remove),
+		T(test_bad_keys),
+		T(test_lock_unlock),
+		T(test_list_order),
+		T(test_list_prunes),
+		T(test_list_random),
+		T(test_prepare),
+		T(test_stale_cleaned),
+		T(test_live_not_cleaned),
+		T(test_names),
+		T(test_prefixes),
+		T(test_faults_put),
+		T(test_faults_enospc),
+		T(test_faults_other),
+		T(test_crash),
+		T(test_threads),
+		T(test_lock_threads),
+		T(test_list_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

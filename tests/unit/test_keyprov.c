@@ -19,15 +19,17 @@
 #include "crypto.h"
 #include "helpers.h"
 
-#define HEX_KEY "000102030405060708090a0b0c0d0e0f" \
-		"101112131415161718191a1b1c1d1e1f"
-#define HEX_KEY_UP "000102030405060708090A0B0C0D0E0F" \
-		   "101112131415161718191A1B1C1D1E1F"
+#define HEX_KEY                            \
+	"000102030405060708090a0b0c0d0e0f" \
+	"101112131415161718191a1b1c1d1e1f"
+#define HEX_KEY_UP                         \
+	"000102030405060708090A0B0C0D0E0F" \
+	"101112131415161718191A1B1C1D1E1F"
 #define B64_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
-static const char *const all_env[] = { "ATREST_KEY", "ATREST_KEY_FILE",
-	"ATREST_PASSPHRASE", "ATREST_KEY_URI", "ATREST_OLD_KEY",
-	"ATREST_OLD_KEY_FILE", "ATREST_OLD_PASSPHRASE", "ATREST_OLD_KEY_URI" };
+static const char *const all_env[] = {"ATREST_KEY", "ATREST_KEY_FILE",
+	"ATREST_PASSPHRASE", "ATREST_KEY_URI", "ATREST_OLD_KEY", "ATREST_OLD_KEY_FILE",
+	"ATREST_OLD_PASSPHRASE", "ATREST_OLD_KEY_URI"};
 
 static const char *last_msg(void)
 {
@@ -61,7 +63,8 @@ static void expected_id(const uint8_t master[32], char out[32])
 	uint8_t fp[8];
 
 	assert_int_equal(atrest__hkdf(fp, 8, NULL, 0, master, 32,
-		(const uint8_t *)"atrest/v1 key id", 16), 0);
+				 (const uint8_t *)"atrest/v1 key id", 16),
+		0);
 	strcpy(out, "fp:");
 	for (int i = 0; i < 8; i++)
 		sprintf(out + 3 + 2 * i, "%02x", fp[i]);
@@ -92,8 +95,7 @@ static void test_text_forms(void **state)
 		key_id(kp, got);
 		assert_string_equal(got, want);
 		atrest_keyprov_free(kp);
-		assert_int_equal(atrest_keyprov_raw(&kp, master, 31),
-			ATREST_EINVAL);
+		assert_int_equal(atrest_keyprov_raw(&kp, master, 31), ATREST_EINVAL);
 	}
 	free(master);
 }
@@ -101,11 +103,14 @@ static void test_text_forms(void **state)
 static void test_text_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "   \n", HEX_KEY "0", HEX_KEY "00",
+		"",
+		"   \n",
+		HEX_KEY "0",
+		HEX_KEY "00",
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1eg1",
 		"000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f",
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", /* unpadded */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",  /* unpadded */
 		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", /* 31 bytes */
 		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", /* 33 bytes */
 		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd*h8=",
@@ -117,8 +122,8 @@ static void test_text_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		atrest_keyprov *kp = (atrest_keyprov *)&kp;
 
-		assert_int_equal(atrest_keyprov_text(&kp, bad[i],
-			strlen(bad[i])), ATREST_EKEY);
+		assert_int_equal(
+			atrest_keyprov_text(&kp, bad[i], strlen(bad[i])), ATREST_EKEY);
 		assert_null(kp);
 		assert_non_null(strstr(last_msg(), "64 hex digits"));
 		if (strlen(bad[i]) > 8)
@@ -129,8 +134,7 @@ static void test_text_refused(void **state)
 
 /* ---- key files */
 
-static void write_mode(const char *path, const void *buf, size_t len,
-	mode_t mode)
+static void write_mode(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	assert_int_equal(th_write_file(path, buf, len), 0);
 	assert_int_equal(chmod(path, mode), 0);
@@ -186,7 +190,8 @@ static void test_file_raw(void **state)
 	write_mode(path, raw, sizeof(raw), 0600);
 	assert_int_equal(file_id(path, got), 0);
 	assert_int_equal(atrest__hkdf(master, 32, NULL, 0, raw, sizeof(raw),
-		(const uint8_t *)"atrest/v1 key file", 18), 0);
+				 (const uint8_t *)"atrest/v1 key file", 18),
+		0);
 	expected_id(master, want);
 	assert_string_equal(got, want);
 	write_mode(path, raw, 32, 0600); /* exactly 32 is enough */
@@ -245,19 +250,18 @@ static atrest_keyprov *text_kp(const char *text)
 }
 
 /* The wrapped form is nonce || AES-256-GCM(HKDF(master, "atrest/v1 kek")). */
-static void check_wrap_format(const uint8_t *blob, const uint8_t dek[32],
-	const uint8_t *aad, size_t al)
+static void check_wrap_format(
+	const uint8_t *blob, const uint8_t dek[32], const uint8_t *aad, size_t al)
 {
 	size_t n;
 	uint8_t *master = th_unhex(HEX_KEY, &n), kek[32], out[48];
 	atrest__aead *a;
 
 	assert_int_equal(atrest__hkdf(kek, 32, NULL, 0, master, 32,
-		(const uint8_t *)"atrest/v1 kek", 13), 0);
-	assert_int_equal(atrest__aead_new(&a, ATREST_CIPHER_AES_256_GCM, kek,
-		32), 0);
-	assert_int_equal(atrest__aead_open(a, out, &n, blob, aad, al, blob + 12,
-		48), 0);
+				 (const uint8_t *)"atrest/v1 kek", 13),
+		0);
+	assert_int_equal(atrest__aead_new(&a, ATREST_CIPHER_AES_256_GCM, kek, 32), 0);
+	assert_int_equal(atrest__aead_open(a, out, &n, blob, aad, al, blob + 12, 48), 0);
 	assert_int_equal(n, 32);
 	assert_memory_equal(out, dek, 32);
 	atrest__aead_free(a);
@@ -273,23 +277,23 @@ static void test_wrap_roundtrip(void **state)
 
 	(void)state;
 	th_fill(dek, sizeof(dek), 3);
-	assert_int_equal(kp->wrap(kp, blob, sizeof(blob), &bl, dek, 32, aad,
-		sizeof(aad)), 0);
+	assert_int_equal(
+		kp->wrap(kp, blob, sizeof(blob), &bl, dek, 32, aad, sizeof(aad)), 0);
 	assert_int_equal(bl, 60);
 	check_wrap_format(blob, dek, aad, sizeof(aad));
-	assert_int_equal(kp->wrap(kp, blob2, sizeof(blob2), &bl2, dek, 32, aad,
-		sizeof(aad)), 0);
+	assert_int_equal(
+		kp->wrap(kp, blob2, sizeof(blob2), &bl2, dek, 32, aad, sizeof(aad)), 0);
 	assert_memory_not_equal(blob, blob2, 60); /* fresh nonce each time */
-	assert_int_equal(kp->unwrap(kp, out, sizeof(out), &ol, blob, bl, aad,
-		sizeof(aad)), 0);
+	assert_int_equal(
+		kp->unwrap(kp, out, sizeof(out), &ol, blob, bl, aad, sizeof(aad)), 0);
 	assert_int_equal(ol, 32);
 	assert_memory_equal(out, dek, 32);
-	assert_int_equal(kp->wrap(kp, blob, 59, &bl, dek, 32, aad,
-		sizeof(aad)), ATREST_EINVAL);
-	assert_int_equal(kp->wrap(kp, blob, sizeof(blob), &bl, dek, 0, NULL, 0),
+	assert_int_equal(
+		kp->wrap(kp, blob, 59, &bl, dek, 32, aad, sizeof(aad)), ATREST_EINVAL);
+	assert_int_equal(
+		kp->wrap(kp, blob, sizeof(blob), &bl, dek, 0, NULL, 0), ATREST_EINVAL);
+	assert_int_equal(kp->unwrap(kp, out, 31, &ol, blob2, bl2, aad, sizeof(aad)),
 		ATREST_EINVAL);
-	assert_int_equal(kp->unwrap(kp, out, 31, &ol, blob2, bl2, aad,
-		sizeof(aad)), ATREST_EINVAL);
 	atrest_keyprov_free(kp);
 }
 
@@ -297,33 +301,29 @@ static void test_unwrap_refused(void **state)
 {
 	atrest_keyprov *kp = text_kp(HEX_KEY), *other = text_kp(B64_KEY);
 	atrest_keyprov *wrong = text_kp("ff02030405060708090a0b0c0d0e0f10"
-		"101112131415161718191a1b1c1d1e1f");
-	uint8_t dek[32] = { 1 }, blob[60], out[64];
+					"101112131415161718191a1b1c1d1e1f");
+	uint8_t dek[32] = {1}, blob[60], out[64];
 	size_t bl, ol;
 
 	(void)state;
-	assert_int_equal(kp->wrap(kp, blob, sizeof(blob), &bl, dek, 32, NULL,
-		0), 0);
+	assert_int_equal(kp->wrap(kp, blob, sizeof(blob), &bl, dek, 32, NULL, 0), 0);
 	/* Same key in another text form unwraps; another key does not. */
-	assert_int_equal(other->unwrap(other, out, 32, &ol, blob, bl, NULL, 0),
-		0);
-	assert_int_equal(wrong->unwrap(wrong, out, 32, &ol, blob, bl, NULL, 0),
-		ATREST_EKEY);
+	assert_int_equal(other->unwrap(other, out, 32, &ol, blob, bl, NULL, 0), 0);
+	assert_int_equal(
+		wrong->unwrap(wrong, out, 32, &ol, blob, bl, NULL, 0), ATREST_EKEY);
 	assert_non_null(strstr(last_msg(), "wrong master key"));
 	for (size_t i = 0; i < bl; i++) {
 		blob[i] ^= 0x04;
-		assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, bl, NULL,
-			0), ATREST_EKEY);
+		assert_int_equal(
+			kp->unwrap(kp, out, 32, &ol, blob, bl, NULL, 0), ATREST_EKEY);
 		blob[i] ^= 0x04;
 	}
-	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, bl,
-		(const uint8_t *)"x", 1), ATREST_EKEY);
-	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, bl - 1, NULL, 0),
+	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, bl, (const uint8_t *)"x", 1),
 		ATREST_EKEY);
-	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, 28, NULL, 0),
-		ATREST_EKEY);
-	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, 0, NULL, 0),
-		ATREST_EKEY);
+	assert_int_equal(
+		kp->unwrap(kp, out, 32, &ol, blob, bl - 1, NULL, 0), ATREST_EKEY);
+	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, 28, NULL, 0), ATREST_EKEY);
+	assert_int_equal(kp->unwrap(kp, out, 32, &ol, blob, 0, NULL, 0), ATREST_EKEY);
 	atrest_keyprov_free(kp);
 	atrest_keyprov_free(other);
 	atrest_keyprov_free(wrong);
@@ -337,8 +337,7 @@ static void test_key_id(void **state)
 	(void)state;
 	text_id(HEX_KEY, a);
 	text_id(HEX_KEY, b);
-	text_id("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100",
-		c);
+	text_id("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", c);
 	assert_string_equal(a, b);
 	assert_string_not_equal(a, c);
 	assert_int_equal(strlen(a), 19);
@@ -365,18 +364,16 @@ static atrest_keyprov *pass_kp(const char *pass)
 static void test_pass_unbound(void **state)
 {
 	atrest_keyprov *kp = pass_kp("pw"), *k2 = text_kp(HEX_KEY);
-	uint8_t dek[32] = { 0 }, blob[60], out[32];
+	uint8_t dek[32] = {0}, blob[60], out[32];
 	char id[32], *po = (char *)1;
 	size_t n;
 
 	(void)state;
 	assert_int_equal(kp->key_id(kp, id, sizeof(id)), ATREST_EINVAL);
-	assert_int_equal(kp->wrap(kp, blob, sizeof(blob), &n, dek, 32, NULL, 0),
-		ATREST_EINVAL);
-	assert_int_equal(k2->wrap(k2, blob, sizeof(blob), &n, dek, 32, NULL, 0),
-		0);
-	assert_int_equal(kp->unwrap(kp, out, 32, &n, blob, 60, NULL, 0),
-		ATREST_EINVAL);
+	assert_int_equal(
+		kp->wrap(kp, blob, sizeof(blob), &n, dek, 32, NULL, 0), ATREST_EINVAL);
+	assert_int_equal(k2->wrap(k2, blob, sizeof(blob), &n, dek, 32, NULL, 0), 0);
+	assert_int_equal(kp->unwrap(kp, out, 32, &n, blob, 60, NULL, 0), ATREST_EINVAL);
 	assert_int_equal(kp->bind(kp, NULL, NULL), ATREST_EINVAL);
 	assert_int_equal(k2->bind(k2, "{\"kdf\":\"argon2id\"}", &po), 0);
 	assert_null(po);
@@ -394,8 +391,7 @@ static void check_new_params(const char *json, uint8_t salt[16])
 	const char *s;
 
 	assert_non_null(o);
-	assert_string_equal(json_string_value(json_object_get(o, "kdf")),
-		"argon2id");
+	assert_string_equal(json_string_value(json_object_get(o, "kdf")), "argon2id");
 	assert_int_equal(json_integer_value(json_object_get(o, "t")), 3);
 	assert_int_equal(json_integer_value(json_object_get(o, "m")), 8192);
 	assert_int_equal(json_integer_value(json_object_get(o, "p")), 4);
@@ -419,13 +415,13 @@ static void test_pass_bind(void **state)
 	assert_non_null(params);
 	check_new_params(params, salt);
 	key_id(a, ida);
-	assert_int_equal(atrest__argon2id(master, 32, "correct horse", 13,
-		salt, 16, 3, 8192, 4), 0);
+	assert_int_equal(
+		atrest__argon2id(master, 32, "correct horse", 13, salt, 16, 3, 8192, 4),
+		0);
 	expected_id(master, want);
 	assert_string_equal(ida, want);
 	th_fill(dek, 32, 9);
-	assert_int_equal(a->wrap(a, blob, sizeof(blob), &n, dek, 32, NULL, 0),
-		0);
+	assert_int_equal(a->wrap(a, blob, sizeof(blob), &n, dek, 32, NULL, 0), 0);
 	b = pass_kp("correct horse");
 	assert_int_equal(b->bind(b, params, &again), 0);
 	assert_null(again);
@@ -437,8 +433,7 @@ static void test_pass_bind(void **state)
 	assert_int_equal(w->bind(w, params, NULL), 0);
 	key_id(w, idb);
 	assert_string_not_equal(ida, idb);
-	assert_int_equal(w->unwrap(w, out, 32, &n, blob, 60, NULL, 0),
-		ATREST_EKEY);
+	assert_int_equal(w->unwrap(w, out, 32, &n, blob, 60, NULL, 0), ATREST_EKEY);
 	/* Another new keyring: another salt, another master key. */
 	free(params);
 	assert_int_equal(a->bind(a, NULL, &params), 0);
@@ -466,7 +461,7 @@ static double now(void)
 static void test_pass_cached(void **state)
 {
 	const char *params = "{\"kdf\":\"argon2id\",\"salt\":"
-		"\"c29tZSBzYWx0IGZvciB0ZXN0\",\"t\":4,\"m\":32768,\"p\":1}";
+			     "\"c29tZSBzYWx0IGZvciB0ZXN0\",\"t\":4,\"m\":32768,\"p\":1}";
 	atrest_keyprov *kp = pass_kp("pw");
 	char id1[32], id2[32];
 	double t0, t1, t2;
@@ -487,7 +482,7 @@ static void test_pass_cached(void **state)
 static void test_pass_pbkdf2(void **state)
 {
 	const char *params = "{\"kdf\":\"pbkdf2-sha256\",\"salt\":"
-		"\"c29tZSBzYWx0IGZvciB0ZXN0\",\"iter\":10000}";
+			     "\"c29tZSBzYWx0IGZvciB0ZXN0\",\"iter\":10000}";
 	atrest_keyprov *kp = pass_kp("pw");
 	uint8_t master[32];
 	char id[32], want[32];
@@ -496,7 +491,8 @@ static void test_pass_pbkdf2(void **state)
 	assert_int_equal(kp->bind(kp, params, NULL), 0);
 	key_id(kp, id);
 	assert_int_equal(atrest__pbkdf2_sha256(master, 32, "pw", 2,
-		(const uint8_t *)"some salt for test", 18, 10000), 0);
+				 (const uint8_t *)"some salt for test", 18, 10000),
+		0);
 	expected_id(master, want);
 	assert_string_equal(id, want);
 	atrest_keyprov_free(kp);
@@ -507,10 +503,14 @@ static void test_pass_params_refused(void **state)
 #define SALT "\"salt\":\"c29tZSBzYWx0IGZvciB0ZXN0\""
 #define A2(rest) "{\"kdf\":\"argon2id\"," SALT rest "}"
 	static const char *const bad[] = {
-		"", "[]", "{}", "not json", "{\"kdf\":\"argon2id\"",
+		"",
+		"[]",
+		"{}",
+		"not json",
+		"{\"kdf\":\"argon2id\"",
 		"{\"kdf\":\"scrypt\"," SALT ",\"t\":3,\"m\":8192,\"p\":1}",
 		"{\"kdf\":\"argon2id\",\"salt\":\"c2FsdHNhbHQ=\",\"t\":3,"
-		"\"m\":8192,\"p\":1}", /* 8-byte salt */
+		"\"m\":8192,\"p\":1}",              /* 8-byte salt */
 		"{\"kdf\":\"argon2id\",\"salt\":\"" /* 66-byte salt */
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"t\":3,\"m\":8192,\"p\":1}",
@@ -644,10 +644,13 @@ static void test_env_refused(void **state)
 	assert_int_equal(strncmp(last_msg(), "ATREST_KEY: ", 12), 0);
 	assert_null(strstr(last_msg(), "my-secret"));
 	clear_env();
-	setenv("ATREST_KEY_URI", "pkcs11:token=atrest;object=kek1"
-		"?module-path=/x.so&pin-value=98761234", 1);
+	setenv("ATREST_KEY_URI",
+		"pkcs11:token=atrest;object=kek1"
+		"?module-path=/x.so&pin-value=98761234",
+		1);
 	assert_int_equal(env_kp(0, &kind), ATREST_EKEY);
-	assert_non_null(strstr(last_msg(), "unsupported key URI scheme "
+	assert_non_null(strstr(last_msg(),
+		"unsupported key URI scheme "
 		"'pkcs11:'"));
 	assert_null(strstr(last_msg(), "98761234"));
 	assert_null(strstr(last_msg(), "kek1"));

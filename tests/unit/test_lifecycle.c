@@ -25,8 +25,8 @@ static atrest_keyprov *raw(const uint8_t *k)
 	return kp;
 }
 
-static int open_with(atrest_store **st, const char *dir, atrest_keyprov *key,
-	atrest_keyprov *old)
+static int open_with(
+	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old)
 {
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 
@@ -114,8 +114,10 @@ static void sha_of_objects(const char *dir, char *out, size_t cap)
 	char cmd[512];
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "cd %s && find . -path ./.atrest -prune -o -type f "
-		"-print0 | sort -z | xargs -0 sha256sum | sha256sum", dir);
+	snprintf(cmd, sizeof(cmd),
+		"cd %s && find . -path ./.atrest -prune -o -type f "
+		"-print0 | sort -z | xargs -0 sha256sum | sha256sum",
+		dir);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	assert_non_null(fgets(out, (int)cap, p));
@@ -217,8 +219,8 @@ static void test_expose_reencrypt_destroy(void **state)
 	atrest_store *st;
 	atrest_key_info keys[8];
 	atrest_job_stats js;
-	atrest_meta_entry me[] = { { "job", "9" } };
-	atrest_meta m = { me, 1 };
+	atrest_meta_entry me[] = {{"job", "9"}};
+	atrest_meta m = {me, 1};
 	atrest_stat_info si;
 
 	(void)state;
@@ -227,7 +229,8 @@ static void test_expose_reencrypt_destroy(void **state)
 	for (int i = 0; i < 20; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "r/%02d", i);
-		assert_int_equal(atrest_put(st, name, "payload", 7, i == 3 ? &m : NULL), 0);
+		assert_int_equal(
+			atrest_put(st, name, "payload", 7, i == 3 ? &m : NULL), 0);
 	}
 	assert_int_equal(atrest_key_expose(st, 1), 0);
 	memset(keys, 0, sizeof(keys));
@@ -350,8 +353,9 @@ static void f_free(atrest_keyprov *kp)
 	(void)kp; /* owned by the test */
 }
 
-static fake_kp FAKE = { { ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap,
-	f_unwrap, f_free }, NULL, 0, 0 };
+static fake_kp FAKE = {
+	{ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap, f_unwrap, f_free},
+	NULL, 0, 0};
 
 static void test_key_cache_outage(void **state)
 {

@@ -32,8 +32,8 @@
 
 static uint8_t KEY[32];
 
-static atrest_store *open_store(const char *dir, int cipher, uint32_t seg,
-	unsigned threads)
+static atrest_store *open_store(
+	const char *dir, int cipher, uint32_t seg, unsigned threads)
 {
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st = NULL;
@@ -49,8 +49,7 @@ static atrest_store *open_store(const char *dir, int cipher, uint32_t seg,
 	return st;
 }
 
-static void check_get(atrest_store *st, const char *name, const uint8_t *want,
-	size_t len)
+static void check_get(atrest_store *st, const char *name, const uint8_t *want, size_t len)
 {
 	void *out;
 	size_t n;
@@ -63,8 +62,8 @@ static void check_get(atrest_store *st, const char *name, const uint8_t *want,
 }
 
 /* A range that starts mid-segment and crosses several. */
-static void check_range(atrest_store *st, const char *name, const uint8_t *want,
-	size_t len)
+static void check_range(
+	atrest_store *st, const char *name, const uint8_t *want, size_t len)
 {
 	size_t off = len / 3 + 1, cap = len / 2 + 7, got;
 	uint8_t *buf = malloc(cap);
@@ -80,9 +79,8 @@ static void check_range(atrest_store *st, const char *name, const uint8_t *want,
 }
 
 /* Sizes around segment (1024) and stage boundaries (1, 2, 4 … segments). */
-static const size_t SIZES[] = { 0, 1, 1023, 1024, 1025, 2048, 2049, 3071,
-	4096, 5121, 8192, 9215, 16384, 16385, 40960, 40961, 1048576, 1048577,
-	3 * 1048576 + 5 };
+static const size_t SIZES[] = {0, 1, 1023, 1024, 1025, 2048, 2049, 3071, 4096, 5121, 8192,
+	9215, 16384, 16385, 40960, 40961, 1048576, 1048577, 3 * 1048576 + 5};
 
 static void round_trips(unsigned threads, int cipher, const uint8_t *data)
 {
@@ -104,7 +102,7 @@ static void test_round_trip_threads(void **state)
 {
 	size_t max = 3 * 1048576 + 5;
 	uint8_t *data = malloc(max);
-	static const unsigned threads[] = { 1, 2, 4 };
+	static const unsigned threads[] = {1, 2, 4};
 
 	(void)state;
 	assert_non_null(data);
@@ -141,8 +139,8 @@ static void test_cross_thread_counts(void **state)
 }
 
 /* The sequential in-memory opener of format.c reads what the pool sealed. */
-static void open_with_format(atrest_store *st, const char *dir,
-	const char *name, const uint8_t *want, size_t len)
+static void open_with_format(atrest_store *st, const char *dir, const char *name,
+	const uint8_t *want, size_t len)
 {
 	char path[512];
 	size_t n, out_len;
@@ -162,8 +160,8 @@ static void open_with_format(atrest_store *st, const char *dir,
 }
 
 /* format.c seals an object sequentially; the parallel reader opens it. */
-static void seal_with_format(atrest_store *st, const char *dir,
-	const char *name, const uint8_t *data, size_t len)
+static void seal_with_format(atrest_store *st, const char *dir, const char *name,
+	const uint8_t *data, size_t len)
 {
 	char path[512];
 	uint8_t dek[32], *obj;
@@ -172,15 +170,17 @@ static void seal_with_format(atrest_store *st, const char *dir,
 	int cipher;
 
 	memset(&h, 0, sizeof(h));
-	assert_int_equal(atrest__store_active_dek(st, &h.dek_id, dek, &cipher,
-		&h.segment_size), 0);
+	assert_int_equal(
+		atrest__store_active_dek(st, &h.dek_id, dek, &cipher, &h.segment_size),
+		0);
 	h.form = ATREST__FORM_OBJECT;
 	h.cipher = (uint8_t)cipher;
 	memcpy(h.store_id, st->kr->store_id, ATREST__STORE_ID_LEN);
 	strcpy(h.name, name);
 	th_fill(h.salt, sizeof(h.salt), len);
 	assert_int_equal(atrest__obj_seal_buf(&obj, &obj_len, &h, dek,
-		(const uint8_t *)"\0\0", 2, data, len), 0);
+				 (const uint8_t *)"\0\0", 2, data, len),
+		0);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	assert_int_equal(th_write_file(path, obj, obj_len), 0);
 	free(obj);
@@ -188,7 +188,7 @@ static void seal_with_format(atrest_store *st, const char *dir,
 
 static void test_agrees_with_format(void **state)
 {
-	static const size_t sizes[] = { 0, 1024, 5000, 40960, 1048576 + 1 };
+	static const size_t sizes[] = {0, 1024, 5000, 40960, 1048576 + 1};
 	uint8_t *data = malloc(1048577);
 	char dir[256];
 
@@ -212,7 +212,7 @@ static void test_agrees_with_format(void **state)
 
 static void stream_odd(atrest_store *st, const uint8_t *data, size_t len)
 {
-	static const size_t chunks[] = { 1, 7, 1000, 1023, 4097, 65537, 300000 };
+	static const size_t chunks[] = {1, 7, 1000, 1023, 4097, 65537, 300000};
 	atrest_writer *w;
 	atrest_reader *r;
 	uint8_t *back = malloc(len);
@@ -231,7 +231,8 @@ static void stream_odd(atrest_store *st, const uint8_t *data, size_t len)
 	for (size_t k = 0, pos = 0; pos < len; k++) {
 		size_t want = chunks[(k + 3) % 7];
 		assert_int_equal(atrest_reader_read(r, back + pos,
-			want < len - pos ? want : len - pos, &got), 0);
+					 want < len - pos ? want : len - pos, &got),
+			0);
 		assert_true(got > 0);
 		pos += got;
 	}
@@ -246,7 +247,7 @@ static void test_stream_odd_chunks(void **state)
 {
 	size_t len = 2621440 + 4321;
 	uint8_t *data = malloc(len);
-	static const uint32_t segs[] = { 1024, 65536 };
+	static const uint32_t segs[] = {1024, 65536};
 
 	(void)state;
 	assert_non_null(data);
@@ -286,8 +287,8 @@ static void assert_no_temp_files(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
-static void failing_stream(atrest_store *st, const char *name,
-	const uint8_t *data, size_t len)
+static void failing_stream(
+	atrest_store *st, const char *name, const uint8_t *data, size_t len)
 {
 	atrest_writer *w;
 	int rc = atrest_writer_open(&w, st, name, NULL);
@@ -295,8 +296,8 @@ static void failing_stream(atrest_store *st, const char *name,
 	if (rc < 0) /* the header did not fit */
 		return;
 	for (size_t off = 0; off < len && rc == 0; off += 100000)
-		rc = atrest_writer_write(w, data + off,
-			len - off < 100000 ? len - off : 100000);
+		rc = atrest_writer_write(
+			w, data + off, len - off < 100000 ? len - off : 100000);
 	if (rc == 0)
 		rc = atrest_writer_commit(w);
 	else
@@ -308,7 +309,7 @@ static void test_write_failure_mid_pipeline(void **state)
 {
 	size_t len = 6 * 1048576 + 99;
 	uint8_t *data = malloc(len);
-	static const long budgets[] = { 0, 5000, 1048576, 3 * 1048576 + 17 };
+	static const long budgets[] = {0, 5000, 1048576, 3 * 1048576 + 17};
 	char dir[256];
 	void *out;
 	size_t n;
@@ -412,7 +413,7 @@ static void *app_main(void *arg)
 		size_t n;
 		th_fill(data, len, (uint64_t)(a->id * 1000 + i));
 		if (atrest_put(a->st, name, data, len, NULL) < 0 ||
-		    atrest_get(a->st, name, &out, &n) < 0) {
+			atrest_get(a->st, name, &out, &n) < 0) {
 			a->failures++;
 			continue;
 		}
@@ -434,7 +435,7 @@ static void test_concurrent_callers(void **state)
 	th_tmpdir(dir, sizeof(dir));
 	atrest_store *st = open_store(dir, 0, 1024, 2);
 	for (int i = 0; i < 4; i++) {
-		a[i] = (app){ st, i, 0 };
+		a[i] = (app){st, i, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, app_main, &a[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -471,7 +472,7 @@ static int stream_through(const char *dir)
 	for (uint64_t i = 0; i < STREAM_BYTES / STREAM_CHUNK; i++) {
 		memcpy(buf, &i, sizeof(i));
 		if (atrest_reader_read(r, back, STREAM_CHUNK, &got) < 0 ||
-		    got != STREAM_CHUNK || memcmp(back, buf, STREAM_CHUNK) != 0)
+			got != STREAM_CHUNK || memcmp(back, buf, STREAM_CHUNK) != 0)
 			bad = 1;
 	}
 	atrest_reader_close(r);

@@ -29,16 +29,16 @@ static atrest_store *open_store(const char *dir, int cipher)
 
 /* FORMAT.md section 3, from the primitives. */
 static void spec_seal(uint8_t *out, int cipher, const uint8_t *dek, uint32_t id,
-	const uint8_t *store_id, const char *ns, const uint8_t *nonce,
-	const uint8_t *ad, size_t ad_len, const uint8_t *pt, size_t len)
+	const uint8_t *store_id, const char *ns, const uint8_t *nonce, const uint8_t *ad,
+	size_t ad_len, const uint8_t *pt, size_t len)
 {
 	uint8_t info[300], key[32], aad[16 + 64];
 	atrest__aead *a;
 
 	memcpy(info, "atrest/v1 record", 16);
 	memcpy(info + 16, ns, strlen(ns));
-	assert_int_equal(atrest__hkdf(key, 32, store_id, 16, dek, 32, info,
-		16 + strlen(ns)), 0);
+	assert_int_equal(
+		atrest__hkdf(key, 32, store_id, 16, dek, 32, info, 16 + strlen(ns)), 0);
 	out[0] = (uint8_t)(0xB0 | cipher);
 	out[1] = (uint8_t)id;
 	out[2] = (uint8_t)(id >> 8);
@@ -47,7 +47,8 @@ static void spec_seal(uint8_t *out, int cipher, const uint8_t *dek, uint32_t id,
 	memcpy(aad, out, 16);
 	memcpy(aad + 16, ad, ad_len);
 	assert_int_equal(atrest__aead_new(&a, cipher, key, 32), 0);
-	assert_int_equal(atrest__aead_seal(a, out + 16, nonce, aad, 16 + ad_len, pt, len), 0);
+	assert_int_equal(
+		atrest__aead_seal(a, out + 16, nonce, aad, 16 + ad_len, pt, len), 0);
 	atrest__aead_free(a);
 }
 
@@ -55,7 +56,7 @@ static void test_round_trip_and_overhead(void **state)
 {
 	char dir[256];
 	uint8_t pt[1024], rec[1024 + 32], back[1024 + 32];
-	size_t sizes[] = { 0, 1, 64, 100, 512, 1024 }, n, m;
+	size_t sizes[] = {0, 1, 64, 100, 512, 1024}, n, m;
 
 	(void)state;
 	th_fill(pt, sizeof(pt), 1);
@@ -66,10 +67,12 @@ static void test_round_trip_and_overhead(void **state)
 		assert_int_equal(atrest_recorder_open(&r, st, "orders"), 0);
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt,
-				sizes[i], "k1", 2), 0);
+						 sizes[i], "k1", 2),
+				0);
 			assert_int_equal(n, sizes[i] + ATREST_RECORD_OVERHEAD);
-			assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, rec, n,
-				"k1", 2), 0);
+			assert_int_equal(atrest_record_open(r, back, sizeof(back), &m,
+						 rec, n, "k1", 2),
+				0);
 			assert_int_equal(m, sizes[i]);
 			assert_memory_equal(back, pt, m);
 		}
@@ -92,36 +95,41 @@ static void test_tamper_ad_namespace(void **state)
 	atrest_store *st = open_store(dir, 0);
 	assert_int_equal(atrest_recorder_open(&r, st, "orders"), 0);
 	assert_int_equal(atrest_recorder_open(&other, st, "users"), 0);
-	assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt, sizeof(pt),
-		"row-7", 5), 0);
+	assert_int_equal(
+		atrest_record_seal(r, rec, sizeof(rec), &n, pt, sizeof(pt), "row-7", 5),
+		0);
 	/* Any bit of form, nonce, ciphertext or tag: integrity failure. */
 	for (size_t i = 0; i < n; i++) {
 		if (i >= 1 && i < 4)
 			continue;
 		rec[i] ^= 0x01;
-		assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, rec, n,
-			"row-7", 5), ATREST_EINTEGRITY);
+		assert_int_equal(
+			atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-7", 5),
+			ATREST_EINTEGRITY);
 		rec[i] ^= 0x01;
 	}
 	/* The key id names a key this store does not have: never a success. */
 	for (size_t i = 1; i < 4; i++) {
 		rec[i] ^= 0x01;
-		assert_true(atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-7",
-			5) < 0);
+		assert_true(atrest_record_open(
+				    r, back, sizeof(back), &m, rec, n, "row-7", 5) < 0);
 		rec[i] ^= 0x01;
 	}
-	assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-8",
-		5), ATREST_EINTEGRITY);
-	assert_int_equal(atrest_record_open(other, back, sizeof(back), &m, rec, n,
-		"row-7", 5), ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-8", 5),
+		ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest_record_open(other, back, sizeof(back), &m, rec, n, "row-7", 5),
+		ATREST_EINTEGRITY);
 	for (size_t cut = 0; cut < n; cut++)
-		assert_true(atrest_record_open(r, back, sizeof(back), &m, rec, cut, "row-7",
-			5) < 0);
+		assert_true(atrest_record_open(
+				    r, back, sizeof(back), &m, rec, cut, "row-7", 5) < 0);
 	/* Output is wiped when authentication fails. */
 	memset(back, 0xAA, sizeof(back));
 	rec[n - 1] ^= 1;
-	assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-7",
-		5), ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest_record_open(r, back, sizeof(back), &m, rec, n, "row-7", 5),
+		ATREST_EINTEGRITY);
 	for (size_t i = 0; i < sizeof(pt); i++)
 		assert_int_equal(back[i], 0);
 	assert_int_equal(m, 0);
@@ -146,7 +154,8 @@ static void test_nonces_distinct(void **state)
 	assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, "x", 1, NULL, 0), 0);
 	memcpy(first, rec + 4, 12);
 	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, "x", 1, NULL, 0), 0);
+		assert_int_equal(
+			atrest_record_seal(r, rec, sizeof(rec), &n, "x", 1, NULL, 0), 0);
 		assert_memory_not_equal(rec + 4, first, 12);
 	}
 	atrest_recorder_close(r);
@@ -170,16 +179,18 @@ static void test_matches_spec(void **state)
 		atrest_store *st = open_store(dir, c);
 		assert_int_equal(atrest__store_dek(st, 1, dek), 0);
 		assert_int_equal(atrest_recorder_open(&r, st, "ns"), 0);
-		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt, sizeof(pt),
-			"ad", 2), 0);
+		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt,
+					 sizeof(pt), "ad", 2),
+			0);
 		spec_seal(spec, c, dek, 1, st->kr->store_id, "ns", rec + 4,
 			(const uint8_t *)"ad", 2, pt, sizeof(pt));
 		assert_memory_equal(spec, rec, n);
 		spec[20] ^= 0xFF; /* a new nonce: the spec-built record opens too */
 		spec_seal(spec, c, dek, 1, st->kr->store_id, "ns", spec + 4,
 			(const uint8_t *)"ad", 2, pt, sizeof(pt));
-		assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, spec, n, "ad",
-			2), 0);
+		assert_int_equal(
+			atrest_record_open(r, back, sizeof(back), &m, spec, n, "ad", 2),
+			0);
 		assert_memory_equal(back, pt, sizeof(pt));
 		atrest_recorder_close(r);
 		atrest_store_close(st);
@@ -199,7 +210,7 @@ static void hexline(FILE *f, const char *k, const uint8_t *b, size_t n)
 static void test_vectors(void **state)
 {
 	char path[512];
-	static const size_t sizes[] = { 0, 64, 200 };
+	static const size_t sizes[] = {0, 64, 200};
 	uint8_t dek[32], sid[16], nonce[12], pt[200], rec[232];
 	FILE *f;
 
@@ -211,7 +222,8 @@ static void test_vectors(void **state)
 	if (getenv("ATREST_GEN_VECTORS")) {
 		f = fopen(path, "w");
 		assert_non_null(f);
-		fprintf(f, "# atrest compact record vectors (docs/FORMAT.md section 3)\n\n");
+		fprintf(f,
+			"# atrest compact record vectors (docs/FORMAT.md section 3)\n\n");
 		for (int c = 1; c <= 2; c++)
 			for (size_t i = 0; i < 3; i++) {
 				th_fill(nonce, 12, 400 + i);
@@ -237,8 +249,8 @@ static void test_vectors(void **state)
 		for (size_t i = 0; i < 3; i++) {
 			char want[600] = "record = ";
 			th_fill(nonce, 12, 400 + i);
-			spec_seal(rec, c, dek, 5, sid, "orders", nonce, (const uint8_t *)"row-7",
-				5, pt, sizes[i]);
+			spec_seal(rec, c, dek, 5, sid, "orders", nonce,
+				(const uint8_t *)"row-7", 5, pt, sizes[i]);
 			for (size_t k = 0; k < sizes[i] + 32; k++)
 				sprintf(want + 9 + 2 * k, "%02x", rec[k]);
 			assert_non_null(memmem(text, len, want, strlen(want)));

@@ -16,8 +16,8 @@
 
 static uint8_t KEY[32], OTHER[32];
 
-static atrest_store *open_store(const char *dir, const uint8_t *key, int cipher,
-	uint32_t seg, int *rc_out)
+static atrest_store *open_store(
+	const char *dir, const uint8_t *key, int cipher, uint32_t seg, int *rc_out)
 {
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st = NULL;
@@ -43,7 +43,7 @@ static void path_of(char *out, size_t cap, const char *dir, const char *name)
 
 static void test_round_trip_ciphers(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 1023, 1024, 1025, 4096, 70000 };
+	static const size_t sizes[] = {0, 1, 1023, 1024, 1025, 4096, 70000};
 	uint8_t *data = malloc(70000);
 
 	(void)state;
@@ -55,7 +55,8 @@ static void test_round_trip_ciphers(void **state)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			void *out;
 			size_t n;
-			assert_int_equal(atrest_put(st, "job/chk", data, sizes[i], NULL), 0);
+			assert_int_equal(
+				atrest_put(st, "job/chk", data, sizes[i], NULL), 0);
 			assert_int_equal(atrest_get(st, "job/chk", &out, &n), 0);
 			assert_int_equal(n, sizes[i]);
 			assert_memory_equal(out, data, n);
@@ -82,18 +83,23 @@ static void test_stream_and_range(void **state)
 	assert_int_equal(atrest_writer_open(&w, st, "s/obj", NULL), 0);
 	for (size_t off = 0; off < total; off += 333)
 		assert_int_equal(atrest_writer_write(w, data + off,
-			total - off < 333 ? total - off : 333), 0);
+					 total - off < 333 ? total - off : 333),
+			0);
 	/* Not visible before commit. */
 	assert_int_equal(atrest_reader_open(&r, st, "s/obj"), ATREST_ENOTFOUND);
 	assert_int_equal(atrest_writer_commit(w), 0);
-	uint64_t offs[] = { 0, 1, 1023, 1024, 1025, 2047, 5000, total - 1, total };
+	uint64_t offs[] = {0, 1, 1023, 1024, 1025, 2047, 5000, total - 1, total};
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
-		assert_int_equal(atrest_get_range(st, "s/obj", offs[i], buf, sizeof(buf), &got), 0);
-		size_t want = total - offs[i] < sizeof(buf) ? total - offs[i] : sizeof(buf);
+		assert_int_equal(
+			atrest_get_range(st, "s/obj", offs[i], buf, sizeof(buf), &got),
+			0);
+		size_t want =
+			total - offs[i] < sizeof(buf) ? total - offs[i] : sizeof(buf);
 		assert_int_equal(got, want);
 		assert_memory_equal(buf, data + offs[i], got);
 	}
-	assert_int_equal(atrest_get_range(st, "s/obj", total + 1, buf, 1, &got), ATREST_EINVAL);
+	assert_int_equal(
+		atrest_get_range(st, "s/obj", total + 1, buf, 1, &got), ATREST_EINVAL);
 	assert_int_equal(atrest_reader_open(&r, st, "s/obj"), 0);
 	assert_int_equal(atrest_reader_size(r), total);
 	atrest_reader_close(r);
@@ -110,8 +116,8 @@ static void test_stream_and_range(void **state)
 static void test_metadata_stat(void **state)
 {
 	char dir[256];
-	atrest_meta_entry e[] = { { "job", "42" }, { "ts", "2026-11-22T10:00:00Z" } };
-	atrest_meta m = { e, 2 };
+	atrest_meta_entry e[] = {{"job", "42"}, {"ts", "2026-11-22T10:00:00Z"}};
+	atrest_meta m = {e, 2};
 	atrest_stat_info si;
 
 	(void)state;
@@ -171,10 +177,10 @@ static void test_wrong_missing_malformed_key(void **state)
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	atrest_store_close(st);
 	/* Malformed keys are key errors too. */
-	const char *bad[] = { "abc", "zz", "0011", "not base64 !!!" };
+	const char *bad[] = {"abc", "zz", "0011", "not base64 !!!"};
 	for (size_t i = 0; i < 4; i++)
-		assert_int_equal(atrest_keyprov_text(&o.key, bad[i], strlen(bad[i])),
-			ATREST_EKEY);
+		assert_int_equal(
+			atrest_keyprov_text(&o.key, bad[i], strlen(bad[i])), ATREST_EKEY);
 	th_rmrf(dir);
 }
 
@@ -349,7 +355,7 @@ static void test_list_delete_names(void **state)
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
 	atrest_store *st = open_store(dir, KEY, 0, 0, NULL);
-	const char *names[] = { "job-1/chk-1", "job-1/chk-2", "job-2/chk-1", "z" };
+	const char *names[] = {"job-1/chk-1", "job-1/chk-2", "job-2/chk-1", "z"};
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(atrest_put(st, names[i], "v", 1, NULL), 0);
 	assert_int_equal(atrest_list(st, "job-1/", count_cb, &count), 0);
@@ -360,8 +366,8 @@ static void test_list_delete_names(void **state)
 	assert_int_equal(atrest_delete(st, "job-1/chk-1"), 0);
 	assert_int_equal(atrest_delete(st, "job-1/chk-1"), ATREST_ENOTFOUND);
 	assert_int_equal(atrest_get(st, "job-1/chk-1", &out, &n), ATREST_ENOTFOUND);
-	const char *bad[] = { "", "../x", "/abs", "a//b", "a/../b", ".atrest/keyring",
-		"trailing/", "ctl\x01" };
+	const char *bad[] = {"", "../x", "/abs", "a//b", "a/../b", ".atrest/keyring",
+		"trailing/", "ctl\x01"};
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(atrest_put(st, bad[i], "v", 1, NULL), ATREST_EINVAL);
 		assert_int_equal(atrest_get(st, bad[i], &out, &n), ATREST_EINVAL);
@@ -390,7 +396,7 @@ static void *worker(void *p)
 		if (atrest_put(a->st, name, data, sizeof(data), NULL) < 0)
 			a->failures++;
 		else if (atrest_get(a->st, name, &out, &n) < 0 || n != sizeof(data) ||
-			 memcmp(out, data, n))
+			memcmp(out, data, n))
 			a->failures++;
 		else
 			atrest_free(out);
@@ -415,7 +421,7 @@ static void test_threads(void **state)
 	th_tmpdir(dir, sizeof(dir));
 	atrest_store *st = open_store(dir, KEY, 0, 1024, NULL);
 	for (int i = 0; i < 4; i++) {
-		a[i] = (thr_arg){ st, i, 0 };
+		a[i] = (thr_arg){st, i, 0};
 		pthread_create(&t[i], NULL, worker, &a[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -486,8 +492,10 @@ static void test_kill9_during_puts(void **state)
 	}
 	/* After the next open, no temp directory of a dead process is left. */
 	atrest_store *st = open_store(dir, KEY, 0, 1024, NULL);
-	snprintf(tmp, sizeof(tmp), "cd %s/.atrest/tmp && test $(find . -mindepth 1 "
-		"-maxdepth 1 -type d | wc -l) -eq 1 && test $(ls | wc -l) -eq 2", dir);
+	snprintf(tmp, sizeof(tmp),
+		"cd %s/.atrest/tmp && test $(find . -mindepth 1 "
+		"-maxdepth 1 -type d | wc -l) -eq 1 && test $(ls | wc -l) -eq 2",
+		dir);
 	assert_int_equal(system(tmp), 0);
 	atrest_store_close(st);
 	th_rmrf(dir);

@@ -50,16 +50,16 @@ typedef struct atrest_backend_reader atrest_backend_reader;
 struct atrest_backend_reader {
 	uint64_t size;
 	int64_t mtime;
-	int (*pread)(atrest_backend_reader *r, void *buf, size_t len,
-		uint64_t off, size_t *got);
+	int (*pread)(atrest_backend_reader *r, void *buf, size_t len, uint64_t off,
+		size_t *got);
 	void (*close)(atrest_backend_reader *r);
 };
 
 /* A held lock; released (and freed) by unlock. */
 typedef struct atrest_backend_lock atrest_backend_lock;
 
-typedef int (*atrest_backend_list_cb)(const char *key, uint64_t size,
-	int64_t mtime, void *payload);
+typedef int (*atrest_backend_list_cb)(
+	const char *key, uint64_t size, int64_t mtime, void *payload);
 
 /*
  * Keys are validated object names ("a/b/c"), or the store's own files under
@@ -74,17 +74,16 @@ struct atrest_backend {
 
 	/* Make the store's location usable (create it with create != 0). */
 	int (*prepare)(atrest_backend *b, int create);
-	int (*open_write)(atrest_backend *b, atrest_backend_writer **out,
-		const char *key, unsigned int flags);
-	int (*open_read)(atrest_backend *b, atrest_backend_reader **out,
-		const char *key);
+	int (*open_write)(atrest_backend *b, atrest_backend_writer **out, const char *key,
+		unsigned int flags);
+	int (*open_read)(atrest_backend *b, atrest_backend_reader **out, const char *key);
 	/*
 	 * Call cb for every key starting with prefix, in byte order, skipping
 	 * the store's own files under ".atrest/".  A non-zero return of cb
 	 * stops the listing and is returned.
 	 */
-	int (*list)(atrest_backend *b, const char *prefix,
-		atrest_backend_list_cb cb, void *payload);
+	int (*list)(atrest_backend *b, const char *prefix, atrest_backend_list_cb cb,
+		void *payload);
 	int (*remove)(atrest_backend *b, const char *key);
 	/* Exclusive lock between processes, for keyring updates. */
 	int (*lock)(atrest_backend *b, atrest_backend_lock **out);

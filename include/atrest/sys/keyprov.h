@@ -36,16 +36,15 @@ struct atrest_keyprov {
 	int (*key_id)(atrest_keyprov *kp, char *out, size_t cap);
 	/* Wrap key (32 bytes) bound to aad; at most ATREST_WRAPPED_MAX bytes. */
 	int (*wrap)(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
-		const uint8_t *key, size_t key_len, const uint8_t *aad,
-		size_t aad_len);
+		const uint8_t *key, size_t key_len, const uint8_t *aad, size_t aad_len);
 	/*
 	 * Unwrap into out (locked memory of cap bytes).  A wrong key or
 	 * altered blob is ATREST_EKEY; an unreachable service
 	 * ATREST_EUNAVAILABLE.
 	 */
-	int (*unwrap)(atrest_keyprov *kp, uint8_t *out, size_t cap,
-		size_t *out_len, const uint8_t *wrapped, size_t wrapped_len,
-		const uint8_t *aad, size_t aad_len);
+	int (*unwrap)(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
+		const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
+		size_t aad_len);
 	void (*free)(atrest_keyprov *kp);
 	/* Version 1 ends here; later versions only append. */
 };

@@ -57,11 +57,11 @@ struct local_kp {
 
 /* ---- the master key and what is derived from it */
 
-static int hkdf_str(uint8_t *out, size_t len, const uint8_t *ikm,
-	size_t ikm_len, const char *info)
+static int hkdf_str(
+	uint8_t *out, size_t len, const uint8_t *ikm, size_t ikm_len, const char *info)
 {
-	return atrest__hkdf(out, len, NULL, 0, ikm, ikm_len,
-		(const uint8_t *)info, strlen(info));
+	return atrest__hkdf(
+		out, len, NULL, 0, ikm, ikm_len, (const uint8_t *)info, strlen(info));
 }
 
 /*
@@ -75,7 +75,7 @@ static int set_master(struct local_kp *l, const uint8_t master[MASTER_LEN])
 
 	GUARD(atrest__secret_new(&kek, MASTER_LEN));
 	if (hkdf_str(kek->data, MASTER_LEN, master, MASTER_LEN, INFO_KEK) < 0 ||
-	    hkdf_str(fp, sizeof(fp), master, MASTER_LEN, INFO_KEY_ID) < 0) {
+		hkdf_str(fp, sizeof(fp), master, MASTER_LEN, INFO_KEY_ID) < 0) {
 		atrest__secret_free(kek);
 		return ATREST_ERROR;
 	}
@@ -87,8 +87,7 @@ static int set_master(struct local_kp *l, const uint8_t master[MASTER_LEN])
 	return 0;
 }
 
-static int local_bind(atrest_keyprov *kp, const char *params_in,
-	char **params_out)
+static int local_bind(atrest_keyprov *kp, const char *params_in, char **params_out)
 {
 	(void)kp;
 	(void)params_in;
@@ -104,8 +103,10 @@ static int local_key_id(atrest_keyprov *kp, char *out, size_t cap)
 
 	pthread_mutex_lock(&l->lock);
 	if (l->kek == NULL)
-		rc = atrest__error(ATREST_EINVAL, "%s provider used before "
-			"bind", kp->kind);
+		rc = atrest__error(ATREST_EINVAL,
+			"%s provider used before "
+			"bind",
+			kp->kind);
 	else if (cap < strlen(l->key_id) + 1)
 		rc = atrest__error(ATREST_EINVAL, "key id buffer too small");
 	else
@@ -119,14 +120,12 @@ static int kek_aead(struct local_kp *l, atrest__aead **out)
 {
 	ENSURE(l->kek != NULL, ATREST_EINVAL, "%s provider used before bind",
 		l->parent.kind);
-	return atrest__aead_new(out, ATREST_CIPHER_AES_256_GCM, l->kek->data,
-		MASTER_LEN);
+	return atrest__aead_new(out, ATREST_CIPHER_AES_256_GCM, l->kek->data, MASTER_LEN);
 }
 
 /* Wrapped form: nonce(12) || ct || tag(16), the nonce random. */
-static int local_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap,
-	size_t *out_len, const uint8_t *key, size_t key_len, const uint8_t *aad,
-	size_t aad_len)
+static int local_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
+	const uint8_t *key, size_t key_len, const uint8_t *aad, size_t aad_len)
 {
 	struct local_kp *l = (struct local_kp *)kp;
 	size_t need = key_len + WRAP_OVERHEAD;
@@ -135,13 +134,15 @@ static int local_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap,
 
 	ENSURE(key_len > 0 && need <= ATREST_WRAPPED_MAX, ATREST_EINVAL,
 		"cannot wrap a key of %zu bytes", key_len);
-	ENSURE(cap >= need, ATREST_EINVAL, "wrap needs %zu bytes of room, "
-		"got %zu", need, cap);
+	ENSURE(cap >= need, ATREST_EINVAL,
+		"wrap needs %zu bytes of room, "
+		"got %zu",
+		need, cap);
 	pthread_mutex_lock(&l->lock);
 	GUARD_OUT(kek_aead(l, &a));
 	GUARD_OUT(atrest__rand(out, ATREST_NONCE_LEN));
-	GUARD_OUT(atrest__aead_seal(a, out + ATREST_NONCE_LEN, out, aad,
-		aad_len, key, key_len));
+	GUARD_OUT(atrest__aead_seal(
+		a, out + ATREST_NONCE_LEN, out, aad, aad_len, key, key_len));
 	*out_len = need;
 out:
 	pthread_mutex_unlock(&l->lock);
@@ -149,9 +150,8 @@ out:
 	return rc;
 }
 
-static int local_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap,
-	size_t *out_len, const uint8_t *wrapped, size_t wrapped_len,
-	const uint8_t *aad, size_t aad_len)
+static int local_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len)
 {
 	struct local_kp *l = (struct local_kp *)kp;
 	uint8_t tmp[ATREST_WRAPPED_MAX];
@@ -159,19 +159,23 @@ static int local_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap,
 	size_t n = 0;
 	int rc;
 
-	ENSURE(wrapped_len > WRAP_OVERHEAD && wrapped_len <= sizeof(tmp),
-		ATREST_EKEY, "wrapped key of %zu bytes is not one this %s "
-		"provider made", wrapped_len, kp->kind);
-	ENSURE(cap >= wrapped_len - WRAP_OVERHEAD, ATREST_EINVAL, "unwrap "
-		"needs %zu bytes of room", wrapped_len - WRAP_OVERHEAD);
+	ENSURE(wrapped_len > WRAP_OVERHEAD && wrapped_len <= sizeof(tmp), ATREST_EKEY,
+		"wrapped key of %zu bytes is not one this %s "
+		"provider made",
+		wrapped_len, kp->kind);
+	ENSURE(cap >= wrapped_len - WRAP_OVERHEAD, ATREST_EINVAL,
+		"unwrap "
+		"needs %zu bytes of room",
+		wrapped_len - WRAP_OVERHEAD);
 	pthread_mutex_lock(&l->lock);
 	GUARD_OUT(kek_aead(l, &a));
 	if (atrest__aead_open(a, tmp, &n, wrapped, aad, aad_len,
-		    wrapped + ATREST_NONCE_LEN,
-		    wrapped_len - ATREST_NONCE_LEN) < 0) {
-		rc = atrest__error(ATREST_EKEY, "wrong master key: the "
+		    wrapped + ATREST_NONCE_LEN, wrapped_len - ATREST_NONCE_LEN) < 0) {
+		rc = atrest__error(ATREST_EKEY,
+			"wrong master key: the "
 			"keyring's data key does not unwrap with %s %s (or its "
-			"wrapping was altered)", kp->kind, l->key_id);
+			"wrapping was altered)",
+			kp->kind, l->key_id);
 		goto out;
 	}
 	memcpy(out, tmp, n);
@@ -215,8 +219,8 @@ static int local_new(struct local_kp **out, const char *kind,
 }
 
 /* A provider of this kind holding master (which the caller wipes). */
-static int local_from_master(atrest_keyprov **out, const char *kind,
-	const uint8_t master[MASTER_LEN])
+static int local_from_master(
+	atrest_keyprov **out, const char *kind, const uint8_t master[MASTER_LEN])
 {
 	struct local_kp *l;
 	int rc;
@@ -244,8 +248,7 @@ int atrest_keyprov_raw(atrest_keyprov **out, const uint8_t *key, size_t len)
 
 static int is_space(int c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-	       c == '\f';
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 static void trim(const char **s, size_t *len)
@@ -286,7 +289,7 @@ static int hex_decode(uint8_t *out, size_t n, const char *s)
 static int is_b64(int c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '+' || c == '/';
+		(c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 /*
@@ -294,8 +297,8 @@ static int is_b64(int c)
  * the work but counts '=' as zero bytes, so the padding is checked and
  * subtracted here.
  */
-static int b64_decode(uint8_t *out, size_t cap, size_t *out_len,
-	const char *s, size_t len)
+static int b64_decode(
+	uint8_t *out, size_t cap, size_t *out_len, const char *s, size_t len)
 {
 	uint8_t tmp[96];
 	size_t pad = 0, n;
@@ -344,7 +347,8 @@ int atrest_keyprov_text(atrest_keyprov **out, const char *text, size_t len)
 	*out = NULL;
 	ENSURE(text != NULL, ATREST_EINVAL, "no key text");
 	/* The message says what is expected, never what was given. */
-	ENSURE(parse_key_text(key, text, len) == 0, ATREST_EKEY, "not a master "
+	ENSURE(parse_key_text(key, text, len) == 0, ATREST_EKEY,
+		"not a master "
 		"key: expected 64 hex digits or the base64 of 32 bytes (e.g. "
 		"from `atrest keygen` or `openssl rand -hex 32`)");
 	rc = local_from_master(out, "key", key);
@@ -359,18 +363,27 @@ static int check_key_file(int fd, const char *path, struct stat *st)
 	unsigned int mode;
 
 	if (fstat(fd, st) < 0)
-		return atrest__error_os(ATREST_EKEY, errno, "cannot stat key "
-			"file %s", path);
-	ENSURE(S_ISREG(st->st_mode), ATREST_EKEY, "key file %s is not a "
-		"regular file", path);
-	mode = (unsigned int)(st->st_mode & 07777);
-	ENSURE((mode & 077) == 0, ATREST_EKEY, "key file %s is %s by group or "
-		"others (mode %04o); chmod 600 %s", path, (mode & 044) ?
-		"readable" : (mode & 022) ? "writable" : "accessible", mode,
+		return atrest__error_os(ATREST_EKEY, errno,
+			"cannot stat key "
+			"file %s",
+			path);
+	ENSURE(S_ISREG(st->st_mode), ATREST_EKEY,
+		"key file %s is not a "
+		"regular file",
 		path);
-	ENSURE(st->st_size <= KEY_FILE_MAX, ATREST_EKEY, "key file %s is too "
-		"large (%lld bytes; at most %d)", path,
-		(long long)st->st_size, KEY_FILE_MAX);
+	mode = (unsigned int)(st->st_mode & 07777);
+	ENSURE((mode & 077) == 0, ATREST_EKEY,
+		"key file %s is %s by group or "
+		"others (mode %04o); chmod 600 %s",
+		path,
+		(mode & 044)           ? "readable"
+			: (mode & 022) ? "writable"
+				       : "accessible",
+		mode, path);
+	ENSURE(st->st_size <= KEY_FILE_MAX, ATREST_EKEY,
+		"key file %s is too "
+		"large (%lld bytes; at most %d)",
+		path, (long long)st->st_size, KEY_FILE_MAX);
 	return 0;
 }
 
@@ -384,8 +397,10 @@ static int read_key_file(atrest__secret **out, const char *path)
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return atrest__error_os(ATREST_EKEY, errno, "cannot open key "
-			"file %s", path);
+		return atrest__error_os(ATREST_EKEY, errno,
+			"cannot open key "
+			"file %s",
+			path);
 	GUARD_OUT(check_key_file(fd, path, &st));
 	GUARD_OUT(atrest__secret_new(out, (size_t)st.st_size));
 	while (got < (*out)->cap) {
@@ -394,8 +409,10 @@ static int read_key_file(atrest__secret **out, const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = atrest__error_os(ATREST_EKEY, errno, "cannot read "
-				"key file %s", path);
+			rc = atrest__error_os(ATREST_EKEY, errno,
+				"cannot read "
+				"key file %s",
+				path);
 			goto out;
 		}
 		if (n == 0)
@@ -441,16 +458,19 @@ int atrest_keyprov_file(atrest_keyprov **out, const char *path)
 	if (parse_key_text(key, (const char *)buf->data, buf->len) == 0)
 		rc = 0;
 	else if (looks_like_key_text(buf->data, buf->len))
-		rc = atrest__error(ATREST_EKEY, "key file %s looks like a key in text "
+		rc = atrest__error(ATREST_EKEY,
+			"key file %s looks like a key in text "
 			"form but is not one: expected exactly 64 hex digits or the base64 "
-			"of 32 bytes", path);
+			"of 32 bytes",
+			path);
 	else if (buf->len >= MASTER_LEN)
-		rc = hkdf_str(key, MASTER_LEN, buf->data, buf->len,
-			INFO_KEY_FILE);
+		rc = hkdf_str(key, MASTER_LEN, buf->data, buf->len, INFO_KEY_FILE);
 	else
-		rc = atrest__error(ATREST_EKEY, "key file %s holds %zu bytes: "
+		rc = atrest__error(ATREST_EKEY,
+			"key file %s holds %zu bytes: "
 			"expected 64 hex digits, the base64 of 32 bytes, or at "
-			"least 32 bytes of random material", path, buf->len);
+			"least 32 bytes of random material",
+			path, buf->len);
 	atrest__secret_free(buf);
 	if (rc == 0)
 		rc = local_from_master(out, "key-file", key);
@@ -460,12 +480,12 @@ int atrest_keyprov_file(atrest_keyprov **out, const char *path)
 
 /* ---- passphrases: the KDF parameters kept in the keyring */
 
-#define PARAMS_BAD(...) atrest__error(ATREST_EINTEGRITY,                     \
-	"passphrase parameters in the keyring are malformed: " __VA_ARGS__)
+#define PARAMS_BAD(...)                  \
+	atrest__error(ATREST_EINTEGRITY, \
+		"passphrase parameters in the keyring are malformed: " __VA_ARGS__)
 
 /* A u32 field in [lo, hi]; 0 or the error. */
-static int json_u32(json_t *o, const char *name, uint32_t lo, uint32_t hi,
-	uint32_t *out)
+static int json_u32(json_t *o, const char *name, uint32_t lo, uint32_t hi, uint32_t *out)
 {
 	json_t *v = json_object_get(o, name);
 	json_int_t n;
@@ -474,8 +494,7 @@ static int json_u32(json_t *o, const char *name, uint32_t lo, uint32_t hi,
 		return PARAMS_BAD("\"%s\" must be an integer", name);
 	n = json_integer_value(v);
 	if (n < (json_int_t)lo || n > (json_int_t)hi)
-		return PARAMS_BAD("\"%s\" must be between %u and %u", name, lo,
-			hi);
+		return PARAMS_BAD("\"%s\" must be between %u and %u", name, lo, hi);
 	*out = (uint32_t)n;
 	return 0;
 }
@@ -486,10 +505,12 @@ static int params_fields(json_t *o, int kdf)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		int ok = strcmp(k, "kdf") == 0 || strcmp(k, "salt") == 0 ||
-			(kdf == KDF_ARGON2ID && (strcmp(k, "t") == 0 ||
-			strcmp(k, "m") == 0 || strcmp(k, "p") == 0)) ||
+			(kdf == KDF_ARGON2ID &&
+				(strcmp(k, "t") == 0 || strcmp(k, "m") == 0 ||
+					strcmp(k, "p") == 0)) ||
 			(kdf == KDF_PBKDF2 && strcmp(k, "iter") == 0);
 
 		if (!ok)
@@ -509,11 +530,13 @@ static int params_kdf(json_t *o, struct kdf_params *p)
 		p->kdf = KDF_PBKDF2;
 	else
 		return PARAMS_BAD("\"kdf\" must be \"argon2id\" or "
-			"\"pbkdf2-sha256\"");
-	if (salt == NULL || b64_decode(p->salt, sizeof(p->salt), &p->salt_len,
-		salt, strlen(salt)) < 0 || p->salt_len < 16)
+				  "\"pbkdf2-sha256\"");
+	if (salt == NULL ||
+		b64_decode(p->salt, sizeof(p->salt), &p->salt_len, salt, strlen(salt)) <
+			0 ||
+		p->salt_len < 16)
 		return PARAMS_BAD("\"salt\" must be the base64 of 16 to 64 "
-			"bytes");
+				  "bytes");
 	return params_fields(o, p->kdf);
 }
 
@@ -553,8 +576,8 @@ static int argon2_new_memory(uint32_t *m)
 		return 0;
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	ENSURE(errno == 0 && *end == '\0' && n >= 8192 && n <= 4194304,
-		ATREST_EINVAL, "ATREST_ARGON2_TEST_MEMORY_KIB must be a number "
+	ENSURE(errno == 0 && *end == '\0' && n >= 8192 && n <= 4194304, ATREST_EINVAL,
+		"ATREST_ARGON2_TEST_MEMORY_KIB must be a number "
 		"of KiB between 8192 and 4194304");
 	*m = (uint32_t)n;
 	return 0;
@@ -573,16 +596,16 @@ static int params_new(struct kdf_params *p, char **json)
 	if (atrest__fips_mode()) {
 		p->kdf = KDF_PBKDF2;
 		p->iter = 600000;
-		o = json_pack("{s:s, s:s, s:I}", "kdf", "pbkdf2-sha256",
-			"salt", salt, "iter", (json_int_t)p->iter);
+		o = json_pack("{s:s, s:s, s:I}", "kdf", "pbkdf2-sha256", "salt", salt,
+			"iter", (json_int_t)p->iter);
 	} else {
 		p->kdf = KDF_ARGON2ID;
 		p->t = 3;
 		p->p = 4;
 		GUARD(argon2_new_memory(&p->m));
-		o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "kdf", "argon2id",
-			"salt", salt, "t", (json_int_t)p->t, "m",
-			(json_int_t)p->m, "p", (json_int_t)p->p);
+		o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "kdf", "argon2id", "salt",
+			salt, "t", (json_int_t)p->t, "m", (json_int_t)p->m, "p",
+			(json_int_t)p->p);
 	}
 	*json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
@@ -590,12 +613,11 @@ static int params_new(struct kdf_params *p, char **json)
 	return 0;
 }
 
-static int params_equal(const struct kdf_params *a,
-	const struct kdf_params *b)
+static int params_equal(const struct kdf_params *a, const struct kdf_params *b)
 {
 	return a->kdf == b->kdf && a->salt_len == b->salt_len &&
-	       memcmp(a->salt, b->salt, a->salt_len) == 0 && a->t == b->t &&
-	       a->m == b->m && a->p == b->p && a->iter == b->iter;
+		memcmp(a->salt, b->salt, a->salt_len) == 0 && a->t == b->t &&
+		a->m == b->m && a->p == b->p && a->iter == b->iter;
 }
 
 /* ---- passphrases: stretching, once per set of parameters */
@@ -608,12 +630,13 @@ static int pass_derive(struct local_kp *l, const struct kdf_params *p)
 	if (l->have_bound && params_equal(&l->bound, p))
 		return 0;
 	if (p->kdf == KDF_ARGON2ID) {
-		ENSURE(!atrest__fips_mode(), ATREST_EKEY, "this keyring's "
+		ENSURE(!atrest__fips_mode(), ATREST_EKEY,
+			"this keyring's "
 			"passphrase is stretched with Argon2id, which FIPS "
 			"mode (ATREST_FIPS=1) does not allow: open it without "
 			"ATREST_FIPS and rotate to a FIPS-allowed master key");
-		rc = atrest__argon2id(master, MASTER_LEN, l->pass->data,
-			l->pass->len, p->salt, p->salt_len, p->t, p->m, p->p);
+		rc = atrest__argon2id(master, MASTER_LEN, l->pass->data, l->pass->len,
+			p->salt, p->salt_len, p->t, p->m, p->p);
 	} else {
 		rc = atrest__pbkdf2_sha256(master, MASTER_LEN, l->pass->data,
 			l->pass->len, p->salt, p->salt_len, p->iter);
@@ -628,8 +651,7 @@ static int pass_derive(struct local_kp *l, const struct kdf_params *p)
 	return 0;
 }
 
-static int pass_bind(atrest_keyprov *kp, const char *params_in,
-	char **params_out)
+static int pass_bind(atrest_keyprov *kp, const char *params_in, char **params_out)
 {
 	struct local_kp *l = (struct local_kp *)kp;
 	struct kdf_params p;
@@ -639,7 +661,8 @@ static int pass_bind(atrest_keyprov *kp, const char *params_in,
 	if (params_out)
 		*params_out = NULL;
 	if (params_in == NULL) {
-		ENSURE(params_out != NULL, ATREST_EINVAL, "binding a "
+		ENSURE(params_out != NULL, ATREST_EINVAL,
+			"binding a "
 			"passphrase to a new keyring needs params_out for its "
 			"parameters");
 		GUARD(params_new(&p, &json));
@@ -658,16 +681,17 @@ static int pass_bind(atrest_keyprov *kp, const char *params_in,
 	return 0;
 }
 
-int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass,
-	size_t len)
+int atrest_keyprov_passphrase(atrest_keyprov **out, const char *pass, size_t len)
 {
 	struct local_kp *l;
 	int rc;
 
 	*out = NULL;
 	ENSURE(pass != NULL && len > 0, ATREST_EINVAL, "empty passphrase");
-	ENSURE(len <= PASS_MAX, ATREST_EINVAL, "passphrase longer than %d "
-		"bytes", PASS_MAX);
+	ENSURE(len <= PASS_MAX, ATREST_EINVAL,
+		"passphrase longer than %d "
+		"bytes",
+		PASS_MAX);
 	GUARD(local_new(&l, "passphrase", pass_bind));
 	rc = atrest__secret_dup(&l->pass, pass, len);
 	if (rc < 0) {
@@ -688,7 +712,7 @@ static const struct uri_scheme {
 	const char *scheme;
 	int (*open)(atrest_keyprov **out, const char *uri);
 } uri_schemes[] = {
-	{ NULL, NULL },
+	{NULL, NULL},
 };
 
 /* The scheme of an RFC 3986 URI, or 0 when uri does not start with one. */
@@ -696,8 +720,7 @@ static size_t uri_scheme_len(const char *uri)
 {
 	size_t n = 0;
 
-	if (!((uri[0] >= 'a' && uri[0] <= 'z') ||
-		(uri[0] >= 'A' && uri[0] <= 'Z')))
+	if (!((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z')))
 		return 0;
 	while (uri[n] && uri[n] != ':' && n <= 32) {
 		int c = (unsigned char)uri[n];
@@ -714,21 +737,22 @@ static int keyprov_from_uri(atrest_keyprov **out, const char *uri)
 	size_t n = uri_scheme_len(uri);
 
 	/* Never echo the URI: it may carry a PIN or a token. */
-	ENSURE(n > 0, ATREST_EKEY, "not a key URI: expected scheme:..., e.g. "
+	ENSURE(n > 0, ATREST_EKEY,
+		"not a key URI: expected scheme:..., e.g. "
 		"pkcs11:token=...;object=...");
 	for (const struct uri_scheme *s = uri_schemes; s->scheme; s++)
-		if (strlen(s->scheme) == n &&
-		    strncasecmp(s->scheme, uri, n) == 0)
+		if (strlen(s->scheme) == n && strncasecmp(s->scheme, uri, n) == 0)
 			return s->open(out, uri);
-	return atrest__error(ATREST_EKEY, "unsupported key URI scheme "
-		"'%.*s:'", (int)n, uri);
+	return atrest__error(ATREST_EKEY,
+		"unsupported key URI scheme "
+		"'%.*s:'",
+		(int)n, uri);
 }
 
 static const char *const env_names[2][4] = {
-	{ "ATREST_KEY", "ATREST_KEY_FILE", "ATREST_PASSPHRASE",
-	  "ATREST_KEY_URI" },
-	{ "ATREST_OLD_KEY", "ATREST_OLD_KEY_FILE", "ATREST_OLD_PASSPHRASE",
-	  "ATREST_OLD_KEY_URI" },
+	{"ATREST_KEY", "ATREST_KEY_FILE", "ATREST_PASSPHRASE", "ATREST_KEY_URI"},
+	{"ATREST_OLD_KEY", "ATREST_OLD_KEY_FILE", "ATREST_OLD_PASSPHRASE",
+		"ATREST_OLD_KEY_URI"},
 };
 
 /* Index of the one variable set (0..3), or the error. */
@@ -748,11 +772,14 @@ static int env_pick(const char *const names[4], int old, const char **val)
 		*val = v;
 		count++;
 	}
-	ENSURE(count > 0, ATREST_ENOTFOUND, "no %smaster key: set %s (e.g. "
-		"`atrest keygen`), %s, %s or %s", old ? "old " : "", names[0],
-		names[1], names[2], names[3]);
-	ENSURE(count == 1, ATREST_EINVAL, "more than one %smaster key is set "
-		"(%s); set only one", old ? "old " : "", set);
+	ENSURE(count > 0, ATREST_ENOTFOUND,
+		"no %smaster key: set %s (e.g. "
+		"`atrest keygen`), %s, %s or %s",
+		old ? "old " : "", names[0], names[1], names[2], names[3]);
+	ENSURE(count == 1, ATREST_EINVAL,
+		"more than one %smaster key is set "
+		"(%s); set only one",
+		old ? "old " : "", set);
 	return which;
 }
 

@@ -22,8 +22,8 @@
 #include "common.h"
 #include "fs_test.h"
 
-#define PLACE_TRIES 8    /* renames racing a delete of an empty parent */
-#define AGAIN 1          /* internal: a parent dir vanished, retry */
+#define PLACE_TRIES 8 /* renames racing a delete of an empty parent */
+#define AGAIN 1       /* internal: a parent dir vanished, retry */
 
 /*
  * Every system call goes through this table so that tests can make any one
@@ -32,26 +32,51 @@
 typedef void (*fs_fn)(void);
 
 enum {
-	SYS_OPEN, SYS_CLOSE, SYS_PREAD, SYS_WRITE, SYS_FSYNC, SYS_FSTAT,
-	SYS_FSTATAT, SYS_MKDIR, SYS_RMDIR, SYS_UNLINK, SYS_RENAME, SYS_LINK,
-	SYS_FLOCK, SYS_GETRANDOM, SYS_OPENDIR, SYS_READDIR, SYS_CLOSEDIR,
+	SYS_OPEN,
+	SYS_CLOSE,
+	SYS_PREAD,
+	SYS_WRITE,
+	SYS_FSYNC,
+	SYS_FSTAT,
+	SYS_FSTATAT,
+	SYS_MKDIR,
+	SYS_RMDIR,
+	SYS_UNLINK,
+	SYS_RENAME,
+	SYS_LINK,
+	SYS_FLOCK,
+	SYS_GETRANDOM,
+	SYS_OPENDIR,
+	SYS_READDIR,
+	SYS_CLOSEDIR,
 	SYS_COUNT
 };
 
-#define SC(f) { #f, (fs_fn)f, (fs_fn)f }
+#define SC(f)                          \
+	{                              \
+#f, (fs_fn)f, (fs_fn)f \
+	}
 static struct {
 	const char *name;
 	fs_fn fn;
 	fs_fn dflt;
 } fs_syscalls[SYS_COUNT] = {
-	[SYS_OPEN] = SC(open), [SYS_CLOSE] = SC(close),
-	[SYS_PREAD] = SC(pread), [SYS_WRITE] = SC(write),
-	[SYS_FSYNC] = SC(fsync), [SYS_FSTAT] = SC(fstat),
-	[SYS_FSTATAT] = SC(fstatat), [SYS_MKDIR] = SC(mkdir),
-	[SYS_RMDIR] = SC(rmdir), [SYS_UNLINK] = SC(unlink),
-	[SYS_RENAME] = SC(rename), [SYS_LINK] = SC(link),
-	[SYS_FLOCK] = SC(flock), [SYS_GETRANDOM] = SC(getrandom),
-	[SYS_OPENDIR] = SC(opendir), [SYS_READDIR] = SC(readdir),
+	[SYS_OPEN] = SC(open),
+	[SYS_CLOSE] = SC(close),
+	[SYS_PREAD] = SC(pread),
+	[SYS_WRITE] = SC(write),
+	[SYS_FSYNC] = SC(fsync),
+	[SYS_FSTAT] = SC(fstat),
+	[SYS_FSTATAT] = SC(fstatat),
+	[SYS_MKDIR] = SC(mkdir),
+	[SYS_RMDIR] = SC(rmdir),
+	[SYS_UNLINK] = SC(unlink),
+	[SYS_RENAME] = SC(rename),
+	[SYS_LINK] = SC(link),
+	[SYS_FLOCK] = SC(flock),
+	[SYS_GETRANDOM] = SC(getrandom),
+	[SYS_OPENDIR] = SC(opendir),
+	[SYS_READDIR] = SC(readdir),
 	[SYS_CLOSEDIR] = SC(closedir),
 };
 
@@ -62,16 +87,14 @@ static struct {
 #define sys_write SYS(SYS_WRITE, ssize_t (*)(int, const void *, size_t))
 #define sys_fsync SYS(SYS_FSYNC, int (*)(int))
 #define sys_fstat SYS(SYS_FSTAT, int (*)(int, struct stat *))
-#define sys_fstatat                                                           \
-	SYS(SYS_FSTATAT, int (*)(int, const char *, struct stat *, int))
+#define sys_fstatat SYS(SYS_FSTATAT, int (*)(int, const char *, struct stat *, int))
 #define sys_mkdir SYS(SYS_MKDIR, int (*)(const char *, mode_t))
 #define sys_rmdir SYS(SYS_RMDIR, int (*)(const char *))
 #define sys_unlink SYS(SYS_UNLINK, int (*)(const char *))
 #define sys_rename SYS(SYS_RENAME, int (*)(const char *, const char *))
 #define sys_link SYS(SYS_LINK, int (*)(const char *, const char *))
 #define sys_flock SYS(SYS_FLOCK, int (*)(int, int))
-#define sys_getrandom                                                         \
-	SYS(SYS_GETRANDOM, ssize_t (*)(void *, size_t, unsigned int))
+#define sys_getrandom SYS(SYS_GETRANDOM, ssize_t (*)(void *, size_t, unsigned int))
 #define sys_opendir SYS(SYS_OPENDIR, DIR *(*)(const char *))
 #define sys_readdir SYS(SYS_READDIR, struct dirent *(*)(DIR *))
 #define sys_closedir SYS(SYS_CLOSEDIR, int (*)(DIR *))
@@ -89,11 +112,11 @@ int atrest__fs_set_syscall(const char *name, void *fn)
 
 struct fs_backend {
 	atrest_backend parent;
-	pthread_mutex_t mu;   /* guards tmp and lock_fd (prepare, free) */
-	atomic_ulong seq;     /* names of temp files */
-	int lock_fd;          /* flock'ed for the handle's life, or -1 */
-	char tmp[PATH_MAX];   /* <root>/.atrest/tmp/<hex>, "" until prepared */
-	char root[];          /* without trailing "/" */
+	pthread_mutex_t mu; /* guards tmp and lock_fd (prepare, free) */
+	atomic_ulong seq;   /* names of temp files */
+	int lock_fd;        /* flock'ed for the handle's life, or -1 */
+	char tmp[PATH_MAX]; /* <root>/.atrest/tmp/<hex>, "" until prepared */
+	char root[];        /* without trailing "/" */
 };
 
 struct fs_writer {
@@ -105,7 +128,7 @@ struct fs_writer {
 	size_t root_len; /* dest[root_len] is the "/" before the key */
 	const char *key;
 	const char *dest;
-	char tmp[];      /* followed by dest and key */
+	char tmp[]; /* followed by dest and key */
 };
 
 struct fs_reader {
@@ -121,14 +144,13 @@ struct fs_lock {
 /* ---- small helpers: paths, retries, directories ---- */
 
 /* out = a b c, or ATREST_EINVAL when that does not fit in PATH_MAX. */
-static int cat3(char out[PATH_MAX], const char *a, const char *b,
-	const char *c)
+static int cat3(char out[PATH_MAX], const char *a, const char *b, const char *c)
 {
 	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
 
 	if (la + lb + lc >= PATH_MAX)
-		return atrest__error(ATREST_EINVAL,
-			"fs: path too long: %s%s%.64s", a, b, c);
+		return atrest__error(
+			ATREST_EINVAL, "fs: path too long: %s%s%.64s", a, b, c);
 	memcpy(out, a, la);
 	memcpy(out + la, b, lb);
 	memcpy(out + la + lb, c, lc + 1);
@@ -153,18 +175,18 @@ static int check_key(const char *key)
 	for (;; c = p + 1) {
 		p = strchrnul(c, '/');
 		if (p == c || (p - c == 1 && c[0] == '.') ||
-		    (p - c == 2 && c[0] == '.' && c[1] == '.'))
+			(p - c == 2 && c[0] == '.' && c[1] == '.'))
 			goto bad;
 		if (!*p)
 			break;
 	}
 	if (strcmp(key, ".atrest") == 0 || strcmp(key, ".atrest/lock") == 0 ||
-	    strcmp(key, ".atrest/tmp") == 0 ||
-	    strncmp(key, ".atrest/tmp/", 12) == 0)
+		strcmp(key, ".atrest/tmp") == 0 || strncmp(key, ".atrest/tmp/", 12) == 0)
 		goto bad;
 	return 0;
 bad:
-	return atrest__error(ATREST_EINVAL, "fs: refusing a key that is empty, "
+	return atrest__error(ATREST_EINVAL,
+		"fs: refusing a key that is empty, "
 		"absolute, has an empty, \".\" or \"..\" component, or names "
 		"the store's internals");
 }
@@ -261,14 +283,14 @@ static int ensure_root(struct fs_backend *fs, int create)
 	}
 	e = errno;
 	if (e != ENOENT)
-		return atrest__error_os(ATREST_ERROR, e,
-			"fs: cannot open store %s", fs->root);
+		return atrest__error_os(
+			ATREST_ERROR, e, "fs: cannot open store %s", fs->root);
 	ENSURE(create, ATREST_ENOTFOUND, "fs: no store at %s", fs->root);
 	strcpy(path, fs->root);
 	e = mkdirs(path, 0);
 	if (e)
-		return atrest__error_os(e == ENOSPC || e == EDQUOT ?
-			ATREST_ENOSPC : ATREST_ERROR, e,
+		return atrest__error_os(
+			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, e,
 			"fs: cannot create store %s", fs->root);
 	return 0;
 }
@@ -282,19 +304,18 @@ static int ensure_meta(struct fs_backend *fs, int create)
 
 	GUARD(join(path, fs->root, ".atrest"));
 	if (sys_fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		ENSURE(S_ISDIR(st.st_mode), ATREST_EINVAL,
-			"fs: %s is not a directory", path);
+		ENSURE(S_ISDIR(st.st_mode), ATREST_EINVAL, "fs: %s is not a directory",
+			path);
 	else if (errno != ENOENT)
-		return atrest__error_os(ATREST_ERROR, errno,
-			"fs: cannot open %s", path);
+		return atrest__error_os(ATREST_ERROR, errno, "fs: cannot open %s", path);
 	else if (!create)
 		return 1;
 	GUARD(join(path, fs->root, ".atrest/tmp"));
 	e = mkdirs(path, strlen(fs->root));
 	if (e)
-		return atrest__error_os(e == ENOSPC || e == EDQUOT ?
-			ATREST_ENOSPC : ATREST_ERROR, e, "fs: cannot create %s",
-			path);
+		return atrest__error_os(
+			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, e,
+			"fs: cannot create %s", path);
 	return 0;
 }
 
@@ -307,8 +328,8 @@ static int random_hex(char out[17])
 	while ((n = sys_getrandom(r, sizeof(r), 0)) < 0 && errno == EINTR)
 		;
 	if (n != (ssize_t)sizeof(r))
-		return atrest__error_os(ATREST_ERROR, n < 0 ? errno : EIO,
-			"fs: getrandom");
+		return atrest__error_os(
+			ATREST_ERROR, n < 0 ? errno : EIO, "fs: getrandom");
 	for (int i = 0; i < 8; i++) {
 		out[2 * i] = digits[r[i] >> 4];
 		out[2 * i + 1] = digits[r[i] & 15];
@@ -338,8 +359,8 @@ static int take_lock(const char *lock)
 		return e == EWOULDBLOCK ? -EAGAIN : -e;
 	}
 	if (fstat(fd, &a) == 0 &&
-	    sys_fstatat(AT_FDCWD, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		sys_fstatat(AT_FDCWD, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 		return fd;
 	sys_close(fd);
 	return -EAGAIN;
@@ -362,14 +383,14 @@ static int make_private_tmp(struct fs_backend *fs)
 		fd = take_lock(lock);
 	}
 	if (fd < 0)
-		return atrest__error_os(ATREST_ERROR, -fd,
-			"fs: cannot create temp lock %s", lock);
+		return atrest__error_os(
+			ATREST_ERROR, -fd, "fs: cannot create temp lock %s", lock);
 	if (sys_mkdir(dir, 0700) != 0) {
 		int e = errno;
 		sys_unlink(lock);
 		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e,
-			"fs: cannot create temp dir %s", dir);
+		return atrest__error_os(
+			ATREST_ERROR, e, "fs: cannot create temp dir %s", dir);
 	}
 	fs->lock_fd = fd;
 	strcpy(fs->tmp, dir);
@@ -399,8 +420,9 @@ static void clean_one(const char *sub)
 	}
 	/* A dir is made after its lock and removed before it. */
 	if (cat3(lock, sub, ".lock", "") == 0 &&
-	    sys_fstatat(AT_FDCWD, lock, &(struct stat){ 0 }, AT_SYMLINK_NOFOLLOW) != 0 &&
-	    errno == ENOENT)
+		sys_fstatat(AT_FDCWD, lock, &(struct stat){0}, AT_SYMLINK_NOFOLLOW) !=
+			0 &&
+		errno == ENOENT)
 		remove_temp_dir(sub);
 }
 
@@ -410,12 +432,11 @@ static void clean_stale(struct fs_backend *fs)
 	struct dirent *de;
 	DIR *d;
 
-	if (join(dir, fs->root, ".atrest/tmp") != 0 ||
-	    (d = sys_opendir(dir)) == NULL)
+	if (join(dir, fs->root, ".atrest/tmp") != 0 || (d = sys_opendir(dir)) == NULL)
 		return;
 	while ((de = sys_readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || join(sub, dir, de->d_name) != 0 ||
-		    strcmp(sub, fs->tmp) == 0)
+			strcmp(sub, fs->tmp) == 0)
 			continue;
 		clean_one(sub);
 	}
@@ -457,12 +478,10 @@ static int put_err(int e, const char *key, const char *step)
 
 	if (code == ATREST_ENOSPC)
 		return atrest__error_os(code, e,
-			"fs: cannot store '%s': disk or quota full (%s)", key,
-			step);
+			"fs: cannot store '%s': disk or quota full (%s)", key, step);
 	if (code == ATREST_ENOTFOUND || code == ATREST_EEXISTS)
 		code = ATREST_ERROR;
-	return atrest__error_os(code, e, "fs: cannot store '%s': %s failed",
-		key, step);
+	return atrest__error_os(code, e, "fs: cannot store '%s': %s failed", key, step);
 }
 
 static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
@@ -470,8 +489,8 @@ static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
 	struct fs_writer *w = (struct fs_writer *)bw;
 	const char *p = buf;
 
-	ENSURE(!w->failed, ATREST_ERROR,
-		"fs: cannot store '%s': an earlier write failed", w->key);
+	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+		w->key);
 	w->synced = 0;
 	while (len > 0) {
 		ssize_t n = sys_write(w->fd, p, len);
@@ -503,8 +522,7 @@ static int make_parents(struct fs_writer *w)
 		return AGAIN;
 	if (e == ENOTDIR || e == EEXIST)
 		return atrest__error(ATREST_EINVAL,
-			"fs: cannot store '%s': a parent of it is an object",
-			w->key);
+			"fs: cannot store '%s': a parent of it is an object", w->key);
 	return e ? put_err(e, w->key, "creating its directories") : 0;
 }
 
@@ -525,8 +543,7 @@ static int place(struct fs_writer *w)
 	ENSURE(!(excl && e == EEXIST), ATREST_EEXISTS,
 		"fs: cannot store '%s': it already exists", w->key);
 	ENSURE(e != EISDIR && e != EEXIST && e != ENOTEMPTY, ATREST_EINVAL,
-		"fs: cannot store '%s': a directory of that name exists",
-		w->key);
+		"fs: cannot store '%s': a directory of that name exists", w->key);
 	ENSURE(e != ENOTDIR, ATREST_EINVAL,
 		"fs: cannot store '%s': a parent of it is an object", w->key);
 	return put_err(e, w->key, excl ? "link" : "rename");
@@ -536,8 +553,8 @@ static int finish(struct fs_writer *w)
 {
 	int rc = AGAIN, e;
 
-	ENSURE(!w->failed, ATREST_ERROR,
-		"fs: cannot store '%s': an earlier write failed", w->key);
+	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+		w->key);
 	if (!w->synced && fsync_fd(w->fd) != 0)
 		return put_err(errno, w->key, "fsync");
 	e = sys_close(w->fd);
@@ -555,16 +572,15 @@ static int finish(struct fs_writer *w)
 		return rc;
 	/* ENOENT: a delete of the same key won the race and pruned the dir. */
 	e = fsync_parent(w->dest);
-	return e && e != ENOENT ? put_err(e, w->key, "fsync of the directory")
-				: 0;
+	return e && e != ENOENT ? put_err(e, w->key, "fsync of the directory") : 0;
 }
 
 static int fs_sync(atrest_backend_writer *bw)
 {
 	struct fs_writer *w = (struct fs_writer *)bw;
 
-	ENSURE(!w->failed, ATREST_ERROR,
-		"fs: cannot store '%s': an earlier write failed", w->key);
+	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+		w->key);
 	if (fsync_fd(w->fd) != 0) {
 		w->failed = 1;
 		return put_err(errno, w->key, "fsync");
@@ -605,16 +621,16 @@ static int temp_name(struct fs_backend *fs, char out[PATH_MAX])
 	snprintf(name, sizeof(name), "w%lu", atomic_fetch_add(&fs->seq, 1));
 	pthread_mutex_lock(&fs->mu);
 	if (fs->lock_fd < 0)
-		rc = atrest__error(ATREST_ENOTFOUND,
-			"fs: no store at %s (not prepared)", fs->root);
+		rc = atrest__error(
+			ATREST_ENOTFOUND, "fs: no store at %s (not prepared)", fs->root);
 	else
 		rc = join(out, fs->tmp, name);
 	pthread_mutex_unlock(&fs->mu);
 	return rc;
 }
 
-static int fs_open_write(atrest_backend *b, atrest_backend_writer **out,
-	const char *key, unsigned int flags)
+static int fs_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
+	unsigned int flags)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
 	char tmp[PATH_MAX], dest[PATH_MAX];
@@ -650,8 +666,8 @@ static int fs_open_write(atrest_backend *b, atrest_backend_writer **out,
 
 /* ---- reading ---- */
 
-static int fs_pread(atrest_backend_reader *br, void *buf, size_t len,
-	uint64_t off, size_t *got)
+static int fs_pread(
+	atrest_backend_reader *br, void *buf, size_t len, uint64_t off, size_t *got)
 {
 	struct fs_reader *r = (struct fs_reader *)br;
 	size_t done = 0;
@@ -660,13 +676,13 @@ static int fs_pread(atrest_backend_reader *br, void *buf, size_t len,
 	ENSURE(len <= INT64_MAX && off <= INT64_MAX - len, ATREST_EINVAL,
 		"fs: read of '%s' past the largest offset", r->key);
 	while (done < len) {
-		ssize_t n = sys_pread(r->fd, (char *)buf + done, len - done,
-			(off_t)(off + done));
+		ssize_t n = sys_pread(
+			r->fd, (char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return atrest__error_os(ATREST_ERROR, errno,
-				"fs: cannot read '%s'", r->key);
+			return atrest__error_os(
+				ATREST_ERROR, errno, "fs: cannot read '%s'", r->key);
 		if (n == 0)
 			break;
 		done += (size_t)n;
@@ -695,27 +711,23 @@ static int open_object(const char *path, const char *key, struct stat *st)
 	if (fd < 0) {
 		e = errno;
 		if (e == ENOENT || e == ENOTDIR || e == ELOOP)
-			return atrest__error(ATREST_ENOTFOUND,
-				"fs: no object '%s'", key);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot open '%s'",
-			key);
+			return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot open '%s'", key);
 	}
 	if (sys_fstat(fd, st) != 0) {
 		e = errno;
 		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot stat '%s'",
-			key);
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot stat '%s'", key);
 	}
 	if (!S_ISREG(st->st_mode)) {
 		sys_close(fd);
-		return atrest__error(ATREST_ENOTFOUND,
-			"fs: no object '%s' (not a regular file)", key);
+		return atrest__error(
+			ATREST_ENOTFOUND, "fs: no object '%s' (not a regular file)", key);
 	}
 	return fd;
 }
 
-static int fs_open_read(atrest_backend *b, atrest_backend_reader **out,
-	const char *key)
+static int fs_open_read(atrest_backend *b, atrest_backend_reader **out, const char *key)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
 	char path[PATH_MAX];
@@ -802,12 +814,12 @@ static int wanted(const struct walk *w, const char *name, int dir)
 
 static int add_entry(struct walk *w, DIR *d, const struct dirent *de)
 {
-	struct ent e = { 0 };
+	struct ent e = {0};
 	struct stat st;
 	int top = w->path[w->rlen] == '\0';
 
 	if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-	    (top && strcmp(de->d_name, ".atrest") == 0))
+		(top && strcmp(de->d_name, ".atrest") == 0))
 		return 0;
 	if (de->d_type == DT_DIR)
 		e.dir = 1;
@@ -850,14 +862,13 @@ static int read_dir(struct walk *w)
 		e = errno;
 		if (w->path[w->rlen] && (e == ENOENT || e == ENOTDIR))
 			return 0; /* removed while we walked */
-		return atrest__error_os(e == ENOENT ? ATREST_ENOTFOUND :
-			ATREST_ERROR, e, "fs: cannot list %s", w->path);
+		return atrest__error_os(e == ENOENT ? ATREST_ENOTFOUND : ATREST_ERROR, e,
+			"fs: cannot list %s", w->path);
 	}
 	for (errno = 0; rc == 0 && (de = sys_readdir(d)) != NULL; errno = 0)
 		rc = add_entry(w, d, de);
 	if (rc == 0 && errno != 0)
-		rc = atrest__error_os(ATREST_ERROR, errno, "fs: cannot list %s",
-			w->path);
+		rc = atrest__error_os(ATREST_ERROR, errno, "fs: cannot list %s", w->path);
 	sys_closedir(d);
 	return rc;
 }
@@ -908,8 +919,8 @@ static int walk_dir(struct walk *w)
 	return rc;
 }
 
-static int fs_list(atrest_backend *b, const char *prefix,
-	atrest_backend_list_cb cb, void *payload)
+static int fs_list(
+	atrest_backend *b, const char *prefix, atrest_backend_list_cb cb, void *payload)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
 	struct walk *w = calloc(1, sizeof(*w));
@@ -936,8 +947,7 @@ static void prune_parents(struct fs_backend *fs, char *path)
 	size_t rl = strlen(fs->root);
 	char *slash;
 
-	while ((slash = strrchr(path, '/')) != NULL &&
-	       (size_t)(slash - path) > rl) {
+	while ((slash = strrchr(path, '/')) != NULL && (size_t)(slash - path) > rl) {
 		*slash = '\0';
 		/* ENOTEMPTY or EEXIST (not empty) end it, as does any error. */
 		if (strcmp(path + rl, "/.atrest") == 0 || sys_rmdir(path) != 0)
@@ -956,16 +966,13 @@ static int fs_remove(atrest_backend *b, const char *key)
 	if (sys_unlink(path) != 0) {
 		e = errno;
 		if (e == ENOENT || e == ENOTDIR || e == EISDIR || e == EPERM)
-			return atrest__error(ATREST_ENOTFOUND,
-				"fs: no object '%s'", key);
-		return atrest__error_os(ATREST_ERROR, e,
-			"fs: cannot delete '%s'", key);
+			return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot delete '%s'", key);
 	}
 	e = fsync_parent(path);
 	if (e && e != ENOENT) /* ENOENT: a sibling's delete pruned the dir */
 		return atrest__error_os(ATREST_ERROR, e,
-			"fs: deleted '%s' but fsync of its directory failed",
-			key);
+			"fs: deleted '%s' but fsync of its directory failed", key);
 	prune_parents(fs, path);
 	return 0;
 }
@@ -981,15 +988,14 @@ static int fs_lock(atrest_backend *b, atrest_backend_lock **out)
 	GUARD(join(path, fs->root, ".atrest/lock"));
 	fd = sys_open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return atrest__error_os(errno == ENOENT ? ATREST_ENOTFOUND :
-			ATREST_ERROR, errno, "fs: cannot open %s", path);
+		return atrest__error_os(errno == ENOENT ? ATREST_ENOTFOUND : ATREST_ERROR,
+			errno, "fs: cannot open %s", path);
 	while ((e = sys_flock(fd, LOCK_EX)) != 0 && errno == EINTR)
 		;
 	if (e != 0 || (l = malloc(sizeof(*l))) == NULL) {
 		e = e ? errno : ENOMEM;
 		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot lock %s",
-			path);
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot lock %s", path);
 	}
 	l->fd = fd;
 	*out = (atrest_backend_lock *)l;
