@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,7 @@ struct src {
 	uint8_t peek; /* one byte read to learn whether the stream goes on */
 	int has_peek;
 	int eof;
+	const int *stop; /* set by a failing pipeline: stop waiting for input */
 };
 
 struct sink {
@@ -171,6 +173,26 @@ static int cb_failed(int rc, const char *what)
 		return code; /* the callback left its own reason */
 	return atrest__error(
 		code, "%s: callback failed (%s)", what, atrest_strerror(code));
+}
+
+/*
+ * Inside a pipeline the reader may wait on a pipe that never delivers while
+ * another stage has failed: it polls, and leaves when told to stop (no
+ * thread cancellation, which unwinds through library code).
+ */
+static int wait_readable(struct src *s)
+{
+	struct pollfd pfd = {s->fd, POLLIN, 0};
+	int n;
+
+	while (s->stop) {
+		if (__atomic_load_n(s->stop, __ATOMIC_ACQUIRE))
+			return atrest__error(ATREST_ERROR, "input abandoned");
+		n = poll(&pfd, 1, 100);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return 0;
+	}
+	return 0;
 }
 
 static int src_read(struct src *s, uint8_t *buf, size_t cap, size_t *got)
@@ -202,6 +224,7 @@ static int src_read(struct src *s, uint8_t *buf, size_t cap, size_t *got)
 		s->eof = *got == 0;
 		return 0;
 	}
+	GUARD(wait_readable(s));
 	do
 		n = read(s->fd, buf, cap < IO_MAX ? cap : IO_MAX);
 	while (n < 0 && errno == EINTR);
@@ -873,7 +896,7 @@ static void pipe_fail(struct pipe *p, int rc)
 			e && e->code == rc && e->message ? e->message
 							 : atrest_strerror(rc));
 	}
-	p->stop = 1;
+	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
 }
 
 /* Wait until slot s holds batch seq in state; 0 when stopped instead. */
@@ -915,19 +938,14 @@ static void pipe_filled(struct pipe *p, struct slot *s, int rc, uint64_t seq, in
 static void *reader_main(void *arg)
 {
 	struct pipe *p = arg;
-	int old;
 
-	/* Cancellable only while blocked in read(): no lock is ever held. */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	for (uint64_t i = 0;; i++) {
 		struct slot *s = &p->s[i % NSLOT];
 		int rc, final = 0;
 
 		if (!pipe_wait(p, s, 0, SLOT_FREE))
 			break;
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
 		rc = src_batch(p->src, s->in, p->in_cap, &s->in_len, &final);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		pipe_filled(p, s, rc, i, final);
 		if (rc < 0 || final)
 			break;
@@ -1070,11 +1088,8 @@ static void pipe_threads(struct pipe *p, struct fkey *k)
 	for (int i = 0; i < nh; i++)
 		pthread_join(helper[i], NULL);
 	pthread_mutex_lock(&p->mu);
-	if (p->stop) {
-		pthread_cond_broadcast(&p->cv);
-		if (have_rd)
-			pthread_cancel(rd); /* it may be blocked reading a pipe */
-	}
+	if (p->stop)
+		pthread_cond_broadcast(&p->cv); /* the reader polls p->stop */
 	pthread_mutex_unlock(&p->mu);
 	if (have_wr)
 		pthread_join(wr, NULL);
@@ -1096,8 +1111,10 @@ static int pipe_run(struct fkey *k, batch_fn fn, struct src *src, int out_fd,
 	if (p.sync && (p.synced = lseek(out_fd, 0, SEEK_CUR)) < 0)
 		p.sync = 0;
 	p.dropped = p.synced;
+	src->stop = &p.stop;
 	if (rc == 0)
 		pipe_threads(&p, k);
+	src->stop = NULL;
 	pipe_free(&p);
 	if (rc == 0 && p.err_code)
 		rc = atrest__error(p.err_code, "%s", p.err_msg);

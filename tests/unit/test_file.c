@@ -5,6 +5,8 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,63 @@ static void test_pump_failure_prefix(void **state)
 	close(out);
 	free(back);
 	free(file);
+	free(pt);
+	atrest_keyprov_free(kp);
+}
+
+/* Feeds a pipe, then keeps it open without writing more. */
+typedef struct feeder {
+	int fd;
+	const uint8_t *buf;
+	size_t len;
+	int release; /* the test's pipe write end closes only when set */
+} feeder;
+
+static void *feed(void *arg)
+{
+	feeder *f = arg;
+
+	for (size_t off = 0; off < f->len;) {
+		ssize_t n = write(f->fd, f->buf + off, f->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	while (!__atomic_load_n(&f->release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	close(f->fd);
+	return NULL;
+}
+
+/*
+ * A stage fails while the reader waits on a pipe that never ends: decrypt
+ * must return (the reader leaves on its own), not hang.
+ */
+static void test_failure_on_open_pipe(void **state)
+{
+	atrest_keyprov *kp = raw_key(9);
+	size_t size = 6u << 20;
+	uint8_t *pt = malloc(size);
+	int fds[2], out;
+	pthread_t t;
+
+	(void)state;
+	th_fill(pt, size, 10);
+	membuf f = enc_buf(kp, NULL, pt, size, size);
+	f.p[f.len / 4] ^= 1; /* in the first batch */
+	assert_int_equal(pipe(fds), 0);
+	feeder fd = {fds[1], f.p, f.len / 2, 0};
+	pthread_create(&t, NULL, feed, &fd);
+	out = tmp_fd("open-pipe-out", NULL, 0);
+	assert_int_equal(
+		atrest_file_decrypt_fd(kp, NULL, fds[0], out), ATREST_EINTEGRITY);
+	/* The feeder may still be blocked writing: let its write fail. */
+	signal(SIGPIPE, SIG_IGN);
+	close(fds[0]);
+	__atomic_store_n(&fd.release, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	close(out);
+	free(f.p);
 	free(pt);
 	atrest_keyprov_free(kp);
 }
@@ -732,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_every_byte),
 		cmocka_unit_test(test_truncate_extend),
 		cmocka_unit_test(test_pump_failure_prefix),
+		cmocka_unit_test(test_failure_on_open_pipe),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_passphrase),
 		cmocka_unit_test(test_not_a_file),
