@@ -161,6 +161,8 @@ void cli_list_free(struct cli_list *l);
  * A temporary file that SIGINT, SIGTERM and SIGHUP remove before the
  * process dies (get -o).  One at a time; path must outlive the registration.
  */
+/* A mkstemp template "DIR/.BASE.atrest-XXXXXX" beside path (one fs). */
+int cli_tmp_name(char *tmp, size_t cap, const char *path);
 void cli_tmpfile_register(const char *path);
 void cli_tmpfile_forget(void);
 

@@ -113,20 +113,6 @@ static int crypt_pump(const struct crypt_args *a, atrest_keyprov *kp, int in_fd,
 	return rc < 0 ? cli_err(rc, "%s", a->what) : CLI_OK;
 }
 
-/* "DIR/.BASE.atrest-XXXXXX" next to path, so that rename stays in one fs. */
-static int tmp_name(char *tmp, size_t cap, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	int dirlen = slash ? (int)(base - path) : 0;
-	int n;
-
-	if (!*base)
-		return -1;
-	n = snprintf(tmp, cap, "%.*s.%s.atrest-XXXXXX", dirlen, path, base);
-	return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
 /* OUT is a device or a pipe (/dev/null, a FIFO): write straight into it. */
 static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp, int in_fd)
 {
@@ -149,7 +135,7 @@ static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp, int in_
 
 	if (stat(a->out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return crypt_to_special(a, kp, in_fd);
-	if (tmp_name(tmp, sizeof(tmp), a->out) < 0)
+	if (cli_tmp_name(tmp, sizeof(tmp), a->out) < 0)
 		return cli_err_msg(
 			CLI_USAGE, "%s: bad output file '%s'", a->what, a->out);
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */

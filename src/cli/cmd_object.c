@@ -154,20 +154,6 @@ static int get_copy(
 	}
 }
 
-/* "DIR/.BASE.atrest-XXXXXX" next to path, so that rename stays in one fs. */
-static int get_tmp_name(char *tmp, size_t cap, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	int dirlen = slash ? (int)(base - path) : 0;
-	int n;
-
-	if (!*base)
-		return -1;
-	n = snprintf(tmp, cap, "%.*s.%s.atrest-XXXXXX", dirlen, path, base);
-	return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
 /*
  * An existing device or FIFO (/dev/null, a pipe) cannot be replaced by a
  * rename, and must not be: it is written to directly, verified segments
@@ -201,7 +187,7 @@ static int get_to_file(atrest_reader *r, const char *name, const char *path, voi
 	status = get_to_special(r, name, path, buf, &special);
 	if (special)
 		return status;
-	if (get_tmp_name(tmp, sizeof(tmp), path) < 0)
+	if (cli_tmp_name(tmp, sizeof(tmp), path) < 0)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)

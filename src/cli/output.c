@@ -215,6 +215,21 @@ static void tmp_on_signal(int sig)
 	raise(sig);
 }
 
+/* "DIR/.BASE.atrest-XXXXXX" next to path, so that rename stays in one fs
+ * (a mkstemp template; -1 when path has no file name or is too long). */
+int cli_tmp_name(char *tmp, size_t cap, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int dirlen = slash ? (int)(base - path) : 0;
+	int n;
+
+	if (!*base)
+		return -1;
+	n = snprintf(tmp, cap, "%.*s.%s.atrest-XXXXXX", dirlen, path, base);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 void cli_tmpfile_register(const char *path)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};

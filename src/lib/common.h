@@ -29,6 +29,12 @@ void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
 /* The code an errno maps to (ENOENT -> ENOTFOUND, ENOSPC -> ENOSPC...). */
 int atrest__errno_code(int errnum);
 
+/*
+ * n bytes from the 2n hex digits at hex (no terminator needed); on any
+ * other character ATREST_EINVAL and out wiped (keyprov.c).
+ */
+int atrest__unhex_n(uint8_t *out, size_t n, const char *hex);
+
 /* Return code from the enclosing function unless cond holds. */
 #define ENSURE(cond, code, ...)                                    \
 	do {                                                       \

@@ -101,17 +101,24 @@ static int hexval(char c)
 	return -1;
 }
 
+int atrest__unhex_n(uint8_t *out, size_t n, const char *hex)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			atrest__wipe(out, n);
+			return ATREST_EINVAL;
+		}
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 int atrest__unhex(uint8_t *out, size_t len, const char *hex)
 {
 	if (strlen(hex) != 2 * len)
 		return ATREST_EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return ATREST_EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return atrest__unhex_n(out, len, hex);
 }
 
 char *atrest__b64(const uint8_t *in, size_t len)

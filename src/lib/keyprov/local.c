@@ -259,33 +259,6 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-static int hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* n bytes from 2n hex digits; -1 (out wiped) on any other character. */
-static int hex_decode(uint8_t *out, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_val((unsigned char)s[2 * i]);
-		int lo = hex_val((unsigned char)s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			atrest__wipe(out, n);
-			return -1;
-		}
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 static int is_b64(int c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -332,7 +305,7 @@ static int parse_key_text(uint8_t key[MASTER_LEN], const char *s, size_t len)
 
 	trim(&s, &len);
 	if (len == 2 * MASTER_LEN)
-		return hex_decode(key, MASTER_LEN, s);
+		return atrest__unhex_n(key, MASTER_LEN, s) == 0 ? 0 : -1;
 	if (b64_decode(key, MASTER_LEN, &n, s, len) == 0 && n == MASTER_LEN)
 		return 0;
 	atrest__wipe(key, MASTER_LEN);
