@@ -310,6 +310,62 @@ static void test_tamper_store_object(void **state)
 	th_rmrf(dir);
 }
 
+/* A large object (default 64 KiB segments): 400 sampled bytes, each
+ * flipped alone, every one an integrity failure, through get and a range. */
+static void test_tamper_large_sampled(void **state)
+{
+	char dir[256], p[512];
+	size_t total = (1u << 20) + 12345, n, got;
+	uint8_t *data = malloc(total), *raw, buf[100];
+	unsigned int seed = 12345;
+	void *out;
+
+	(void)state;
+	th_fill(data, total, 77);
+	th_tmpdir(dir, sizeof(dir));
+	atrest_store *st = open_store(dir, KEY, 0, 0, NULL);
+	assert_int_equal(atrest_put(st, "big", data, total, NULL), 0);
+	path_of(p, sizeof(p), dir, "big");
+	raw = th_read_file(p, &n);
+	atrest_header_info hi;
+	assert_int_equal(atrest_inspect_file(&hi, p), 0);
+	size_t data_off = hi.header_size + hi.meta_size, seg_ct = 65536 + 16;
+	for (int k = 0; k < 400; k++) {
+		size_t i = k < 4 ? (size_t[]){0, 100, n / 2, n - 1}[k]
+				 : (size_t)rand_r(&seed) % n;
+		raw[i] ^= (uint8_t)(1u << (k % 8));
+		assert_int_equal(th_write_file(p, raw, n), 0);
+		assert_int_equal(atrest_get(st, "big", &out, &got), ATREST_EINTEGRITY);
+		assert_null(out);
+		/* Header or metadata: nothing opens.  A segment: ranges inside it
+		 * fail, ranges in another segment still read correctly. */
+		if (i < data_off) {
+			assert_int_equal(
+				atrest_get_range(st, "big", 0, buf, sizeof(buf), &got),
+				ATREST_EINTEGRITY);
+		} else {
+			uint64_t j = (i - data_off) / seg_ct, other = j ? 0 : 1;
+			assert_int_equal(atrest_get_range(st, "big", j * 65536, buf,
+						 sizeof(buf), &got),
+				ATREST_EINTEGRITY);
+			assert_int_equal(atrest_get_range(st, "big", other * 65536, buf,
+						 sizeof(buf), &got),
+				0);
+			assert_memory_equal(buf, data + other * 65536, sizeof(buf));
+		}
+		raw[i] ^= (uint8_t)(1u << (k % 8));
+	}
+	assert_int_equal(th_write_file(p, raw, n), 0);
+	assert_int_equal(atrest_get(st, "big", &out, &got), 0);
+	assert_int_equal(got, total);
+	assert_memory_equal(out, data, total);
+	atrest_free(out);
+	free(raw);
+	free(data);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 static void test_plaintext_passthrough(void **state)
 {
 	char dir[256], p[512];
@@ -511,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_keyring_damage),
 		cmocka_unit_test(test_moved_objects),
 		cmocka_unit_test(test_tamper_store_object),
+		cmocka_unit_test(test_tamper_large_sampled),
 		cmocka_unit_test(test_plaintext_passthrough),
 		cmocka_unit_test(test_list_delete_names),
 		cmocka_unit_test(test_threads),
