@@ -64,10 +64,6 @@ typedef struct atrest_store_options {
 	uint32_t segment_size;
 	/* Return non-atrest files as they are instead of refusing them. */
 	int allow_plaintext;
-	/* Skip the audit log (tests and benchmarks only). */
-	int no_audit;
-	/* Name recorded as principal in the audit log (NULL: "local"). */
-	const char *principal;
 	/*
 	 * Unwrapped data keys are kept in locked memory and asked of the key
 	 * provider again after key_cache_ttl seconds or key_cache_uses uses

@@ -43,7 +43,6 @@ static void setup(void)
 	fuzz_key(key);
 	o.path = dir;
 	o.create = 1;
-	o.no_audit = 1;
 	if (atrest_keyprov_raw(&o.key, key, sizeof(key)) != 0 ||
 		atrest_store_open(&store, &o) != 0 ||
 		atrest_recorder_open(&rec, store, FUZZ_RECORD_NS) != 0) {

@@ -253,7 +253,6 @@ static void seed_records_of(int c)
 	fuzz_key(key);
 	o.path = dir;
 	o.create = 1;
-	o.no_audit = 1;
 	o.cipher = c;
 	if (atrest_keyprov_raw(&o.key, key, sizeof(key)) != 0 ||
 		atrest_store_open(&st, &o) != 0 ||

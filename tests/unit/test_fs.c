@@ -127,7 +127,8 @@ static int count_temp_files(const char *dir)
 	return n;
 }
 
-static int count_temp_dirs(const char *dir)
+/* Entries of .atrest/tmp: temp dirs only, or with their lock files. */
+static int count_tmp(const char *dir, int dirs_only)
 {
 	char tmp[PATH_MAX];
 	struct dirent *de;
@@ -138,26 +139,19 @@ static int count_temp_dirs(const char *dir)
 	d = opendir(tmp);
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.' && de->d_type == DT_DIR;
+		n += de->d_name[0] != '.' && (!dirs_only || de->d_type == DT_DIR);
 	closedir(d);
 	return n;
 }
 
-/* Entries of .atrest/tmp: temp dirs plus their lock files. */
+static int count_temp_dirs(const char *dir)
+{
+	return count_tmp(dir, 1);
+}
+
 static int count_temp_entries(const char *dir)
 {
-	char tmp[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s/.atrest/tmp", dir);
-	d = opendir(tmp);
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return count_tmp(dir, 0);
 }
 
 static const char *last_msg(void)
@@ -1150,21 +1144,6 @@ static int crash_check_all(atrest_backend *b)
 }
 
 /* Temp dirs other than those still being born ("<hex>.new"). */
-static int count_live_temp_dirs(const char *dir)
-{
-	char tmp[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s/.atrest/tmp", dir);
-	assert_non_null(d = opendir(tmp));
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void test_crash(void **state)
 {
 	struct fx *f = *state;
@@ -1195,7 +1174,7 @@ static void test_crash(void **state)
 		mid_put += count_temp_files(f->dir) > 0;
 		b2 = open_fs(f->dir, 0);
 		/* The dead child's temp dir and lock went: ours and b2's remain. */
-		assert_int_equal(count_live_temp_dirs(f->dir), 4);
+		assert_int_equal(count_temp_entries(f->dir), 4);
 		b2->free(b2);
 	}
 	print_message(

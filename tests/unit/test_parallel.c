@@ -43,7 +43,6 @@ static atrest_store *open_store(
 	o.cipher = cipher;
 	o.segment_size = seg;
 	o.threads = threads;
-	o.no_audit = 1;
 	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	return st;
