@@ -47,6 +47,18 @@ uint8_t *th_unhex(const char *hex, size_t *len)
 	return b;
 }
 
+char *th_hex(const uint8_t *b, size_t n)
+{
+	char *s = malloc(2 * n + 1);
+
+	assert_non_null(s);
+
+	for (size_t i = 0; i < n; i++)
+		sprintf(s + 2 * i, "%02x", b[i]);
+	s[2 * n] = '\0';
+	return s;
+}
+
 void th_fill(void *buf, size_t len, uint64_t seed)
 {
 	uint8_t *p = buf;

@@ -18,6 +18,8 @@ void th_tmpdir(char *out, size_t cap);
 void th_rmrf(const char *path);
 /* Decode hex into a malloc'd buffer; *len gets the byte count. */
 uint8_t *th_unhex(const char *hex, size_t *len);
+/* A malloc'd lowercase hex string of n bytes (for writing vectors). */
+char *th_hex(const uint8_t *b, size_t n);
 /* Deterministic pseudo-random bytes (xorshift) for test data. */
 void th_fill(void *buf, size_t len, uint64_t seed);
 /* Read a whole file into a malloc'd buffer (NULL on failure). */

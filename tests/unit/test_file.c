@@ -509,16 +509,6 @@ static void test_bad_options(void **state)
 
 /* ---- committed vectors */
 
-static char *hexstr(const uint8_t *b, size_t n)
-{
-	char *s = malloc(2 * n + 1);
-
-	for (size_t i = 0; i < n; i++)
-		sprintf(s + 2 * i, "%02x", b[i]);
-	s[2 * n] = '\0';
-	return s;
-}
-
 /* The extension of FORMAT.md 7.1, written here from the document. */
 static size_t ext_bytes(uint8_t *x, const char *kind, const char *key_id,
 	const char *params, const uint8_t *wrapped, size_t wlen)
@@ -695,11 +685,11 @@ static void generate(const char *path)
 				ext, kp->kind, key_id, params ? params : "", wrapped, wl);
 			file = seal_fixed(&len, cipher, SEG, dek, salt, ext, el, m, ml,
 				pt, sizes[i]);
-			char *h_mk = hexstr(mk, 32), *h_dek = hexstr(dek, 32),
-			     *h_salt = hexstr(salt, 32);
-			char *h_w = hexstr(wrapped, wl), *h_e = hexstr(ext, el),
-			     *h_m = hexstr(m, ml);
-			char *h_p = hexstr(pt, sizes[i]), *h_f = hexstr(file, len);
+			char *h_mk = th_hex(mk, 32), *h_dek = th_hex(dek, 32),
+			     *h_salt = th_hex(salt, 32);
+			char *h_w = th_hex(wrapped, wl), *h_e = th_hex(ext, el),
+			     *h_m = th_hex(m, ml);
+			char *h_p = th_hex(pt, sizes[i]), *h_f = th_hex(file, len);
 			fprintf(f, "cipher = %s\nsegment_size = %u\n",
 				atrest_cipher_name(cipher), SEG);
 			if (pass)

@@ -237,16 +237,6 @@ static void test_meta_codec(void **state)
 
 /* ---- committed vectors ---- */
 
-static char *hexstr(const uint8_t *b, size_t n)
-{
-	char *s = malloc(2 * n + 1);
-
-	for (size_t i = 0; i < n; i++)
-		sprintf(s + 2 * i, "%02x", b[i]);
-	s[2 * n] = '\0';
-	return s;
-}
-
 typedef struct vec {
 	int cipher;
 	uint32_t seg;
@@ -278,10 +268,10 @@ static void generate(const char *path)
 						 i == 2 ? meta : (const uint8_t *)"\0\0",
 						 ml, pt, SIZES[i]),
 				0);
-			char *d = hexstr(dek, 32), *s = hexstr(h.salt, 32),
-			     *sid = hexstr(h.store_id, 16);
-			char *m = hexstr(i == 2 ? meta : (const uint8_t *)"\0\0", ml);
-			char *p = hexstr(pt, SIZES[i]), *o = hexstr(obj, len);
+			char *d = th_hex(dek, 32), *s = th_hex(h.salt, 32),
+			     *sid = th_hex(h.store_id, 16);
+			char *m = th_hex(i == 2 ? meta : (const uint8_t *)"\0\0", ml);
+			char *p = th_hex(pt, SIZES[i]), *o = th_hex(obj, len);
 			fprintf(f,
 				"cipher = %s\nsegment_size = %u\ndata_key = %s\nsalt = %s\n"
 				"store_id = %s\ntenant = %s\nname = %s\nmetadata = %s\n"
