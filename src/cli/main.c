@@ -172,7 +172,7 @@ static const char global_env[] =
 	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
 	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
 	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
-	"  ATREST_KEY_URI     pkcs11:, kmip://, tpm2:, vault://, ...\n"
+	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
 	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
 	"failure, 5 key error\n";
