@@ -1,0 +1,60 @@
+#!/bin/sh
+# Installing libatrest gives a working pkg-config file and CMake package:
+# a small program builds against each and round-trips an object.
+set -eu
+. "$ATREST_SRC/tests/cli/lib.sh"
+T=$(mktemp -d "${TMPDIR:-/tmp}/atrest-install.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+build=$(dirname "$ATREST_BIN")
+
+cmake --install "$build" --prefix "$T/prefix" >/dev/null
+check "headers installed" test -f "$T/prefix/include/atrest/atrest.h"
+check "sys headers installed" test -f "$T/prefix/include/atrest/sys/backend.h"
+
+cat >"$T/use.c" <<'C'
+#include <atrest/atrest.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *st;
+	uint8_t k[32];
+	void *out;
+	size_t n;
+
+	(void)argc;
+	atrest_random(k, sizeof(k));
+	if (atrest_keyprov_raw(&o.key, k, sizeof(k)) < 0)
+		return 1;
+	o.path = argv[1];
+	o.create = 1;
+	if (atrest_store_open(&st, &o) < 0 || atrest_put(st, "a/b", "hello", 5, NULL) < 0 ||
+		atrest_get(st, "a/b", &out, &n) < 0)
+		return 2;
+	printf("%.*s\n", (int)n, (char *)out);
+	atrest_free(out);
+	atrest_store_close(st);
+	return 0;
+}
+C
+export PKG_CONFIG_PATH="$T/prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+cc -o "$T/use-pc" "$T/use.c" $(pkg-config --cflags --libs atrest) \
+	-Wl,-rpath,"$T/prefix/lib"
+check "pkg-config build round-trips" test "$("$T/use-pc" "$T/s1")" = hello
+
+mkdir "$T/cm"
+cat >"$T/cm/CMakeLists.txt" <<C
+cmake_minimum_required(VERSION 3.18)
+project(use C)
+find_package(atrest REQUIRED)
+add_executable(use $T/use.c)
+target_link_libraries(use atrest::atrest)
+C
+cmake -S "$T/cm" -B "$T/cm/b" -DCMAKE_PREFIX_PATH="$T/prefix" >/dev/null
+cmake --build "$T/cm/b" >/dev/null
+check "CMake package build round-trips" \
+	test "$(LD_LIBRARY_PATH="$T/prefix/lib" "$T/cm/b/use" "$T/s2")" = hello
+echo "all install checks passed"
