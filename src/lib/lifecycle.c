@@ -56,8 +56,11 @@ static int policy_op(atrest_store *st, atrest__keyring *kr, void *arg)
 int atrest_maintain(atrest_store *st, int *rotated)
 {
 	int did = 0, rc = 0;
-	int64_t rotate_at = (int64_t)st->settings.rotate_days * DAY;
-	int64_t force_at = (int64_t)st->settings.force_days * DAY;
+	atrest_settings set;
+
+	atrest_store_settings(&set, st); /* a consistent copy, under the mutex */
+	int64_t rotate_at = (int64_t)set.rotate_days * DAY;
+	int64_t force_at = (int64_t)set.force_days * DAY;
 
 	if (active_age(st) >= rotate_at)
 		rc = atrest__store_update(st, policy_op, &did);
@@ -66,7 +69,7 @@ int atrest_maintain(atrest_store *st, int *rotated)
 	if (rc < 0 && active_age(st) >= force_at) {
 		atrest__error_prefix("active data key is past force-days (%u) and "
 				     "cannot be rotated",
-			st->settings.force_days);
+			set.force_days);
 		return rc == ATREST_EUNAVAILABLE ? rc : ATREST_EKEY;
 	}
 	/* Below force-days a failed rotation must not stop writers. */
