@@ -12,6 +12,17 @@
 #include "crypto.h"
 #include "keyring.h"
 
+/* A provider that failed without saying why still gets a message. */
+static int kp_failed(atrest_keyprov *kp, int rc, const char *what)
+{
+	const atrest_error *e = atrest_error_last();
+
+	if (rc >= 0 || (e && e->code == rc))
+		return rc;
+	return atrest__error(rc, "key provider '%s' failed to %s: %s",
+		kp->kind ? kp->kind : "?", what, atrest_strerror(rc));
+}
+
 static int check_kp(atrest_keyprov *kp)
 {
 	ENSURE(kp, ATREST_EKEY, "no master key");
@@ -27,7 +38,8 @@ int atrest__kp_bind(atrest_keyprov *kp, const char *params_in, char **params_out
 	GUARD(check_kp(kp));
 	if (!kp->bind)
 		return 0;
-	return kp->bind(kp, params_in, params_out);
+	atrest_error_clear();
+	return kp_failed(kp, kp->bind(kp, params_in, params_out), "prepare the key");
 }
 
 int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap)
@@ -46,8 +58,11 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 	size_t n = 0;
 
 	GUARD(check_kp(kp));
-	GUARD(kp->wrap(
-		kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad, aad_len));
+	atrest_error_clear();
+	GUARD(kp_failed(kp,
+		kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
+			aad_len),
+		"wrap a key"));
 	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
 		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind,
 		n);
@@ -65,7 +80,10 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	*out = NULL;
 	GUARD(check_kp(kp));
 	GUARD(atrest__secret_new(&s, ATREST__DEK_LEN * 2));
-	rc = kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len);
+	atrest_error_clear();
+	rc = kp_failed(kp,
+		kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len),
+		"unwrap a key");
 	if (rc == 0 && n != ATREST__DEK_LEN)
 		rc = atrest__error(ATREST_ERROR,
 			"key provider '%s' unwrapped a key of bad length %zu", kp->kind,

@@ -70,9 +70,12 @@ static int new_dek(atrest__keyring *kr, atrest_keyprov *kp)
 	d->status = ATREST__DEK_ACTIVE;
 	GUARD(atrest__secret_new(&d->key, ATREST__DEK_LEN));
 	d->unwrapped_at = atrest__now();
-	if (atrest__rand(d->key->data, ATREST__DEK_LEN) < 0 || wrap_dek(kr, kp, d) < 0) {
+	int rc = atrest__rand(d->key->data, ATREST__DEK_LEN);
+	if (rc == 0)
+		rc = wrap_dek(kr, kp, d); /* keep the provider's code (unavailable...) */
+	if (rc < 0) {
 		atrest__secret_free(d->key);
-		return ATREST_ERROR;
+		return rc;
 	}
 	kr->nkeys++;
 	kr->active = id;
