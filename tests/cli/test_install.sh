@@ -2,9 +2,7 @@
 # Installing libatrest gives a working pkg-config file and CMake package:
 # a small program builds against each and round-trips an object.
 set -eu
-. "$ATREST_SRC/tests/cli/lib.sh"
-T=$(mktemp -d "${TMPDIR:-/tmp}/atrest-install.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+. "$ATREST_SRC/tests/cli/lib.sh" # makes $T, removed at exit
 build=$(dirname "$ATREST_BIN")
 
 cmake --install "$build" --prefix "$T/prefix" >/dev/null
