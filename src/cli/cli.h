@@ -161,6 +161,11 @@ void cli_list_free(struct cli_list *l);
  * A temporary file that SIGINT, SIGTERM and SIGHUP remove before the
  * process dies (get -o).  One at a time; path must outlive the registration.
  */
+/*
+ * An existing device or FIFO (/dev/null, a pipe): an output that is written
+ * in place, never replaced by a rename.
+ */
+int cli_is_special(const char *path);
 /* A mkstemp template "DIR/.BASE.atrest-XXXXXX" beside path (one fs). */
 int cli_tmp_name(char *tmp, size_t cap, const char *path);
 void cli_tmpfile_register(const char *path);

@@ -130,10 +130,9 @@ static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp, int 
 static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp, int in_fd)
 {
 	char tmp[PATH_MAX];
-	struct stat st;
 	int fd, status, err = 0;
 
-	if (stat(a->out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+	if (cli_is_special(a->out))
 		return crypt_to_special(a, kp, in_fd);
 	if (cli_tmp_name(tmp, sizeof(tmp), a->out) < 0)
 		return cli_err_msg(

@@ -154,22 +154,12 @@ static int get_copy(
 	}
 }
 
-/*
- * An existing device or FIFO (/dev/null, a pipe) cannot be replaced by a
- * rename, and must not be: it is written to directly, verified segments
- * as they come, like standard output.
- */
-static int get_to_special(
-	atrest_reader *r, const char *name, const char *path, void *buf, int *done)
+/* A device or FIFO is written in place, verified segments as they come,
+ * like standard output. */
+static int get_to_special(atrest_reader *r, const char *name, const char *path, void *buf)
 {
-	struct stat sb;
-	int fd, status;
+	int fd = open(path, O_WRONLY | O_CLOEXEC), status;
 
-	*done = 0;
-	if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
-		return CLI_OK;
-	*done = 1;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cli_err_os(errno, "get %s: opening %s", name, path);
 	status = get_copy(r, name, fd, path, buf);
@@ -182,11 +172,10 @@ static int get_to_special(
 static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf)
 {
 	char tmp[PATH_MAX];
-	int fd, status, err = 0, special;
+	int fd, status, err = 0;
 
-	status = get_to_special(r, name, path, buf, &special);
-	if (special)
-		return status;
+	if (cli_is_special(path))
+		return get_to_special(r, name, path, buf);
 	if (cli_tmp_name(tmp, sizeof(tmp), path) < 0)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
 	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */

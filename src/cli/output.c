@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -228,6 +229,13 @@ int cli_tmp_name(char *tmp, size_t cap, const char *path)
 		return -1;
 	n = snprintf(tmp, cap, "%.*s.%s.atrest-XXXXXX", dirlen, path, base);
 	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int cli_is_special(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
 }
 
 void cli_tmpfile_register(const char *path)

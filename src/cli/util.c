@@ -13,6 +13,15 @@
 
 #define WHAT_MAX 2048
 
+/* Format the caller's printf-style arguments into buf. */
+#define FORMAT_WHAT(buf, fmt)                          \
+	do {                                           \
+		va_list ap_;                           \
+		va_start(ap_, fmt);                    \
+		vsnprintf(buf, sizeof(buf), fmt, ap_); \
+		va_end(ap_);                           \
+	} while (0)
+
 const char *cli_lib_message(int code)
 {
 	const atrest_error *e = atrest_error_last();
@@ -26,11 +35,8 @@ const char *cli_lib_message(int code)
 int cli_err(int code, const char *fmt, ...)
 {
 	char what[WHAT_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
+	FORMAT_WHAT(what, fmt);
 	fprintf(stderr, "atrest: %s: %s\n", what, cli_lib_message(code));
 	return atrest_exit_status(code);
 }
@@ -38,11 +44,8 @@ int cli_err(int code, const char *fmt, ...)
 int cli_err_os(int errnum, const char *fmt, ...)
 {
 	char what[WHAT_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
+	FORMAT_WHAT(what, fmt);
 	fprintf(stderr, "atrest: %s: %s\n", what, strerror(errnum));
 	return CLI_FAIL;
 }
@@ -50,11 +53,8 @@ int cli_err_os(int errnum, const char *fmt, ...)
 int cli_err_msg(int status, const char *fmt, ...)
 {
 	char what[WHAT_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
+	FORMAT_WHAT(what, fmt);
 	fprintf(stderr, "atrest: %s\n", what);
 	return status;
 }
@@ -62,11 +62,8 @@ int cli_err_msg(int status, const char *fmt, ...)
 int cli_usage_err(const struct cli_ctx *ctx, const char *fmt, ...)
 {
 	char what[WHAT_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
+	FORMAT_WHAT(what, fmt);
 	if (ctx && ctx->cmd)
 		fprintf(stderr, "atrest: %s: %s (try 'atrest %s --help')\n",
 			ctx->cmd->name, what, ctx->cmd->name);
