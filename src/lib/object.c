@@ -569,11 +569,28 @@ out:
 	return rc;
 }
 
+/*
+ * Plaintext size of a laid-out object; CBC-HMAC needs the pad-count byte of
+ * the last segment (one more read).
+ */
+static int size_of(uint64_t *size, atrest_backend_reader *br, const atrest__hdr *h,
+	uint64_t nseg, size_t last_ct)
+{
+	uint64_t data_off = (uint64_t)h->len + h->meta_len;
+	size_t seg_ct = atrest__cipher_ctlen(h->cipher, h->segment_size);
+	uint8_t pad = 0;
+
+	if (h->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256)
+		GUARD(pread_full(br, &pad, 1,
+			atrest__pad_byte_off(data_off, seg_ct, nseg, last_ct)));
+	return atrest__plain_size(size, h->cipher, h->segment_size, nseg, last_ct, pad);
+}
+
 static int reader_keyed(atrest_reader *r, const char *name)
 {
 	atrest__hdr h;
 	uint8_t dek[ATREST__DEK_LEN];
-	int pad = 0, rc;
+	int rc;
 
 	GUARD(atrest__hdr_parse(&h, r->head, r->head_len));
 	ENSURE(h.form == ATREST__FORM_OBJECT, ATREST_EINTEGRITY,
@@ -589,15 +606,7 @@ static int reader_keyed(atrest_reader *r, const char *name)
 	GUARD(check_context(r, name));
 	GUARD(atrest__obj_layout(&r->obj, r->br->size));
 	GUARD(reader_meta(r));
-	if (h.cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
-		uint8_t b;
-		GUARD(pread_full(r->br, &b, 1,
-			atrest__pad_byte_off(r->obj.data_off, r->obj.seg_ct, r->obj.nseg,
-				r->obj.last_ct)));
-		pad = b;
-	}
-	return atrest__plain_size(
-		&r->size, h.cipher, h.segment_size, r->obj.nseg, r->obj.last_ct, pad);
+	return size_of(&r->size, r->br, &h, r->obj.nseg, r->obj.last_ct);
 }
 
 static int reader_start(atrest_reader *r, const char *name)
@@ -996,9 +1005,8 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 		out->dek_id = h.dek_id;
 		rc = atrest__layout(&nseg, &last, h.cipher, h.segment_size,
 			(uint64_t)h.len + h.meta_len, br->size);
-		if (rc == 0) /* CBC's pad count is not read: at most 15 bytes off */
-			rc = atrest__plain_size(
-				&out->size, h.cipher, h.segment_size, nseg, last, 0);
+		if (rc == 0)
+			rc = size_of(&out->size, br, &h, nseg, last);
 	}
 	br->close(br);
 	return rc;

@@ -69,7 +69,7 @@ typedef struct atrest__object_facts_t {
 	int plaintext;
 	uint32_t dek_id;
 	uint8_t salt[32];
-	uint64_t size; /* plaintext bytes (CBC: up to 15 over) */
+	uint64_t size; /* plaintext bytes */
 	uint64_t stored_size;
 	int64_t mtime;
 } atrest__object_facts_t;

@@ -275,6 +275,32 @@ static void test_expose_reencrypt_destroy(void **state)
 	th_rmrf(dir);
 }
 
+/* Usage counts are exact for CBC-HMAC too (its padding is not counted). */
+static void test_usage_cbc(void **state)
+{
+	char dir[256];
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *st;
+	atrest_key_info keys[4];
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	o.path = dir;
+	o.create = 1;
+	o.cipher = ATREST_CIPHER_AES_256_CBC_HMAC_SHA256;
+	o.key = raw(KA);
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	assert_int_equal(atrest_put(st, "a", "1234567", 7, NULL), 0);
+	assert_int_equal(atrest_put(st, "b", "", 0, NULL), 0);
+	assert_int_equal(atrest_put(st, "c", "0123456789abcdefX", 17, NULL), 0);
+	memset(keys, 0, sizeof(keys));
+	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
+	assert_int_equal(keys[1].objects, 3);
+	assert_int_equal(keys[1].bytes, 24);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 static void test_migrate(void **state)
 {
 	char dir[256], p[512];
@@ -450,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_rewrap_with_old_key),
 		cmocka_unit_test(test_two_handles),
 		cmocka_unit_test(test_expose_reencrypt_destroy),
+		cmocka_unit_test(test_usage_cbc),
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_key_cache_outage),
 		cmocka_unit_test(test_force_days),
