@@ -69,6 +69,11 @@ int bench_store(
 	struct bench *b, atrest_store **out, const char *sub, uint8_t key_out[32]);
 /* Write buf to path as plaintext with put's durability; 0 or errno. */
 int bench_plain_write(const char *dir, const char *name, const void *buf, size_t len);
+/*
+ * Flush the file system holding dir, untimed, so that no timed run pays for
+ * the write-back of the one before it.
+ */
+void bench_settle(const char *dir);
 
 /* The groups of figures; each returns 0 or an exit status. */
 int bench_object(struct bench *b);

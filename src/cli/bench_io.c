@@ -15,16 +15,14 @@
 
 #include "bench_int.h"
 
-static int fsync_dir(const char *dir)
+void bench_settle(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		e = errno;
-	close(fd);
-	return e;
+	if (fd >= 0) {
+		syncfs(fd);
+		close(fd);
+	}
 }
 
 int bench_plain_write(const char *dir, const char *name, const void *buf, size_t len)
@@ -48,7 +46,7 @@ int bench_plain_write(const char *dir, const char *name, const void *buf, size_t
 		unlink(tmp);
 		return e;
 	}
-	return fsync_dir(dir);
+	return cli_fsync_parent(dest);
 }
 
 /* <run dir>/plain and its tmp/, for plaintext writes. */
@@ -62,18 +60,6 @@ static int plain_dir(char *out, size_t cap, const struct bench *b)
 		(mkdir(tmp, 0700) != 0 && errno != EEXIST))
 		return cli_err_os(errno, "bench: mkdir %s", tmp);
 	return 0;
-}
-
-/* Flush the file system holding dir, untimed, so that no run pays for the
- * write-back of the one before it. */
-static void settle_fs(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
 }
 
 static int one_put(double *t, atrest_store *st, const uint8_t *buf, size_t len)
@@ -107,7 +93,7 @@ static int put_runs(double *t_put, double *t_plain, size_t n, atrest_store *st,
 	for (size_t i = 0; i < n; i++) {
 		for (int k = 0; k < 2; k++) {
 			if (settle)
-				settle_fs(pdir);
+				bench_settle(pdir);
 			status = (k == (int)(i & 1))
 				? one_put(&t_put[i], st, buf, len)
 				: one_plain(&t_plain[i], pdir, buf, len);

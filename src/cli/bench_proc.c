@@ -216,18 +216,6 @@ static const char *job_argv(char **argv, int j, struct bench *b, struct crypt_pa
 	return to_file ? dst : NULL;
 }
 
-/* Flush the file system of dir, untimed, so no run pays for another's
- * write-back (age leaves its output in the page cache). */
-static void settle(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -245,7 +233,7 @@ static double job_time(struct bench *b, struct crypt_paths *p, int j, int runs)
 	for (int r = 0; r < runs; r++) {
 		if (dst)
 			unlink(dst);
-		settle(b->dir);
+		bench_settle(b->dir);
 		if (bench_spawn(&s[r], argv, dst ? NULL : "/dev/null", env) != 0)
 			return NAN;
 	}
