@@ -53,7 +53,7 @@ static int run_file(const char *path)
 	return 0;
 }
 
-static int skip_entry(const struct dirent *d)
+static int not_hidden(const struct dirent *d)
 {
 	return d->d_name[0] != '.';
 }
@@ -64,7 +64,7 @@ static long run_dir(const char *dir)
 	struct dirent **names;
 	char path[4096];
 	long ran = 0;
-	int n = scandir(dir, &names, skip_entry, alphasort);
+	int n = scandir(dir, &names, not_hidden, alphasort);
 	struct stat sb;
 
 	if (n < 0) {
