@@ -48,6 +48,16 @@ ATREST_EXTERN int atrest_keyprov_passphrase(
  */
 ATREST_EXTERN int atrest_keyprov_from_env(atrest_keyprov **out, int old);
 
+/*
+ * The provider a key URI names (pkcs11:, kmip://, tpm2:, vault://,
+ * aws-kms://, gcp-kms://, azure-kv://, as built in).  ATREST_EKEY for an
+ * unknown or malformed URI; the URI itself is never put in a message.
+ */
+ATREST_EXTERN int atrest_keyprov_from_uri(atrest_keyprov **out, const char *uri);
+
+/* The key URI schemes built into this library, NULL-terminated. */
+ATREST_EXTERN const char *const *atrest_keyprov_schemes(void);
+
 /* The provider's kind ("key", "key-file", "passphrase", "pkcs11", ...). */
 ATREST_EXTERN const char *atrest_keyprov_kind(const atrest_keyprov *kp);
 

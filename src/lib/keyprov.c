@@ -1,16 +1,20 @@
 /*
  * The one door from the core into a master-key provider: every call checks
  * the provider's version and what it returns (lengths, terminators), so a
- * faulty plug-in fails cleanly.  Also the hex/base64 coding of store files.
+ * faulty plug-in fails cleanly.  The registry of key URI schemes and the
+ * choice of provider from the environment.  Hex/base64 of store files.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
 #include "atrest/keys.h"
 #include "crypto.h"
 #include "keyring.h"
+#include "plugins.h"
 
 /* A provider that failed without saying why still gets a message. */
 static int kp_failed(atrest_keyprov *kp, int rc, const char *what)
@@ -95,6 +99,142 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	s->len = n;
 	*out = s;
 	return 0;
+}
+
+/* ---- the registry: providers named by URI, one row per scheme ---- */
+
+static const struct uri_scheme {
+	const char *scheme; /* without the colon */
+	atrest__keyprov_uri_fn open;
+} uri_schemes[] = {
+#ifdef ATREST_WITH_PKCS11
+	{"pkcs11", atrest__keyprov_pkcs11},
+#endif
+#ifdef ATREST_WITH_KMIP
+	{"kmip", atrest__keyprov_kmip},
+#endif
+#ifdef ATREST_WITH_TPM2
+	{"tpm2", atrest__keyprov_tpm2},
+#endif
+#ifdef ATREST_WITH_CLOUD
+	{"aws-kms", atrest__keyprov_aws_kms},
+	{"gcp-kms", atrest__keyprov_gcp_kms},
+	{"azure-kv", atrest__keyprov_azure_kv},
+	{"vault", atrest__keyprov_vault},
+	{"vault+http", atrest__keyprov_vault},
+#endif
+	{NULL, NULL},
+};
+
+/* The scheme of an RFC 3986 URI, or 0 when uri does not start with one. */
+static size_t uri_scheme_len(const char *uri)
+{
+	size_t n = 0;
+
+	if (!((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z')))
+		return 0;
+	while (uri[n] && uri[n] != ':' && n <= 32) {
+		int c = (unsigned char)uri[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+			return 0;
+		n++;
+	}
+	return uri[n] == ':' ? n : 0;
+}
+
+int atrest_keyprov_from_uri(atrest_keyprov **out, const char *uri)
+{
+	size_t n;
+
+	*out = NULL;
+	ENSURE(uri, ATREST_EINVAL, "no key URI");
+	n = uri_scheme_len(uri);
+	/* Never echo the URI: it may carry a PIN or a token. */
+	ENSURE(n > 0, ATREST_EKEY,
+		"not a key URI: expected scheme:..., e.g. "
+		"pkcs11:token=...;object=...");
+	for (const struct uri_scheme *s = uri_schemes; s->scheme; s++)
+		if (strlen(s->scheme) == n && strncasecmp(s->scheme, uri, n) == 0)
+			return s->open(out, uri);
+	return atrest__error(ATREST_EKEY,
+		"unsupported key URI scheme '%.*s:' (not built into this libatrest)",
+		(int)n, uri);
+}
+
+const char *const *atrest_keyprov_schemes(void)
+{
+	static const char *names[sizeof(uri_schemes) / sizeof(uri_schemes[0])];
+
+	for (size_t i = 0; uri_schemes[i].scheme; i++)
+		names[i] = uri_schemes[i].scheme;
+	return names;
+}
+
+/* ---- the provider the environment names ---- */
+
+static const char *const env_names[2][4] = {
+	{"ATREST_KEY", "ATREST_KEY_FILE", "ATREST_PASSPHRASE", "ATREST_KEY_URI"},
+	{"ATREST_OLD_KEY", "ATREST_OLD_KEY_FILE", "ATREST_OLD_PASSPHRASE",
+		"ATREST_OLD_KEY_URI"},
+};
+
+/* Index of the one variable set (0..3), or the error. */
+static int env_pick(const char *const names[4], int old, const char **val)
+{
+	char set[160] = "";
+	int which = -1, count = 0;
+
+	for (int i = 0; i < 4; i++) {
+		const char *v = getenv(names[i]);
+
+		if (v == NULL || *v == '\0')
+			continue;
+		snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s",
+			count ? ", " : "", names[i]);
+		which = i;
+		*val = v;
+		count++;
+	}
+	ENSURE(count > 0, ATREST_ENOTFOUND,
+		"no %smaster key: set %s (e.g. "
+		"`atrest keygen`), %s, %s or %s",
+		old ? "old " : "", names[0], names[1], names[2], names[3]);
+	ENSURE(count == 1, ATREST_EINVAL,
+		"more than one %smaster key is set "
+		"(%s); set only one",
+		old ? "old " : "", set);
+	return which;
+}
+
+int atrest_keyprov_from_env(atrest_keyprov **out, int old)
+{
+	const char *const *names = env_names[old ? 1 : 0];
+	const char *v = NULL;
+	int which, rc;
+
+	*out = NULL;
+	which = env_pick(names, old, &v);
+	if (which < 0)
+		return which;
+	switch (which) {
+	case 0:
+		rc = atrest_keyprov_text(out, v, strlen(v));
+		break;
+	case 1:
+		rc = atrest_keyprov_file(out, v);
+		break;
+	case 2:
+		rc = atrest_keyprov_passphrase(out, v, strlen(v));
+		break;
+	default:
+		rc = atrest_keyprov_from_uri(out, v);
+		break;
+	}
+	if (rc < 0)
+		atrest__error_prefix("%s", names[which]);
+	return rc;
 }
 
 void atrest__hex(char *out, const uint8_t *in, size_t len)
