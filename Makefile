@@ -1,10 +1,11 @@
-# Thin wrapper over CMake: make, make check, make run.  Each target first
-# installs missing Debian packages (scripts/deps.sh).
+# Thin wrapper over CMake: make, make check, make check-quick, make run.
+# Each target first installs missing Debian packages (scripts/deps.sh).
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build asan check check-unit run bench format format-check fuzz clean
+.PHONY: all deps build asan tsan check check-quick run bench format format-check fuzz clean
 
 all: build
 
@@ -19,15 +20,24 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATREST_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The full suite on the release build, then the unit tests under ASan+UBSan.
-check: build asan
-	@sh scripts/check.sh $(BUILD) $(ASAN_BUILD)
+tsan: deps
+	@CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATREST_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+
+# Every test on the release build (real services included), then the unit
+# tests again under ASan+UBSan and under TSan.
+check: build asan tsan
+	@sh scripts/check.sh $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+
+# The edit-compile-test loop: release build, no services, no sanitizers.
+check-quick: build
+	@sh scripts/check.sh --quick $(BUILD)
 
 run: build
 	@sh scripts/run.sh $(BUILD)
 
 bench: build
-	@$(BUILD)/atrest bench
+	@$(BUILD)/atrest-bench
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
@@ -40,4 +50,4 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

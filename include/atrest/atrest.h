@@ -7,7 +7,6 @@
 
 #define ATREST_VERSION "0.1.0"
 
-#include "bench.h"
 #include "errors.h"
 #include "file.h"
 #include "inspect.h"

@@ -42,9 +42,6 @@ ATREST_EXTERN void atrest_error_clear(void);
 /* A short static description of a code, e.g. "integrity failure". */
 ATREST_EXTERN const char *atrest_strerror(int code);
 
-/* The CLI's exit status for a code (SPEC section 6). */
-ATREST_EXTERN int atrest_exit_status(int code);
-
 #ifdef __cplusplus
 }
 #endif

@@ -16,8 +16,9 @@ extern "C" {
 #endif
 
 typedef struct atrest_header_info {
-	int version;
-	int form; /* 1 store object, 2 standalone file */
+	unsigned int version; /* ATREST_HEADER_INFO_VERSION, set by the caller */
+	int format_version;   /* of the object format */
+	int form;             /* 1 store object, 2 standalone file */
 	int cipher;
 	uint32_t segment_size;
 	uint32_t data_key_id; /* 0 in a standalone file */
@@ -31,8 +32,15 @@ typedef struct atrest_header_info {
 	uint64_t segments;
 } atrest_header_info;
 
+#define ATREST_HEADER_INFO_VERSION 1
+#define ATREST_HEADER_INFO_INIT                       \
+	{                                             \
+		.version = ATREST_HEADER_INFO_VERSION \
+	}
+
 /*
- * Parse the file at path.  ATREST_EINTEGRITY when it is not an atrest object
+ * Parse the file at path (out->version set by the caller:
+ * ATREST_HEADER_INFO_INIT).  ATREST_EINTEGRITY when it is not an atrest object
  * or its layout is inconsistent with its size.
  */
 ATREST_EXTERN int atrest_inspect_file(atrest_header_info *out, const char *path);

@@ -22,15 +22,19 @@ typedef struct atrest_key_info {
 	uint64_t bytes;     /* their plaintext bytes (with usage only) */
 } atrest_key_info;
 
+/* Called once per data key; a non-zero return stops the walk. */
+typedef int (*atrest_key_cb)(const atrest_key_info *info, void *payload);
+
 /*
  * Call cb for every data key, oldest first.  With usage != 0 every object's
  * header is read to count objects and bytes per key (a scan of the store).
  */
-ATREST_EXTERN int atrest_keys_list(atrest_store *st, int usage,
-	int (*cb)(const atrest_key_info *info, void *payload), void *payload);
+ATREST_EXTERN int atrest_keys_list(
+	atrest_store *st, int usage, atrest_key_cb cb, void *payload);
 
-/* Start a new active data key; the previous one stays for reads. */
-ATREST_EXTERN int atrest_rotate(atrest_store *st, uint32_t *new_id);
+/* Start a new active data key (its id in *new_id, which may be NULL); the
+ * previous one stays for reads. */
+ATREST_EXTERN int atrest_rotate(uint32_t *new_id, atrest_store *st);
 
 /*
  * Apply the rotation policy now (atrest_settings rotate_days, force_days):
@@ -70,17 +74,18 @@ typedef void (*atrest_progress_cb)(
 /*
  * Re-encrypt every object under data key dek_id (and prefix) with the active
  * key, one atomic put per object.  Resumable: a re-run skips what is done.
- * Objects that fail are counted and reported through the last error.
+ * Objects that fail are counted and reported through the last error.  out
+ * (may be NULL) receives the counts.
  */
-ATREST_EXTERN int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
-	atrest_progress_cb cb, void *payload, atrest_job_stats *out);
+ATREST_EXTERN int atrest_reencrypt(atrest_job_stats *out, atrest_store *st,
+	uint32_t dek_id, const char *prefix, atrest_progress_cb cb, void *payload);
 
 /*
  * Encrypt in place every plaintext (non-atrest) file under prefix, one
  * atomic put per object; crash-safe and resumable.
  */
-ATREST_EXTERN int atrest_migrate(atrest_store *st, const char *prefix,
-	atrest_progress_cb cb, void *payload, atrest_job_stats *out);
+ATREST_EXTERN int atrest_migrate(atrest_job_stats *out, atrest_store *st,
+	const char *prefix, atrest_progress_cb cb, void *payload);
 
 /* The data key id an object is sealed with (no key needed), or 0 for a
  * plaintext file. */

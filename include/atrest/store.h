@@ -79,7 +79,15 @@ typedef struct atrest_store_options {
 	 * caller.  They are started on first need and stopped by close.
 	 */
 	unsigned int threads;
+	/* ATREST_STORE_* flags. */
+	unsigned int flags;
 } atrest_store_options;
+
+/*
+ * Skip fsync on puts: much faster, but a crash may lose or tear recent
+ * objects.  For scratch stores, tests and benchmarks only.
+ */
+#define ATREST_STORE_NO_SYNC 0x1u
 
 #define ATREST_STORE_OPTIONS_VERSION 1
 #define ATREST_STORE_OPTIONS_INIT                       \
@@ -117,7 +125,7 @@ ATREST_EXTERN int atrest_put(atrest_store *st, const char *name, const void *buf
  * atrest_free); on any failure nothing is returned.
  */
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_get(
-	atrest_store *st, const char *name, void **out, size_t *out_len);
+	void **out, size_t *out_len, atrest_store *st, const char *name);
 
 /*
  * Read len bytes at offset off of an object's plaintext into buf; only the
@@ -152,6 +160,7 @@ ATREST_EXTERN uint64_t atrest_reader_size(const atrest_reader *r);
 ATREST_EXTERN void atrest_reader_close(atrest_reader *r);
 
 typedef struct atrest_stat_info {
+	unsigned int version; /* ATREST_STAT_INFO_VERSION, set by the caller */
 	uint64_t size;        /* plaintext bytes */
 	uint64_t stored_size; /* bytes in the backend */
 	int64_t mtime;        /* seconds since the epoch, from the backend */
@@ -164,7 +173,16 @@ typedef struct atrest_stat_info {
 	size_t meta_count;
 } atrest_stat_info;
 
-/* Header facts and metadata, authenticated. */
+#define ATREST_STAT_INFO_VERSION 1
+#define ATREST_STAT_INFO_INIT                       \
+	{                                           \
+		.version = ATREST_STAT_INFO_VERSION \
+	}
+
+/*
+ * Header facts and metadata, authenticated.  out->version must be set
+ * (ATREST_STAT_INFO_INIT); everything else in *out is overwritten.
+ */
 ATREST_EXTERN ATREST_WARN_UNUSED int atrest_stat(
 	atrest_stat_info *out, atrest_store *st, const char *name);
 ATREST_EXTERN void atrest_stat_info_clear(atrest_stat_info *info);
@@ -175,12 +193,15 @@ typedef struct atrest_list_entry {
 	int64_t mtime;
 } atrest_list_entry;
 
+/* Called once per object listed; a non-zero return stops the walk. */
+typedef int (*atrest_list_cb)(const atrest_list_entry *entry, void *payload);
+
 /*
  * Call cb for every object whose name starts with prefix, in byte order of
  * names.  A non-zero return from cb stops the walk and is returned.
  */
-ATREST_EXTERN int atrest_list(atrest_store *st, const char *prefix,
-	int (*cb)(const atrest_list_entry *entry, void *payload), void *payload);
+ATREST_EXTERN int atrest_list(
+	atrest_store *st, const char *prefix, atrest_list_cb cb, void *payload);
 
 ATREST_EXTERN int atrest_delete(atrest_store *st, const char *name);
 
@@ -192,12 +213,21 @@ ATREST_EXTERN void atrest_free(void *p);
 
 /* The store's settings (see docs/ARCHITECTURE.md). */
 typedef struct atrest_settings {
+	unsigned int version; /* ATREST_SETTINGS_VERSION, set by the caller */
 	int cipher;
 	uint32_t segment_size;
 	uint32_t rotate_days; /* data-key rotation policy */
 	uint32_t force_days;
 } atrest_settings;
 
+#define ATREST_SETTINGS_VERSION 1
+#define ATREST_SETTINGS_INIT                       \
+	{                                          \
+		.version = ATREST_SETTINGS_VERSION \
+	}
+
+/* Read (out->version set by the caller: ATREST_SETTINGS_INIT) or change
+ * the settings of the store. */
 ATREST_EXTERN int atrest_store_settings(atrest_settings *out, atrest_store *st);
 ATREST_EXTERN int atrest_store_set_settings(atrest_store *st, const atrest_settings *s);
 

@@ -18,8 +18,10 @@
 #define CLI_PRINTF(a, b)
 #endif
 
-/* Exit statuses (SPEC section 6); library codes map with atrest_exit_status. */
+/* Exit statuses; library codes map with cli_exit_status. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cli_exit_status(int code);
 
 /* From a command's parse helper: the command is done (help shown), exit 0. */
 #define CLI_DONE (-1)

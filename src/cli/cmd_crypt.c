@@ -81,14 +81,14 @@ static int crypt_key(atrest_keyprov **kp, const struct crypt_args *a)
 	int rc = atrest_keyprov_from_env(kp, 0);
 
 	if (rc == ATREST_ENOTFOUND)
-		return cli_err_msg(atrest_exit_status(ATREST_EKEY),
+		return cli_err_msg(cli_exit_status(ATREST_EKEY),
 			"%s: no master key: set ATREST_KEY, ATREST_KEY_FILE, "
 			"ATREST_PASSPHRASE or ATREST_KEY_URI ('atrest keygen' makes "
 			"a key)",
 			a->what);
 	if (rc < 0) {
 		fprintf(stderr, "atrest: %s: %s\n", a->what, cli_lib_message(rc));
-		return atrest_exit_status(ATREST_EKEY);
+		return cli_exit_status(ATREST_EKEY);
 	}
 	return CLI_OK;
 }

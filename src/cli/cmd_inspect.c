@@ -28,7 +28,7 @@ static void header_fields(struct field *f, const atrest_header_info *h, const ch
 	const char *cipher = atrest_cipher_name(h->cipher);
 	const struct field all[NFIELDS] = {
 		{"path", path, 0},
-		{"version", NULL, (unsigned long long)h->version},
+		{"version", NULL, (unsigned long long)h->format_version},
 		{"form", form_name(h->form), 0},
 		{"cipher", cipher ? cipher : "unknown", 0},
 		{"segment_size", NULL, h->segment_size},
@@ -94,7 +94,7 @@ static int inspect_path(char **out, const struct cli_ctx *ctx, const char *arg)
 	}
 	rc = atrest_name_check(arg);
 	if (rc < 0)
-		return cli_err_msg(atrest_exit_status(rc),
+		return cli_err_msg(cli_exit_status(rc),
 			"inspect %s: not a "
 			"file, nor a valid object name: %s",
 			arg, cli_lib_message(rc));
@@ -104,7 +104,7 @@ static int inspect_path(char **out, const struct cli_ctx *ctx, const char *arg)
 		return CLI_OK;
 	free(*out);
 	*out = NULL;
-	return cli_err_msg(atrest_exit_status(ATREST_ENOTFOUND),
+	return cli_err_msg(cli_exit_status(ATREST_ENOTFOUND),
 		"inspect %s: no such file, nor object in store %s", arg, ctx->store);
 }
 
@@ -117,7 +117,7 @@ static int not_atrest(const char *path, const char *why)
 		why += sizeof(plain) - 1;
 	while (*why == ' ' || *why == ':')
 		why++;
-	return cli_err_msg(atrest_exit_status(ATREST_EINTEGRITY),
+	return cli_err_msg(cli_exit_status(ATREST_EINTEGRITY),
 		"%s is not an "
 		"atrest object%s%s",
 		path, *why ? ": " : "", why);
@@ -128,7 +128,7 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct field f[NFIELDS];
-	atrest_header_info h;
+	atrest_header_info h = ATREST_HEADER_INFO_INIT;
 	char *path;
 	int json = 0, c, rc, status;
 
@@ -147,7 +147,6 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 	status = inspect_path(&path, ctx, argv[optind]);
 	if (status)
 		return status;
-	memset(&h, 0, sizeof(h));
 	rc = atrest_inspect_file(&h, path);
 	if (rc == 0) {
 		header_fields(f, &h, path);
@@ -203,7 +202,7 @@ static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
 	/* Objects that verify may still sit under a compromised key. */
 	warned = cli_warn_exposed(st, "verify");
 	printf("verified %zu objects, %zu failed\n", l->n, failed);
-	return first ? atrest_exit_status(first) : warned;
+	return first ? cli_exit_status(first) : warned;
 }
 
 int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)

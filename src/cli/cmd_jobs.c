@@ -87,7 +87,7 @@ static int reencrypt_run(atrest_store *st, const struct job_args *a)
 	memset(&s, 0, sizeof(s));
 	snprintf(what, sizeof(what), "reencrypt --data-key %u", a->key_id);
 	cli_progress_start(&p, "re-encrypting", 0);
-	rc = atrest_reencrypt(st, a->key_id, a->prefix, job_progress, &p, &s);
+	rc = atrest_reencrypt(&s, st, a->key_id, a->prefix, job_progress, &p);
 	cli_progress_clear(&p);
 	if (job_ran(rc, &s))
 		printf("re-encrypted %llu of %llu objects (%llu bytes), %llu "
@@ -122,7 +122,7 @@ static int migrate_run(atrest_store *st, const struct job_args *a)
 
 	memset(&s, 0, sizeof(s));
 	cli_progress_start(&p, "migrating", 0);
-	rc = atrest_migrate(st, a->prefix, job_progress, &p, &s);
+	rc = atrest_migrate(&s, st, a->prefix, job_progress, &p);
 	cli_progress_clear(&p);
 	if (job_ran(rc, &s))
 		printf("migrated %llu plaintext objects (%llu bytes), %llu "

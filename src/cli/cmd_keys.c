@@ -305,7 +305,7 @@ int cmd_rotate(struct cli_ctx *ctx, int argc, char **argv)
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
-	rc = atrest_rotate(st, &id);
+	rc = atrest_rotate(&id, st);
 	if (rc < 0)
 		status = cli_err(rc, "rotate %s", ctx->store);
 	else

@@ -51,11 +51,10 @@ static const char *info_cipher(const atrest_stat_info *info)
 /* "plaintext_size stored_size mtime cipher key=ID name"; exit status. */
 static int ls_long_line(atrest_store *st, const struct cli_entry *e)
 {
-	atrest_stat_info info;
+	atrest_stat_info info = ATREST_STAT_INFO_INIT;
 	char when[32], key[16] = "-";
 	int rc, status;
 
-	memset(&info, 0, sizeof(info));
 	rc = atrest_stat(&info, st, e->name);
 	if (rc < 0) {
 		status = cli_err(rc, "ls %s", e->name);
@@ -92,10 +91,9 @@ static void json_meta(const atrest_stat_info *info)
 /* The -l members of e's JSON object; exit status. */
 static int json_long(atrest_store *st, const struct cli_entry *e)
 {
-	atrest_stat_info info;
+	atrest_stat_info info = ATREST_STAT_INFO_INIT;
 	int rc;
 
-	memset(&info, 0, sizeof(info));
 	rc = atrest_stat(&info, st, e->name);
 	if (rc < 0) {
 		fputs(", \"size\": null, \"cipher\": null, "

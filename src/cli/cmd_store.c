@@ -48,7 +48,7 @@ static int refuse_existing(const struct cli_ctx *ctx)
 static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg)
 {
 	atrest_store_options opts;
-	atrest_settings set;
+	atrest_settings set = ATREST_SETTINGS_INIT;
 	atrest_store *st;
 	char id[33];
 	int status, rc;
@@ -171,7 +171,7 @@ static int config_parse(atrest_settings *s, int k, const char *v)
 /* Print setting k (all when k < 0), or set it to value. */
 static int config_run(const struct cli_ctx *ctx, int k, const char *value)
 {
-	atrest_settings set;
+	atrest_settings set = ATREST_SETTINGS_INIT;
 	atrest_store *st;
 	int status, rc, i;
 

@@ -133,20 +133,10 @@ static const struct cli_cmd commands[] = {
 		"whose name starts with PREFIX, one atomic put per file, so that a\n"
 		"crash leaves each file either plaintext or encrypted.  Creates the\n"
 		"store in an existing directory of checkpoints.  Resumable.\n"},
-	{"bench", cmd_bench, "measure the performance figures (SPEC 9)",
-		"bench [--json] [--quick] [--dir DIR] [--only NAME,...]\n\n"
-		"Measure each performance figure beside its reference, measured in\n"
-		"the same run, and print a table: value, reference, ratio, target\n"
-		"and whether this machine meets it (informational; the exit status\n"
-		"does not depend on it).  Keys are made in memory; nothing is kept.\n\n"
-		"  --json      one JSON object with the machine, date and figures\n"
-		"  --quick     smaller sizes and fewer runs (about a minute)\n"
-		"  --dir DIR   work in a new directory under DIR (default $TMPDIR,\n"
-		"              else /var/tmp); its file system is what put measures\n"
-		"  --only N,.. only these figures: rss, object, put, get, records,\n"
-		"              rewrap, crypt, passphrase, and sweep (put, get,\n"
-		"              encrypt and decrypt from 4 KiB to 256 MiB; not run\n"
-		"              by default)\n"},
+	{"bench", cmd_bench, "measure performance against same-run references",
+		"bench [ARGS]\n\n"
+		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
+		"ARGS; 'atrest bench --help' shows its options.\n"},
 	{"help", cmd_help, "show the help of a command",
 		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n"},
 };

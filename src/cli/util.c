@@ -11,6 +11,28 @@
 
 #include "cli.h"
 
+/*
+ * The exit status for a library code: 0 ok, 1 other error, 2 usage or bad
+ * input, 3 not found, 4 integrity failure, 5 key error.
+ */
+int cli_exit_status(int code)
+{
+	switch (code) {
+	case ATREST_OK:
+		return 0;
+	case ATREST_EINVAL:
+		return 2;
+	case ATREST_ENOTFOUND:
+		return 3;
+	case ATREST_EINTEGRITY:
+		return 4;
+	case ATREST_EKEY:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
 #define WHAT_MAX 2048
 
 /* Format the caller's printf-style arguments into buf. */
@@ -38,7 +60,7 @@ int cli_err(int code, const char *fmt, ...)
 
 	FORMAT_WHAT(what, fmt);
 	fprintf(stderr, "atrest: %s: %s\n", what, cli_lib_message(code));
-	return atrest_exit_status(code);
+	return cli_exit_status(code);
 }
 
 int cli_err_os(int errnum, const char *fmt, ...)
@@ -111,7 +133,7 @@ int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *opt
 static int key_err(int code, const char *which)
 {
 	fprintf(stderr, "atrest: %s: %s\n", which, cli_lib_message(code));
-	return atrest_exit_status(ATREST_EKEY);
+	return cli_exit_status(ATREST_EKEY);
 }
 
 int cli_store_options(atrest_store_options *opts, const struct cli_ctx *ctx)
@@ -121,7 +143,7 @@ int cli_store_options(atrest_store_options *opts, const struct cli_ctx *ctx)
 
 	rc = atrest_keyprov_from_env(&key, 0);
 	if (rc == ATREST_ENOTFOUND)
-		return cli_err_msg(atrest_exit_status(ATREST_EKEY),
+		return cli_err_msg(cli_exit_status(ATREST_EKEY),
 			"no master key: set ATREST_KEY, ATREST_KEY_FILE, "
 			"ATREST_PASSPHRASE or ATREST_KEY_URI "
 			"('atrest keygen' makes a key)");

@@ -26,6 +26,12 @@ int atrest__error_os(int code, int errnum, const char *fmt, ...) ATREST__PRINTF(
 int atrest__error_ossl(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
 /* Prefix the current last message with "what: " (context for callers). */
 void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
+/*
+ * The one rule for the versioned structs callers pass (options, and the
+ * info structs they fill in): versions 1 up to current are accepted, and
+ * the library touches only the fields of the caller's version.
+ */
+int atrest__check_version(unsigned int have, unsigned int current, const char *type);
 /* The code an errno maps to (ENOENT -> ENOTFOUND, ENOSPC -> ENOSPC...). */
 int atrest__errno_code(int errnum);
 

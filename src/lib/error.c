@@ -153,20 +153,11 @@ const char *atrest_strerror(int code)
 	}
 }
 
-int atrest_exit_status(int code)
+int atrest__check_version(unsigned int have, unsigned int current, const char *type)
 {
-	switch (code) {
-	case ATREST_OK:
-		return 0;
-	case ATREST_EINVAL:
-		return 2;
-	case ATREST_ENOTFOUND:
-		return 3;
-	case ATREST_EINTEGRITY:
-		return 4;
-	case ATREST_EKEY:
-		return 5;
-	default:
-		return 1;
-	}
+	ENSURE(have >= 1 && have <= current, ATREST_EINVAL,
+		"unsupported %s version %u (this libatrest knows 1 to %u; set it with "
+		"the _INIT macro)",
+		type, have, current);
+	return 0;
 }

@@ -357,8 +357,9 @@ static int opts_check(const atrest_file_options *o, atrest__hdr *h)
 {
 	int cipher = o && o->cipher ? o->cipher : ATREST_CIPHER_AES_256_GCM;
 
-	ENSURE(!o || (o->version >= 1 && o->version <= ATREST_FILE_OPTIONS_VERSION),
-		ATREST_EINVAL, "unsupported atrest_file_options version");
+	if (o)
+		GUARD(atrest__check_version(
+			o->version, ATREST_FILE_OPTIONS_VERSION, "atrest_file_options"));
 	GUARD(atrest__cipher_allowed(cipher));
 	h->cipher = (uint8_t)cipher;
 	h->segment_size =
@@ -1161,10 +1162,9 @@ int atrest_file_decrypt_fd(
 	int rc;
 
 	ENSURE(in_fd >= 0 && out_fd >= 0, ATREST_EINVAL, "bad file descriptor");
-	ENSURE(!opts ||
-			(opts->version >= 1 &&
-				opts->version <= ATREST_FILE_OPTIONS_VERSION),
-		ATREST_EINVAL, "unsupported atrest_file_options version");
+	if (opts)
+		GUARD(atrest__check_version(opts->version, ATREST_FILE_OPTIONS_VERSION,
+			"atrest_file_options"));
 	advise_sequential(in_fd);
 	GUARD(open_setup(&k, pump_workers(), key, &in, &meta, &mc));
 	free(meta);

@@ -20,7 +20,8 @@ static int fill_info(
 	uint64_t data_off = (uint64_t)h->len + h->meta_len, nseg;
 	int pad = 0;
 
-	out->version = h->version;
+	out->version = ATREST_HEADER_INFO_VERSION;
+	out->format_version = h->version;
 	out->form = h->form;
 	out->cipher = h->cipher;
 	out->segment_size = h->segment_size;
@@ -54,7 +55,10 @@ int atrest_inspect_file(atrest_header_info *out, const char *path)
 	ssize_t got;
 	int fd, rc;
 
+	GUARD(atrest__check_version(
+		out->version, ATREST_HEADER_INFO_VERSION, "atrest_header_info"));
 	memset(out, 0, sizeof(*out));
+	out->version = ATREST_HEADER_INFO_VERSION;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return atrest__error_os(

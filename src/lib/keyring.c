@@ -625,10 +625,12 @@ int64_t atrest__now(void)
 	return (int64_t)time(NULL) + __atomic_load_n(&clock_offset, __ATOMIC_RELAXED);
 }
 
+#ifdef ATREST_TEST_HOOKS
 void atrest__clock_offset(int64_t seconds)
 {
 	__atomic_store_n(&clock_offset, seconds, __ATOMIC_RELAXED);
 }
+#endif
 
 void atrest__keyring_free(atrest__keyring *kr)
 {

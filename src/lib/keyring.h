@@ -103,9 +103,11 @@ int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_key
 int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id);
 int atrest__keyring_destroy(atrest__keyring *kr, uint32_t id);
 
-/* The clock (seconds); tests move it with atrest__clock_offset. */
+/* The clock (seconds); test builds move it with atrest__clock_offset. */
 int64_t atrest__now(void);
+#ifdef ATREST_TEST_HOOKS
 void atrest__clock_offset(int64_t seconds);
+#endif
 
 /* Start a new active data key; the old one becomes retired. */
 int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp);

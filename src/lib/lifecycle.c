@@ -21,7 +21,7 @@ static int rotate_op(atrest_store *st, atrest__keyring *kr, void *arg)
 	return 0;
 }
 
-int atrest_rotate(atrest_store *st, uint32_t *new_id)
+int atrest_rotate(uint32_t *new_id, atrest_store *st)
 {
 	uint32_t id = 0;
 
@@ -56,7 +56,7 @@ static int policy_op(atrest_store *st, atrest__keyring *kr, void *arg)
 int atrest_maintain(atrest_store *st, int *rotated)
 {
 	int did = 0, rc = 0;
-	atrest_settings set;
+	atrest_settings set = ATREST_SETTINGS_INIT;
 
 	atrest_store_settings(&set, st); /* a consistent copy, under the mutex */
 	int64_t rotate_at = (int64_t)set.rotate_days * DAY;
@@ -217,8 +217,7 @@ static int key_snapshot(atrest_store *st, atrest_key_info **out, usage **u, size
 	return 0;
 }
 
-int atrest_keys_list(atrest_store *st, int with_usage,
-	int (*cb)(const atrest_key_info *info, void *payload), void *payload)
+int atrest_keys_list(atrest_store *st, int with_usage, atrest_key_cb cb, void *payload)
 {
 	atrest_key_info *keys;
 	usage *u;
@@ -332,8 +331,8 @@ static int run_job(atrest_store *st, const char *prefix, job_pick pick, uint32_t
 	return first_rc;
 }
 
-int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
-	atrest_progress_cb cb, void *payload, atrest_job_stats *out)
+int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
+	const char *prefix, atrest_progress_cb cb, void *payload)
 {
 	GUARD(atrest__store_refresh(st, 1));
 	pthread_mutex_lock(&st->mu);
@@ -353,8 +352,8 @@ int atrest_reencrypt(atrest_store *st, uint32_t dek_id, const char *prefix,
 	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
 }
 
-int atrest_migrate(atrest_store *st, const char *prefix, atrest_progress_cb cb,
-	void *payload, atrest_job_stats *out)
+int atrest_migrate(atrest_job_stats *out, atrest_store *st, const char *prefix,
+	atrest_progress_cb cb, void *payload)
 {
 	return run_job(st, prefix, pick_plain, 0, cb, payload, out);
 }

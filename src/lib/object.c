@@ -894,7 +894,7 @@ static int read_all(atrest_reader *r, uint8_t *out, size_t room)
 	return 0;
 }
 
-int atrest_get(atrest_store *st, const char *name, void **out, size_t *out_len)
+int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
@@ -931,7 +931,10 @@ int atrest_stat(atrest_stat_info *out, atrest_store *st, const char *name)
 	atrest_reader *r;
 	int rc = 0;
 
+	GUARD(atrest__check_version(
+		out->version, ATREST_STAT_INFO_VERSION, "atrest_stat_info"));
 	memset(out, 0, sizeof(*out));
+	out->version = ATREST_STAT_INFO_VERSION;
 	GUARD(atrest_reader_open(&r, st, name));
 	out->size = r->size;
 	out->stored_size = r->br->size;
@@ -956,7 +959,7 @@ void atrest_stat_info_clear(atrest_stat_info *info)
 }
 
 typedef struct list_ctx {
-	int (*cb)(const atrest_list_entry *, void *);
+	atrest_list_cb cb;
 	void *payload;
 } list_ctx;
 
@@ -968,8 +971,7 @@ static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 	return c->cb(&e, c->payload);
 }
 
-int atrest_list(atrest_store *st, const char *prefix,
-	int (*cb)(const atrest_list_entry *entry, void *payload), void *payload)
+int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *payload)
 {
 	list_ctx c = {cb, payload};
 

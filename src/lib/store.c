@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "crypto.h"
+#include "store/fs_int.h"
 #include "store_int.h"
 
 #define SETTINGS_NAME ".atrest/settings.json"
@@ -409,8 +410,8 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 
 	pthread_mutex_init(&st->pool_mu, NULL);
 	st->threads = o->threads ? o->threads : atrest__pool_cpus();
-	ENSURE(o->version == ATREST_STORE_OPTIONS_VERSION, ATREST_EINVAL,
-		"unsupported atrest_store_options version %u", o->version);
+	GUARD(atrest__check_version(
+		o->version, ATREST_STORE_OPTIONS_VERSION, "atrest_store_options"));
 	GUARD(atrest__crypto_init());
 	ENSURE(!o->tenant || strlen(o->tenant) <= ATREST_TENANT_MAX, ATREST_EINVAL,
 		"tenant name longer than %d bytes", ATREST_TENANT_MAX);
@@ -422,7 +423,8 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 	st->location = strdup(o->backend ? o->backend->name : path);
 	ENSURE(st->location, ATREST_ERROR, "out of memory");
 	if (!st->b)
-		GUARD(atrest_backend_fs(&st->b, path));
+		GUARD(atrest__backend_fs_new(
+			&st->b, path, (o->flags & ATREST_STORE_NO_SYNC) != 0));
 	if (!st->kp) {
 		int rc = atrest_keyprov_from_env(&st->kp, 0);
 		ENSURE(rc != ATREST_ENOTFOUND, ATREST_EKEY, "%s",
@@ -543,8 +545,11 @@ int atrest__store_dek(atrest_store *st, uint32_t id, uint8_t *key)
 
 int atrest_store_settings(atrest_settings *out, atrest_store *st)
 {
+	GUARD(atrest__check_version(
+		out->version, ATREST_SETTINGS_VERSION, "atrest_settings"));
 	pthread_mutex_lock(&st->mu);
 	*out = st->settings;
+	out->version = ATREST_SETTINGS_VERSION;
 	pthread_mutex_unlock(&st->mu);
 	return 0;
 }
@@ -553,6 +558,8 @@ int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
 {
 	int rc;
 
+	GUARD(atrest__check_version(
+		s->version, ATREST_SETTINGS_VERSION, "atrest_settings"));
 	GUARD(settings_check(s));
 	pthread_mutex_lock(&st->mu);
 	rc = settings_save(st->b, s);

@@ -5,8 +5,6 @@
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 
-# A smaller Argon2id keeps the passphrase figure quick.
-export ATREST_ARGON2_TEST_MEMORY_KIB=8192
 
 check_exit 0 atrest bench --quick --json --dir "$T" \
 	--only object,get,records,passphrase

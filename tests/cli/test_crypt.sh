@@ -120,7 +120,7 @@ check_exit 0 atrest put elsewhere "$T/data"
 unset ATREST_KEY
 
 # Passphrases: a new salt per file; a wrong passphrase is a key error.
-export ATREST_PASSPHRASE='correct horse' ATREST_ARGON2_TEST_MEMORY_KIB=8192
+export ATREST_PASSPHRASE='correct horse'
 check_exit 0 atrest encrypt "$T/data" -o "$T/pass.atr"
 check_exit 0 atrest decrypt "$T/pass.atr" -o "$T/pass.out"
 same "$T/pass.out" "$T/data"

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 	o.path = argv[1];
 	o.create = 1;
 	if (atrest_store_open(&st, &o) < 0 || atrest_put(st, "a/b", "hello", 5, NULL) < 0 ||
-		atrest_get(st, "a/b", &out, &n) < 0)
+		atrest_get(&out, &n, st, "a/b") < 0)
 		return 2;
 	printf("%.*s\n", (int)n, (char *)out);
 	atrest_free(out);

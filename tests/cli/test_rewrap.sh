@@ -6,7 +6,6 @@
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 
-export ATREST_ARGON2_TEST_MEMORY_KIB=8192
 
 # objects_state DIR OUT: sha256 and inode of every object file of DIR.
 objects_state() {

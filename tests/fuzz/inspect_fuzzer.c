@@ -32,7 +32,7 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	atrest_header_info info;
+	atrest_header_info info = ATREST_HEADER_INFO_INIT;
 
 	if (fd < 0)
 		setup();

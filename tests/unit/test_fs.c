@@ -26,7 +26,7 @@
 #include "atrest/store.h"
 #include "atrest/sys/backend.h"
 #include "names.h"
-#include "store/fs_test.h"
+#include "store/fs_int.h"
 
 struct fx {
 	char dir[512]; /* short, so paths built from it fit in PATH_MAX */

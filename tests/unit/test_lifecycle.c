@@ -50,7 +50,7 @@ static void expect_content(atrest_store *st, const char *name, const char *want)
 	void *out;
 	size_t n;
 
-	assert_int_equal(atrest_get(st, name, &out, &n), 0);
+	assert_int_equal(atrest_get(&out, &n, st, name), 0);
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(out, want, n);
 	atrest_free(out);
@@ -66,7 +66,7 @@ static void test_rotate(void **state)
 	th_tmpdir(dir, sizeof(dir));
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "old", "one", 3, NULL), 0);
-	assert_int_equal(atrest_rotate(st, &id), 0);
+	assert_int_equal(atrest_rotate(&id, st), 0);
 	assert_int_equal(id, 2);
 	assert_int_equal(atrest_put(st, "new", "two", 3, NULL), 0);
 	assert_int_equal(key_of(st, "old"), 1);
@@ -85,7 +85,7 @@ static void test_policy(void **state)
 {
 	char dir[256];
 	atrest_store *st;
-	atrest_settings s;
+	atrest_settings s = ATREST_SETTINGS_INIT;
 	int rotated;
 
 	(void)state;
@@ -137,7 +137,7 @@ static void test_rewrap_with_old_key(void **state)
 		snprintf(name, sizeof(name), "o/%d", i);
 		assert_int_equal(atrest_put(st, name, "data", 4, NULL), 0);
 	}
-	assert_int_equal(atrest_rotate(st, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, st), 0);
 	atrest_store_close(st);
 	sha_of_objects(dir, before, sizeof(before));
 	/* B alone is a wrong key; B with old A rewraps on open. */
@@ -183,13 +183,13 @@ static void test_two_handles(void **state)
 	th_tmpdir(dir, sizeof(dir));
 	assert_int_equal(open_with(&a, dir, raw(KA), NULL), 0);
 	assert_int_equal(open_with(&b, dir, raw(KA), NULL), 0);
-	assert_int_equal(atrest_rotate(a, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, a), 0);
 	assert_int_equal(atrest_put(a, "by-a", "A", 1, NULL), 0);
 	/* b has not seen key 2 yet: reading re-reads the keyring. */
 	expect_content(b, "by-a", "A");
 	/* Both rotate: the keyring keeps every key (no lost update). */
-	assert_int_equal(atrest_rotate(b, NULL), 0);
-	assert_int_equal(atrest_rotate(a, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, b), 0);
+	assert_int_equal(atrest_rotate(NULL, a), 0);
 	/* b picks up a's rotation within a second, or at once on a refresh. */
 	atrest_key_info keys[8];
 	assert_int_equal(atrest_keys_list(b, 0, list_keys, keys), 0);
@@ -202,11 +202,11 @@ static void test_two_handles(void **state)
 	expect_content(b, "by-a", "A");
 	expect_content(a, "still-b", "S");
 	/* A key made after the rewrap is a clear key error for b. */
-	assert_int_equal(atrest_rotate(a, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, a), 0);
 	assert_int_equal(atrest_put(a, "k5", "5", 1, NULL), 0);
 	void *out;
 	size_t n;
-	assert_int_equal(atrest_get(b, "k5", &out, &n), ATREST_EKEY);
+	assert_int_equal(atrest_get(&out, &n, b, "k5"), ATREST_EKEY);
 	assert_non_null(strstr(atrest_error_last()->message, "restart"));
 	atrest_store_close(a);
 	atrest_store_close(b);
@@ -221,7 +221,7 @@ static void test_expose_reencrypt_destroy(void **state)
 	atrest_job_stats js;
 	atrest_meta_entry me[] = {{"job", "9"}};
 	atrest_meta m = {me, 1};
-	atrest_stat_info si;
+	atrest_stat_info si = ATREST_STAT_INFO_INIT;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
@@ -241,8 +241,8 @@ static void test_expose_reencrypt_destroy(void **state)
 	assert_int_equal(keys[1].bytes, 140);
 	assert_int_equal(atrest_key_destroy(st, 1, 0), ATREST_EEXISTS);
 	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(st, 2, "", NULL, NULL, &js), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(st, 1, "", NULL, NULL, &js), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, 2, "", NULL, NULL), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 20);
 	assert_int_equal(js.failed, 0);
 	assert_int_equal(key_of(st, "r/05"), 2);
@@ -252,25 +252,25 @@ static void test_expose_reencrypt_destroy(void **state)
 	assert_string_equal(si.meta[0].value, "9");
 	atrest_stat_info_clear(&si);
 	/* Resumable: a second run has nothing left to do. */
-	assert_int_equal(atrest_reencrypt(st, 1, "", NULL, NULL, &js), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 0);
 	assert_int_equal(atrest_key_destroy(st, 1, 0), 0);
 	memset(keys, 0, sizeof(keys));
 	assert_int_equal(atrest_keys_list(st, 0, list_keys, keys), 0);
 	assert_string_equal(keys[1].status, "destroyed");
 	/* Crypto-shredding: an object under a destroyed key is a key error. */
-	assert_int_equal(atrest_rotate(st, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, st), 0);
 	assert_int_equal(atrest_put(st, "shred", "gone", 4, NULL), 0);
-	assert_int_equal(atrest_rotate(st, NULL), 0);
+	assert_int_equal(atrest_rotate(NULL, st), 0);
 	assert_int_equal(atrest_key_destroy(st, 3, 1), 0);
 	void *out;
 	size_t n;
-	assert_int_equal(atrest_get(st, "shred", &out, &n), ATREST_EKEY);
+	assert_int_equal(atrest_get(&out, &n, st, "shred"), ATREST_EKEY);
 	assert_non_null(strstr(atrest_error_last()->message, "data key 3"));
 	atrest_store_close(st);
 	/* Still so after reopening: the key is gone from the keyring file. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
-	assert_int_equal(atrest_get(st, "shred", &out, &n), ATREST_EKEY);
+	assert_int_equal(atrest_get(&out, &n, st, "shred"), ATREST_EKEY);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -317,12 +317,12 @@ static void test_migrate(void **state)
 	assert_int_equal(th_write_file(p, "secret two", 10), 0);
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "enc", "already", 7, NULL), 0);
-	assert_int_equal(atrest_migrate(st, "a/", NULL, NULL, &js), 0);
+	assert_int_equal(atrest_migrate(&js, st, "a/", NULL, NULL), 0);
 	assert_int_equal(js.done, 1);
-	assert_int_equal(atrest_migrate(st, "", NULL, NULL, &js), 0);
+	assert_int_equal(atrest_migrate(&js, st, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 1);
 	assert_int_equal(js.scanned, 3);
-	assert_int_equal(atrest_migrate(st, "", NULL, NULL, &js), 0);
+	assert_int_equal(atrest_migrate(&js, st, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 0);
 	expect_content(st, "a/plain1", "secret one");
 	expect_content(st, "b", "secret two");
@@ -417,7 +417,7 @@ static void test_key_cache_outage(void **state)
 	atrest__clock_offset(2000);
 	void *out;
 	size_t n;
-	assert_int_equal(atrest_get(st, "a", &out, &n), ATREST_EUNAVAILABLE);
+	assert_int_equal(atrest_get(&out, &n, st, "a"), ATREST_EUNAVAILABLE);
 	/* Back up: fresh unwrap, and working again. */
 	FAKE.down = 0;
 	expect_content(st, "c", "3");
@@ -456,7 +456,7 @@ static void test_force_days(void **state)
 	assert_non_null(strstr(atrest_error_last()->message, "force-days"));
 	/* The fake says nothing itself: the checked wrapper names it. */
 	assert_non_null(strstr(atrest_error_last()->message, "key provider 'fake'"));
-	assert_int_equal(atrest_get(st, "c", &out, &n), ATREST_ENOTFOUND);
+	assert_int_equal(atrest_get(&out, &n, st, "c"), ATREST_ENOTFOUND);
 	expect_content(st, "b", "2"); /* reading goes on */
 	FAKE.down = 0;
 	atrest__clock_offset(91 * 86400 + 120);

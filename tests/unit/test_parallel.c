@@ -16,7 +16,7 @@
 #include "atrest/atrest.h"
 #include "format.h"
 #include "helpers.h"
-#include "store/fs_test.h"
+#include "store/fs_int.h"
 #include "store_int.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -53,7 +53,7 @@ static void check_get(atrest_store *st, const char *name, const uint8_t *want, s
 	void *out;
 	size_t n;
 
-	assert_int_equal(atrest_get(st, name, &out, &n), 0);
+	assert_int_equal(atrest_get(&out, &n, st, name), 0);
 	assert_int_equal(n, len);
 	if (len)
 		assert_memory_equal(out, want, len);
@@ -329,7 +329,7 @@ static void test_write_failure_mid_pipeline(void **state)
 		failing_stream(st, "f/new", data, len);
 		atrest__fs_set_syscall("write", NULL);
 		check_get(st, "f/obj", data, 1000); /* the old object, untouched */
-		assert_int_equal(atrest_get(st, "f/new", &out, &n), ATREST_ENOTFOUND);
+		assert_int_equal(atrest_get(&out, &n, st, "f/new"), ATREST_ENOTFOUND);
 		assert_no_temp_files(dir);
 	}
 	assert_int_equal(atrest_put(st, "f/obj", data, len, NULL), 0);
@@ -360,7 +360,7 @@ static void tamper_one(int cipher, const uint8_t *data)
 	uint8_t buf[4096];
 	void *out = (void *)1;
 	size_t n = 99, got, ct = atrest__cipher_ctlen(cipher, 1024);
-	atrest_stat_info info;
+	atrest_stat_info info = ATREST_STAT_INFO_INIT;
 
 	th_tmpdir(dir, sizeof(dir));
 	atrest_store *st = open_store(dir, cipher, 1024, 4);
@@ -369,7 +369,7 @@ static void tamper_one(int cipher, const uint8_t *data)
 	/* A byte inside segment 20: past header and metadata, then 20 segments. */
 	flip_byte(dir, "t/obj", (size_t)(info.stored_size - 40 * ct + 20 * ct + 100));
 	atrest_stat_info_clear(&info);
-	assert_int_equal(atrest_get(st, "t/obj", &out, &n), ATREST_EINTEGRITY);
+	assert_int_equal(atrest_get(&out, &n, st, "t/obj"), ATREST_EINTEGRITY);
 	assert_null(out);
 	assert_int_equal(n, 0);
 	assert_int_equal(atrest_get_range(st, "t/obj", 19 * 1024, buf, 3000, &got),
@@ -412,7 +412,7 @@ static void *app_main(void *arg)
 		size_t n;
 		th_fill(data, len, (uint64_t)(a->id * 1000 + i));
 		if (atrest_put(a->st, name, data, len, NULL) < 0 ||
-			atrest_get(a->st, name, &out, &n) < 0) {
+			atrest_get(&out, &n, a->st, name) < 0) {
 			a->failures++;
 			continue;
 		}

@@ -57,7 +57,7 @@ static void test_round_trip_ciphers(void **state)
 			size_t n;
 			assert_int_equal(
 				atrest_put(st, "job/chk", data, sizes[i], NULL), 0);
-			assert_int_equal(atrest_get(st, "job/chk", &out, &n), 0);
+			assert_int_equal(atrest_get(&out, &n, st, "job/chk"), 0);
 			assert_int_equal(n, sizes[i]);
 			assert_memory_equal(out, data, n);
 			atrest_free(out);
@@ -118,7 +118,7 @@ static void test_metadata_stat(void **state)
 	char dir[256];
 	atrest_meta_entry e[] = {{"job", "42"}, {"ts", "2026-11-22T10:00:00Z"}};
 	atrest_meta m = {e, 2};
-	atrest_stat_info si;
+	atrest_stat_info si = ATREST_STAT_INFO_INIT;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
@@ -265,12 +265,12 @@ static void test_moved_objects(void **state)
 	path_of(a, sizeof(a), d1, "a");
 	path_of(b, sizeof(b), d1, "b");
 	copy_file(a, b);
-	assert_int_equal(atrest_get(s1, "b", &out, &n), ATREST_EINTEGRITY);
+	assert_int_equal(atrest_get(&out, &n, s1, "b"), ATREST_EINTEGRITY);
 	assert_non_null(strstr(atrest_error_last()->message, "written as 'a'"));
 	/* Copied into another store with the same master key. */
 	path_of(b, sizeof(b), d2, "a");
 	copy_file(a, b);
-	assert_int_equal(atrest_get(s2, "a", &out, &n), ATREST_EINTEGRITY);
+	assert_int_equal(atrest_get(&out, &n, s2, "a"), ATREST_EINTEGRITY);
 	assert_non_null(strstr(atrest_error_last()->message, "another store"));
 	atrest_store_close(s1);
 	atrest_store_close(s2);
@@ -296,13 +296,13 @@ static void test_tamper_store_object(void **state)
 		raw[i] ^= 0x40;
 		assert_int_equal(th_write_file(p, raw, n), 0);
 		size_t got;
-		int rc = atrest_get(st, "t", &out, &got);
+		int rc = atrest_get(&out, &got, st, "t");
 		assert_int_equal(rc, ATREST_EINTEGRITY);
 		assert_null(out);
 		raw[i] ^= 0x40;
 	}
 	assert_int_equal(th_write_file(p, raw, n), 0);
-	assert_int_equal(atrest_get(st, "t", &out, &n), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "t"), 0);
 	assert_int_equal(n, sizeof(data));
 	atrest_free(out);
 	free(raw);
@@ -327,7 +327,7 @@ static void test_tamper_large_sampled(void **state)
 	assert_int_equal(atrest_put(st, "big", data, total, NULL), 0);
 	path_of(p, sizeof(p), dir, "big");
 	raw = th_read_file(p, &n);
-	atrest_header_info hi;
+	atrest_header_info hi = ATREST_HEADER_INFO_INIT;
 	assert_int_equal(atrest_inspect_file(&hi, p), 0);
 	size_t data_off = hi.header_size + hi.meta_size, seg_ct = 65536 + 16;
 	for (int k = 0; k < 400; k++) {
@@ -335,7 +335,7 @@ static void test_tamper_large_sampled(void **state)
 				 : (size_t)rand_r(&seed) % n;
 		raw[i] ^= (uint8_t)(1u << (k % 8));
 		assert_int_equal(th_write_file(p, raw, n), 0);
-		assert_int_equal(atrest_get(st, "big", &out, &got), ATREST_EINTEGRITY);
+		assert_int_equal(atrest_get(&out, &got, st, "big"), ATREST_EINTEGRITY);
 		assert_null(out);
 		/* Header or metadata: nothing opens.  A segment: ranges inside it
 		 * fail, ranges in another segment still read correctly. */
@@ -356,7 +356,7 @@ static void test_tamper_large_sampled(void **state)
 		raw[i] ^= (uint8_t)(1u << (k % 8));
 	}
 	assert_int_equal(th_write_file(p, raw, n), 0);
-	assert_int_equal(atrest_get(st, "big", &out, &got), 0);
+	assert_int_equal(atrest_get(&out, &got, st, "big"), 0);
 	assert_int_equal(got, total);
 	assert_memory_equal(out, data, total);
 	atrest_free(out);
@@ -379,14 +379,14 @@ static void test_plaintext_passthrough(void **state)
 	path_of(p, sizeof(p), dir, "legacy.chk");
 	assert_int_equal(th_write_file(p, "old plaintext checkpoint", 24), 0);
 	st = open_store(dir, KEY, 0, 0, NULL);
-	assert_int_equal(atrest_get(st, "legacy.chk", &out, &n), ATREST_EINTEGRITY);
+	assert_int_equal(atrest_get(&out, &n, st, "legacy.chk"), ATREST_EINTEGRITY);
 	assert_non_null(strstr(atrest_error_last()->message, "not an atrest object"));
 	atrest_store_close(st);
 	o.path = dir;
 	o.allow_plaintext = 1;
 	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
 	assert_int_equal(atrest_store_open(&st, &o), 0);
-	assert_int_equal(atrest_get(st, "legacy.chk", &out, &n), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "legacy.chk"), 0);
 	assert_int_equal(n, 24);
 	assert_memory_equal(out, "old plaintext checkpoint", 24);
 	atrest_free(out);
@@ -421,12 +421,12 @@ static void test_list_delete_names(void **state)
 	assert_int_equal(count, 4);
 	assert_int_equal(atrest_delete(st, "job-1/chk-1"), 0);
 	assert_int_equal(atrest_delete(st, "job-1/chk-1"), ATREST_ENOTFOUND);
-	assert_int_equal(atrest_get(st, "job-1/chk-1", &out, &n), ATREST_ENOTFOUND);
+	assert_int_equal(atrest_get(&out, &n, st, "job-1/chk-1"), ATREST_ENOTFOUND);
 	const char *bad[] = {"", "../x", "/abs", "a//b", "a/../b", ".atrest/keyring",
 		"trailing/", "ctl\x01"};
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(atrest_put(st, bad[i], "v", 1, NULL), ATREST_EINVAL);
-		assert_int_equal(atrest_get(st, bad[i], &out, &n), ATREST_EINVAL);
+		assert_int_equal(atrest_get(&out, &n, st, bad[i]), ATREST_EINVAL);
 	}
 	atrest_store_close(st);
 	th_rmrf(dir);
@@ -451,7 +451,7 @@ static void *worker(void *p)
 		th_fill(data, sizeof(data), (uint64_t)(a->id * 1000 + i));
 		if (atrest_put(a->st, name, data, sizeof(data), NULL) < 0)
 			a->failures++;
-		else if (atrest_get(a->st, name, &out, &n) < 0 || n != sizeof(data) ||
+		else if (atrest_get(&out, &n, a->st, name) < 0 || n != sizeof(data) ||
 			memcmp(out, data, n))
 			a->failures++;
 		else
@@ -459,7 +459,7 @@ static void *worker(void *p)
 		/* Everyone also hammers one shared name. */
 		if (atrest_put(a->st, "shared", data, 100 + (size_t)i, NULL) < 0)
 			a->failures++;
-		if (atrest_get(a->st, "shared", &out, &n) < 0)
+		if (atrest_get(&out, &n, a->st, "shared") < 0)
 			a->failures++;
 		else
 			atrest_free(out);
@@ -515,7 +515,7 @@ static void check_survivors(const char *dir)
 		size_t n;
 		uint64_t v;
 		snprintf(name, sizeof(name), "crash/o%d", i);
-		int rc = atrest_get(st, name, &out, &n);
+		int rc = atrest_get(&out, &n, st, name);
 		if (rc == ATREST_ENOTFOUND)
 			continue;
 		assert_int_equal(rc, 0);

@@ -92,7 +92,7 @@ struct atrest_backend {
 	/* Version 1 ends here; later versions only append. */
 };
 
-/* The local directory backend (SPEC section 5). */
+/* The local directory backend: object "a/b" is the file <root>/a/b. */
 ATREST_EXTERN int atrest_backend_fs(atrest_backend **out, const char *root);
 
 #ifdef __cplusplus

@@ -20,7 +20,7 @@
 
 #include "atrest/sys/backend.h"
 #include "common.h"
-#include "fs_test.h"
+#include "fs_int.h"
 
 #define PLACE_TRIES 8 /* renames racing a delete of an empty parent */
 #define AGAIN 1       /* internal: a parent dir vanished, retry */
@@ -99,6 +99,7 @@ static struct {
 #define sys_readdir SYS(SYS_READDIR, struct dirent *(*)(DIR *))
 #define sys_closedir SYS(SYS_CLOSEDIR, int (*)(DIR *))
 
+#ifdef ATREST_TEST_HOOKS
 int atrest__fs_set_syscall(const char *name, void *fn)
 {
 	for (int i = 0; i < SYS_COUNT; i++) {
@@ -109,12 +110,14 @@ int atrest__fs_set_syscall(const char *name, void *fn)
 	}
 	return atrest__error(ATREST_EINVAL, "fs: no system call %s", name);
 }
+#endif
 
 struct fs_backend {
 	atrest_backend parent;
 	pthread_mutex_t mu; /* guards tmp and lock_fd (prepare, free) */
 	atomic_ulong seq;   /* names of temp files */
 	int lock_fd;        /* flock'ed for the handle's life, or -1 */
+	int nosync;         /* ATREST_STORE_NO_SYNC: puts skip fsync */
 	char tmp[PATH_MAX]; /* <root>/.atrest/tmp/<hex>, "" until prepared */
 	char root[];        /* without trailing "/" */
 };
@@ -124,6 +127,7 @@ struct fs_writer {
 	int fd;
 	int failed;
 	int synced; /* fsync'ed by fs_sync since the last write */
+	int nosync; /* the handle's ATREST_STORE_NO_SYNC */
 	unsigned int flags;
 	size_t root_len; /* dest[root_len] is the "/" before the key */
 	const char *key;
@@ -555,7 +559,7 @@ static int finish(struct fs_writer *w)
 
 	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
 		w->key);
-	if (!w->synced && fsync_fd(w->fd) != 0)
+	if (!w->synced && !w->nosync && fsync_fd(w->fd) != 0)
 		return put_err(errno, w->key, "fsync");
 	e = sys_close(w->fd);
 	w->fd = -1;
@@ -571,7 +575,7 @@ static int finish(struct fs_writer *w)
 	if (rc < 0)
 		return rc;
 	/* ENOENT: a delete of the same key won the race and pruned the dir. */
-	e = fsync_parent(w->dest);
+	e = w->nosync ? 0 : fsync_parent(w->dest);
 	return e && e != ENOENT ? put_err(e, w->key, "fsync of the directory") : 0;
 }
 
@@ -650,6 +654,7 @@ static int fs_open_write(atrest_backend *b, atrest_backend_writer **out, const c
 	w->key = strcpy(w->tmp + tl + dl, key);
 	w->root_len = strlen(fs->root);
 	w->flags = flags;
+	w->nosync = fs->nosync;
 	w->fd = sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int rc = put_err(errno, key, "creating a temp file");
@@ -1047,6 +1052,11 @@ static const atrest_backend fs_vtable = {
 
 int atrest_backend_fs(atrest_backend **out, const char *root)
 {
+	return atrest__backend_fs_new(out, root, 0);
+}
+
+int atrest__backend_fs_new(atrest_backend **out, const char *root, int nosync)
+{
 	struct fs_backend *fs;
 	size_t n;
 
@@ -1063,6 +1073,7 @@ int atrest_backend_fs(atrest_backend **out, const char *root)
 	memcpy(fs->root, root, n);
 	fs->parent = fs_vtable;
 	fs->lock_fd = -1;
+	fs->nosync = nosync;
 	atomic_init(&fs->seq, 0);
 	pthread_mutex_init(&fs->mu, NULL);
 	*out = &fs->parent;

@@ -40,23 +40,23 @@ static double openssl_speed(double seconds)
 static int object_rate(
 	double *gbps, const struct bench *b, size_t bytes, unsigned int threads, int open)
 {
-	atrest_bench_options o = ATREST_BENCH_OPTIONS_INIT;
+	bench_options o = {0};
 	int rc;
 
 	o.threads = threads;
 	o.seconds = b->quick ? 0.3 : 1.0;
-	rc = atrest_bench_object(gbps, &o, bytes, open);
+	rc = bench_lib_object(gbps, &o, bytes, open);
 	return rc < 0 ? cli_err(rc, "bench: object") : 0;
 }
 
 static int aead_rate(
 	double *ops, const struct bench *b, size_t len, int open, double seconds)
 {
-	atrest_bench_options o = ATREST_BENCH_OPTIONS_INIT;
+	bench_options o = {0};
 	int rc;
 
 	o.seconds = seconds;
-	rc = atrest_bench_aead(ops, &o, len, open);
+	rc = bench_lib_aead(ops, &o, len, open);
 	return rc < 0 ? cli_err(rc, "bench: bare AEAD") : 0;
 }
 
@@ -250,7 +250,7 @@ int bench_passphrase(struct bench *b)
 		(st = provider(&kp, pass, NULL)) ||
 		(st = session(tp, b, "pass", kp, 100)))
 		goto out;
-	if ((rc = atrest_bench_kdf(&kdf)) < 0)
+	if ((rc = bench_lib_kdf(&kdf)) < 0)
 		st = cli_err(rc, "bench: argon2id");
 	else
 		passphrase_fig(b, tp, tr, kdf);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_lib.h"
 #include "cli.h"
 
 #define MIB ((size_t)1 << 20)
@@ -37,7 +38,7 @@ struct bench {
 	int quick;
 	const char *only; /* comma-separated groups, or NULL for the default */
 	char *dir;        /* this run's temporary directory */
-	char self[4096];  /* the atrest binary, for subprocesses */
+	char self[4096];  /* the atrest tool beside atrest-bench, for subprocesses */
 	struct bench_fig *figs;
 	size_t nfigs, cap;
 	struct bench_sweep sweep[16];
@@ -67,6 +68,10 @@ void bench_fill_buf(uint8_t *buf, size_t len);
  */
 int bench_store(
 	struct bench *b, atrest_store **out, const char *sub, uint8_t key_out[32]);
+/* The same with the key given (key_in, or a fresh one when NULL) and store
+ * flags (ATREST_STORE_NO_SYNC...). */
+int bench_store_ex(struct bench *b, atrest_store **out, const char *sub,
+	const uint8_t *key_in, uint8_t key_out[32], unsigned int flags);
 /* Write buf to path as plaintext with put's durability; 0 or errno. */
 int bench_plain_write(const char *dir, const char *name, const void *buf, size_t len);
 /*

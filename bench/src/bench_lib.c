@@ -1,7 +1,7 @@
 /*
- * Benchmark entry points (include/atrest/bench.h): whole objects sealed and
- * opened in memory by the format layer on one or more threads, bare EVP AEAD
- * loops, one Argon2id derivation, and quick filling of large stores.
+ * The in-process measurements of atrest-bench (bench_lib.h): whole objects
+ * sealed and opened in memory by the format layer on one or more threads,
+ * bare EVP AEAD loops, one Argon2id derivation.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -12,11 +12,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "atrest/bench.h"
+#include "bench_lib.h"
 #include "crypto.h"
 #include "format.h"
 #include "secret.h"
-#include "store/fs_test.h"
 
 #define BENCH_THREADS_MAX 64
 
@@ -49,12 +48,12 @@ static double now_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int bench_cipher(const atrest_bench_options *o)
+static int bench_cipher(const bench_options *o)
 {
 	return o && o->cipher ? o->cipher : ATREST_CIPHER_AES_256_GCM;
 }
 
-static double bench_seconds(const atrest_bench_options *o)
+static double bench_seconds(const bench_options *o)
 {
 	return o && o->seconds > 0 ? o->seconds : 1.0;
 }
@@ -145,7 +144,7 @@ static int mem_pass(struct mem_obj *m, unsigned int threads, int open)
 	return rc;
 }
 
-static int mem_setup(struct mem_obj *m, const atrest_bench_options *o, size_t bytes)
+static int mem_setup(struct mem_obj *m, const bench_options *o, size_t bytes)
 {
 	size_t seg_ct;
 
@@ -177,8 +176,7 @@ static void mem_free(struct mem_obj *m)
 	free(m->ct);
 }
 
-int atrest_bench_object(
-	double *out_gbps, const atrest_bench_options *opts, size_t bytes, int open)
+int bench_lib_object(double *out_gbps, const bench_options *opts, size_t bytes, int open)
 {
 	unsigned int threads = opts && opts->threads ? opts->threads : 1;
 	double limit = bench_seconds(opts), t0, el;
@@ -284,8 +282,7 @@ static void aead_free(struct aead_loop *l)
 	free(l->out);
 }
 
-int atrest_bench_aead(
-	double *out_ops, const atrest_bench_options *opts, size_t len, int open)
+int bench_lib_aead(double *out_ops, const bench_options *opts, size_t len, int open)
 {
 	double limit = bench_seconds(opts), t0, el = 0;
 	struct aead_loop l;
@@ -314,16 +311,7 @@ int atrest_bench_aead(
 	return rc;
 }
 
-/* Argon2id memory as the passphrase provider takes it (its test knob too). */
-static uint32_t kdf_memory(void)
-{
-	const char *v = getenv("ATREST_ARGON2_TEST_MEMORY_KIB");
-	unsigned long n = v && *v ? strtoul(v, NULL, 10) : 0;
-
-	return n >= 8192 && n <= 4194304 ? (uint32_t)n : 65536;
-}
-
-int atrest_bench_kdf(double *out_seconds)
+int bench_lib_kdf(double *out_seconds)
 {
 	uint8_t out[32], salt[16];
 	double t0;
@@ -334,37 +322,13 @@ int atrest_bench_kdf(double *out_seconds)
 	GUARD(atrest__rand(salt, sizeof(salt)));
 	t0 = now_sec();
 	rc = atrest__argon2id(out, sizeof(out), "bench passphrase", 16, salt,
-		sizeof(salt), 3, kdf_memory(), 4);
+		sizeof(salt), 3, 65536, 4);
 	*out_seconds = now_sec() - t0;
 	atrest__wipe(out, sizeof(out));
 	return rc;
 }
 
-static int no_fsync(int fd)
-{
-	(void)fd;
-	return 0;
-}
-
-int atrest_bench_fill(atrest_store *st, const char *prefix, uint64_t count)
-{
-	char name[ATREST_NAME_MAX + 1];
-	static const char body[] = "atrest bench fill";
-	int rc = 0;
-
-	ENSURE(strlen(prefix) < ATREST_NAME_MAX - 16, ATREST_EINVAL,
-		"bench: prefix too long");
-	GUARD(atrest__fs_set_syscall("fsync", (void *)no_fsync));
-	for (uint64_t i = 0; rc == 0 && i < count; i++) {
-		snprintf(name, sizeof(name), "%s%02u/%08llu", prefix,
-			(unsigned int)(i % 100), (unsigned long long)i);
-		rc = atrest_put(st, name, body, sizeof(body) - 1, NULL);
-	}
-	atrest__fs_set_syscall("fsync", NULL);
-	return rc;
-}
-
-const char *atrest_bench_openssl_version(void)
+const char *bench_openssl_version(void)
 {
 	return OpenSSL_version(OPENSSL_VERSION);
 }
