@@ -234,6 +234,14 @@ ATREST_EXTERN int atrest_store_set_settings(atrest_store *st, const atrest_setti
 /* The store's id as 32 hex digits plus NUL. */
 ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);
 
+/*
+ * The master key the keyring is wrapped under, for logs and status pages:
+ * its provider kind ("key-file", "passphrase", ...) and non-secret id
+ * (e.g. "fp:3f1c9a0b2d7e4c55"), NUL-terminated and cut to fit.
+ */
+ATREST_EXTERN int atrest_store_master_key(
+	char *kind, size_t kind_cap, char *key_id, size_t id_cap, atrest_store *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,6 +71,18 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_encrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_server(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
+
+/* The command table (commands.c) and the texts of 'atrest --help'. */
+extern const struct cli_cmd cli_commands[];
+extern const size_t cli_ncommands;
+extern const char cli_global_usage[];
+extern const char cli_global_env[];
+const struct cli_cmd *cli_find_command(const char *name);
+void cli_print_global_usage(void);
 
 /*
  * On stderr, one warning per exposed data key that objects still use (a scan

@@ -1,6 +1,6 @@
 /*
- * The atrest command-line tool: process hardening, global options, the
- * command table and dispatch.  A new command is one more row in commands[].
+ * The atrest command-line tool: process hardening, global options and
+ * dispatch to the command table of commands.c.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -11,207 +11,6 @@
 #include <sys/resource.h>
 
 #include "cli.h"
-
-static int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
-
-static const struct cli_cmd commands[] = {
-	{"keygen", cmd_keygen, "print or write a new 256-bit master key",
-		"keygen [--base64] [-o FILE]\n\n"
-		"Print a new random 256-bit master key as 64 hex digits (or base64),\n"
-		"or write it to FILE, which must not exist, with mode 0600.\n\n"
-		"  --base64         base64 instead of hex\n"
-		"  -o, --output FILE  write the key to FILE instead of stdout\n"},
-	{"init", cmd_init, "create a store with chosen settings",
-		"init [--cipher C] [--segment-size N]\n\n"
-		"Create the store (refused when it already exists).\n\n"
-		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
-		"                    aes-256-cbc-hmac-sha256\n"
-		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
-		"                    suffixes K, KiB, M and MiB are accepted\n"},
-	{"config", cmd_config, "show or change store settings",
-		"config [KEY [VALUE]]\n\n"
-		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
-		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
-		"rotate-days, force-days.  Settings apply to new writes only.\n"},
-	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
-		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
-		"Encrypt FILE (standard input when absent or '-') into the object\n"
-		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
-		"store when it does not exist.\n\n"
-		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
-	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
-		"get NAME [-o FILE]\n\n"
-		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
-		"the whole object verified; on failure nothing is left at FILE and\n"
-		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
-		"standard output segment by segment as each one verifies: after a\n"
-		"failure (non-zero exit) the output so far is incomplete.\n\n"
-		"  -o, --output FILE  write to FILE (created with mode 0600)\n"},
-	{"encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
-		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
-		"Encrypt IN (standard input when absent or '-') into a standalone\n"
-		"file: its data key travels in its header, wrapped by the master key,\n"
-		"so it needs no store and decrypts anywhere with the same master key.\n"
-		"Output goes to standard output (never a terminal) or, with -o, to a\n"
-		"temporary file next to OUT that is synced and renamed over OUT only\n"
-		"when everything succeeded: on failure nothing is left at OUT and an\n"
-		"existing OUT is untouched.  No store is opened.\n\n"
-		"  -o, --output OUT  write to OUT (created with mode 0600)\n"
-		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
-		"                    aes-256-cbc-hmac-sha256\n"
-		"  --segment-size N  plaintext bytes per sealed segment (default 64K)\n\n"
-		"The master key comes from ATREST_KEY, ATREST_KEY_FILE,\n"
-		"ATREST_PASSPHRASE (a new salt per file) or ATREST_KEY_URI.\n"},
-	{"decrypt", cmd_decrypt, "decrypt a standalone file to OUT (default stdout)",
-		"decrypt [-o OUT] [IN]\n\n"
-		"Decrypt and authenticate a file made by 'atrest encrypt' (IN, or\n"
-		"standard input when absent or '-').  With -o, OUT is replaced only\n"
-		"after the whole file verified; on failure nothing is left at OUT and\n"
-		"an existing OUT is untouched.  Without -o, plaintext goes to standard\n"
-		"output a batch of verified segments at a time, so after a failure\n"
-		"(non-zero exit status) the output so far is incomplete: discard it.\n\n"
-		"  -o, --output OUT  write to OUT (created with mode 0600)\n\n"
-		"Exit status 4: the file was modified, truncated or extended, or is\n"
-		"not a standalone atrest file (a store object is refused).  Exit\n"
-		"status 5: no master key, or not the one the file names.\n"},
-	{"ls", cmd_ls, "list objects",
-		"ls [PREFIX] [-l] [--json]\n\n"
-		"List the objects whose names start with PREFIX, one per line.\n\n"
-		"  -l      long form: plaintext_size stored_size mtime cipher\n"
-		"          key=DATA_KEY_ID name (authenticates each header)\n"
-		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
-		"          size, cipher, data_key_id and meta\n"},
-	{"rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n"},
-	{"inspect", cmd_inspect, "show header facts without any key",
-		"inspect NAME|PATH [--json]\n\n"
-		"Show an object's header (version, cipher, segment size, data key\n"
-		"id, sizes, context) without a key and without opening the store.\n"
-		"PATH is used when it names an existing file, else the object NAME\n"
-		"of the store.  Nothing shown is authenticated.\n\n"
-		"  --json  one JSON object\n"},
-	{"verify", cmd_verify, "authenticate every object",
-		"verify [PREFIX]\n\n"
-		"Read and authenticate every object whose name starts with PREFIX.\n"
-		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
-		"line on stdout.  Exit status: 0, or that of the first failure.\n"},
-	{"keys", cmd_keys, "list, expose or destroy data keys",
-		"keys [--json]\n"
-		"       atrest keys expose ID\n"
-		"       atrest keys destroy ID [--force]\n\n"
-		"Without an action, list the store's data keys, oldest first: id,\n"
-		"status (active, retired, exposed, destroyed), creation time (UTC)\n"
-		"and the objects and plaintext bytes sealed under each (a scan of\n"
-		"every header).  Exposed keys still in use are warned about.\n\n"
-		"  expose ID   mark data key ID compromised (an active key is\n"
-		"              rotated away first); then 'atrest reencrypt'\n"
-		"  destroy ID  wipe data key ID from the keyring: its objects can\n"
-		"              never be read again.  Refused while objects use it\n"
-		"  --force     destroy even while objects use it (crypto-shredding)\n"
-		"  --json      the list as a JSON array of {id, status, created,\n"
-		"              objects, bytes}\n"},
-	{"rotate", cmd_rotate, "start a new active data key",
-		"rotate\n\n"
-		"Start a new active data key for new writes.  Objects sealed under\n"
-		"older keys stay readable; 'atrest reencrypt' moves them.\n"},
-	{"rewrap", cmd_rewrap, "rewrap the keyring under the current master key",
-		"rewrap\n\n"
-		"Wrap every data key under the current master key (ATREST_KEY, ...),\n"
-		"unwrapping with the previous one (ATREST_OLD_KEY, ...) when set.\n"
-		"No object is rewritten: the cost depends on the number of data\n"
-		"keys only.  Afterwards only the current master key opens the store.\n"},
-	{"reencrypt", cmd_reencrypt, "re-encrypt the objects under a data key",
-		"reencrypt --data-key ID [PREFIX]\n\n"
-		"Re-encrypt every object sealed under data key ID (and whose name\n"
-		"starts with PREFIX) with the active data key, one atomic put per\n"
-		"object.  Resumable: after a crash, run it again.  A progress bar\n"
-		"is drawn on a terminal; a summary line goes to stdout.  Exit\n"
-		"status: 0, or that of the failure when any object failed.\n\n"
-		"  --data-key ID  the data key to move objects off\n"},
-	{"migrate", cmd_migrate, "encrypt plaintext files in place",
-		"migrate [PREFIX]\n\n"
-		"Encrypt in place every plaintext (non-atrest) file of the store\n"
-		"whose name starts with PREFIX, one atomic put per file, so that a\n"
-		"crash leaves each file either plaintext or encrypted.  Creates the\n"
-		"store in an existing directory of checkpoints.  Resumable.\n"},
-	{"bench", cmd_bench, "measure performance against same-run references",
-		"bench [ARGS]\n\n"
-		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
-		"ARGS; 'atrest bench --help' shows its options.\n"},
-	{"help", cmd_help, "show the help of a command",
-		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n"},
-};
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static const char global_usage[] =
-	"usage: atrest [--store DIR] [--tenant T] [--allow-plaintext] COMMAND "
-	"[ARGS]\n\n"
-	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
-	"global options:\n"
-	"  --store DIR        the store (default $ATREST_STORE, else "
-	"./atrest-store)\n"
-	"  --tenant T         work on tenant T's objects\n"
-	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
-	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
-	"  -h, --help         this help; 'atrest COMMAND --help' for a "
-	"command's\n"
-	"  --version          print the version\n\n";
-
-static const char global_env[] =
-	"\nmaster key, from the environment only (never the command line):\n"
-	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
-	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
-	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
-	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
-	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
-	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
-	"failure, 5 key error\n";
-
-static void print_global_usage(void)
-{
-	size_t i;
-
-	fputs(global_usage, stdout);
-	fputs("commands:\n", stdout);
-	for (i = 0; i < NCOMMANDS; i++)
-		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
-	fputs(global_env, stdout);
-}
-
-static const struct cli_cmd *find_command(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < NCOMMANDS; i++)
-		if (!strcmp(commands[i].name, name))
-			return &commands[i];
-	return NULL;
-}
-
-static int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	const struct cli_cmd *cmd;
-	int c;
-
-	cli_getopt_reset();
-	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
-		if (c == 'h')
-			return cli_help(ctx->cmd);
-		return CLI_USAGE;
-	}
-	if (optind == argc) {
-		print_global_usage();
-		return CLI_OK;
-	}
-	if (optind + 1 < argc)
-		return cli_usage_err(ctx, "too many arguments");
-	cmd = find_command(argv[optind]);
-	if (!cmd)
-		return cli_usage_err(ctx, "unknown command '%s'", argv[optind]);
-	return cli_help(cmd);
-}
 
 /* Key material must never reach a core dump or another process's ptrace. */
 static void harden_process(void)
@@ -259,7 +58,7 @@ static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
 			printf("atrest %s\n", ATREST_VERSION);
 			return CLI_OK;
 		case 'h':
-			print_global_usage();
+			cli_print_global_usage();
 			return CLI_OK;
 		default:
 			return CLI_USAGE;
@@ -290,7 +89,7 @@ int main(int argc, char **argv)
 		return cli_usage_err(&ctx, "missing COMMAND");
 	if (!*ctx.store)
 		return cli_usage_err(&ctx, "--store needs a directory");
-	ctx.cmd = find_command(argv[optind]);
+	ctx.cmd = cli_find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
 	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);

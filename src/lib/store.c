@@ -575,6 +575,17 @@ int atrest_store_id(char out[33], atrest_store *st)
 	return 0;
 }
 
+int atrest_store_master_key(
+	char *kind, size_t kind_cap, char *key_id, size_t id_cap, atrest_store *st)
+{
+	ENSURE(kind && kind_cap && key_id && id_cap, ATREST_EINVAL, "no output buffer");
+	pthread_mutex_lock(&st->mu);
+	snprintf(kind, kind_cap, "%s", st->kr->kind);
+	snprintf(key_id, id_cap, "%s", st->kr->key_id);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
 void atrest_free(void *p)
 {
 	free(p);

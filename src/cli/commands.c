@@ -1,0 +1,271 @@
+/*
+ * The command table of the atrest tool: one row per command with its
+ * summary and its --help text (from which the man pages are also made),
+ * the global usage, and the help command.  A new command is one more row.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+const struct cli_cmd cli_commands[] = {
+	{"keygen", cmd_keygen, "print or write a new 256-bit master key",
+		"keygen [--base64] [-o FILE]\n\n"
+		"Print a new random 256-bit master key as 64 hex digits (or base64),\n"
+		"or write it to FILE, which must not exist, with mode 0600.\n\n"
+		"  --base64         base64 instead of hex\n"
+		"  -o, --output FILE  write the key to FILE instead of stdout\n"},
+	{"init", cmd_init, "create a store with chosen settings",
+		"init [--cipher C] [--segment-size N]\n\n"
+		"Create the store (refused when it already exists).\n\n"
+		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
+		"                    aes-256-cbc-hmac-sha256\n"
+		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
+		"                    suffixes K, KiB, M and MiB are accepted\n"},
+	{"config", cmd_config, "show or change store settings",
+		"config [KEY [VALUE]]\n\n"
+		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
+		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
+		"rotate-days, force-days.  Settings apply to new writes only.\n"},
+	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
+		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
+		"Encrypt FILE (standard input when absent or '-') into the object\n"
+		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
+		"store when it does not exist.\n\n"
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
+	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
+		"get NAME [-o FILE]\n\n"
+		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
+		"the whole object verified; on failure nothing is left at FILE and\n"
+		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
+		"standard output segment by segment as each one verifies: after a\n"
+		"failure (non-zero exit) the output so far is incomplete.\n\n"
+		"  -o, --output FILE  write to FILE (created with mode 0600)\n"},
+	{"encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
+		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
+		"Encrypt IN (standard input when absent or '-') into a standalone\n"
+		"file: its data key travels in its header, wrapped by the master key,\n"
+		"so it needs no store and decrypts anywhere with the same master key.\n"
+		"Output goes to standard output (never a terminal) or, with -o, to a\n"
+		"temporary file next to OUT that is synced and renamed over OUT only\n"
+		"when everything succeeded: on failure nothing is left at OUT and an\n"
+		"existing OUT is untouched.  No store is opened.\n\n"
+		"  -o, --output OUT  write to OUT (created with mode 0600)\n"
+		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
+		"                    aes-256-cbc-hmac-sha256\n"
+		"  --segment-size N  plaintext bytes per sealed segment (default 64K)\n\n"
+		"The master key comes from ATREST_KEY, ATREST_KEY_FILE,\n"
+		"ATREST_PASSPHRASE (a new salt per file) or ATREST_KEY_URI.\n"},
+	{"decrypt", cmd_decrypt, "decrypt a standalone file to OUT (default stdout)",
+		"decrypt [-o OUT] [IN]\n\n"
+		"Decrypt and authenticate a file made by 'atrest encrypt' (IN, or\n"
+		"standard input when absent or '-').  With -o, OUT is replaced only\n"
+		"after the whole file verified; on failure nothing is left at OUT and\n"
+		"an existing OUT is untouched.  Without -o, plaintext goes to standard\n"
+		"output a batch of verified segments at a time, so after a failure\n"
+		"(non-zero exit status) the output so far is incomplete: discard it.\n\n"
+		"  -o, --output OUT  write to OUT (created with mode 0600)\n\n"
+		"Exit status 4: the file was modified, truncated or extended, or is\n"
+		"not a standalone atrest file (a store object is refused).  Exit\n"
+		"status 5: no master key, or not the one the file names.\n"},
+	{"ls", cmd_ls, "list objects",
+		"ls [PREFIX] [-l] [--json]\n\n"
+		"List the objects whose names start with PREFIX, one per line.\n\n"
+		"  -l      long form: plaintext_size stored_size mtime cipher\n"
+		"          key=DATA_KEY_ID name (authenticates each header)\n"
+		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
+		"          size, cipher, data_key_id and meta\n"},
+	{"rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n"},
+	{"inspect", cmd_inspect, "show header facts without any key",
+		"inspect NAME|PATH [--json]\n\n"
+		"Show an object's header (version, cipher, segment size, data key\n"
+		"id, sizes, context) without a key and without opening the store.\n"
+		"PATH is used when it names an existing file, else the object NAME\n"
+		"of the store.  Nothing shown is authenticated.\n\n"
+		"  --json  one JSON object\n"},
+	{"verify", cmd_verify, "authenticate every object",
+		"verify [PREFIX]\n\n"
+		"Read and authenticate every object whose name starts with PREFIX.\n"
+		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
+		"line on stdout.  Exit status: 0, or that of the first failure.\n"},
+	{"keys", cmd_keys, "list, expose or destroy data keys",
+		"keys [--json]\n"
+		"       atrest keys expose ID\n"
+		"       atrest keys destroy ID [--force]\n\n"
+		"Without an action, list the store's data keys, oldest first: id,\n"
+		"status (active, retired, exposed, destroyed), creation time (UTC)\n"
+		"and the objects and plaintext bytes sealed under each (a scan of\n"
+		"every header).  Exposed keys still in use are warned about.\n\n"
+		"  expose ID   mark data key ID compromised (an active key is\n"
+		"              rotated away first); then 'atrest reencrypt'\n"
+		"  destroy ID  wipe data key ID from the keyring: its objects can\n"
+		"              never be read again.  Refused while objects use it\n"
+		"  --force     destroy even while objects use it (crypto-shredding)\n"
+		"  --json      the list as a JSON array of {id, status, created,\n"
+		"              objects, bytes}\n"},
+	{"rotate", cmd_rotate, "start a new active data key",
+		"rotate\n\n"
+		"Start a new active data key for new writes.  Objects sealed under\n"
+		"older keys stay readable; 'atrest reencrypt' moves them.\n"},
+	{"rewrap", cmd_rewrap, "rewrap the keyring under the current master key",
+		"rewrap\n\n"
+		"Wrap every data key under the current master key (ATREST_KEY, ...),\n"
+		"unwrapping with the previous one (ATREST_OLD_KEY, ...) when set.\n"
+		"No object is rewritten: the cost depends on the number of data\n"
+		"keys only.  Afterwards only the current master key opens the store.\n"},
+	{"reencrypt", cmd_reencrypt, "re-encrypt the objects under a data key",
+		"reencrypt --data-key ID [PREFIX]\n\n"
+		"Re-encrypt every object sealed under data key ID (and whose name\n"
+		"starts with PREFIX) with the active data key, one atomic put per\n"
+		"object.  Resumable: after a crash, run it again.  A progress bar\n"
+		"is drawn on a terminal; a summary line goes to stdout.  Exit\n"
+		"status: 0, or that of the failure when any object failed.\n\n"
+		"  --data-key ID  the data key to move objects off\n"},
+	{"migrate", cmd_migrate, "encrypt plaintext files in place",
+		"migrate [PREFIX]\n\n"
+		"Encrypt in place every plaintext (non-atrest) file of the store\n"
+		"whose name starts with PREFIX, one atomic put per file, so that a\n"
+		"crash leaves each file either plaintext or encrypted.  Creates the\n"
+		"store in an existing directory of checkpoints.  Resumable.\n"},
+	{"bench", cmd_bench, "measure performance against same-run references",
+		"bench [ARGS]\n\n"
+		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
+		"ARGS; 'atrest bench --help' shows its options.\n"},
+	{"apikey", cmd_apikey, "create, list or revoke server API keys",
+		"apikey create [--tenant T] --role reader|writer|admin [--name N] [--json]\n"
+		"       atrest apikey list [--json]\n"
+		"       atrest apikey revoke ID\n\n"
+		"API keys of 'atrest server'.  create prints a new random key once,\n"
+		"alone on the last line of standard output (with --json, one object\n"
+		"{\"id\", \"key\", \"tenant\", \"role\", \"name\"}); only a salted hash\n"
+		"of it is kept, with its id, tenant, role and name.  list shows the\n"
+		"keys (never the keys themselves); revoke ID removes one.  A running\n"
+		"server picks up every change within a second.\n\n"
+		"  --tenant T    the tenant the key acts for (default: the global\n"
+		"                --tenant, else the default tenant)\n"
+		"  --role R      reader (GET, HEAD, list), writer (and PUT, DELETE)\n"
+		"                or admin (and /v1/keys)\n"
+		"  --name N      a label for people, e.g. the engine using the key\n"
+		"  --file F      the key file (default <store>/.atrest/apikeys,\n"
+		"                mode 0600)\n"
+		"  --json        JSON output\n"},
+	{"gen-cert", cmd_gen_cert, "write a self-signed TLS certificate for development",
+		"gen-cert --common-name CN [--ip A]... [--dns N]... -o DIR\n\n"
+		"Write DIR/cert.pem (a self-signed ECDSA P-256 certificate valid for\n"
+		"a year, with CN and every --ip and --dns as subject alternative\n"
+		"names) and DIR/key.pem (mode 0600).  DIR is created (mode 0700) when\n"
+		"missing; existing files are never overwritten.  For development and\n"
+		"tests: production certificates come from your CA.\n\n"
+		"  --common-name CN  the subject's common name (also a DNS name)\n"
+		"  --ip A            an IPv4 or IPv6 address the server answers on\n"
+		"  --dns N           a DNS name the server answers to\n"
+		"  -o, --output DIR  where to write cert.pem and key.pem\n"},
+#ifdef ATREST_WITH_SERVER
+	{"server", cmd_server, "run the REST server (TLS, API keys, tenants)",
+		"server --port P [--state-dir DIR] [--listen ADDR]\n"
+		"       [--api-key KEY | --api-keys-file F]\n"
+		"       [--tls-cert F --tls-key F | --insecure-http] [OPTIONS]\n\n"
+		"Serve the store DIR (default: the global --store) over HTTP: PUT, GET,\n"
+		"HEAD and DELETE of /v1/checkpoints/NAME, listing, /healthz, /readyz,\n"
+		"/metrics and /v1/keys (docs/SERVER.md).  Every request but /healthz\n"
+		"and /readyz needs an API key ('atrest apikey create').  The master key\n"
+		"comes from the environment, as for every command.  One line on\n"
+		"standard error tells the cipher, master key and address.  SIGTERM or\n"
+		"SIGINT: stop accepting, finish requests in flight, exit 0.  SIGHUP:\n"
+		"reload API keys and TLS certificates.\n\n"
+		"  --port P              TCP port (0: any free port, shown at startup)\n"
+		"  --state-dir DIR       the store to serve\n"
+		"  --listen ADDR         numeric IPv4 or IPv6 address (127.0.0.1)\n"
+		"  --api-key KEY         one admin key for the default tenant (prefer\n"
+		"                        ATREST_API_KEY: argv is visible to others)\n"
+		"  --api-keys-file F     key file (default DIR/.atrest/apikeys)\n"
+		"  --tls-cert F          PEM certificate (chain); TLS 1.2 and 1.3 only\n"
+		"  --tls-key F           its PEM private key\n"
+		"  --insecure-http       allow plain HTTP on a non-loopback address\n"
+		"  --max-object-size N   largest PUT body (default 64G; K, M, G, T)\n"
+		"  --max-connections N   open connections at most (default 1024)\n"
+		"  --max-connections-per-ip N  per client address (default: no limit)\n"
+		"  --idle-timeout S      close a connection idle S seconds (60)\n"
+		"  --header-timeout S    a request head must arrive within S s (30)\n"
+		"  --drain-timeout S     SIGTERM waits S s for requests (30)\n"
+		"  --threads N           sealing threads per store handle (CPUs)\n\n"
+		"Exit status: 0 after SIGTERM or SIGINT, 1 error, 2 bad configuration,\n"
+		"5 master key missing, wrong or unreachable.\n"},
+#endif
+	{"help", cmd_help, "show the help of a command",
+		"help [COMMAND]\n\nShow the help of COMMAND, or the overview.\n"},
+};
+
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+const char cli_global_usage[] =
+	"usage: atrest [--store DIR] [--tenant T] [--allow-plaintext] COMMAND "
+	"[ARGS]\n\n"
+	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
+	"global options:\n"
+	"  --store DIR        the store (default $ATREST_STORE, else "
+	"./atrest-store)\n"
+	"  --tenant T         work on tenant T's objects\n"
+	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
+	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
+	"  -h, --help         this help; 'atrest COMMAND --help' for a "
+	"command's\n"
+	"  --version          print the version\n\n";
+
+const char cli_global_env[] =
+	"\nmaster key, from the environment only (never the command line):\n"
+	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
+	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
+	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
+	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
+	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
+	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
+	"failure, 5 key error\n";
+
+void cli_print_global_usage(void)
+{
+	size_t i;
+
+	fputs(cli_global_usage, stdout);
+	fputs("commands:\n", stdout);
+	for (i = 0; i < cli_ncommands; i++)
+		printf("  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fputs(cli_global_env, stdout);
+}
+
+const struct cli_cmd *cli_find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cli_ncommands; i++)
+		if (!strcmp(cli_commands[i].name, name))
+			return &cli_commands[i];
+	return NULL;
+}
+
+int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const struct cli_cmd *cmd;
+	int c;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
+		if (c == 'h')
+			return cli_help(ctx->cmd);
+		return CLI_USAGE;
+	}
+	if (optind == argc) {
+		cli_print_global_usage();
+		return CLI_OK;
+	}
+	if (optind + 1 < argc)
+		return cli_usage_err(ctx, "too many arguments");
+	cmd = cli_find_command(argv[optind]);
+	if (!cmd)
+		return cli_usage_err(ctx, "unknown command '%s'", argv[optind]);
+	return cli_help(cmd);
+}
+
