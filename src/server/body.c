@@ -129,28 +129,6 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 	http_respond(req, status, resp);
 }
 
-const char *http_public_message(int code)
-{
-	switch (code) {
-	case ATREST_ENOTFOUND:
-		return "no such object";
-	case ATREST_EINTEGRITY:
-		return "the object failed authentication: it is damaged or was modified";
-	case ATREST_EKEY:
-		return "the object's key is not available (destroyed, or not this master key)";
-	case ATREST_EUNAVAILABLE:
-		return "the key provider cannot be reached; retry later";
-	case ATREST_ENOSPC:
-		return "the store is full";
-	case ATREST_ETOOBIG:
-		return "over the size limit";
-	case ATREST_EEXISTS:
-		return "already exists";
-	default:
-		return "internal error";
-	}
-}
-
 /* The writer sink: every byte of the body into p->w. */
 static int put_write(struct http_req *req, const void *buf, size_t len)
 {

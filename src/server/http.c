@@ -525,30 +525,6 @@ void http_body_begin(struct http_req *req, const struct http_body_sink *sink, ui
 	conn_state(req, CONN_BODY);
 }
 
-struct http_status http_status_of(int code)
-{
-	switch (code) {
-	case ATREST_EINVAL:
-		return (struct http_status){400, "bad_request"};
-	case ATREST_ENOTFOUND:
-		return (struct http_status){404, "not_found"};
-	case ATREST_EINTEGRITY:
-		return (struct http_status){422, "integrity_failure"};
-	case ATREST_EKEY:
-		return (struct http_status){500, "key_error"};
-	case ATREST_EEXISTS:
-		return (struct http_status){409, "conflict"};
-	case ATREST_EUNAVAILABLE:
-		return (struct http_status){503, "unavailable"};
-	case ATREST_ENOSPC:
-		return (struct http_status){507, "insufficient_storage"};
-	case ATREST_ETOOBIG:
-		return (struct http_status){413, "too_large"};
-	default:
-		return (struct http_status){500, "internal_error"};
-	}
-}
-
 /* Cut one connection: the client sees it closed. */
 static void cut(struct http_conn *c, const char *why)
 {
