@@ -42,7 +42,8 @@ static int key_file(struct apikey_args *a, const struct cli_ctx *ctx)
 static int parse(struct apikey_args *a, struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
-		{"role", required_argument, NULL, 'r'}, {"name", required_argument, NULL, 'n'},
+		{"role", required_argument, NULL, 'r'},
+		{"name", required_argument, NULL, 'n'},
 		{"file", required_argument, NULL, 'f'}, {"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
@@ -54,7 +55,8 @@ static int parse(struct apikey_args *a, struct cli_ctx *ctx, int argc, char **ar
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
 		if (c == 't')
 			a->tenant = optarg;
-		else if (c == 'r' && (a->role = srv_role_from_name(optarg)) == SRV_ROLE_NONE)
+		else if (c == 'r' &&
+			(a->role = srv_role_from_name(optarg)) == SRV_ROLE_NONE)
 			return cli_usage_err(ctx, "--role takes reader, writer or admin");
 		else if (c == 'n')
 			a->name = optarg;
@@ -80,9 +82,11 @@ static int apikey_create(struct apikey_args *a, struct cli_ctx *ctx)
 	if (!a->role)
 		return cli_usage_err(ctx, "create needs --role reader, writer or admin");
 	if (!srv_tenant_ok(a->tenant))
-		return cli_usage_err(ctx, "tenant '%s' is not 1-64 of [A-Za-z0-9._-]", a->tenant);
+		return cli_usage_err(
+			ctx, "tenant '%s' is not 1-64 of [A-Za-z0-9._-]", a->tenant);
 	if (strlen(a->name) > SRV_APIKEY_NAME_MAX)
-		return cli_usage_err(ctx, "--name is longer than %d bytes", SRV_APIKEY_NAME_MAX);
+		return cli_usage_err(
+			ctx, "--name is longer than %d bytes", SRV_APIKEY_NAME_MAX);
 	if ((status = key_file(a, ctx)) != CLI_OK)
 		return status;
 	if (srv_apikey_new(&e, key, sizeof(key), a->tenant, a->role, a->name) < 0)
@@ -119,8 +123,8 @@ static int apikey_list(struct apikey_args *a, struct cli_ctx *ctx)
 	if (srv_apikeys_load(&k, a->path, why, sizeof(why)) < 0)
 		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
 	if (!a->json)
-		printf("%-16s  %-8s  %-20s  %-20s  %s\n", "ID", "ROLE", "TENANT", "CREATED",
-			"NAME");
+		printf("%-16s  %-8s  %-20s  %-20s  %s\n", "ID", "ROLE", "TENANT",
+			"CREATED", "NAME");
 	else
 		putchar('[');
 	for (i = 0; i < k.n; i++) {
@@ -128,12 +132,13 @@ static int apikey_list(struct apikey_args *a, struct cli_ctx *ctx)
 
 		cli_iso_time(when, e->created);
 		if (!a->json) {
-			printf("%-16s  %-8s  %-20s  %-20s  %s\n", e->id, srv_role_name(e->role),
-				e->tenant[0] ? e->tenant : "-", when, e->name);
+			printf("%-16s  %-8s  %-20s  %-20s  %s\n", e->id,
+				srv_role_name(e->role), e->tenant[0] ? e->tenant : "-",
+				when, e->name);
 			continue;
 		}
-		printf("%s{\"id\": \"%s\", \"role\": \"%s\", \"tenant\": ", i ? ",\n " : "\n ",
-			e->id, srv_role_name(e->role));
+		printf("%s{\"id\": \"%s\", \"role\": \"%s\", \"tenant\": ",
+			i ? ",\n " : "\n ", e->id, srv_role_name(e->role));
 		cli_json_str(stdout, e->tenant);
 		printf(", \"created\": \"%s\", \"name\": ", when);
 		cli_json_str(stdout, e->name);
@@ -181,7 +186,8 @@ int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv)
 		status = apikey_list(&a, ctx);
 	else if (!strcmp(action, "revoke") && optind + 1 == argc)
 		status = apikey_revoke(&a, ctx, argv[optind]);
-	else if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))
+	else if (strcmp(action, "create") && strcmp(action, "list") &&
+		strcmp(action, "revoke"))
 		status = cli_usage_err(ctx, "unknown action '%s'", action);
 	else
 		status = cli_usage_err(ctx, "wrong number of arguments for %s", action);

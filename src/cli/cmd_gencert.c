@@ -61,9 +61,11 @@ static char *san_text(const struct cert_args *a)
 		return NULL;
 	snprintf(s, cap, dns_ok(a->cn) ? "DNS:%s" : "", a->cn);
 	for (i = 0; i < a->ndns; i++)
-		snprintf(s + strlen(s), cap - strlen(s), "%sDNS:%s", *s ? "," : "", a->dns[i]);
+		snprintf(s + strlen(s), cap - strlen(s), "%sDNS:%s", *s ? "," : "",
+			a->dns[i]);
 	for (i = 0; i < a->nips; i++)
-		snprintf(s + strlen(s), cap - strlen(s), "%sIP:%s", *s ? "," : "", a->ips[i]);
+		snprintf(s + strlen(s), cap - strlen(s), "%sIP:%s", *s ? "," : "",
+			a->ips[i]);
 	return s;
 }
 
@@ -93,7 +95,8 @@ static X509 *make_cert(const struct cert_args *a, EVP_PKEY *key)
 
 	serial[0] &= 0x7f; /* a positive serial number */
 	ok = ok && (bn = BN_bin2bn(serial, sizeof(serial), NULL)) &&
-		BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) && X509_set_version(x, 2) &&
+		BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
+		X509_set_version(x, 2) &&
 		X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
 		X509_gmtime_adj(X509_getm_notAfter(x), 60L * 60 * 24 * DAYS) &&
 		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -152,7 +155,8 @@ static int generate(const struct cert_args *a)
 
 	if (!x) {
 		EVP_PKEY_free(key);
-		return cli_err_msg(CLI_FAIL, "gen-cert: OpenSSL could not make the certificate");
+		return cli_err_msg(
+			CLI_FAIL, "gen-cert: OpenSSL could not make the certificate");
 	}
 	if (mkdir(a->dir, 0700) < 0 && errno != EEXIST) {
 		status = cli_err_os(errno, "gen-cert: %s", a->dir);
@@ -170,10 +174,12 @@ static int generate(const struct cert_args *a)
 
 int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {{"common-name", required_argument, NULL, 'c'},
-		{"ip", required_argument, NULL, 'i'}, {"dns", required_argument, NULL, 'd'},
-		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"common-name", required_argument, NULL, 'c'},
+		{"ip", required_argument, NULL, 'i'},
+		{"dns", required_argument, NULL, 'd'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct cert_args a;
 	int c;
 
@@ -187,11 +193,13 @@ int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv)
 		else if (c == 'i' && a.nips < NAMES_MAX && ip_ok(optarg))
 			a.ips[a.nips++] = optarg;
 		else if (c == 'i')
-			return cli_usage_err(ctx, "--ip '%s': not an address, or too many", optarg);
+			return cli_usage_err(
+				ctx, "--ip '%s': not an address, or too many", optarg);
 		else if (c == 'd' && a.ndns < NAMES_MAX && dns_ok(optarg))
 			a.dns[a.ndns++] = optarg;
 		else if (c == 'd')
-			return cli_usage_err(ctx, "--dns '%s': not a host name, or too many", optarg);
+			return cli_usage_err(
+				ctx, "--dns '%s': not a host name, or too many", optarg);
 		else if (c == 'h')
 			return cli_help(ctx->cmd);
 		else

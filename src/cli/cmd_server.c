@@ -51,8 +51,9 @@ static const char *take_secret(char *arg)
 	char *copy = strdup(arg);
 
 	explicit_bzero(arg, strlen(arg));
-	fprintf(stderr, "atrest: server: warning: --api-key is visible to other local "
-			"users until read; prefer ATREST_API_KEY or --api-keys-file\n");
+	fprintf(stderr,
+		"atrest: server: warning: --api-key is visible to other local "
+		"users until read; prefer ATREST_API_KEY or --api-keys-file\n");
 	return copy;
 }
 
@@ -88,8 +89,8 @@ static const struct option opts[] = {{"port", required_argument, NULL, OPT_PORT}
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"header-timeout", required_argument, NULL, OPT_HEAD},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
-	{"threads", required_argument, NULL, OPT_THREADS}, {"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0}};
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 
 /* One option into c; 0, CLI_DONE (help shown) or a usage error status. */
 static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
@@ -130,7 +131,8 @@ static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
 	case OPT_MAX_OBJECT:
 		return parse_size64(arg, &c->max_object) == 0
 			? 0
-			: cli_usage_err(ctx, "--max-object-size takes bytes (K, M, G, T)");
+			: cli_usage_err(
+				  ctx, "--max-object-size takes bytes (K, M, G, T)");
 	case OPT_MAX_CONN:
 		return parse_count(arg, 1000000, &l->max_connections) == 0
 			? 0
@@ -138,7 +140,8 @@ static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
 	case OPT_MAX_PER_IP:
 		return parse_count(arg, 1000000, &l->max_per_ip) == 0
 			? 0
-			: cli_usage_err(ctx, "--max-connections-per-ip takes 1 to 1000000");
+			: cli_usage_err(
+				  ctx, "--max-connections-per-ip takes 1 to 1000000");
 	case OPT_IDLE:
 		return parse_count(arg, 86400, &l->idle_timeout) == 0
 			? 0

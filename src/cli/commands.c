@@ -268,4 +268,3 @@ int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_err(ctx, "unknown command '%s'", argv[optind]);
 	return cli_help(cmd);
 }
-

@@ -86,7 +86,9 @@ static int unhex(uint8_t *out, size_t n, const char *s)
 		return -1;
 	for (i = 0; i < 2 * n; i++) {
 		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		int v = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+					       : -1;
 
 		if (v < 0)
 			return -1;
@@ -98,7 +100,8 @@ static int unhex(uint8_t *out, size_t n, const char *s)
 	return 0;
 }
 
-static int digest(uint8_t out[32], const uint8_t salt[16], const uint8_t *secret, size_t n)
+static int digest(
+	uint8_t out[32], const uint8_t salt[16], const uint8_t *secret, size_t n)
 {
 	uint8_t buf[16 + 64];
 	unsigned int len = 32;
@@ -166,7 +169,8 @@ int srv_apikey_new(struct srv_apikey *out, char *key, size_t cap, const char *te
 	if (cap < SRV_APIKEY_LEN + 1 || !srv_tenant_ok(tenant) || role == SRV_ROLE_NONE ||
 		strlen(name) > SRV_APIKEY_NAME_MAX)
 		return -1;
-	if (atrest_random(id, sizeof(id)) < 0 || atrest_random(secret, sizeof(secret)) < 0 ||
+	if (atrest_random(id, sizeof(id)) < 0 ||
+		atrest_random(secret, sizeof(secret)) < 0 ||
 		atrest_random(out->salt, sizeof(out->salt)) < 0 ||
 		digest(out->hash, out->salt, secret, sizeof(secret)) < 0)
 		goto out;
@@ -214,8 +218,10 @@ static int entry_parse(struct srv_apikey *e, json_t *o, char *why, size_t cap)
 	json_t *created = json_object_get(o, "created");
 	uint8_t idb[SRV_APIKEY_ID_LEN / 2];
 
-	if (!json_is_object(o) || json_object_size(o) != sizeof(fields) / sizeof(fields[0])) {
-		set_why(why, cap, "a key entry is not an object of exactly the fields %s, ...",
+	if (!json_is_object(o) ||
+		json_object_size(o) != sizeof(fields) / sizeof(fields[0])) {
+		set_why(why, cap,
+			"a key entry is not an object of exactly the fields %s, ...",
 			fields[0]);
 		return -1;
 	}
@@ -239,7 +245,8 @@ static int entry_parse(struct srv_apikey *e, json_t *o, char *why, size_t cap)
 
 static int parse_json(struct srv_apikeys *out, json_t *root, char *why, size_t cap)
 {
-	json_t *keys = json_object_get(root, "keys"), *v = json_object_get(root, "version");
+	json_t *keys = json_object_get(root, "keys"),
+	       *v = json_object_get(root, "version");
 	size_t i, j, n;
 
 	if (!json_is_object(root) || json_object_size(root) != 2 || !json_is_integer(v) ||
@@ -257,7 +264,8 @@ static int parse_json(struct srv_apikeys *out, json_t *root, char *why, size_t c
 			return -1;
 		for (j = 0; j < i; j++)
 			if (!strcmp(out->v[j].id, out->v[i].id)) {
-				set_why(why, cap, "key id %s appears twice", out->v[i].id);
+				set_why(why, cap, "key id %s appears twice",
+					out->v[i].id);
 				return -1;
 			}
 		out->n = i + 1;
@@ -296,7 +304,8 @@ void srv_apikeys_free(struct srv_apikeys *k)
 #define FILE_MAX (16u << 20)
 
 /* Read an open file whole; 0 or -1 with why. */
-static int read_fd(int fd, char **out, size_t *len, const char *path, char *why, size_t cap)
+static int read_fd(
+	int fd, char **out, size_t *len, const char *path, char *why, size_t cap)
 {
 	struct stat sb;
 	char *buf;
@@ -308,8 +317,8 @@ static int read_fd(int fd, char **out, size_t *len, const char *path, char *why,
 		return -1;
 	}
 	if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-		set_why(why, cap, "%s may be read or written by other users: chmod 600 it",
-			path);
+		set_why(why, cap,
+			"%s may be read or written by other users: chmod 600 it", path);
 		return -1;
 	}
 	if (!(buf = malloc((size_t)sb.st_size + 1))) {
@@ -359,13 +368,14 @@ static json_t *entry_json(const struct srv_apikey *e)
 
 	hex(salt, e->salt, sizeof(e->salt));
 	hex(hash, e->hash, sizeof(e->hash));
-	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "id", e->id, "tenant", e->tenant,
-		"role", srv_role_name(e->role), "name", e->name, "created",
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "id", e->id, "tenant",
+		e->tenant, "role", srv_role_name(e->role), "name", e->name, "created",
 		(json_int_t)e->created, "salt", salt, "hash", hash);
 }
 
 /* Write keys to path atomically: temp file, fsync, rename, fsync dir. */
-static int write_keys(const char *path, const struct srv_apikeys *k, char *why, size_t cap)
+static int write_keys(
+	const char *path, const struct srv_apikeys *k, char *why, size_t cap)
 {
 	json_t *arr = json_array(), *root;
 	char tmp[4096], *text = NULL, *dcopy;
@@ -382,8 +392,9 @@ static int write_keys(const char *path, const struct srv_apikeys *k, char *why, 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || fchmod(fd, 0600) < 0 ||
-		write(fd, text, strlen(text)) != (ssize_t)strlen(text) || write(fd, "\n", 1) != 1 ||
-		fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+		write(fd, "\n", 1) != 1 || fsync(fd) < 0 || close(fd) < 0 ||
+		rename(tmp, path) < 0) {
 		set_why(why, cap, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			unlink(tmp);
@@ -392,7 +403,8 @@ static int write_keys(const char *path, const struct srv_apikeys *k, char *why, 
 	}
 	fd = -1;
 	if ((dcopy = strdup(path)) != NULL) {
-		if ((dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if ((dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >=
+			0) {
 			fsync(dfd);
 			close(dfd);
 		}
@@ -408,7 +420,8 @@ out:
 typedef int (*edit_fn)(struct srv_apikeys *k, const void *arg, char *why, size_t cap);
 
 /* Read, edit and write back under the lock file path.lock. */
-static int locked_edit(const char *path, edit_fn fn, const void *arg, char *why, size_t cap)
+static int locked_edit(
+	const char *path, edit_fn fn, const void *arg, char *why, size_t cap)
 {
 	char lock[4096];
 	struct srv_apikeys k;
@@ -468,7 +481,8 @@ int srv_apikeys_revoke(const char *path, const char *id, char *why, size_t cap)
 	return locked_edit(path, drop_one, id, why, cap);
 }
 
-const struct srv_apikey *srv_apikeys_check(const struct srv_apikeys *k, const char *presented)
+const struct srv_apikey *srv_apikeys_check(
+	const struct srv_apikeys *k, const char *presented)
 {
 	static const uint8_t zero_salt[16];
 	const struct srv_apikey *hit = NULL;
@@ -486,8 +500,8 @@ const struct srv_apikey *srv_apikeys_check(const struct srv_apikeys *k, const ch
 		if (!strcmp(k->v[i].id, id))
 			hit = &k->v[i];
 	/* The same work whether or not the id is known. */
-	if (digest(got, hit ? hit->salt : zero_salt, secret, sizeof(secret)) < 0 || !hit ||
-		CRYPTO_memcmp(got, hit->hash, sizeof(got)) != 0)
+	if (digest(got, hit ? hit->salt : zero_salt, secret, sizeof(secret)) < 0 ||
+		!hit || CRYPTO_memcmp(got, hit->hash, sizeof(got)) != 0)
 		hit = NULL;
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(got, sizeof(got));

@@ -23,7 +23,7 @@ int srv_role_from_name(const char *name);
  * starting with '.' or '-'. */
 int srv_tenant_ok(const char *tenant);
 
-#define SRV_APIKEY_ID_LEN 16   /* hex digits */
+#define SRV_APIKEY_ID_LEN 16 /* hex digits */
 #define SRV_APIKEY_NAME_MAX 128
 /* "atr_" id "_" 43 base64url characters. */
 #define SRV_APIKEY_LEN (4 + SRV_APIKEY_ID_LEN + 1 + 43)
@@ -57,16 +57,19 @@ int srv_apikeys_parse(
  * Read path: a missing file is an empty set; a file others may write or
  * read is refused.  0, or -1 with the reason in why.
  */
-int srv_apikeys_load(struct srv_apikeys *out, const char *path, char *why, size_t why_cap);
+int srv_apikeys_load(
+	struct srv_apikeys *out, const char *path, char *why, size_t why_cap);
 void srv_apikeys_free(struct srv_apikeys *k);
 
 /* Add e to the file, or remove key id from it, under an exclusive lock,
  * replacing the file atomically (mode 0600).  0, 1 (revoke: no such id),
  * or -1 with the reason in why. */
-int srv_apikeys_add(const char *path, const struct srv_apikey *e, char *why, size_t why_cap);
+int srv_apikeys_add(
+	const char *path, const struct srv_apikey *e, char *why, size_t why_cap);
 int srv_apikeys_revoke(const char *path, const char *id, char *why, size_t why_cap);
 
 /* The entry a presented key matches (compared in constant time), or NULL. */
-const struct srv_apikey *srv_apikeys_check(const struct srv_apikeys *k, const char *presented);
+const struct srv_apikey *srv_apikeys_check(
+	const struct srv_apikeys *k, const char *presented);
 
 #endif

@@ -62,7 +62,8 @@ static ssize_t reader_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (left == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (pos < b->pre_len) {
-		size_t n = b->pre_len - (size_t)pos < want ? b->pre_len - (size_t)pos : want;
+		size_t n =
+			b->pre_len - (size_t)pos < want ? b->pre_len - (size_t)pos : want;
 
 		memcpy(buf, b->pre + pos, n);
 		*b->bytes_out += n;
@@ -113,12 +114,14 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 		struct http_status s = http_status_of(rc);
 
 		srv_event("read_failed", "status=%u reason=%s", s.status,
-			atrest_error_last() ? atrest_error_last()->message : atrest_strerror(rc));
+			atrest_error_last() ? atrest_error_last()->message
+					    : atrest_strerror(rc));
 		reader_body_free(b);
 		http_error(req, s.status, s.code, "%s", http_public_message(rc));
 		return;
 	}
-	resp = MHD_create_response_from_callback(len, BLOCK, reader_body_cb, b, reader_body_free);
+	resp = MHD_create_response_from_callback(
+		len, BLOCK, reader_body_cb, b, reader_body_free);
 	if (!resp) {
 		reader_body_free(b);
 		http_respond(req, 500, NULL);
@@ -142,7 +145,8 @@ static int put_write(struct http_req *req, const void *buf, size_t len)
 		struct http_status s = http_status_of(rc);
 
 		srv_event("put_failed", "status=%u reason=%s", s.status,
-			atrest_error_last() ? atrest_error_last()->message : atrest_strerror(rc));
+			atrest_error_last() ? atrest_error_last()->message
+					    : atrest_strerror(rc));
 		return http_fail(req, s.status, s.code, "%s", http_public_message(rc));
 	}
 	return 0;
@@ -165,7 +169,8 @@ static void put_finish(struct http_req *req)
 		struct http_status s = http_status_of(rc);
 
 		srv_event("put_failed", "status=%u reason=%s", s.status,
-			atrest_error_last() ? atrest_error_last()->message : atrest_strerror(rc));
+			atrest_error_last() ? atrest_error_last()->message
+					    : atrest_strerror(rc));
 		http_error(req, s.status, s.code, "%s", http_public_message(rc));
 		return;
 	}

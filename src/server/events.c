@@ -78,8 +78,8 @@ void srv_event(const char *kind, const char *fmt, ...)
 	if (!strcmp(kind, "auth_failure") && !rate_ok())
 		return;
 	if (p && p->key_id[0])
-		snprintf(prefix, sizeof(prefix), "event=%s key=%s tenant=%s ", kind, p->key_id,
-			p->tenant[0] ? p->tenant : "-");
+		snprintf(prefix, sizeof(prefix), "event=%s key=%s tenant=%s ", kind,
+			p->key_id, p->tenant[0] ? p->tenant : "-");
 	else
 		snprintf(prefix, sizeof(prefix), "event=%s ", kind);
 	va_start(ap, fmt);

@@ -20,7 +20,8 @@ const struct http_principal *srv_principal(void);
  * principal of this thread when one is set.  Auth failures are rate
  * limited in the log (every one is counted in the metrics).
  */
-void srv_event(const char *kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void srv_event(const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* One line on stderr, "atrest server: TIME MESSAGE". */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -196,7 +196,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	}
 	srv_metrics_request_end(l->api->name, req->route ? req->route->label : "none",
 		req->method_name ? method_label(req->method) : "none", req->status,
-		(double)(http_now_ns() - req->start_ns) / 1e9, req->bytes_in, req->bytes_out);
+		(double)(http_now_ns() - req->start_ns) / 1e9, req->bytes_in,
+		req->bytes_out);
 	srv_principal_set(NULL);
 	http_target_free(&req->target);
 	conn_state(req, CONN_WAIT_HEAD);
@@ -291,7 +292,8 @@ static const struct http_route *table_route(struct http_req *req)
 		return NULL;
 	}
 	allow_list(allow, sizeof(allow), allowed);
-	respond_error(req, 405, "method_not_allowed", "method not allowed on this route", allow);
+	respond_error(req, 405, "method_not_allowed", "method not allowed on this route",
+		allow);
 	return NULL;
 }
 
@@ -456,8 +458,8 @@ void http_respond(struct http_req *req, unsigned status, struct MHD_Response *re
 	MHD_destroy_response(resp);
 }
 
-void http_respond_text(
-	struct http_req *req, unsigned status, const char *type, const char *body, size_t len)
+void http_respond_text(struct http_req *req, unsigned status, const char *type,
+	const char *body, size_t len)
 {
 	struct MHD_Response *resp = http_response_buffer(body, len);
 
@@ -467,7 +469,8 @@ void http_respond_text(
 	http_respond(req, status, resp);
 }
 
-void http_error(struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
+void http_error(
+	struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -490,7 +493,8 @@ void http_error_with(struct http_req *req, unsigned status, const char *code,
 	respond_error_with(req, status, code, msg, extra, nextra);
 }
 
-int http_fail(struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
+int http_fail(
+	struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -506,7 +510,8 @@ int http_fail(struct http_req *req, unsigned status, const char *code, const cha
 	return -1;
 }
 
-void http_body_begin(struct http_req *req, const struct http_body_sink *sink, uint64_t limit)
+void http_body_begin(
+	struct http_req *req, const struct http_body_sink *sink, uint64_t limit)
 {
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
@@ -550,7 +555,8 @@ void http_listener_sweep(struct http_listener *l)
 		else if (c->state == CONN_OVERFLOW && age > grace)
 			cut(c, "body_rejected");
 		else if (c->state == CONN_BODY && age > BODY_RATE_AFTER_NS &&
-			c->body_bytes < (uint64_t)l->lim.min_body_rate * (uint64_t)(age / 1000000000LL))
+			c->body_bytes < (uint64_t)l->lim.min_body_rate *
+					(uint64_t)(age / 1000000000LL))
 			cut(c, "slow_body");
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -566,8 +572,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* A numeric address and port as a socket address; 0 or -1. */
-static int sock_addr(struct sockaddr_storage *ss, socklen_t *len, const char *addr,
-	uint16_t port)
+static int sock_addr(
+	struct sockaddr_storage *ss, socklen_t *len, const char *addr, uint16_t port)
 {
 	struct addrinfo hints, *ai = NULL;
 	char ps[8];
@@ -590,7 +596,8 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
-int http_listener_start(struct http_listener **out, const struct http_listener_config *cfg)
+int http_listener_start(
+	struct http_listener **out, const struct http_listener_config *cfg)
 {
 	struct http_listener *l;
 	struct sockaddr_storage ss;
@@ -601,7 +608,8 @@ int http_listener_start(struct http_listener **out, const struct http_listener_c
 
 	*out = NULL;
 	if (sock_addr(&ss, &sl, cfg->addr, cfg->port) < 0) {
-		srv_log("cannot listen on '%s': not a numeric IPv4 or IPv6 address", cfg->addr);
+		srv_log("cannot listen on '%s': not a numeric IPv4 or IPv6 address",
+			cfg->addr);
 		return -1;
 	}
 	if (!(l = calloc(1, sizeof(*l))))
@@ -614,20 +622,19 @@ int http_listener_start(struct http_listener **out, const struct http_listener_c
 	if (cfg->tls)
 		flags |= MHD_USE_TLS;
 	l->d = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, l,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, l->lim.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->lim.max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, l->lim.idle_timeout,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+		l->lim.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		l->lim.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, l->lim.idle_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, l->lim.connection_memory,
 		MHD_OPTION_THREAD_STACK_SIZE, l->lim.thread_stack,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-		cfg->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, srv_tls_priority(),
-		MHD_OPTION_HTTPS_CERT_CALLBACK, srv_tls_cert_callback(), MHD_OPTION_END);
+		MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, l, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+		cfg->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END,
+		srv_tls_priority(), MHD_OPTION_HTTPS_CERT_CALLBACK,
+		srv_tls_cert_callback(), MHD_OPTION_END);
 	if (!l->d) {
 		srv_log("cannot listen on %s port %u: %s", cfg->addr, cfg->port,
 			errno ? strerror(errno) : "the HTTP library refused");

@@ -111,8 +111,8 @@ struct http_api {
 	 * Content-Type; the HTTP layer adds Allow (405) and Retry-After (503)
 	 * and queues it.  NULL when out of memory.
 	 */
-	struct MHD_Response *(*render_error)(
-		struct http_req *req, unsigned status, const char *code, const char *message);
+	struct MHD_Response *(*render_error)(struct http_req *req, unsigned status,
+		const char *code, const char *message);
 	void *ctx; /* the API's state, for handlers: req->api->ctx */
 };
 
@@ -144,15 +144,15 @@ struct http_req {
 	uint64_t bytes_in, bytes_out;
 	/* Body. */
 	const struct http_body_sink *sink;
-	uint64_t body_limit; /* bytes; 0: none */
-	int body_state;      /* BODY_* in http.c */
+	uint64_t body_limit;  /* bytes; 0: none */
+	int body_state;       /* BODY_* in http.c */
 	unsigned fail_status; /* set by http_fail: answered after the body */
 	char fail_code[32];
 	char fail_msg[256];
 	/* The handler's state and how to free it (after abort or finish). */
 	void *app;
 	void (*app_free)(void *app);
-	int deferred;   /* no body: handled when the request is complete */
+	int deferred; /* no body: handled when the request is complete */
 	int responded;
 };
 
@@ -169,12 +169,12 @@ int http_response_header(struct MHD_Response *resp, const char *name, const char
 /* Queue resp (and drop our reference); records the status. */
 void http_respond(struct http_req *req, unsigned status, struct MHD_Response *resp);
 /* A small body of a content type. */
-void http_respond_text(
-	struct http_req *req, unsigned status, const char *type, const char *body, size_t len);
+void http_respond_text(struct http_req *req, unsigned status, const char *type,
+	const char *body, size_t len);
 /* An error through the API's renderer; the printf-style message is shown
  * to the client, so it must not hold paths, secrets or other tenants. */
-void http_error(struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void http_error(struct http_req *req, unsigned status, const char *code, const char *fmt,
+	...) __attribute__((format(printf, 4, 5)));
 /* The same with extra response headers (WWW-Authenticate, Content-Range). */
 struct http_header_kv;
 void http_error_with(struct http_req *req, unsigned status, const char *code,
@@ -186,14 +186,15 @@ void http_error_with(struct http_req *req, unsigned status, const char *code,
  * Content-Length over the limit is answered 413 at once, before any byte
  * is read; an unknown-length body passing it fails as soon as it does.
  */
-void http_body_begin(struct http_req *req, const struct http_body_sink *sink, uint64_t limit);
+void http_body_begin(
+	struct http_req *req, const struct http_body_sink *sink, uint64_t limit);
 /*
  * From sink->write or a handler: the request failed with status; the rest
  * of the body is discarded (for a few seconds at most, then the connection
  * is cut) and the error is answered once the body ended.
  */
-int http_fail(struct http_req *req, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+int http_fail(struct http_req *req, unsigned status, const char *code, const char *fmt,
+	...) __attribute__((format(printf, 4, 5)));
 
 /* A response header, for lists of them. */
 struct http_header_kv {
@@ -210,28 +211,29 @@ struct http_status http_status_of(int atrest_code);
 
 /* Limits and timeouts of a listener. */
 struct http_limits {
-	unsigned max_connections;     /* open connections */
-	unsigned max_per_ip;          /* 0: no per-address limit */
-	unsigned idle_timeout;        /* seconds without progress */
-	unsigned header_timeout;      /* seconds for a request head to arrive */
-	unsigned min_body_rate;       /* bytes/s a body must average after 30 s */
-	unsigned overflow_grace;      /* seconds to discard after a failed body */
-	size_t connection_memory;     /* libmicrohttpd's per-connection pool */
-	size_t thread_stack;          /* bytes of each connection thread's stack */
+	unsigned max_connections; /* open connections */
+	unsigned max_per_ip;      /* 0: no per-address limit */
+	unsigned idle_timeout;    /* seconds without progress */
+	unsigned header_timeout;  /* seconds for a request head to arrive */
+	unsigned min_body_rate;   /* bytes/s a body must average after 30 s */
+	unsigned overflow_grace;  /* seconds to discard after a failed body */
+	size_t connection_memory; /* libmicrohttpd's per-connection pool */
+	size_t thread_stack;      /* bytes of each connection thread's stack */
 };
 
 struct srv_tls;
 
 struct http_listener_config {
-	const char *addr; /* numeric IPv4 or IPv6 */
-	uint16_t port;    /* 0: any free port (see http_listener_port) */
+	const char *addr;    /* numeric IPv4 or IPv6 */
+	uint16_t port;       /* 0: any free port (see http_listener_port) */
 	struct srv_tls *tls; /* NULL: plain HTTP */
 	const struct http_limits *limits;
 	const struct http_api *api;
 };
 
 /* 0, or -1 with the reason printed on stderr. */
-int http_listener_start(struct http_listener **out, const struct http_listener_config *cfg);
+int http_listener_start(
+	struct http_listener **out, const struct http_listener_config *cfg);
 uint16_t http_listener_port(const struct http_listener *l);
 /* Stop accepting; requests in flight go on. */
 void http_listener_quiesce(struct http_listener *l);

@@ -12,8 +12,8 @@
 
 #include "metrics.h"
 
-static const double buckets[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 /* A counter with up to four label values (static strings). */
@@ -56,7 +56,8 @@ void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
 		if (b->oom)
 			return;
 		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		n = vsnprintf(
+			b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			b->oom = 1;
@@ -87,8 +88,8 @@ void srv_buf_free(struct srv_buf *b)
 
 /* The series with these labels (pointer-equal or equal strings), made on
  * first use; NULL when memory runs out. */
-static struct series *find(struct table *t, const char *a, const char *b, const char *c,
-	unsigned status)
+static struct series *find(
+	struct table *t, const char *a, const char *b, const char *c, unsigned status)
 {
 	const char *want[4] = {a, b, c, NULL};
 	size_t i, k;
@@ -214,7 +215,8 @@ int srv_metrics_add_section(srv_metrics_section fn, void *payload)
 	return 0;
 }
 
-static void header(struct srv_buf *b, const char *name, const char *type, const char *help)
+static void header(
+	struct srv_buf *b, const char *name, const char *type, const char *help)
 {
 	srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -242,15 +244,16 @@ static void render_requests(struct srv_buf *b)
 			srv_buf_printf(b,
 				"atrest_server_request_duration_seconds_bucket{api=\"%s\","
 				"route=\"%s\",le=\"%g\"} %llu\n",
-				h->api, h->route, buckets[k], (unsigned long long)h->le[k]);
+				h->api, h->route, buckets[k],
+				(unsigned long long)h->le[k]);
 		srv_buf_printf(b,
 			"atrest_server_request_duration_seconds_bucket{api=\"%s\",route=\"%s\","
 			"le=\"+Inf\"} %llu\n"
 			"atrest_server_request_duration_seconds_sum{api=\"%s\",route=\"%s\"} %.6f\n"
 			"atrest_server_request_duration_seconds_count{api=\"%s\",route=\"%s\"} "
 			"%llu\n",
-			h->api, h->route, (unsigned long long)h->count, h->api, h->route, h->sum,
-			h->api, h->route, (unsigned long long)h->count);
+			h->api, h->route, (unsigned long long)h->count, h->api, h->route,
+			h->sum, h->api, h->route, (unsigned long long)h->count);
 	}
 }
 
@@ -298,11 +301,11 @@ int srv_metrics_render(struct srv_buf *out)
 	render_requests(out);
 	render_gauges(out);
 	render_table(out, &cuts, "atrest_server_connections_cut_total",
-		"Connections closed by the server for being too slow or too large.", "reason",
-		NULL);
+		"Connections closed by the server for being too slow or too large.",
+		"reason", NULL);
 	render_table(out, &auth_failures, "atrest_server_auth_failures_total",
-		"Requests refused for missing, unknown or insufficient credentials.", "api",
-		"reason");
+		"Requests refused for missing, unknown or insufficient credentials.",
+		"api", "reason");
 	render_table(out, &reloads, "atrest_server_reloads_total",
 		"Reloads of API keys and TLS certificates.", "what", "result");
 	pthread_mutex_unlock(&mu);

@@ -15,7 +15,8 @@ struct srv_buf {
 	size_t len, cap;
 	int oom;
 };
-void srv_buf_printf(struct srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void srv_buf_free(struct srv_buf *b);
 
 void srv_metrics_connection(int delta);

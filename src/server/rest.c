@@ -32,7 +32,8 @@ static struct MHD_Response *render_error(
 		text[n] = '\n'; /* replaces the NUL: the body is counted */
 		resp = http_response_buffer(text, n + 1);
 		if (resp)
-			http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+			http_response_header(
+				resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 		free(text);
 	}
 	return resp;
@@ -66,7 +67,8 @@ void rest_lib_error(struct http_req *req, int code, const char *what)
 	const atrest_error *e = atrest_error_last();
 
 	if (s.status >= 500 || s.status == 422)
-		srv_event("store_error", "what=%s status=%u reason=\"%s\"", what, s.status,
+		srv_event("store_error", "what=%s status=%u reason=\"%s\"", what,
+			s.status,
 			e && e->code == code ? e->message : atrest_strerror(code));
 	/* Bad names and prefixes are the client's own: their reason helps. */
 	if (code == ATREST_EINVAL && e && e->code == code)
@@ -118,7 +120,8 @@ static int authenticate(struct http_req *req, int need)
 	}
 	if (srv_auth_check(r->auth, key, &req->principal) < 0) {
 		srv_metrics_auth_failure("rest", "unknown_key");
-		srv_event("auth_failure", "reason=unknown_key route=%s", req->route->label);
+		srv_event(
+			"auth_failure", "reason=unknown_key route=%s", req->route->label);
 		http_error_with(req, 401, "unauthorized", &challenge, 1,
 			"the API key is not valid (unknown or revoked)");
 		return -1;
@@ -127,8 +130,10 @@ static int authenticate(struct http_req *req, int need)
 		srv_principal_set(&req->principal);
 		srv_metrics_auth_failure("rest", "role");
 		srv_event("auth_failure", "reason=role role=%s needs=%s route=%s",
-			srv_role_name(req->principal.role), srv_role_name(need), req->route->label);
-		http_error(req, 403, "forbidden", "this key's role (%s) may not do this; %s needed",
+			srv_role_name(req->principal.role), srv_role_name(need),
+			req->route->label);
+		http_error(req, 403, "forbidden",
+			"this key's role (%s) may not do this; %s needed",
 			srv_role_name(req->principal.role), srv_role_name(need));
 		return -1;
 	}
@@ -188,8 +193,10 @@ static void readyz(struct http_req *req)
 	pthread_mutex_lock(&mu);
 	if (!checked || now - checked > 1000000000LL) {
 		why[0] = '\0';
-		if ((rc = srv_tenants_get(&st, r->tenants, "")) < 0 || (rc = key_usable(st)) < 0)
-			snprintf(why, sizeof(why), "master key not usable: %s", atrest_strerror(rc));
+		if ((rc = srv_tenants_get(&st, r->tenants, "")) < 0 ||
+			(rc = key_usable(st)) < 0)
+			snprintf(why, sizeof(why), "master key not usable: %s",
+				atrest_strerror(rc));
 		else if (!store_writable(r->store_path))
 			snprintf(why, sizeof(why), "store not writable");
 		checked = now;
@@ -269,7 +276,8 @@ static const struct http_route routes[] = {
 	{"/readyz", HTTP_GET | HTTP_HEAD, "readyz", 0, readyz},
 	{"/metrics", HTTP_GET | HTTP_HEAD, "metrics", SRV_ROLE_READER, metrics},
 	{"/v1/checkpoints", HTTP_GET | HTTP_HEAD, "list", SRV_ROLE_READER, rest_list},
-	{"/v1/checkpoints/*", HTTP_GET | HTTP_HEAD, "object", SRV_ROLE_READER, rest_object_get},
+	{"/v1/checkpoints/*", HTTP_GET | HTTP_HEAD, "object", SRV_ROLE_READER,
+		rest_object_get},
 	{"/v1/checkpoints/*", HTTP_PUT, "object", SRV_ROLE_WRITER, rest_object_put},
 	{"/v1/checkpoints/*", HTTP_DELETE, "object", SRV_ROLE_WRITER, rest_object_delete},
 	{"/v1/keys", HTTP_GET | HTTP_HEAD, "keys", SRV_ROLE_ADMIN, keys_list},

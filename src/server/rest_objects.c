@@ -17,7 +17,7 @@
 #include "rest_int.h"
 
 #define META_PREFIX "X-Atrest-Meta-"
-#define META_MAX 64     /* entries */
+#define META_MAX 64 /* entries */
 #define META_KEY_MAX 128
 /* The server's own metadata: ':' cannot start a header-borne key. */
 #define META_ETAG ":etag"
@@ -113,7 +113,8 @@ static void etag_of(char out[80], const atrest_stat_info *si)
 	size_t i;
 
 	for (i = 0; i < si->meta_count; i++)
-		if (!strcmp(si->meta[i].key, META_ETAG) && strlen(si->meta[i].value) < 64) {
+		if (!strcmp(si->meta[i].key, META_ETAG) &&
+			strlen(si->meta[i].value) < 64) {
 			snprintf(out, 80, "\"%s\"", si->meta[i].value);
 			return;
 		}
@@ -206,7 +207,8 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 	if (range && req->method == HTTP_GET)
 		how = http_range_parse(range, size, &first, &len);
 	if (how == HTTP_RANGE_UNSATISFIABLE) {
-		snprintf(h->range, sizeof(h->range), "bytes */%llu", (unsigned long long)size);
+		snprintf(h->range, sizeof(h->range), "bytes */%llu",
+			(unsigned long long)size);
 		atrest_reader_close(r);
 		h->kv[0].name = MHD_HTTP_HEADER_CONTENT_RANGE;
 		h->kv[0].value = h->range;
@@ -222,7 +224,8 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 			(unsigned long long)size);
 		add_header(h, MHD_HTTP_HEADER_CONTENT_RANGE, h->range);
 	}
-	http_respond_reader(req, how == HTTP_RANGE_OK ? 206 : 200, r, first, len, h->kv, h->n);
+	http_respond_reader(
+		req, how == HTTP_RANGE_OK ? 206 : 200, r, first, len, h->kv, h->n);
 	free(h);
 }
 
@@ -326,7 +329,8 @@ static void put_done(struct http_req *req)
 	resp = text ? http_response_buffer(text, strlen(text)) : NULL;
 	if (resp) {
 		http_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-		http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		http_response_header(
+			resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	}
 	free(text);
 	http_respond(req, p->existed ? 200 : 201, resp);
@@ -465,7 +469,8 @@ static ssize_t claim_find(struct claims *c, const char *tenant, const char *name
 	size_t i;
 
 	for (i = 0; i < c->n; i++)
-		if (!strcmp(c->v[i], tenant) && !strcmp(c->v[i] + strlen(tenant) + 1, name))
+		if (!strcmp(c->v[i], tenant) &&
+			!strcmp(c->v[i] + strlen(tenant) + 1, name))
 			return (ssize_t)i;
 	return -1;
 }
@@ -564,17 +569,20 @@ static void list_details(atrest_store *st, json_t *objects)
 		json_t *o = json_array_get(objects, i);
 		atrest_stat_info si = ATREST_STAT_INFO_INIT;
 		char etag[80];
-		int rc = atrest_stat(&si, st, json_string_value(json_object_get(o, "name")));
+		int rc = atrest_stat(
+			&si, st, json_string_value(json_object_get(o, "name")));
 
 		if (rc < 0) {
-			json_object_set_new(o, "error", json_string(http_status_of(rc).code));
+			json_object_set_new(
+				o, "error", json_string(http_status_of(rc).code));
 			continue;
 		}
 		etag_of(etag, &si);
 		json_object_set_new(o, "size", json_integer((json_int_t)si.size));
 		json_object_set_new(o, "etag", json_string(etag));
 		json_object_set_new(o, "data_key", json_integer(si.data_key_id));
-		json_object_set_new(o, "cipher", json_string(atrest_cipher_name(si.cipher)));
+		json_object_set_new(
+			o, "cipher", json_string(atrest_cipher_name(si.cipher)));
 		atrest_stat_info_clear(&si);
 	}
 }

@@ -80,7 +80,8 @@ static int key_status(int code)
 
 static int open_store(struct server *s)
 {
-	struct srv_store_config sc = {s->cfg->store, s->cfg->threads, 0, s->cfg->allow_plaintext};
+	struct srv_store_config sc = {
+		s->cfg->store, s->cfg->threads, 0, s->cfg->allow_plaintext};
 	atrest_store *st;
 	int rc;
 
@@ -130,8 +131,10 @@ static int start(struct server *s)
 		return 2;
 	if (srv_auth_count(s->auth) == 0)
 		srv_log("no API keys yet: every request but /healthz and /readyz is "
-			"refused until 'atrest apikey create' adds one to %s", s->keys_file);
-	if (s->cfg->tls_cert && srv_tls_load(&s->tls, s->cfg->tls_cert, s->cfg->tls_key) < 0)
+			"refused until 'atrest apikey create' adds one to %s",
+			s->keys_file);
+	if (s->cfg->tls_cert &&
+		srv_tls_load(&s->tls, s->cfg->tls_cert, s->cfg->tls_key) < 0)
 		return 2;
 	s->rest.tenants = s->tenants;
 	s->rest.auth = s->auth;
@@ -156,7 +159,8 @@ static void reload(struct server *s)
 	if (s->tls) {
 		int ok = srv_tls_reload(s->tls) == 0;
 
-		srv_event("tls_reload", "result=%s", ok ? "ok" : "failed (old certificate kept)");
+		srv_event("tls_reload", "result=%s",
+			ok ? "ok" : "failed (old certificate kept)");
 	}
 }
 
@@ -219,7 +223,8 @@ int srv_run(const struct srv_config *cfg)
 	sigset_t set;
 	int rc;
 
-	if (cfg->tls_cert == NULL && !cfg->insecure_http && !srv_is_loopback(cfg->listen)) {
+	if (cfg->tls_cert == NULL && !cfg->insecure_http &&
+		!srv_is_loopback(cfg->listen)) {
 		srv_log("refusing plain HTTP on %s: give --tls-cert and --tls-key, or "
 			"--insecure-http",
 			cfg->listen);

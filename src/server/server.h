@@ -16,10 +16,10 @@ struct srv_config {
 	const char *api_key;       /* a single admin key of the default tenant */
 	const char *api_keys_file; /* NULL: <store>/.atrest/apikeys */
 	const char *tls_cert, *tls_key;
-	int insecure_http;       /* plain HTTP on a non-loopback address */
-	uint64_t max_object;     /* bytes of one PUT; 0: no limit */
-	unsigned drain_timeout;  /* seconds SIGTERM waits for requests */
-	unsigned threads;        /* sealing threads per store handle (0: CPUs) */
+	int insecure_http;      /* plain HTTP on a non-loopback address */
+	uint64_t max_object;    /* bytes of one PUT; 0: no limit */
+	unsigned drain_timeout; /* seconds SIGTERM waits for requests */
+	unsigned threads;       /* sealing threads per store handle (0: CPUs) */
 	int allow_plaintext;
 	struct http_limits limits;
 };

@@ -11,9 +11,9 @@
 struct srv_tenants;
 
 struct srv_store_config {
-	const char *path;        /* the store directory */
-	unsigned int threads;    /* atrest_store_options.threads */
-	unsigned int flags;      /* ATREST_STORE_* */
+	const char *path;     /* the store directory */
+	unsigned int threads; /* atrest_store_options.threads */
+	unsigned int flags;   /* ATREST_STORE_* */
 	int allow_plaintext;
 };
 

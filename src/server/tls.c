@@ -61,7 +61,8 @@ static int pair_matches(const gnutls_datum_t *cert, const gnutls_datum_t *key)
 
 	if (gnutls_certificate_allocate_credentials(&c) < 0)
 		return GNUTLS_E_MEMORY_ERROR;
-	rc = gnutls_certificate_set_x509_key_mem2(c, cert, key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	rc = gnutls_certificate_set_x509_key_mem2(
+		c, cert, key, GNUTLS_X509_FMT_PEM, NULL, 0);
 	gnutls_certificate_free_credentials(c);
 	return rc < 0 ? rc : 0;
 }

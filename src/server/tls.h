@@ -12,10 +12,10 @@
 struct srv_tls;
 
 /* TLS 1.3 and 1.2 only; ECDHE key exchange; AES-GCM and ChaCha20-Poly1305. */
-#define SRV_TLS_PRIORITY                                                          \
-	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"  \
+#define SRV_TLS_PRIORITY                                                        \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:" \
 	"+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:"  \
-	"+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"      \
+	"+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"    \
 	"+GROUP-SECP384R1:%SERVER_PRECEDENCE"
 
 /* Load cert (PEM, chain allowed) and key (PEM); 0, or -1 with the reason
