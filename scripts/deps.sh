@@ -4,8 +4,8 @@
 set -eu
 PKGS="cmake make gcc clang pkg-config libssl-dev libargon2-dev libjansson-dev
 libcmocka-dev libclang-rt-14-dev llvm bsdextrautils xxd openssl age
-libmicrohttpd-dev libcurl4-openssl-dev python3 python3-cryptography hyperfine
-gnuplot-nox"
+libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev python3 python3-cryptography
+hyperfine gnuplot-nox curl wrk nginx-light procps"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -38,7 +38,8 @@ static void range(const char *s, uint64_t size)
 
 	if (rc == HTTP_RANGE_OK && (len == 0 || first >= size || len > size - first))
 		abort();
-	if (rc != HTTP_RANGE_OK && rc != HTTP_RANGE_IGNORE && rc != HTTP_RANGE_UNSATISFIABLE)
+	if (rc != HTTP_RANGE_OK && rc != HTTP_RANGE_IGNORE &&
+		rc != HTTP_RANGE_UNSATISFIABLE)
 		abort();
 }
 

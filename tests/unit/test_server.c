@@ -18,8 +18,9 @@ static void test_target(void **state)
 	struct http_target t;
 	const char *why;
 
-	assert_int_equal(http_target_parse(&t, "/v1/checkpoints/a%2Fb%20c?prefix=x+y&limit=5&flag",
-				 &why),
+	assert_int_equal(
+		http_target_parse(
+			&t, "/v1/checkpoints/a%2Fb%20c?prefix=x+y&limit=5&flag", &why),
 		0);
 	assert_string_equal(t.path, "/v1/checkpoints/a/b c");
 	assert_string_equal(http_target_param(&t, "prefix"), "x y");
@@ -53,13 +54,17 @@ static void test_range(void **state)
 	assert_true(f == 9500 && n == 500);
 	assert_int_equal(http_range_parse("bytes=9500-", 10000, &f, &n), HTTP_RANGE_OK);
 	assert_true(f == 9500 && n == 500);
-	assert_int_equal(http_range_parse("bytes=0-0,-1", 10000, &f, &n), HTTP_RANGE_IGNORE);
+	assert_int_equal(
+		http_range_parse("bytes=0-0,-1", 10000, &f, &n), HTTP_RANGE_IGNORE);
 	assert_int_equal(http_range_parse("bytes=0-99999999999999999999999", 10, &f, &n),
 		HTTP_RANGE_OK);
 	assert_true(f == 0 && n == 10);
-	assert_int_equal(http_range_parse("bytes=10-", 10, &f, &n), HTTP_RANGE_UNSATISFIABLE);
-	assert_int_equal(http_range_parse("bytes=-0", 10, &f, &n), HTTP_RANGE_UNSATISFIABLE);
-	assert_int_equal(http_range_parse("bytes=-5", 0, &f, &n), HTTP_RANGE_UNSATISFIABLE);
+	assert_int_equal(
+		http_range_parse("bytes=10-", 10, &f, &n), HTTP_RANGE_UNSATISFIABLE);
+	assert_int_equal(
+		http_range_parse("bytes=-0", 10, &f, &n), HTTP_RANGE_UNSATISFIABLE);
+	assert_int_equal(
+		http_range_parse("bytes=-5", 0, &f, &n), HTTP_RANGE_UNSATISFIABLE);
 	assert_int_equal(http_range_parse("bytes=3-2", 10, &f, &n), HTTP_RANGE_IGNORE);
 	assert_int_equal(http_range_parse("bytes=", 10, &f, &n), HTTP_RANGE_IGNORE);
 	assert_int_equal(http_range_parse("bytes=a-b", 10, &f, &n), HTTP_RANGE_IGNORE);
@@ -82,19 +87,25 @@ static void test_status(void **state)
 
 static void test_apikeys(void **state)
 {
-	char dir[256], path[512], key[SRV_APIKEY_LEN + 1], key2[SRV_APIKEY_LEN + 1], why[512];
+	char dir[256], path[512], key[SRV_APIKEY_LEN + 1], key2[SRV_APIKEY_LEN + 1],
+		why[512];
 	struct srv_apikey e, e2;
 	struct srv_apikeys k;
 	struct stat sb;
 
 	th_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/apikeys", dir);
-	assert_int_equal(srv_apikey_new(&e, key, sizeof(key), "acme", SRV_ROLE_WRITER, "n"), 0);
+	assert_int_equal(
+		srv_apikey_new(&e, key, sizeof(key), "acme", SRV_ROLE_WRITER, "n"), 0);
 	assert_int_equal(strlen(key), SRV_APIKEY_LEN);
-	assert_int_equal(srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_ADMIN, ""), 0);
-	assert_int_equal(srv_apikey_new(&e2, key2, sizeof(key2), "../x", SRV_ROLE_ADMIN, ""), -1);
-	assert_int_equal(srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_NONE, ""), -1);
-	assert_int_equal(srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_ADMIN, ""), 0);
+	assert_int_equal(
+		srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_ADMIN, ""), 0);
+	assert_int_equal(
+		srv_apikey_new(&e2, key2, sizeof(key2), "../x", SRV_ROLE_ADMIN, ""), -1);
+	assert_int_equal(
+		srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_NONE, ""), -1);
+	assert_int_equal(
+		srv_apikey_new(&e2, key2, sizeof(key2), "", SRV_ROLE_ADMIN, ""), 0);
 	assert_int_equal(srv_apikeys_add(path, &e, why, sizeof(why)), 0);
 	assert_int_equal(srv_apikeys_add(path, &e2, why, sizeof(why)), 0);
 	assert_int_equal(stat(path, &sb), 0);
@@ -124,8 +135,9 @@ static void test_apikeys(void **state)
 
 static void test_apikeys_parse(void **state)
 {
-	static const char *bad[] = {"", "[]", "{\"version\":1}", "{\"version\":2,\"keys\":[]}",
-		"{\"version\":1,\"keys\":[{}]}", "{\"version\":1,\"keys\":[],\"x\":1}",
+	static const char *bad[] = {"", "[]", "{\"version\":1}",
+		"{\"version\":2,\"keys\":[]}", "{\"version\":1,\"keys\":[{}]}",
+		"{\"version\":1,\"keys\":[],\"x\":1}",
 		"{\"version\":1,\"version\":1,\"keys\":[]}"};
 	struct srv_apikeys k;
 	char why[256];
@@ -133,7 +145,9 @@ static void test_apikeys_parse(void **state)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
-		assert_int_equal(srv_apikeys_parse(&k, bad[i], strlen(bad[i]), why, sizeof(why)), -1);
+		assert_int_equal(
+			srv_apikeys_parse(&k, bad[i], strlen(bad[i]), why, sizeof(why)),
+			-1);
 		assert_true(why[0] != '\0');
 	}
 	assert_int_equal(srv_apikeys_parse(&k, bad[3] + 0, 0, why, sizeof(why)), -1);
