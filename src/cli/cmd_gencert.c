@@ -119,7 +119,7 @@ static X509 *make_cert(const struct cert_args *a, EVP_PKEY *key)
 	return x;
 }
 
-/* Create path (never an existing file) with mode and write PEM through fn. */
+/* Create DIR/FILE (never an existing file) with mode; write x, else k, as PEM. */
 static int write_pem(const char *dir, const char *file, mode_t mode, X509 *x, EVP_PKEY *k)
 {
 	char path[4096];
