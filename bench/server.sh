@@ -124,6 +124,7 @@ nginx_pids() {
 }
 
 HZ=$(getconf CLK_TCK)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 ROWS="$W/rows"
 : >"$ROWS"
 run() { # SERVER URL PIDS OP SIZE CONNS
@@ -162,7 +163,8 @@ done
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
 	echo "<!-- server-bench: written by bench/server.sh; do not edit by hand -->"
-	echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $CPU, $(nproc) CPUs, ${SECS} s per row."
+	echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $CPU, $(nproc) CPUs, ${SECS} s per row;" \
+		"load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 	echo "| server | request | protocol | connections | requests/s | MiB/s | p50 | p99 | server CPU µs/request | errors |"
 	echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
