@@ -13,6 +13,9 @@ new_apikey w writer
 new_apikey r reader
 new_apikey a admin
 server_start --max-object-size 8M
+grep -Eq '^Max core file size +0 +0 ' "/proc/$SERVER_PID/limits" ||
+	fail "core dumps are not disabled: $(grep core "/proc/$SERVER_PID/limits")"
+ok "core dumps disabled in the server process"
 
 # Public routes.
 req - GET /healthz

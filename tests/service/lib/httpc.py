@@ -77,7 +77,7 @@ def cmd_malformed(port):
     ]
     codes = []
     for b in bad:
-        s = conn(port)
+        s = conn(port, timeout=10)
         try:
             s.sendall(b)
         except OSError:
@@ -100,7 +100,7 @@ def cmd_random(port, n="200"):
         s = conn(port)
         try:
             s.sendall(rnd.read(4096 if i % 2 else 64))
-            s.settimeout(5)
+            s.settimeout(0.5)
             s.recv(4096)
         except OSError:
             pass
