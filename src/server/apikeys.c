@@ -151,7 +151,9 @@ static int unb64url32(uint8_t out[32], const char *s)
 	if (EVP_DecodeBlock(buf, (unsigned char *)std, 44) != 33)
 		goto out;
 	memcpy(out, buf, 32);
-	rc = 0;
+	/* One spelling per key: the last character's two spare bits are 0. */
+	b64url32(std, out);
+	rc = memcmp(std, s, 43) == 0 ? 0 : -1;
 out:
 	OPENSSL_cleanse(std, sizeof(std));
 	OPENSSL_cleanse(buf, sizeof(buf));

@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "events.h"
+#include "metrics.h"
 #include "rest.h"
 #include "server.h"
 #include "tenants.h"
@@ -125,6 +126,7 @@ static int start(struct server *s)
 	struct http_listener_config lc;
 	int rc;
 
+	srv_metrics_connection(0); /* the start time */
 	if ((rc = open_store(s)) != 0)
 		return rc;
 	if (srv_auth_new(&s->auth, s->keys_file, s->cfg->api_key) < 0)
