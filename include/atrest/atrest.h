@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "file.h"
 #include "inspect.h"
+#include "keycheck.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "record.h"
