@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,48 @@ struct kmip_kp {
 
 /* ---- TLS connection */
 
+/*
+ * Writing to a connection the server closed raises SIGPIPE, which would
+ * kill the application: block it on this thread while we talk, and
+ * swallow one we caused.
+ */
+struct nosigpipe {
+	sigset_t old;
+	int was_pending;
+};
+
+static void nosigpipe_begin(struct nosigpipe *n)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	n->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &n->old);
+}
+
+static void nosigpipe_end(struct nosigpipe *n)
+{
+	struct timespec zero = {0, 0};
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!n->was_pending && sigismember(&pending, SIGPIPE))
+		sigtimedwait(&set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &n->old, NULL);
+}
+
 static void disconnect(struct kmip_kp *k)
 {
 	if (k->ssl) {
+		struct nosigpipe n;
+
+		nosigpipe_begin(&n);
 		SSL_shutdown(k->ssl);
+		nosigpipe_end(&n);
 		SSL_free(k->ssl);
 		k->ssl = NULL;
 	}
@@ -296,12 +335,16 @@ static int request(struct kmip_kp *k, atrest__ttlv_enc *req, uint32_t op, uint8_
 	size_t len = 0;
 	int rc;
 
+	struct nosigpipe nsp;
+
 	*buf = NULL;
 	memset(doc, 0, sizeof(*doc));
 	memset(res, 0, sizeof(*res));
 	k->last_reason = 0;
 	GUARD(atrest__kmip_request_end(req));
+	nosigpipe_begin(&nsp);
 	rc = round_trip(k, req, buf, &len);
+	nosigpipe_end(&nsp);
 	if (rc == 0)
 		rc = atrest__ttlv_parse(doc, *buf, len);
 	if (rc == 0)

@@ -39,6 +39,8 @@ struct p11_module {
 	unsigned refs;
 	pid_t pid; /* the process that initialised it */
 	int owned; /* we called C_Initialize (and so C_Finalize) */
+	uint64_t gen;        /* bumped by each restart: older sessions are gone */
+	int64_t restarted; /* when (monotonic ms) */
 };
 
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -54,6 +56,7 @@ static const struct {
 	{CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE"},
 	{CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
 	{CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID"},
+	{CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID"},
 	{CKR_KEY_FUNCTION_NOT_PERMITTED, "CKR_KEY_FUNCTION_NOT_PERMITTED"},
 	{CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT"},
 	{CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
@@ -89,6 +92,16 @@ static int rv_outage(CK_RV rv)
 		rv == CKR_TOKEN_NOT_RECOGNIZED || rv == CKR_SESSION_CLOSED ||
 		rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_CRYPTOKI_NOT_INITIALIZED ||
 		rv == CKR_FUNCTION_FAILED || rv == CKR_USER_NOT_LOGGED_IN;
+}
+
+/*
+ * Handles that no longer name anything (the token was removed and put back,
+ * or its service restarted): find the key again before judging.
+ */
+static int rv_stale(CK_RV rv)
+{
+	return rv_outage(rv) || rv == CKR_OBJECT_HANDLE_INVALID ||
+		rv == CKR_KEY_HANDLE_INVALID;
 }
 
 static int p11_err(CK_RV rv, const char *what)
@@ -176,13 +189,22 @@ static int module_after_fork(struct p11_module *m)
 	return rv == CKR_OK ? 0 : p11_err(rv, "C_Initialize after fork");
 }
 
-/* Finalize and re-initialise a module nobody else uses (its service restarted). */
+/*
+ * Finalize and initialise a module again: after its token was removed and
+ * put back, or its service restarted, many modules see the token only then.
+ * At most once a second; every provider's sessions of it are then gone.
+ */
 static void module_restart(struct p11_module *m)
 {
+	int64_t now = atrest__mono_ms();
+
 	pthread_mutex_lock(&modules_mu);
-	if (m->refs == 1 && m->owned) {
+	if (m->owned && m->pid == getpid() && now - m->restarted >= 1000) {
 		m->f->C_Finalize(NULL);
 		module_initialize(m);
+		m->owned = 1; /* ours now; a failed start is tried again later */
+		m->gen++;
+		m->restarted = now;
 	}
 	pthread_mutex_unlock(&modules_mu);
 }
@@ -222,6 +244,7 @@ struct p11_kp {
 	int ready;
 	pid_t pid;
 	uint64_t epoch; /* bumped when sessions are dropped */
+	uint64_t gen;   /* the module generation the sessions belong to */
 	CK_SLOT_ID slot;
 	CK_OBJECT_HANDLE key;
 	CK_SESSION_HANDLE idle[POOL_MAX];
@@ -339,6 +362,10 @@ static int resolve(struct p11_kp *p)
 		GUARD(module_after_fork(p->mod));
 		p->pid = getpid();
 	}
+	if (p->gen != __atomic_load_n(&p->mod->gen, __ATOMIC_ACQUIRE)) {
+		drop_sessions(p, 0); /* the module was restarted */
+		p->gen = __atomic_load_n(&p->mod->gen, __ATOMIC_ACQUIRE);
+	}
 	if (p->ready)
 		return 0;
 	GUARD(find_slot(p));
@@ -383,11 +410,11 @@ static void session_put(struct p11_kp *p, CK_SESSION_HANDLE s, uint64_t epoch, C
 {
 	pthread_mutex_lock(&p->mu);
 	p->busy--;
-	if (rv_outage(rv) && epoch == p->epoch)
+	if (rv_stale(rv) && epoch == p->epoch)
 		drop_sessions(p, 1);
-	if (!rv_outage(rv) && epoch == p->epoch && p->nidle < POOL_MAX)
+	if (!rv_stale(rv) && epoch == p->epoch && p->nidle < POOL_MAX)
 		p->idle[p->nidle++] = s;
-	else if (p->pid == getpid())
+	else if (p->pid == getpid() && p->gen == p->mod->gen)
 		p->mod->f->C_CloseSession(s);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -411,7 +438,7 @@ static int with_session(struct p11_kp *p, p11_op op, void *arg, CK_RV *out_rv)
 		rv = op(p, s, arg);
 		session_put(p, s, epoch, rv);
 		*out_rv = rv;
-		if (!rv_outage(rv) || attempt > 0)
+		if (!rv_stale(rv) || attempt > 0)
 			return 0;
 	}
 }
@@ -679,9 +706,11 @@ static void p11_free(atrest_keyprov *kp)
 	if (p->mod) {
 		/* Login state is per token and process: log out when the
 		 * last user of the module goes. */
-		if (p->nidle && p->mod->refs == 1 && p->pid == getpid())
+		int mine = p->pid == getpid() && p->gen == p->mod->gen;
+
+		if (p->nidle && p->mod->refs == 1 && mine)
 			p->mod->f->C_Logout(p->idle[0]);
-		drop_sessions(p, p->pid == getpid());
+		drop_sessions(p, mine);
 		module_put(p->mod);
 	}
 	atrest__secret_free(p->pin);
