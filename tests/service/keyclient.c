@@ -56,7 +56,8 @@ static void *check_thread(void *arg)
 	atrest_key_check c;
 	uintptr_t runs = (uintptr_t)arg;
 
-	return (void *)(uintptr_t)(atrest_key_check_run(&c, path, kp, (uint32_t)runs) < 0);
+	return (void *)(uintptr_t)(atrest_key_check_run(&c, path, kp, (uint32_t)runs) <
+		0);
 }
 
 /* T threads, each checking the key N times on the one shared provider. */
@@ -107,7 +108,8 @@ static void do_fork(unsigned n)
 
 static void run(char *line)
 {
-	char *cmd = strtok(line, " \n"), *a = strtok(NULL, " \n"), *b = strtok(NULL, "\n");
+	char *cmd = strtok(line, " \n"), *a = strtok(NULL, " \n"),
+	     *b = strtok(NULL, "\n");
 	atrest_key_check c;
 	uint32_t id;
 	int rc;

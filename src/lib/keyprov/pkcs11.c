@@ -37,9 +37,9 @@ struct p11_module {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
 	unsigned refs;
-	pid_t pid; /* the process that initialised it */
-	int owned; /* we called C_Initialize (and so C_Finalize) */
-	uint64_t gen;        /* bumped by each restart: older sessions are gone */
+	pid_t pid;         /* the process that initialised it */
+	int owned;         /* we called C_Initialize (and so C_Finalize) */
+	uint64_t gen;      /* bumped by each restart: older sessions are gone */
 	int64_t restarted; /* when (monotonic ms) */
 };
 
