@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "file.h"
 #include "inspect.h"
+#include "keycheck.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "record.h"

@@ -71,6 +71,7 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_encrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
 
 /*
  * On stderr, one warning per exposed data key that objects still use (a scan

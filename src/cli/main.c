@@ -109,6 +109,16 @@ static const struct cli_cmd commands[] = {
 		"  --force     destroy even while objects use it (crypto-shredding)\n"
 		"  --json      the list as a JSON array of {id, status, created,\n"
 		"              objects, bytes}\n"},
+	{"key-check", cmd_keycheck, "check the master key against the keyring",
+		"key-check [--time N] [--json]\n\n"
+		"Tell whether the master key (ATREST_KEY, ATREST_KEY_FILE,\n"
+		"ATREST_PASSPHRASE or ATREST_KEY_URI) can be reached and is the one\n"
+		"the store's keyring is wrapped with.  Only the keyring is read; no\n"
+		"object is touched.  Exit status 0 when it is, 5 when it is another\n"
+		"key or its provider (HSM, key server, TPM) cannot be reached.\n\n"
+		"  --time N  then wrap and unwrap a random key N times and show the\n"
+		"            median and 99th percentile latency of each\n"
+		"  --json    one JSON object\n"},
 	{"rotate", cmd_rotate, "start a new active data key",
 		"rotate\n\n"
 		"Start a new active data key for new writes.  Objects sealed under\n"
@@ -162,7 +172,8 @@ static const char global_env[] =
 	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
 	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
 	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
-	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
+	"  ATREST_KEY_URI     a key provider URI: pkcs11:..., kmip://...,\n"
+	"                     tpm2:... (docs/KEY-PROVIDERS.md)\n"
 	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
 	"failure, 5 key error\n";

@@ -649,14 +649,22 @@ static void test_env_refused(void **state)
 		"?module-path=/x.so&pin-value=98761234",
 		1);
 	assert_int_equal(env_kp(0, &kind), ATREST_EKEY);
+#ifdef ATREST_WITH_PKCS11
+	assert_non_null(strstr(last_msg(), "pkcs11: cannot load module"));
+#else
 	assert_non_null(strstr(last_msg(),
 		"unsupported key URI scheme "
 		"'pkcs11:'"));
+#endif
 	assert_null(strstr(last_msg(), "98761234"));
 	assert_null(strstr(last_msg(), "kek1"));
 	setenv("ATREST_KEY_URI", "kmip://10.0.0.1:5696/abc?key=/k.pem", 1);
 	assert_int_equal(env_kp(0, &kind), ATREST_EKEY);
+#ifdef ATREST_WITH_KMIP
+	assert_non_null(strstr(last_msg(), "kmip URI: a client certificate"));
+#else
 	assert_non_null(strstr(last_msg(), "'kmip:'"));
+#endif
 	assert_null(strstr(last_msg(), "10.0.0.1"));
 	setenv("ATREST_KEY_URI", "/not/a/uri:secret", 1);
 	assert_int_equal(env_kp(0, &kind), ATREST_EKEY);
