@@ -562,8 +562,9 @@ static int reader_meta(atrest_reader *r)
 		ENSURE_OUT(ct, ATREST_ERROR, "out of memory");
 		GUARD_OUT(pread_full(r->br, ct, ml, off));
 	}
-	rc = atrest__meta_open(
-		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml);
+	GUARD_OUT(atrest__meta_open(
+		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml));
+	rc = atrest__meta_check(r->meta, r->meta_len);
 out:
 	free(ct);
 	return rc;

@@ -228,6 +228,8 @@ def parse_metadata(md):
         p += vl
         if len(v) != vl:
             raise IntegrityError("metadata overrun")
+        if not k:
+            raise IntegrityError("empty metadata key")
         if b"\x00" in k or b"\x00" in v:
             raise IntegrityError("NUL in metadata")
         out.append((k, v))
@@ -286,8 +288,10 @@ def read_object(obj, data_key, store_id, tenant, name):
     return b"".join(parts), md
 
 
-def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
-                 key_id=DATA_KEY_ID):
+def write_segments(cid, S, data_key, salt, store_id, tenant, name, md,
+                   segments, key_id=DATA_KEY_ID):
+    """Seal md and the given plaintext segments as they are, the last one
+    flagged last (write_object cuts a plaintext; negative tests craft)."""
     ctx = encode_context(store_id, tenant, name)
     M = overhead(cid, len(md))
     pre = (MAGIC + bytes([1, 1, cid]) + b"\x00\x00"
@@ -295,11 +299,18 @@ def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
            + struct.pack("<H", len(ctx)) + ctx + struct.pack("<H", 0))
     K, P, C = derive(cid, data_key, salt, pre)
     out = [pre, C, seal(cid, K, nonce(P, META_NONCE_INDEX, 2), b"", md)]
-    n = max(1, -(-len(pt) // S))
-    for i in range(n):
-        out.append(seal(cid, K, nonce(P, i, 1 if i == n - 1 else 0), b"",
-                        pt[i * S:(i + 1) * S]))
+    n = len(segments)
+    for i, seg in enumerate(segments):
+        out.append(seal(cid, K, nonce(P, i, 1 if i == n - 1 else 0), b"", seg))
     return b"".join(out)
+
+
+def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
+                 key_id=DATA_KEY_ID):
+    n = max(1, -(-len(pt) // S))
+    segments = [pt[i * S:(i + 1) * S] for i in range(n)]
+    return write_segments(cid, S, data_key, salt, store_id, tenant, name, md,
+                          segments, key_id)
 
 
 # ---------------------------------------------------------------- vectors
@@ -454,6 +465,43 @@ def self_test():
     return errs
 
 
+# Authentic but malformed: sealed with the right key, refused by the rules.
+BAD_METADATA = {
+    "trailing byte": b"\x00\x00\xff",
+    "empty key": b"\x01\x00\x00\x00\x01\x00\x00\x00v",
+    "NUL in key": b"\x01\x00\x02\x00k\x00\x01\x00\x00\x00v",
+    "NUL in value": b"\x01\x00\x01\x00k\x02\x00\x00\x00v\x00",
+    "count larger than entries": b"\x02\x00\x01\x00k\x01\x00\x00\x00v",
+    "no count": b"\x00",
+}
+
+
+def crafted_test():
+    """Objects a conforming writer never makes must be refused."""
+    errs = []
+    dk, salt, sid = os.urandom(32), os.urandom(32), os.urandom(16)
+    S = 1024
+    for why, md in sorted(BAD_METADATA.items()):
+        obj = write_segments(1, S, dk, salt, sid, b"", b"n", md, [b"x"])
+        try:
+            read_object(obj, dk, sid, b"", b"n")
+            errs.append("metadata with %s accepted" % why)
+        except IntegrityError:
+            pass
+    # cipher 3: a segment before the last that opens short, yet has the
+    # length of a full one (S - 5 bytes pad to S)
+    for segs in ([b"a" * (S - 5), b"b" * 100],
+                 [b"a" * S, b"b" * (S - 15), b"c" * S, b"d" * 9]):
+        obj = write_segments(3, S, dk, salt, sid, b"", b"n", b"\x00\x00", segs)
+        try:
+            read_object(obj, dk, sid, b"", b"n")
+            errs.append("short cipher-3 segment accepted (%d segments)"
+                        % len(segs))
+        except IntegrityError:
+            pass
+    return errs
+
+
 def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     path = argv[1] if len(argv) > 1 else os.path.join(here, "objects.txt")
@@ -469,7 +517,7 @@ def main(argv):
         else:
             passed += 1
             print("ok %s %d" % (r["cipher"], len(r["plaintext"])))
-    errs = self_test()
+    errs = self_test() + crafted_test()
     if errs:
         failed += 1
         print("FAIL self-test")
@@ -477,7 +525,7 @@ def main(argv):
             print("    " + e)
     else:
         passed += 1
-        print("ok self-test round trips")
+        print("ok self-test round trips and crafted objects")
     if not records:
         failed += 1
         print("FAIL no records in %s" % path)
