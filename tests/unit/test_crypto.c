@@ -290,28 +290,34 @@ static atrest__aead *new_aead(int cipher, uint64_t seed, uint8_t *key_out)
 	return a;
 }
 
+/* Additional data a cipher takes: none for CBC-HMAC (FORMAT.md section 1). */
+static size_t aad_room(int cipher, size_t want)
+{
+	return cipher == CBC ? 0 : want;
+}
+
 static void roundtrip_one(atrest__aead *a, int cipher, size_t len)
 {
 	size_t ctl = atrest__cipher_ctlen(cipher, len), got = 1234, pl;
 	uint8_t *pt = malloc(len + 1), *ct = malloc(ctl), *back = malloc(ctl);
 	uint8_t nonce[ATREST_NONCE_LEN], aad[13];
 
+	size_t al = aad_room(cipher, sizeof(aad));
+
 	th_fill(pt, len, len + 1);
 	th_fill(nonce, sizeof(nonce), len + 2);
 	th_fill(aad, sizeof(aad), len + 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, al, pt, len), 0);
 	assert_int_equal(atrest__cipher_ptlen(cipher, ct, ctl, &pl), 0);
 	assert_int_equal(pl, len);
-	assert_int_equal(
-		atrest__aead_open(a, back, &got, nonce, aad, sizeof(aad), ct, ctl), 0);
+	assert_int_equal(atrest__aead_open(a, back, &got, nonce, aad, al, ct, ctl), 0);
 	assert_int_equal(got, len);
 	if (len)
 		assert_memory_equal(back, pt, len);
 	if (cipher != CBC) { /* in place is allowed for the AEADs */
 		memcpy(back, pt, len);
 		assert_int_equal(
-			atrest__aead_seal(a, back, nonce, aad, sizeof(aad), back, len),
-			0);
+			atrest__aead_seal(a, back, nonce, aad, al, back, len), 0);
 		assert_memory_equal(back, ct, ctl);
 	}
 	free(pt), free(ct), free(back);
@@ -361,31 +367,56 @@ static void tamper_cipher(int cipher, size_t len)
 	atrest__aead *a = new_aead(cipher, 7, NULL);
 	size_t cl = atrest__cipher_ctlen(cipher, len);
 	uint8_t pt[64], nonce[ATREST_NONCE_LEN], aad[8], *ct = malloc(cl);
+	size_t al = aad_room(cipher, sizeof(aad));
 
 	th_fill(pt, len, 1), th_fill(nonce, sizeof(nonce), 2);
 	th_fill(aad, sizeof(aad), 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, al, pt, len), 0);
 	for (size_t i = 0; i < cl; i++) {
 		ct[i] ^= 0x01;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		ct[i] ^= 0x01;
 	}
 	for (size_t i = 0; i < sizeof(nonce); i++) {
 		nonce[i] ^= 0x80;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		nonce[i] ^= 0x80;
 	}
-	for (size_t i = 0; i < sizeof(aad); i++) {
+	for (size_t i = 0; i < al; i++) {
 		aad[i] ^= 0x10;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		aad[i] ^= 0x10;
 	}
-	expect_reject(a, nonce, aad, sizeof(aad) - 1, ct, cl);
-	expect_reject(a, nonce, NULL, 0, ct, cl);
+	/* Other additional data (for CBC-HMAC: any at all). */
+	expect_reject(a, nonce, aad, al ? al - 1 : sizeof(aad), ct, cl);
+	if (al)
+		expect_reject(a, nonce, NULL, 0, ct, cl);
 	/* Truncated and extended ciphertexts. */
 	for (size_t cut = 1; cut <= cl; cut++)
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl - cut);
+		expect_reject(a, nonce, aad, al, ct, cl - cut);
 	free(ct);
+	atrest__aead_free(a);
+}
+
+/*
+ * CBC-HMAC's MAC input nonce || A || C || pad has no length of A, so it
+ * takes none: sealing with any is refused, and so is opening.
+ */
+static void test_cbc_no_aad(void **state)
+{
+	atrest__aead *a = new_aead(CBC, 9, NULL);
+	uint8_t nonce[ATREST_NONCE_LEN] = {1}, pt[32] = {2}, ct[32 + 33], out[32 + 33];
+	size_t got;
+
+	(void)state;
+	assert_int_equal(
+		atrest__aead_seal(a, ct, nonce, pt, 16, pt + 16, 16), ATREST_EINVAL);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt, 32), 0);
+	assert_int_equal(
+		atrest__aead_open(a, out, &got, nonce, NULL, 0, ct, sizeof(ct)), 0);
+	/* The same bytes read as (A = first block, C = the rest) do not open. */
+	expect_reject(a, nonce, ct, 16, ct + 16, sizeof(ct) - 16);
+	expect_reject(a, nonce, pt, 1, ct, sizeof(ct));
 	atrest__aead_free(a);
 }
 
@@ -658,6 +689,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sha256_hmac),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_cbc_no_aad),
 		cmocka_unit_test(test_extended),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_ptlen),

@@ -69,13 +69,15 @@ def seal(cid, key, nonce, ad, pt):
     if cid == 2:
         return ChaCha20Poly1305(key).encrypt(nonce, pt, ad)
     if cid == 3:
+        if ad:
+            raise ValueError("cipher 3 takes no additional data")
         kenc, kmac = key[:32], key[32:]
         pad = (16 - len(pt) % 16) % 16
         padded = pt + b"\x00" * pad
         iv = _cbc_iv(kenc, nonce)
         enc = Cipher(algorithms.AES(kenc), modes.CBC(iv)).encryptor()
         c = enc.update(padded) + enc.finalize()
-        t = _hmac(kmac, nonce + ad + c + bytes([pad]))
+        t = _hmac(kmac, nonce + c + bytes([pad]))
         return c + bytes([pad]) + t
     raise IntegrityError("unknown cipher %r" % cid)
 
@@ -91,13 +93,15 @@ def open_(cid, key, nonce, ad, sealed):
         except InvalidTag:
             raise IntegrityError("tag mismatch")
     if cid == 3:
+        if ad:
+            raise IntegrityError("cipher 3 takes no additional data")
         if len(sealed) < 33 or (len(sealed) - 33) % 16 != 0:
             raise IntegrityError("bad cbc-hmac length")
         kenc, kmac = key[:32], key[32:]
         c = sealed[:-33]
         padb = sealed[-33:-32]
         tag = sealed[-32:]
-        want = _hmac(kmac, nonce + ad + c + padb)
+        want = _hmac(kmac, nonce + c + padb)
         if not hmac.compare_digest(want, tag):
             raise IntegrityError("hmac mismatch")
         pad = padb[0]
