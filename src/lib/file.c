@@ -447,21 +447,28 @@ static int file_hdr(atrest__hdr *h, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Bind kp to the parameters the file recorded (a passphrase's salt). */
+/*
+ * Bind kp to the parameters the file recorded (a passphrase's salt).
+ * Parameters the provider cannot parse were modified in the header; other
+ * failures (parameters over a limit, an unreachable provider) keep their
+ * code, with the file named as their source.
+ */
 static int bind_to_file(atrest_keyprov *kp, const struct ext *e)
 {
-	char *params = NULL, why[256];
+	atrest__saved_error why;
+	char *params = NULL;
 	int rc = atrest__kp_bind(kp, e->params[0] ? e->params : NULL, &params);
 
 	free(params);
-	if (rc != ATREST_EINTEGRITY && rc != ATREST_EINVAL)
-		return rc;
-	snprintf(why, sizeof(why), "%s",
-		atrest_error_last() ? atrest_error_last()->message : "");
-	return atrest__error(ATREST_EINTEGRITY,
-		"the file's %s parameters are "
-		"malformed (header modified): %s",
-		e->kind, why);
+	if (rc == ATREST_EINTEGRITY || rc == ATREST_EINVAL) {
+		atrest__error_save(&why);
+		return atrest__error(ATREST_EINTEGRITY,
+			"standalone file header modified: its %s parameters: %s", e->kind,
+			why.message);
+	}
+	if (rc < 0)
+		atrest__error_prefix("standalone file (%s parameters)", e->kind);
+	return rc;
 }
 
 /*

@@ -455,6 +455,46 @@ static void test_passphrase(void **state)
 	atrest_keyprov_free(raw);
 }
 
+/*
+ * A file's passphrase parameters, edited: malformed is an integrity
+ * failure about the file (never "keyring"); costlier than atrest writes is
+ * refused before any work.
+ */
+static void test_passphrase_params(void **state)
+{
+	static const struct {
+		const char *to;
+		int rc;
+		const char *says;
+	} edits[] = {
+		{"\"t\":0", ATREST_EINTEGRITY, "standalone file header modified"},
+		{"\"t\":9", ATREST_ETOOBIG, "ATREST_KDF_ALLOW_COSTLY"},
+		{"\"t\":3", 0, NULL},
+	};
+	atrest_keyprov *kp;
+	membuf f;
+	uint8_t *t;
+
+	(void)state;
+	setenv("ATREST_ARGON2_TEST_MEMORY_KIB", "8192", 1);
+	assert_int_equal(atrest_keyprov_passphrase(&kp, "correct horse", 13), 0);
+	f = enc_buf(kp, NULL, (const uint8_t *)"payload", 7, 7);
+	t = memmem(f.p, f.len, "\"t\":3", 5);
+	assert_non_null(t);
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		memcpy(t, edits[i].to, 5);
+		assert_int_equal(dec_rc(kp, f.p, f.len), edits[i].rc);
+		if (edits[i].says) {
+			assert_non_null(
+				strstr(atrest_error_last()->message, edits[i].says));
+			assert_null(strstr(atrest_error_last()->message, "keyring"));
+		}
+	}
+	free(f.p);
+	atrest_keyprov_free(kp);
+	unsetenv("ATREST_ARGON2_TEST_MEMORY_KIB");
+}
+
 static void test_not_a_file(void **state)
 {
 	atrest_keyprov *kp = raw_key(12);
@@ -894,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_failure_on_open_pipe),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_passphrase),
+		cmocka_unit_test(test_passphrase_params),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_crafted_short_segment),
