@@ -55,7 +55,8 @@ static atrest__keyring *unlocked(const char *text, size_t len, atrest_keyprov *k
  * make data key id active again, MAC'd with the MAC key of the old copy
  * (its check unwraps under the old master key).
  */
-static char *forge(const char *current, size_t len, const atrest__keyring *old, uint32_t id)
+static char *forge(
+	const char *current, size_t len, const atrest__keyring *old, uint32_t id)
 {
 	atrest__keyring *kr;
 	char *text;
@@ -105,7 +106,8 @@ static void test_rewrap_forgery(void **state)
 	cur_text = keyring_text(dir, &cur_len);
 	forged = forge(cur_text, cur_len, old, 1);
 	keyring_write(dir, forged);
-	assert_int_equal(th_store_open(&st, dir, th_raw_key(KB), NULL), ATREST_EINTEGRITY);
+	assert_int_equal(
+		th_store_open(&st, dir, th_raw_key(KB), NULL), ATREST_EINTEGRITY);
 	assert_non_null(strstr(atrest_error_last()->message, "MAC"));
 	/* Nor does the old check with the old MAC key open under B. */
 	keyring_write(dir, cur_text);
@@ -201,10 +203,12 @@ static void test_edited_check_is_damage(void **state)
 		snprintf(bad, sizeof(bad), "%s", val);
 		bad[4] = bad[4] == 'a' ? 'b' : 'a';
 		edit_keyring(dir, val, bad);
-		assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
+		assert_int_equal(
+			th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
 		assert_non_null(strstr(atrest_error_last()->message, "keyring damaged"));
 		assert_null(strstr(atrest_error_last()->message, "wrong master key"));
-		assert_int_equal(th_store_open(&st, dir, th_raw_key(KB), NULL), ATREST_EKEY);
+		assert_int_equal(
+			th_store_open(&st, dir, th_raw_key(KB), NULL), ATREST_EKEY);
 		edit_keyring(dir, bad, val);
 		assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), 0);
 		atrest_store_close(st);
@@ -245,7 +249,8 @@ static void test_parse_types(void **state)
 {
 	static const char *const edits[][2] = {
 		{"\"params\": null", "\"params\": 5"},
-		{"\"status\": \"destroyed\"", "\"status\": \"destroyed\", \"wrapped\": null"},
+		{"\"status\": \"destroyed\"",
+			"\"status\": \"destroyed\", \"wrapped\": null"},
 	};
 	char dir[256];
 	atrest_store *st;
@@ -258,7 +263,8 @@ static void test_parse_types(void **state)
 	atrest_store_close(st);
 	for (int i = 0; i < 2; i++) {
 		edit_keyring(dir, edits[i][0], edits[i][1]);
-		assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
+		assert_int_equal(
+			th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
 		edit_keyring(dir, edits[i][1], edits[i][0]);
 		assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), 0);
 		atrest_store_close(st);

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Independent reader/writer for atrest store objects (form 1).
+"""Independent reader/writer for atrest store objects (form 1) and records.
 
 Written from docs/FORMAT.md sections 1-3 alone, to check that the document is
-complete enough to reproduce tests/vectors/objects.txt. Only the Python
-standard library and the `cryptography` package are used.
+complete enough to reproduce tests/vectors/objects.txt and
+tests/vectors/records.txt. Only the Python standard library and the
+`cryptography` package are used.
 
 Usage: verify_vectors.py [objects.txt]
 """
@@ -469,6 +470,78 @@ def self_test():
     return errs
 
 
+# ---------------------------------------------------------------- section 3
+
+RECORD_FORMS = {0xC0: 2, 0xB0: 1}
+
+
+def record_key(version, cid, data_key, store_id, namespace):
+    if version == 2:
+        info = b"atrest/v2 record" + bytes([cid]) + namespace
+    else:
+        info = b"atrest/v1 record" + namespace
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=store_id,
+                info=info).derive(data_key)
+
+
+def seal_record(version, cid, key_id, data_key, store_id, namespace, nonce_,
+                ad, pt):
+    form = 0xC0 if version == 2 else 0xB0
+    head = bytes([form | cid]) + struct.pack("<I", key_id)[:3] + nonce_
+    k = record_key(version, cid, data_key, store_id, namespace)
+    return head + seal(cid, k, nonce_, head + ad, pt)
+
+
+def open_record(rec, data_key, store_id, namespace, ad):
+    if len(rec) < 32:
+        raise IntegrityError("record too short")
+    form, cid = rec[0] & 0xF0, rec[0] & 0x0F
+    if form not in RECORD_FORMS or cid not in (1, 2):
+        raise IntegrityError("not a record")
+    k = record_key(RECORD_FORMS[form], cid, data_key, store_id, namespace)
+    return open_(cid, k, rec[4:16], rec[:16] + ad, rec[16:])
+
+
+def check_records(path):
+    """Every record vector, rebuilt and opened; relabelled ones refused."""
+    errs = []
+    count = 0
+    with open(path, "r", encoding="utf-8") as f:
+        blocks = f.read().split("\n\n")
+    for b in blocks:
+        r = dict(line.split(" = ", 1) for line in b.splitlines()
+                 if line and not line.startswith("#") and " = " in line)
+        if "record" not in r:
+            continue
+        count += 1
+        v, cid = int(r["version"]), CIPHER_IDS[r["cipher"]]
+        dk, sid = bytes.fromhex(r["data_key"]), bytes.fromhex(r["store_id"])
+        ns, ad = r["namespace"].encode(), bytes.fromhex(r["ad"])
+        pt, rec = bytes.fromhex(r["plaintext"]), bytes.fromhex(r["record"])
+        built = seal_record(v, cid, int(r["data_key_id"]), dk, sid, ns,
+                            rec[4:16], ad, pt)
+        if built != rec:
+            errs.append("record v%d %s %d: rebuilt differs" % (v, r["cipher"], len(pt)))
+        try:
+            if open_record(rec, dk, sid, ns, ad) != pt:
+                errs.append("record v%d: opened differs" % v)
+        except IntegrityError as e:
+            errs.append("record v%d: %s" % (v, e))
+        for form in (0xB0, 0xC0):
+            for c in (1, 2):
+                if form | c == rec[0]:
+                    continue
+                bad = bytes([form | c]) + rec[1:]
+                try:
+                    open_record(bad, dk, sid, ns, ad)
+                    errs.append("relabelled record %02x accepted" % bad[0])
+                except IntegrityError:
+                    pass
+    if count != 12:
+        errs.append("%d record vectors, expected 12" % count)
+    return errs
+
+
 # Authentic but malformed: sealed with the right key, refused by the rules.
 BAD_METADATA = {
     "trailing byte": b"\x00\x00\xff",
@@ -522,6 +595,7 @@ def main(argv):
             passed += 1
             print("ok %s %d" % (r["cipher"], len(r["plaintext"])))
     errs = self_test() + crafted_test()
+    errs += check_records(os.path.join(here, "records.txt"))
     if errs:
         failed += 1
         print("FAIL self-test")
@@ -529,7 +603,7 @@ def main(argv):
             print("    " + e)
     else:
         passed += 1
-        print("ok self-test round trips and crafted objects")
+        print("ok self-test round trips, crafted objects, record vectors")
     if not records:
         failed += 1
         print("FAIL no records in %s" % path)
