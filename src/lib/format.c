@@ -532,3 +532,23 @@ int atrest__obj_clone(atrest__obj *out, const atrest__obj *o)
 	return atrest__aead_new(
 		&out->aead, o->hdr.cipher, o->key, atrest__cipher_keylen(o->hdr.cipher));
 }
+
+int atrest__obj_for_slot(atrest__obj **out, atrest__obj **slots, unsigned slot)
+{
+	atrest__obj *o = slots[slot];
+	int rc;
+
+	if (!o) {
+		o = malloc(sizeof(*o));
+		ENSURE(o, ATREST_ERROR, "out of memory");
+		rc = atrest__obj_clone(o, slots[0]);
+		if (rc < 0) {
+			atrest__obj_cleanup(o);
+			free(o);
+			return rc;
+		}
+		slots[slot] = o;
+	}
+	*out = o;
+	return 0;
+}

@@ -97,6 +97,12 @@ void atrest__obj_cleanup(atrest__obj *o);
  * open segments of the same object; free it with atrest__obj_cleanup.
  */
 int atrest__obj_clone(atrest__obj *out, const atrest__obj *o);
+/*
+ * The copy of slots[0] that thread slot works with, cloned into slots[slot]
+ * on first use (the caller frees slots 1.. with atrest__obj_cleanup and
+ * free).  One thread per slot, as the worker pool guarantees.
+ */
+int atrest__obj_for_slot(atrest__obj **out, atrest__obj **slots, unsigned slot);
 
 /* Segment layout of an object of stored_size bytes; ATREST_EINTEGRITY
  * when the size cannot be that of an intact object. */

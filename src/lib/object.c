@@ -172,22 +172,7 @@ static int ctbuf_get(ctbuf **b, atrest_store *st, size_t need)
 
 static int crew_obj(atrest__obj **out, crew *c, unsigned slot)
 {
-	atrest__obj *o = c->slot[slot];
-	int rc;
-
-	if (!o) {
-		o = malloc(sizeof(*o));
-		ENSURE(o, ATREST_ERROR, "out of memory");
-		rc = atrest__obj_clone(o, c->slot[0]);
-		if (rc < 0) {
-			atrest__obj_cleanup(o);
-			free(o);
-			return rc;
-		}
-		c->slot[slot] = o;
-	}
-	*out = o;
-	return 0;
+	return atrest__obj_for_slot(out, c->slot, slot);
 }
 
 static void crew_free(crew *c, size_t scratch_len)
