@@ -168,37 +168,26 @@ static int get_to_special(atrest_reader *r, const char *name, const char *path, 
 	return status;
 }
 
-/* Verify everything into a temp file, then rename it over path. */
+/* Verify everything into an unnamed (or temporary) file, then publish it. */
 static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf)
 {
-	char tmp[PATH_MAX];
-	int fd, status, err = 0;
+	struct cli_atomic out;
+	int status, err;
 
 	if (cli_is_special(path))
 		return get_to_special(r, name, path, buf);
-	if (cli_tmp_name(tmp, sizeof(tmp), path) < 0)
+	err = cli_atomic_open(&out, path);
+	if (err == EINVAL)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
-	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-	if (fd < 0)
-		return cli_err_os(
-			errno, "get %s: creating a file next to %s", name, path);
-	cli_tmpfile_register(tmp);
-	status = get_copy(r, name, fd, path, buf);
-	if (!status && fsync(fd) < 0)
-		err = errno;
-	if (close(fd) < 0 && !status && !err)
-		err = errno;
-	if (!status && !err && rename(tmp, path) < 0)
-		err = errno;
-	if (!status && err)
-		status = cli_err_os(err, "get %s: writing %s", name, path);
-	if (status)
-		unlink(tmp);
-	cli_tmpfile_forget();
-	if (!status && (err = cli_fsync_parent(path)) != 0)
-		status = cli_err_os(
-			err, "get %s: syncing the directory of %s", name, path);
-	return status;
+	if (err)
+		return cli_err_os(err, "get %s: creating a file next to %s", name, path);
+	status = get_copy(r, name, out.fd, path, buf);
+	if (status) {
+		cli_atomic_abort(&out);
+		return status;
+	}
+	err = cli_atomic_commit(&out, 1);
+	return err ? cli_err_os(err, "get %s: writing %s", name, path) : CLI_OK;
 }
 
 static int get_parse(
