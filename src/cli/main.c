@@ -34,11 +34,18 @@ static const struct cli_cmd commands[] = {
 		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
 		"rotate-days, force-days.  Settings apply to new writes only.\n"},
 	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
-		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
+		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
 		"store when it does not exist.\n\n"
-		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable); the\n"
+		"                    value is on the command line, which other users\n"
+		"                    of this machine can see (ps): use --meta-file\n"
+		"                    for anything sensitive\n"
+		"  --meta-file F     read metadata from F, one KEY=VALUE per line\n"
+		"                    (empty lines skipped; '-' for standard input,\n"
+		"                    then FILE must be given); repeatable, kept in\n"
+		"                    order with --meta\n"},
 	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
 		"get NAME [-o FILE]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
