@@ -170,7 +170,9 @@ static const char global_env[] =
 	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
 	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
 	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
-	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
+	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n"
+	"  ATREST_KDF_ALLOW_COSTLY=1  accept passphrase parameters (from a keyring\n"
+	"                     or file) costlier than atrest writes\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
 	"failure, 5 key error\n";
 
@@ -229,6 +231,28 @@ static void harden_process(void)
 	setrlimit(RLIMIT_CORE, &none);
 	/* A closed pipe is then an EPIPE error like any other. */
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Keys that could not be locked may reach swap: said once, at the end, so
+ * that an operator can raise the limit (the library keeps working).
+ */
+static void warn_unlocked_memory(void)
+{
+	unsigned long n = atrest_secure_memory_status();
+	struct rlimit rl;
+	char limit[32] = "unknown";
+
+	if (n == 0)
+		return;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(limit, sizeof(limit), "%llu bytes",
+			(unsigned long long)rl.rlim_cur);
+	fprintf(stderr,
+		"atrest: warning: %lu key buffer%s could not be locked in memory "
+		"(RLIMIT_MEMLOCK %s; raise 'ulimit -l' or grant CAP_IPC_LOCK): keys "
+		"may be written to swap\n",
+		n, n == 1 ? "" : "s", limit);
 }
 
 static int env_true(const char *name)
@@ -302,5 +326,6 @@ int main(int argc, char **argv)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
 	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
 	flushed = cli_flush_stdout();
+	warn_unlocked_memory();
 	return status ? status : flushed;
 }

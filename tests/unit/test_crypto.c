@@ -6,11 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <argon2.h>
 
+#include "atrest/keys.h"
 #include "atrest/store.h"
 #include "crypto.h"
 #include "helpers.h"
@@ -587,6 +591,44 @@ static void test_ct_equal_rand(void **state)
 	assert_true(atrest__ct_equal(a, b, 0));
 }
 
+/*
+ * With no lockable memory (RLIMIT_MEMLOCK 0 and, for root, CAP_IPC_LOCK
+ * dropped) secrets still work, and atrest_secure_memory_status says how
+ * many are unlocked.  In a child: the limit and capability stay there.
+ */
+static void test_secret_unlocked(void **state)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2];
+	struct rlimit none = {0, 0};
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(atrest_secure_memory_status(), atrest__secret_unlocked());
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		atrest__secret *s;
+		unsigned long before = atrest_secure_memory_status();
+
+		if (syscall(SYS_capget, &h, caps) == 0) {
+			caps[0].effective &= ~(1u << CAP_IPC_LOCK);
+			caps[0].permitted &= ~(1u << CAP_IPC_LOCK);
+			(void)syscall(SYS_capset, &h, caps);
+		}
+		if (setrlimit(RLIMIT_MEMLOCK, &none) != 0 ||
+			atrest__secret_new(&s, 32) != 0)
+			_exit(2);
+		memset(s->data, 1, 32);
+		atrest__secret_free(s);
+		_exit(atrest_secure_memory_status() == before + 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_secret(void **state)
 {
 	atrest__secret *s, *d, *big;
@@ -697,6 +739,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_ct_equal_rand),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_secret_unlocked),
 		cmocka_unit_test(test_fips_unavailable),
 	};
 
