@@ -55,6 +55,12 @@ def mac_key(kr, mk):
     return hkdf(check_secret(kr, mk), store_id(kr), b"atrest/v1 keyring mac", 32)
 
 
+def data_key(kr, mk, kid):
+    k = next(k for k in kr["keys"] if k["id"] == kid)
+    aad = b"atrest/v1 dek" + store_id(kr) + struct.pack("<I", kid)
+    return unwrap(mk, base64.b64decode(k["wrapped"], validate=True), aad)
+
+
 def lp(b):
     return struct.pack("<Q", len(b)) + b
 
@@ -101,10 +107,7 @@ def main(argv):
             json.dump(kr, f, indent=1)
         return 0
     if argv[1] == "data-key":
-        kr, mk, kid = load(argv[2]), bytes.fromhex(argv[3]), int(argv[4])
-        k = next(k for k in kr["keys"] if k["id"] == kid)
-        aad = b"atrest/v1 dek" + store_id(kr) + struct.pack("<I", kid)
-        print(unwrap(mk, base64.b64decode(k["wrapped"]), aad).hex())
+        print(data_key(load(argv[2]), bytes.fromhex(argv[3]), int(argv[4])).hex())
         return 0
     sys.exit("unknown command %r" % argv[1])
 
