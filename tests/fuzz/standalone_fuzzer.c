@@ -98,7 +98,8 @@ static int memfd_with(const uint8_t *p, size_t len)
 }
 
 /* The fd pump must agree with the incremental reader, byte for byte. */
-static void decrypt_fd_agrees(const uint8_t *data, size_t size, int rc, const struct mem *m)
+static void decrypt_fd_agrees(
+	const uint8_t *data, size_t size, int rc, const struct mem *m)
 {
 	int in = memfd_with(data, size), out = memfd_with(NULL, 0);
 	int rc2 = atrest_file_decrypt_fd(key, NULL, in, out);
