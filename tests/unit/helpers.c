@@ -123,3 +123,19 @@ int th_store_open(
 	o.old_key = old;
 	return atrest_store_open(st, &o);
 }
+
+atrest_store *th_store_with(
+	const char *dir, const uint8_t *key, int cipher, uint32_t seg, unsigned threads)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *st = NULL;
+
+	o.path = dir;
+	o.create = 1;
+	o.cipher = cipher;
+	o.segment_size = seg;
+	o.threads = threads;
+	o.key = th_raw_key(key);
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	return st;
+}

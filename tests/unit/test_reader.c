@@ -261,17 +261,7 @@ static void expect_unreadable(atrest_store *st, const char *name)
 
 static atrest_store *open_plain_store(const char *dir, int cipher, unsigned threads)
 {
-	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
-	atrest_store *st = NULL;
-
-	o.path = dir;
-	o.create = 1;
-	o.cipher = cipher;
-	o.segment_size = SEG;
-	o.threads = threads;
-	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
-	assert_int_equal(atrest_store_open(&st, &o), 0);
-	return st;
+	return th_store_with(dir, KEY, cipher, SEG, threads);
 }
 
 static const uint8_t NO_META[] = {0, 0};
