@@ -34,11 +34,18 @@ static const struct cli_cmd commands[] = {
 		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
 		"rotate-days, force-days.  Settings apply to new writes only.\n"},
 	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
-		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
+		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
 		"store when it does not exist.\n\n"
-		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable); the\n"
+		"                    value is on the command line, which other users\n"
+		"                    of this machine can see (ps): use --meta-file\n"
+		"                    for anything sensitive\n"
+		"  --meta-file F     read metadata from F, one KEY=VALUE per line\n"
+		"                    (empty lines skipped; '-' for standard input,\n"
+		"                    then FILE must be given); repeatable, kept in\n"
+		"                    order with --meta\n"},
 	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
 		"get NAME [-o FILE]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
@@ -52,9 +59,9 @@ static const struct cli_cmd commands[] = {
 		"Encrypt IN (standard input when absent or '-') into a standalone\n"
 		"file: its data key travels in its header, wrapped by the master key,\n"
 		"so it needs no store and decrypts anywhere with the same master key.\n"
-		"Output goes to standard output (never a terminal) or, with -o, to a\n"
-		"temporary file next to OUT that is synced and renamed over OUT only\n"
-		"when everything succeeded: on failure nothing is left at OUT and an\n"
+		"Output goes to standard output (never a terminal) or, with -o, to an\n"
+		"unnamed file beside OUT that is synced and named OUT only when\n"
+		"everything succeeded: on failure nothing is left at OUT and an\n"
 		"existing OUT is untouched.  No store is opened.\n\n"
 		"  -o, --output OUT  write to OUT (created with mode 0600)\n"
 		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
@@ -174,7 +181,9 @@ static const char global_env[] =
 	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
 	"  ATREST_KEY_URI     a key provider URI: pkcs11:..., kmip://...,\n"
 	"                     tpm2:... (docs/KEY-PROVIDERS.md)\n"
-	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
+	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n"
+	"  ATREST_KDF_ALLOW_COSTLY=1  accept passphrase parameters (from a keyring\n"
+	"                     or file) costlier than atrest writes\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
 	"failure, 5 key error\n";
 
@@ -233,6 +242,28 @@ static void harden_process(void)
 	setrlimit(RLIMIT_CORE, &none);
 	/* A closed pipe is then an EPIPE error like any other. */
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Keys that could not be locked may reach swap: said once, at the end, so
+ * that an operator can raise the limit (the library keeps working).
+ */
+static void warn_unlocked_memory(void)
+{
+	unsigned long n = atrest_secure_memory_status();
+	struct rlimit rl;
+	char limit[32] = "unknown";
+
+	if (n == 0)
+		return;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(limit, sizeof(limit), "%llu bytes",
+			(unsigned long long)rl.rlim_cur);
+	fprintf(stderr,
+		"atrest: warning: %lu key buffer%s could not be locked in memory "
+		"(RLIMIT_MEMLOCK %s; raise 'ulimit -l' or grant CAP_IPC_LOCK): keys "
+		"may be written to swap\n",
+		n, n == 1 ? "" : "s", limit);
 }
 
 static int env_true(const char *name)
@@ -306,5 +337,6 @@ int main(int argc, char **argv)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
 	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
 	flushed = cli_flush_stdout();
+	warn_unlocked_memory();
 	return status ? status : flushed;
 }

@@ -11,7 +11,7 @@
 
 #include "common.h"
 
-#define MSG_MAX 1024
+#define MSG_MAX ATREST__ERROR_MSG_MAX
 
 static _Thread_local char tl_msg[MSG_MAX];
 static _Thread_local atrest_error tl_err;
@@ -93,6 +93,21 @@ void atrest__error_prefix(const char *fmt, ...)
 	tl_msg[n + 1] = ' ';
 	memcpy(tl_msg + n + 2, old, sizeof(tl_msg) - (size_t)n - 2);
 	tl_msg[sizeof(tl_msg) - 1] = '\0';
+}
+
+void atrest__error_save(atrest__saved_error *out)
+{
+	out->code = tl_set ? tl_err.code : 0;
+	memcpy(out->message, tl_set ? tl_msg : "", tl_set ? sizeof(tl_msg) : 1);
+}
+
+int atrest__error_restore(const atrest__saved_error *e)
+{
+	if (e->code == 0) {
+		atrest_error_clear();
+		return 0;
+	}
+	return atrest__error(e->code, "%s", e->message);
 }
 
 int atrest__errno_code(int errnum)

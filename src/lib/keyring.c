@@ -239,11 +239,21 @@ int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
 	 * key, and the same key by another route (ATREST_KEY instead of a key
 	 * file) must not change the recorded kind or id.
 	 */
-	GUARD(atrest__kp_bind(kp, kr->params, &params));
+	rc = atrest__kp_bind(kp, kr->params, &params);
 	free(params);
+	if (rc < 0) {
+		atrest__error_prefix("keyring");
+		return rc;
+	}
 	GUARD(atrest__kp_key_id(kp, given, sizeof(given)));
 	rc = atrest__kp_unwrap(kp, &check, kr->check, kr->check_len, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
+	/* The key the keyring names, yet its check does not unwrap: edited. */
+	if ((rc == ATREST_EKEY || rc == ATREST_EINTEGRITY) && !strcmp(given, kr->key_id))
+		return atrest__error(ATREST_EINTEGRITY,
+			"keyring damaged: its check does not unwrap under its own master "
+			"key %s (store_id or check edited, or corrupted)",
+			given);
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
 		return atrest__error(ATREST_EKEY,
 			"wrong master key: the store's keyring is wrapped by master key %s, "
@@ -298,8 +308,9 @@ static int parse_dek(atrest__dek *d, json_t *o)
 	d->status = status_from_name(st);
 	if (d->status < 0)
 		return -1;
+	/* A tombstone has no wrapped key at all (not even null). */
 	if (d->status == ATREST__DEK_DESTROYED)
-		return w ? -1 : 0;
+		return json_object_get(o, "wrapped") ? -1 : 0;
 	return parse_blob(d->wrapped, &d->wrapped_len, w);
 }
 
@@ -343,6 +354,10 @@ static int parse_fields(atrest__keyring *kr, json_t *root)
 	kr->active = (uint32_t)active;
 	strcpy(kr->kind, kind);
 	strcpy(kr->key_id, kid);
+	/* params: a string, null or absent (the MAC cannot tell null from ""). */
+	if (!params && json_object_get(m, "params") &&
+		!json_is_null(json_object_get(m, "params")))
+		return -1;
 	if (params && !(kr->params = strdup(params)))
 		return -1;
 	return parse_keys(kr, json_object_get(root, "keys"));
@@ -534,9 +549,10 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
 	return 1;
 }
 
-/* New wrapped blobs for every live key, into a scratch copy first. */
+/* New wrapped blobs for every live key and the check, into scratch first. */
 static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to,
-	atrest__dek *nk, uint8_t *check, size_t *check_len)
+	atrest__dek *nk, const atrest__secret *check_secret, uint8_t *check,
+	size_t *check_len)
 {
 	uint8_t aad[64];
 
@@ -553,8 +569,44 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len, d->key->data,
 			aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
 	}
-	return atrest__kp_wrap(to, check, check_len, kr->check_secret->data, aad,
+	return atrest__kp_wrap(to, check, check_len, check_secret->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
+}
+
+/*
+ * A new random check secret, and so a new MAC key: whoever still holds the
+ * old master key (and an old copy of the keyring, whose check it unwraps)
+ * can no longer compute a MAC this keyring accepts.
+ */
+static int new_check_secret(atrest__keyring *probe, atrest__secret **out)
+{
+	GUARD(atrest__secret_new(out, 32));
+	GUARD(atrest__rand((*out)->data, 32));
+	probe->mac_key = NULL;
+	return derive_mac_key(probe, *out);
+}
+
+/* Install what rewrap prepared in probe (parameters, check, MAC key). */
+static void rewrap_commit(atrest__keyring *kr, atrest__keyring *probe,
+	const atrest__dek *nk, const uint8_t *check, size_t check_len)
+{
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
+		kr->keys[i].wrapped_len = nk[i].wrapped_len;
+	}
+	memcpy(kr->check, check, check_len);
+	kr->check_len = check_len;
+	memcpy(kr->kind, probe->kind, sizeof(kr->kind));
+	memcpy(kr->key_id, probe->key_id, sizeof(kr->key_id));
+	free(kr->params);
+	kr->params = probe->params;
+	probe->params = NULL;
+	atrest__secret_free(kr->check_secret);
+	kr->check_secret = probe->check_secret;
+	probe->check_secret = NULL;
+	atrest__secret_free(kr->mac_key);
+	kr->mac_key = probe->mac_key;
+	probe->mac_key = NULL;
 }
 
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to)
@@ -565,25 +617,20 @@ int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_key
 	size_t check_len = 0;
 	int rc;
 
+	probe.params = NULL;
+	probe.check_secret = NULL;
+	probe.mac_key = NULL;
 	ENSURE(nk, ATREST_ERROR, "out of memory");
 	ENSURE_OUT(kr->check_secret, ATREST_EKEY, "keyring is locked");
 	/* Fresh provider parameters (a new passphrase salt, say). */
-	probe.params = NULL;
 	GUARD_OUT(bind_provider(&probe, to));
-	GUARD_OUT(rewrap_all(kr, from, to, nk, check, &check_len));
-	for (size_t i = 0; i < kr->nkeys; i++) {
-		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
-		kr->keys[i].wrapped_len = nk[i].wrapped_len;
-	}
-	memcpy(kr->check, check, check_len);
-	kr->check_len = check_len;
-	memcpy(kr->kind, probe.kind, sizeof(kr->kind));
-	memcpy(kr->key_id, probe.key_id, sizeof(kr->key_id));
-	free(kr->params);
-	kr->params = probe.params;
-	probe.params = NULL;
+	GUARD_OUT(new_check_secret(&probe, &probe.check_secret));
+	GUARD_OUT(rewrap_all(kr, from, to, nk, probe.check_secret, check, &check_len));
+	rewrap_commit(kr, &probe, nk, check, check_len);
 out:
 	free(probe.params);
+	atrest__secret_free(probe.check_secret);
+	atrest__secret_free(probe.mac_key);
 	atrest__wipe(nk, kr->nkeys * sizeof(*nk));
 	free(nk);
 	return rc;

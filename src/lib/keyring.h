@@ -95,9 +95,10 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old);
 void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old);
 
 /*
- * Wrap the check secret and every live data key under to (bound to fresh
- * parameters), unwrapping first with from where needed.  kr is unchanged
- * on failure.
+ * Wrap every live data key under to (bound to fresh parameters),
+ * unwrapping first with from where needed, and draw a new check secret
+ * (wrapped under to), so that the keyring MAC key changes with the master
+ * key.  kr is unchanged on failure.
  */
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to);
 int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id);

@@ -172,22 +172,7 @@ static int ctbuf_get(ctbuf **b, atrest_store *st, size_t need)
 
 static int crew_obj(atrest__obj **out, crew *c, unsigned slot)
 {
-	atrest__obj *o = c->slot[slot];
-	int rc;
-
-	if (!o) {
-		o = malloc(sizeof(*o));
-		ENSURE(o, ATREST_ERROR, "out of memory");
-		rc = atrest__obj_clone(o, c->slot[0]);
-		if (rc < 0) {
-			atrest__obj_cleanup(o);
-			free(o);
-			return rc;
-		}
-		c->slot[slot] = o;
-	}
-	*out = o;
-	return 0;
+	return atrest__obj_for_slot(out, c->slot, slot);
 }
 
 static void crew_free(crew *c, size_t scratch_len)
@@ -562,8 +547,9 @@ static int reader_meta(atrest_reader *r)
 		ENSURE_OUT(ct, ATREST_ERROR, "out of memory");
 		GUARD_OUT(pread_full(r->br, ct, ml, off));
 	}
-	rc = atrest__meta_open(
-		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml);
+	GUARD_OUT(atrest__meta_open(
+		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml));
+	rc = atrest__meta_check(r->meta, r->meta_len);
 out:
 	free(ct);
 	return rc;
@@ -609,12 +595,23 @@ static int reader_keyed(atrest_reader *r, const char *name)
 	return size_of(&r->size, r->br, &h, r->obj.nseg, r->obj.last_ct);
 }
 
+/* The first bytes of an object; a backend claiming more than asked fails. */
+static int read_head(atrest_backend_reader *br, uint8_t *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	GUARD(br->pread(br, buf, len, 0, got));
+	ENSURE(*got <= len, ATREST_ERROR,
+		"store backend read %zu bytes when asked for %zu (faulty backend)", *got,
+		len);
+	return 0;
+}
+
 static int reader_start(atrest_reader *r, const char *name)
 {
 	size_t got = 0;
 
 	GUARD(r->st->b->open_read(r->st->b, &r->br, name));
-	GUARD(r->br->pread(r->br, r->head, sizeof(r->head), 0, &got));
+	GUARD(read_head(r->br, r->head, sizeof(r->head), &got));
 	r->head_len = got;
 	if (!atrest__is_object(r->head, got)) {
 		ENSURE(r->plain_ok, ATREST_EINTEGRITY,
@@ -705,7 +702,22 @@ static int open_cached(atrest_reader *r, uint64_t i)
 static int read_plain(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
 	GUARD(r->br->pread(r->br, buf, len, r->pos, got));
+	ENSURE(*got <= len, ATREST_ERROR,
+		"store backend read %zu bytes when asked for %zu (faulty backend)", *got,
+		len);
 	r->pos += *got;
+	return 0;
+}
+
+/* A whole plaintext file, exactly as large as it was when opened. */
+static int read_plain_all(atrest_reader *r, uint8_t *out, const char *name)
+{
+	size_t got = 0;
+
+	GUARD(read_plain(r, out, r->size, &got));
+	ENSURE(got == r->size, ATREST_ERROR,
+		"'%s' changed while being read (%zu of %llu bytes); try again", name, got,
+		(unsigned long long)r->size);
 	return 0;
 }
 
@@ -898,7 +910,7 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
-	size_t got, room = 0;
+	size_t room = 0;
 	int rc;
 
 	*out = NULL;
@@ -911,7 +923,7 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	if (!buf)
 		rc = atrest__error(ATREST_ERROR, "out of memory");
 	else if (r->plain)
-		rc = read_plain(r, buf, r->size, &got);
+		rc = read_plain_all(r, buf, name);
 	else
 		rc = read_all(r, buf, room);
 	if (rc < 0) {
@@ -999,7 +1011,7 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 	GUARD(st->b->open_read(st->b, &br, name));
 	out->stored_size = br->size;
 	out->mtime = br->mtime;
-	rc = br->pread(br, head, sizeof(head), 0, &got);
+	rc = read_head(br, head, sizeof(head), &got);
 	if (rc == 0 && !atrest__is_object(head, got)) {
 		out->plaintext = 1;
 	} else if (rc == 0 && (rc = atrest__hdr_parse(&h, head, got)) == 0) {

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "atrest/keys.h"
 #include "common.h"
 #include "secret.h"
 
@@ -82,6 +83,11 @@ void atrest__secret_free(atrest__secret *s)
 unsigned long atrest__secret_unlocked(void)
 {
 	return atomic_load(&g_unlocked);
+}
+
+unsigned long atrest_secure_memory_status(void)
+{
+	return atrest__secret_unlocked();
 }
 
 void atrest__wipe(void *p, size_t len)

@@ -103,3 +103,39 @@ int th_write_file(const char *path, const void *buf, size_t len)
 	ok = fwrite(buf, 1, len, f) == len;
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
+
+atrest_keyprov *th_raw_key(const uint8_t *k)
+{
+	atrest_keyprov *kp;
+
+	assert_int_equal(atrest_keyprov_raw(&kp, k, 32), 0);
+	return kp;
+}
+
+int th_store_open(
+	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+
+	o.path = dir;
+	o.create = 1;
+	o.key = key;
+	o.old_key = old;
+	return atrest_store_open(st, &o);
+}
+
+atrest_store *th_store_with(
+	const char *dir, const uint8_t *key, int cipher, uint32_t seg, unsigned threads)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *st = NULL;
+
+	o.path = dir;
+	o.create = 1;
+	o.cipher = cipher;
+	o.segment_size = seg;
+	o.threads = threads;
+	o.key = th_raw_key(key);
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	return st;
+}

@@ -17,25 +17,9 @@
 
 static uint8_t KA[32], KB[32];
 
-static atrest_keyprov *raw(const uint8_t *k)
-{
-	atrest_keyprov *kp;
-
-	assert_int_equal(atrest_keyprov_raw(&kp, k, 32), 0);
-	return kp;
-}
-
-static int open_with(
-	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old)
-{
-	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
-
-	o.path = dir;
-	o.create = 1;
-	o.key = key;
-	o.old_key = old;
-	return atrest_store_open(st, &o);
-}
+/* The shared helpers, under this file's short names. */
+#define raw th_raw_key
+#define open_with th_store_open
 
 static uint32_t key_of(atrest_store *st, const char *name)
 {
