@@ -26,6 +26,20 @@ int atrest__error_os(int code, int errnum, const char *fmt, ...) ATREST__PRINTF(
 int atrest__error_ossl(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
 /* Prefix the current last message with "what: " (context for callers). */
 void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
+
+/*
+ * A copy of a thread's last error, to raise again later or on another
+ * thread (a job's failure re-raised on the thread waiting for it, a first
+ * failure kept while a fallback is tried).
+ */
+typedef struct atrest__error_saved {
+	int code; /* 0: no error was set */
+	char message[1024];
+} atrest__error_saved;
+
+void atrest__error_save(atrest__error_saved *out);
+/* Make the saved error this thread's last error again; returns its code. */
+int atrest__error_restore(const atrest__error_saved *saved);
 /*
  * The one rule for the versioned structs callers pass (options, and the
  * info structs they fill in): versions 1 up to current are accepted, and

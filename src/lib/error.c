@@ -42,6 +42,16 @@ int atrest__error(int code, const char *fmt, ...)
 	return code;
 }
 
+int atrest_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, NULL);
+	va_end(ap);
+	return code;
+}
+
 int atrest__error_os(int code, int errnum, const char *fmt, ...)
 {
 	va_list ap;
@@ -93,6 +103,21 @@ void atrest__error_prefix(const char *fmt, ...)
 	tl_msg[n + 1] = ' ';
 	memcpy(tl_msg + n + 2, old, sizeof(tl_msg) - (size_t)n - 2);
 	tl_msg[sizeof(tl_msg) - 1] = '\0';
+}
+
+void atrest__error_save(atrest__error_saved *out)
+{
+	out->code = tl_set ? tl_err.code : 0;
+	snprintf(out->message, sizeof(out->message), "%s", tl_set ? tl_msg : "");
+}
+
+int atrest__error_restore(const atrest__error_saved *saved)
+{
+	if (!saved->code) {
+		atrest_error_clear();
+		return 0;
+	}
+	return atrest__error(saved->code, "%s", saved->message);
 }
 
 int atrest__errno_code(int errnum)
@@ -148,6 +173,8 @@ const char *atrest_strerror(int code)
 		return "no space left";
 	case ATREST_ETOOBIG:
 		return "too big";
+	case ATREST_ECONFLICT:
+		return "changed meanwhile";
 	default:
 		return "error";
 	}

@@ -52,7 +52,7 @@ static int derive_key(
 
 	memcpy(info, label, sizeof(label) - 1);
 	memcpy(info + sizeof(label) - 1, r->ns, nl);
-	rc = atrest__hkdf(key, sizeof(key), r->st->kr->store_id, 16, dek, 32, info,
+	rc = atrest__hkdf(key, sizeof(key), r->st->store_id, 16, dek, 32, info,
 		sizeof(label) - 1 + nl);
 	if (rc == 0)
 		rc = atrest__aead_new(&k->aead, cipher, key, sizeof(key));

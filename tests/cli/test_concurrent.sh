@@ -77,10 +77,10 @@ finish() {
 # cycle CIPHER SEGMENT: rotate, change settings, re-encrypt off the old key.
 cycle() {
 	check_exit 0 atrest rotate
-	new=$(sed -n 's/^new active data key \([0-9]*\)$/\1/p' "$T/out")
+	old=$(key_id -2)
 	check_exit 0 atrest config cipher "$1"
 	check_exit 0 atrest config segment-size "$2"
-	check_exit 0 atrest reencrypt --data-key $((new - 1))
+	check_exit 0 atrest reencrypt --data-key "$old"
 	check_out ' 0 failed$'
 }
 

@@ -45,6 +45,32 @@ static uint32_t key_of(atrest_store *st, const char *name)
 	return id;
 }
 
+/* The data keys, oldest first (ids are random: tests go by position). */
+typedef struct keyset {
+	atrest_key_info v[8];
+	uint32_t id[8];
+	int n;
+} keyset;
+
+static int add_key(const atrest_key_info *k, void *p)
+{
+	keyset *ks = p;
+
+	assert_true(ks->n < 8);
+	ks->v[ks->n] = *k;
+	ks->id[ks->n++] = k->id;
+	return 0;
+}
+
+static keyset keys_of(atrest_store *st, int usage)
+{
+	keyset ks;
+
+	memset(&ks, 0, sizeof(ks));
+	assert_int_equal(atrest_keys_list(st, usage, add_key, &ks), 0);
+	return ks;
+}
+
 static void expect_content(atrest_store *st, const char *name, const char *want)
 {
 	void *out;
@@ -67,16 +93,19 @@ static void test_rotate(void **state)
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "old", "one", 3, NULL), 0);
 	assert_int_equal(atrest_rotate(&id, st), 0);
-	assert_int_equal(id, 2);
+	keyset ks = keys_of(st, 0);
+	assert_int_equal(ks.n, 2);
+	assert_int_equal(id, ks.id[1]);
+	assert_int_not_equal(ks.id[0], ks.id[1]);
 	assert_int_equal(atrest_put(st, "new", "two", 3, NULL), 0);
-	assert_int_equal(key_of(st, "old"), 1);
-	assert_int_equal(key_of(st, "new"), 2);
+	assert_int_equal(key_of(st, "old"), ks.id[0]);
+	assert_int_equal(key_of(st, "new"), id);
 	expect_content(st, "old", "one");
 	atrest_store_close(st);
 	/* The rotation is durable. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "newer", "3", 1, NULL), 0);
-	assert_int_equal(key_of(st, "newer"), 2);
+	assert_int_equal(key_of(st, "newer"), id);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -103,7 +132,7 @@ static void test_policy(void **state)
 	/* Writers apply the policy themselves. */
 	atrest__clock_offset(62 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "x", "y", 1, NULL), 0);
-	assert_int_equal(key_of(st, "x"), 3);
+	assert_int_equal(key_of(st, "x"), keys_of(st, 0).id[2]);
 	atrest__clock_offset(0);
 	atrest_store_close(st);
 	th_rmrf(dir);
@@ -165,14 +194,6 @@ static void test_rewrap_with_old_key(void **state)
 	th_rmrf(dir);
 }
 
-static int list_keys(const atrest_key_info *k, void *p)
-{
-	atrest_key_info *all = p;
-
-	all[k->id] = *k;
-	return 0;
-}
-
 /* Two handles on one store stand for two processes. */
 static void test_two_handles(void **state)
 {
@@ -191,10 +212,10 @@ static void test_two_handles(void **state)
 	assert_int_equal(atrest_rotate(NULL, b), 0);
 	assert_int_equal(atrest_rotate(NULL, a), 0);
 	/* b picks up a's rotation within a second, or at once on a refresh. */
-	atrest_key_info keys[8];
-	assert_int_equal(atrest_keys_list(b, 0, list_keys, keys), 0);
+	keyset ks = keys_of(b, 0);
+	assert_int_equal(ks.n, 4);
 	assert_int_equal(atrest_put(b, "by-b", "B", 1, NULL), 0);
-	assert_int_equal(key_of(b, "by-b"), 4);
+	assert_int_equal(key_of(b, "by-b"), ks.id[3]);
 	expect_content(a, "by-b", "B");
 	/* a rewraps to B; b (holding only A) keeps working with its keys. */
 	assert_int_equal(atrest_rewrap(a, raw(KB)), 0);
@@ -217,7 +238,8 @@ static void test_expose_reencrypt_destroy(void **state)
 {
 	char dir[256];
 	atrest_store *st;
-	atrest_key_info keys[8];
+	keyset ks;
+	uint32_t k1, k2, k3;
 	atrest_job_stats js;
 	atrest_meta_entry me[] = {{"job", "9"}};
 	atrest_meta m = {me, 1};
@@ -232,41 +254,42 @@ static void test_expose_reencrypt_destroy(void **state)
 		assert_int_equal(
 			atrest_put(st, name, "payload", 7, i == 3 ? &m : NULL), 0);
 	}
-	assert_int_equal(atrest_key_expose(st, 1), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
-	assert_string_equal(keys[1].status, "exposed");
-	assert_string_equal(keys[2].status, "active");
-	assert_int_equal(keys[1].objects, 20);
-	assert_int_equal(keys[1].bytes, 140);
-	assert_int_equal(atrest_key_destroy(st, 1, 0), ATREST_EEXISTS);
-	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(&js, st, 2, "", NULL, NULL), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
+	k1 = keys_of(st, 0).id[0];
+	assert_int_equal(atrest_key_expose(st, k1), 0);
+	ks = keys_of(st, 1);
+	k2 = ks.id[1];
+	assert_string_equal(ks.v[0].status, "exposed");
+	assert_string_equal(ks.v[1].status, "active");
+	assert_int_equal(ks.v[0].objects, 20);
+	assert_int_equal(ks.v[0].bytes, 140);
+	assert_int_equal(atrest_key_destroy(st, k1, 0), ATREST_EEXISTS);
+	assert_int_equal(atrest_key_destroy(st, k2, 1), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(&js, st, k2, "", NULL, NULL), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(&js, st, k1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 20);
 	assert_int_equal(js.failed, 0);
-	assert_int_equal(key_of(st, "r/05"), 2);
+	assert_int_equal(key_of(st, "r/05"), k2);
 	expect_content(st, "r/05", "payload");
 	assert_int_equal(atrest_stat(&si, st, "r/03"), 0);
 	assert_int_equal(si.meta_count, 1);
 	assert_string_equal(si.meta[0].value, "9");
 	atrest_stat_info_clear(&si);
 	/* Resumable: a second run has nothing left to do. */
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, k1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 0);
-	assert_int_equal(atrest_key_destroy(st, 1, 0), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 0, list_keys, keys), 0);
-	assert_string_equal(keys[1].status, "destroyed");
+	assert_int_equal(atrest_key_destroy(st, k1, 0), 0);
+	assert_string_equal(keys_of(st, 0).v[0].status, "destroyed");
 	/* Crypto-shredding: an object under a destroyed key is a key error. */
-	assert_int_equal(atrest_rotate(NULL, st), 0);
+	assert_int_equal(atrest_rotate(&k3, st), 0);
 	assert_int_equal(atrest_put(st, "shred", "gone", 4, NULL), 0);
 	assert_int_equal(atrest_rotate(NULL, st), 0);
-	assert_int_equal(atrest_key_destroy(st, 3, 1), 0);
+	assert_int_equal(atrest_key_destroy(st, k3, 1), 0);
 	void *out;
 	size_t n;
+	char want[32];
 	assert_int_equal(atrest_get(&out, &n, st, "shred"), ATREST_EKEY);
-	assert_non_null(strstr(atrest_error_last()->message, "data key 3"));
+	snprintf(want, sizeof(want), "data key %u", k3);
+	assert_non_null(strstr(atrest_error_last()->message, want));
 	atrest_store_close(st);
 	/* Still so after reopening: the key is gone from the keyring file. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
@@ -281,7 +304,6 @@ static void test_usage_cbc(void **state)
 	char dir[256];
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st;
-	atrest_key_info keys[4];
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
@@ -293,10 +315,9 @@ static void test_usage_cbc(void **state)
 	assert_int_equal(atrest_put(st, "a", "1234567", 7, NULL), 0);
 	assert_int_equal(atrest_put(st, "b", "", 0, NULL), 0);
 	assert_int_equal(atrest_put(st, "c", "0123456789abcdefX", 17, NULL), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
-	assert_int_equal(keys[1].objects, 3);
-	assert_int_equal(keys[1].bytes, 24);
+	keyset ks = keys_of(st, 1);
+	assert_int_equal(ks.v[0].objects, 3);
+	assert_int_equal(ks.v[0].bytes, 24);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -450,7 +471,7 @@ static void test_force_days(void **state)
 	FAKE.down = 1;
 	atrest__clock_offset(31 * 86400);
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
-	assert_int_equal(key_of(st, "b"), 1); /* rotation failed, still key 1 */
+	assert_int_equal(key_of(st, "b"), key_of(st, "a")); /* rotation failed */
 	atrest__clock_offset(91 * 86400);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), ATREST_EUNAVAILABLE);
 	assert_non_null(strstr(atrest_error_last()->message, "force-days"));
@@ -461,7 +482,7 @@ static void test_force_days(void **state)
 	FAKE.down = 0;
 	atrest__clock_offset(91 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);
-	assert_int_equal(key_of(st, "c"), 2);
+	assert_int_equal(key_of(st, "c"), keys_of(st, 0).id[1]);
 	atrest__clock_offset(0);
 	atrest_store_close(st);
 	FAKE.real->free(FAKE.real);
