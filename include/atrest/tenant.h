@@ -51,7 +51,8 @@ typedef struct atrest_tenant_info {
  * return stops the walk and is returned. */
 typedef int (*atrest_tenant_cb)(const atrest_tenant_info *info, void *payload);
 
-ATREST_EXTERN int atrest_tenant_list(atrest_store *st, atrest_tenant_cb cb, void *payload);
+ATREST_EXTERN int atrest_tenant_list(
+	atrest_store *st, atrest_tenant_cb cb, void *payload);
 
 /*
  * Crypto-shred tenant name: first destroy every data key of its keyring
@@ -59,7 +60,8 @@ ATREST_EXTERN int atrest_tenant_list(atrest_store *st, atrest_tenant_cb cb, void
  * second), then remove its objects (their count in *removed, which may be
  * NULL), its keyring and its entry.  Re-run it after an interruption.
  */
-ATREST_EXTERN int atrest_tenant_shred(uint64_t *removed, atrest_store *st, const char *name);
+ATREST_EXTERN int atrest_tenant_shred(
+	uint64_t *removed, atrest_store *st, const char *name);
 
 #ifdef __cplusplus
 }

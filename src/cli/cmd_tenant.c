@@ -43,8 +43,9 @@ static int tenant_add(const struct cli_ctx *ctx, int argc, char **argv)
 	if (rc < 0)
 		return cli_err(rc, "tenant add %s", argv[optind]);
 	printf("tenant %s added (master key: %s)\n", argv[optind],
-		o.key_uri ? "its own, by URI"
-			  : o.key_file ? "its own, from a key file" : "the store's");
+		o.key_uri            ? "its own, by URI"
+			: o.key_file ? "its own, from a key file"
+				     : "the store's");
 	return CLI_OK;
 }
 
@@ -52,7 +53,9 @@ static int print_text(const atrest_tenant_info *t, void *payload)
 {
 	(void)payload;
 	printf("%-24s %s %s%s%s\n", t->name, t->keyring_id,
-		t->key_uri ? "key-uri " : t->key_file ? "key-file " : "store",
+		t->key_uri            ? "key-uri "
+			: t->key_file ? "key-file "
+				      : "store",
 		t->key_uri ? t->key_uri : "", t->key_file ? t->key_file : "");
 	return 0;
 }
@@ -134,8 +137,9 @@ int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv)
 {
 	size_t i;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-				 !strcmp(argv[1], "help")))
+	if (argc >= 2 &&
+		(!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+			!strcmp(argv[1], "help")))
 		return cli_help(ctx->cmd);
 	if (argc < 2)
 		return cli_usage_err(ctx, "missing action (add, list or shred)");

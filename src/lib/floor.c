@@ -118,8 +118,8 @@ int atrest__floor_check(const char *dir, const uint8_t id[16], uint64_t generati
 			"%llu seen before on this host: it was rolled back to an older "
 			"copy (restore the newest keyring; if the rollback is deliberate, "
 			"remove %s)",
-			location, (unsigned long long)generation, (unsigned long long)seen,
-			path);
+			location, (unsigned long long)generation,
+			(unsigned long long)seen, path);
 	}
 	if (generation > seen) {
 		snprintf(text, sizeof(text), "%0*llu\n", FLOOR_DIGITS,

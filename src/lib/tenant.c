@@ -51,7 +51,8 @@ static int roster_take(roster *r, atrest_store *st)
 		r->v[i] = *t;
 		r->v[i].key_uri = t->key_uri ? strdup(t->key_uri) : NULL;
 		r->v[i].key_file = t->key_file ? strdup(t->key_file) : NULL;
-		bad |= (t->key_uri && !r->v[i].key_uri) || (t->key_file && !r->v[i].key_file);
+		bad |= (t->key_uri && !r->v[i].key_uri) ||
+			(t->key_file && !r->v[i].key_file);
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (!r->v || bad) {
@@ -74,7 +75,8 @@ static int register_op(
 }
 
 /* The tenant's own master key (from opts), or NULL for the store's. */
-static int own_key(atrest__tenant *t, atrest_keyprov **out, const atrest_tenant_options *o)
+static int own_key(
+	atrest__tenant *t, atrest_keyprov **out, const atrest_tenant_options *o)
 {
 	const char *uri = o && o->key_uri && *o->key_uri ? o->key_uri : NULL;
 	const char *file = o && o->key_file && *o->key_file ? o->key_file : NULL;
@@ -82,8 +84,8 @@ static int own_key(atrest__tenant *t, atrest_keyprov **out, const atrest_tenant_
 
 	*out = NULL;
 	if (o)
-		GUARD(atrest__check_version(
-			o->version, ATREST_TENANT_OPTIONS_VERSION, "atrest_tenant_options"));
+		GUARD(atrest__check_version(o->version, ATREST_TENANT_OPTIONS_VERSION,
+			"atrest_tenant_options"));
 	ENSURE(!(uri && file), ATREST_EINVAL,
 		"give a tenant a key URI or a key file, not both");
 	/* Never echo the URI: it may carry a secret. */
@@ -128,7 +130,8 @@ static int tenant_keyring(atrest_store *st, atrest__keyring *kr, const char *nam
  * Registered first, keyring second: a crash in between leaves a tenant
  * without a keyring, which opening reports and shred finishes.
  */
-int atrest_tenant_add(atrest_store *st, const char *name, const atrest_tenant_options *opts)
+int atrest_tenant_add(
+	atrest_store *st, const char *name, const atrest_tenant_options *opts)
 {
 	atrest__tenant t;
 	atrest_keyprov *own = NULL;
@@ -249,7 +252,8 @@ static int collect_key(const char *key, uint64_t size, int64_t mtime, void *p)
 }
 
 /* Remove what one listing shows; *found counts it. */
-static int remove_pass(atrest_store *st, const char *prefix, uint64_t *removed, size_t *found)
+static int remove_pass(
+	atrest_store *st, const char *prefix, uint64_t *removed, size_t *found)
 {
 	key_list l = {NULL, 0, 0};
 	int rc = atrest__b_list(st->b, prefix, collect_key, &l);

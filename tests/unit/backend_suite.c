@@ -126,8 +126,8 @@ static void t_interface(void **state)
 
 	assert_true(b->version >= 2);
 	assert_non_null(b->name);
-	assert_true(b->prepare && b->open_write && b->open_read && b->list &&
-		b->remove && b->free);
+	assert_true(b->prepare && b->open_write && b->open_read && b->list && b->remove &&
+		b->free);
 	assert_int_equal(b->prepare(b, 0), 0);
 }
 
@@ -241,7 +241,8 @@ static void t_if_absent(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_int_equal(put(fx->b, "once", "first", 5, ATREST_BACKEND_IF_ABSENT, NULL), 0);
+	assert_int_equal(
+		put(fx->b, "once", "first", 5, ATREST_BACKEND_IF_ABSENT, NULL), 0);
 	atrest_error_clear();
 	assert_error(put(fx->b, "once", "second", 6, ATREST_BACKEND_IF_ABSENT, NULL),
 		ATREST_EEXISTS);
@@ -263,18 +264,18 @@ static void t_if_match(void **state)
 	assert_string_not_equal(e1, e2);
 	/* The version read is gone: the condition fails, nothing changes. */
 	atrest_error_clear();
-	assert_error(put(fx->b, "k", "v3", 2, ATREST_BACKEND_IF_MATCH, e1),
-		ATREST_ECONFLICT);
+	assert_error(
+		put(fx->b, "k", "v3", 2, ATREST_BACKEND_IF_MATCH, e1), ATREST_ECONFLICT);
 	assert_content(fx->b, "k", "v2");
 	/* A plain put in between also makes the etag stale. */
 	assert_int_equal(put_str(fx->b, "k", "v2"), 0);
-	assert_error(put(fx->b, "k", "v4", 2, ATREST_BACKEND_IF_MATCH, e2),
-		ATREST_ECONFLICT);
+	assert_error(
+		put(fx->b, "k", "v4", 2, ATREST_BACKEND_IF_MATCH, e2), ATREST_ECONFLICT);
 	/* Deleted meanwhile: a conflict too, and no object appears. */
 	free(get(fx->b, "k", NULL, &rc, e2));
 	assert_int_equal(fx->b->remove(fx->b, "k"), 0);
-	assert_error(put(fx->b, "k", "v5", 2, ATREST_BACKEND_IF_MATCH, e2),
-		ATREST_ECONFLICT);
+	assert_error(
+		put(fx->b, "k", "v5", 2, ATREST_BACKEND_IF_MATCH, e2), ATREST_ECONFLICT);
 	free(get(fx->b, "k", NULL, &rc, NULL));
 	assert_int_equal(rc, ATREST_ENOTFOUND);
 }
@@ -319,7 +320,8 @@ static int collect(const char *key, uint64_t size, int64_t mtime, void *p)
 	return s->stop_after && s->n == s->stop_after ? 7 : 0;
 }
 
-static void expect_list(atrest_backend *b, const char *prefix, const char *const *want, int n)
+static void expect_list(
+	atrest_backend *b, const char *prefix, const char *const *want, int n)
 {
 	struct seen s = {.n = 0};
 
@@ -338,7 +340,8 @@ static void t_list(void **state)
 	static const char *all[] = {".hidden", "a.txt", "a/b", "a/c/d", "a0", "b"};
 	static const char *under_a[] = {"a/b", "a/c/d"};
 	static const char *starting_a[] = {"a.txt", "a/b", "a/c/d", "a0"};
-	static const char *internal[] = {".atrest/keyring", ".atrest/tenants/t/objects/x"};
+	static const char *internal[] = {
+		".atrest/keyring", ".atrest/tenants/t/objects/x"};
 	static const char *tenant[] = {".atrest/tenants/t/objects/x"};
 	struct fx *fx = *state;
 	struct seen s = {.n = 0, .stop_after = 2};
@@ -358,15 +361,16 @@ static void t_list(void **state)
 
 static void t_bad_keys(void **state)
 {
-	static const char *bad[] = {"", "/abs", "../x", "a/../b", "a/..", "..", ".",
-		"a/./b", "a//b", "a/"};
+	static const char *bad[] = {
+		"", "/abs", "../x", "a/../b", "a/..", "..", ".", "a/./b", "a//b", "a/"};
 	struct fx *fx = *state;
 	atrest_backend_writer *w;
 	atrest_backend_reader *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		atrest_error_clear();
-		assert_error(fx->b->open_write(fx->b, &w, bad[i], 0, NULL), ATREST_EINVAL);
+		assert_error(
+			fx->b->open_write(fx->b, &w, bad[i], 0, NULL), ATREST_EINVAL);
 		assert_error(fx->b->open_read(fx->b, &r, bad[i]), ATREST_EINVAL);
 		assert_error(fx->b->remove(fx->b, bad[i]), ATREST_EINVAL);
 	}

@@ -230,7 +230,8 @@ static int publish(struct mem_writer *w)
 			size_t cap = loc->cap ? 2 * loc->cap : 16;
 			struct obj *v = realloc(loc->v, cap * sizeof(*v));
 			if (!v)
-				return atrest_error_set(ATREST_ERROR, "mem: out of memory");
+				return atrest_error_set(
+					ATREST_ERROR, "mem: out of memory");
 			loc->v = v;
 			loc->cap = cap;
 		}
@@ -299,8 +300,8 @@ static int mem_open_write(atrest_backend *b, atrest_backend_writer **out, const 
 
 /* ---- reader: a snapshot of the version opened ---- */
 
-static int mr_pread(atrest_backend_reader *br, void *buf, size_t len, uint64_t off,
-	size_t *got)
+static int mr_pread(
+	atrest_backend_reader *br, void *buf, size_t len, uint64_t off, size_t *got)
 {
 	struct mem_reader *r = (struct mem_reader *)br;
 	int lie = atomic_load(&r->loc->lie), rc = enter(r->loc, MEM_PREAD);
@@ -356,8 +357,9 @@ static int mem_open_read(atrest_backend *b, atrest_backend_reader **out, const c
 	if (!found || !r->data) {
 		free(r->data);
 		free(r);
-		return found ? atrest_error_set(ATREST_ERROR, "mem: out of memory")
-			     : atrest_error_set(ATREST_ENOTFOUND, "mem: no object '%s'", key);
+		return found
+			? atrest_error_set(ATREST_ERROR, "mem: out of memory")
+			: atrest_error_set(ATREST_ENOTFOUND, "mem: no object '%s'", key);
 	}
 	r->parent.version = ATREST_BACKEND_READER_VERSION;
 	r->parent.size = r->len;

@@ -127,7 +127,8 @@ static void test_lie_long(void **state)
 	assert_null(out);
 	assert_int_equal(atrest_get(&out, &n, st, "plain"), ATREST_ERROR);
 	assert_null(out);
-	assert_int_equal(atrest_get_range(st, "obj", 0, buf, sizeof(buf), &n), ATREST_ERROR);
+	assert_int_equal(
+		atrest_get_range(st, "obj", 0, buf, sizeof(buf), &n), ATREST_ERROR);
 	mem_lie(LOC, MEM_HONEST);
 	assert_int_equal(atrest_get(&out, &n, st, "obj"), 0);
 	assert_int_equal(n, 11);
@@ -174,7 +175,8 @@ static void test_silent_failure(void **state)
 	atrest_error_clear();
 	mem_fail(LOC, MEM_OPEN_READ, 0, 1, ATREST_EUNAVAILABLE, 1);
 	assert_int_equal(atrest_get(&out, &n, st, "obj"), ATREST_EUNAVAILABLE);
-	assert_non_null(strstr(last_msg(), "store backend 'mem' failed to open an object"));
+	assert_non_null(
+		strstr(last_msg(), "store backend 'mem' failed to open an object"));
 	mem_fail(LOC, MEM_COMMIT, 0, 1, ATREST_ENOSPC, 1);
 	assert_int_equal(atrest_put(st, "obj2", "x", 1, NULL), ATREST_ENOSPC);
 	assert_non_null(strstr(last_msg(), "commit"));
@@ -335,10 +337,10 @@ int main(void)
 {
 	struct fs_ctx fs_ctx;
 	mem_location *mem_ctx = NULL;
-	const backend_factory fs = {"backend contract: fs", fs_create, fs_open,
-		fs_destroy, &fs_ctx};
-	const backend_factory mem = {"backend contract: memory", mem_create, mem_open,
-		mem_destroy, &mem_ctx};
+	const backend_factory fs = {
+		"backend contract: fs", fs_create, fs_open, fs_destroy, &fs_ctx};
+	const backend_factory mem = {
+		"backend contract: memory", mem_create, mem_open, mem_destroy, &mem_ctx};
 	const struct CMUnitTest core[] = {
 		L(test_lie_long),
 		L(test_lie_short),

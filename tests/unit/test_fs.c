@@ -16,6 +16,7 @@
 #include <string.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -659,6 +660,269 @@ static void test_live_not_cleaned(void **state)
 	b3->free(b3);
 	assert_int_equal(count_temp_dirs(f->dir), 1);
 	assert_int_equal(put_str(f->b, "k4", "4"), 0);
+}
+
+/* ---- links are never followed ---- */
+
+/* A directory outside the store holding files "keep" and "y". */
+static void make_victim(char *dir, size_t cap)
+{
+	char p[PATH_MAX];
+
+	th_tmpdir(dir, cap);
+	snprintf(p, sizeof(p), "%s/keep", dir);
+	assert_int_equal(th_write_file(p, "precious", 8), 0);
+	snprintf(p, sizeof(p), "%s/y", dir);
+	assert_int_equal(th_write_file(p, "outside", 7), 0);
+}
+
+static void assert_victim_intact(const char *v)
+{
+	assert_true(path_exists(v, "keep"));
+	assert_true(path_exists(v, "y"));
+	assert_false(path_exists(v, "x"));
+}
+
+static void plant(const char *dir, const char *rel, const char *target)
+{
+	char p[PATH_MAX + 64];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	assert_int_equal(symlink(target, p), 0);
+}
+
+/*
+ * Links planted in .atrest/tmp, or .atrest/tmp or .atrest being a link:
+ * the cleanup of stale temp files never deletes anything outside.
+ */
+static void test_links_in_tmp(void **state)
+{
+	struct fx *f = *state;
+	char v[256], s2[PATH_MAX], p[PATH_MAX + 16];
+	atrest_backend *b;
+	atrest_backend_reader *r;
+
+	make_victim(v, sizeof(v));
+	plant(f->dir, ".atrest/tmp/00000000deadbeef", v);
+	snprintf(p, sizeof(p), "%s/.atrest/tmp/00000000deadbeef.lock", f->dir);
+	assert_int_equal(th_write_file(p, "", 0), 0);
+	plant(f->dir, ".atrest/tmp/00000000000000a1", v);
+	snprintf(p, sizeof(p), "%s/keep", v);
+	plant(f->dir, ".atrest/tmp/00000000000000a2.lock", p);
+	b = open_fs(f->dir, 1); /* a writer: it cleans */
+	assert_victim_intact(v);
+	assert_false(path_exists(f->dir, ".atrest/tmp/00000000deadbeef"));
+	assert_false(path_exists(f->dir, ".atrest/tmp/00000000000000a1"));
+	assert_false(path_exists(f->dir, ".atrest/tmp/00000000000000a2.lock"));
+	b->free(b);
+	/* .atrest/tmp, then .atrest, a link: refused, nothing deleted. */
+	snprintf(s2, sizeof(s2), "%s/s2", f->dir);
+	assert_int_equal(mkdir(s2, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.atrest", s2);
+	assert_int_equal(mkdir(p, 0700), 0);
+	plant(s2, ".atrest/tmp", v);
+	assert_int_equal(atrest_backend_fs(&b, s2), 0);
+	assert_int_equal(b->prepare(b, 1), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "not a directory"));
+	b->free(b);
+	assert_victim_intact(v);
+	th_rmrf(p);
+	plant(s2, ".atrest", v);
+	assert_int_equal(atrest_backend_fs(&b, s2), 0);
+	assert_int_equal(b->prepare(b, 0), 0); /* a reader of a directory... */
+	assert_int_equal(b->open_read(b, &r, ".atrest/keep"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "'.atrest' in store"));
+	assert_int_equal(b->prepare(b, 1), ATREST_ERROR); /* ...never a writer */
+	b->free(b);
+	assert_victim_intact(v);
+	th_rmrf(v);
+}
+
+/*
+ * A link to a directory outside, on the way to an object: put, rm, get and
+ * prune refuse it by name; a listing never enters it.
+ */
+static void check_links_in_objects(struct fx *f)
+{
+	char v[256], p[PATH_MAX];
+	atrest_backend_reader *r;
+	struct seen s = {.n = 0};
+
+	make_victim(v, sizeof(v));
+	plant(f->dir, "a", v);
+	assert_int_equal(put_str(f->b, "a/x", "a/x"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "'a' in store"));
+	assert_int_equal(f->b->remove(f->b, "a/y"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "'a' in store"));
+	assert_int_equal(f->b->open_read(f->b, &r, "a/y"), ATREST_ERROR);
+	assert_int_equal(f->b->open_read(f->b, &r, "a/keep"), ATREST_ERROR);
+	/* Deeper: d/e is the link. */
+	snprintf(p, sizeof(p), "%s/d", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	plant(f->dir, "d/e", v);
+	assert_int_equal(put_str(f->b, "d/e/x", "d/e/x"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "'d/e' in store"));
+	assert_int_equal(f->b->remove(f->b, "d/e/y"), ATREST_ERROR);
+	/* The object itself a link: never read; removing drops the link. */
+	snprintf(p, sizeof(p), "%s/y", v);
+	plant(f->dir, "l", p);
+	assert_int_equal(f->b->open_read(f->b, &r, "l"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "'l' in store"));
+	assert_int_equal(f->b->remove(f->b, "l"), 0);
+	assert_false(path_exists(f->dir, "l"));
+	/* A put next to the links works, and its prune stops at them. */
+	assert_int_equal(put_str(f->b, "d/ok", "d/ok"), 0);
+	assert_int_equal(f->b->remove(f->b, "d/ok"), 0);
+	assert_true(path_exists(f->dir, "d/e"));
+	assert_int_equal(f->b->list(f->b, "", collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_victim_intact(v);
+	snprintf(p, sizeof(p), "%s/a", f->dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/d", f->dir);
+	th_rmrf(p);
+	th_rmrf(v);
+}
+
+static void test_links_in_objects(void **state)
+{
+	check_links_in_objects(*state);
+}
+
+static long no_openat2(int d, const char *p, struct open_how *how, size_t n)
+{
+	(void)d;
+	(void)p;
+	(void)how;
+	(void)n;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* Kernels without openat2: the same rules, one component at a time. */
+static void test_without_openat2(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(atrest__fs_set_syscall("openat2", (void *)no_openat2), 0);
+	check_links_in_objects(f);
+	assert_int_equal(put_str(f->b, "n/e/s/t", "deep"), 0);
+	assert_content(f->b, "n/e/s/t", "deep");
+	assert_int_equal(f->b->remove(f->b, "n/e/s/t"), 0);
+	assert_false(path_exists(f->dir, "n"));
+	atrest__fs_set_syscall("openat2", NULL);
+}
+
+/* .atrest/tmp of another user, or writable by others: writers refuse. */
+static void test_private_dirs(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	atrest_backend *b;
+	atrest_backend_reader *r;
+
+	assert_int_equal(put_str(f->b, "obj", "obj"), 0);
+	snprintf(p, sizeof(p), "%s/.atrest/tmp", f->dir);
+	assert_int_equal(chmod(p, 0777), 0);
+	assert_int_equal(atrest_backend_fs(&b, f->dir), 0);
+	assert_int_equal(b->prepare(b, 1), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "writable by others"));
+	/* Reading needs none of it. */
+	assert_int_equal(b->open_read(b, &r, "obj"), 0);
+	r->close(r);
+	b->free(b);
+	assert_int_equal(chmod(p, 0700), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 65534, 65534), 0);
+		assert_int_equal(atrest_backend_fs(&b, f->dir), 0);
+		assert_int_equal(b->prepare(b, 1), ATREST_ERROR);
+		assert_non_null(strstr(last_msg(), "owned by another user"));
+		b->free(b);
+		assert_int_equal(chown(p, 0, 0), 0);
+	} else {
+		print_message("not root: the other-owner case needs chown\n");
+	}
+	b = open_fs(f->dir, 1);
+	b->free(b);
+}
+
+/* A FIFO as a temp lock or as the store's lock hangs nothing. */
+static void test_fifos(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	atrest_backend *b;
+
+	alarm(120); /* a blocking open would hang: fail instead */
+	snprintf(p, sizeof(p), "%s/.atrest/tmp/0123456789abcdef.lock", f->dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	b = open_fs(f->dir, 1);
+	assert_false(path_exists(f->dir, ".atrest/tmp/0123456789abcdef.lock"));
+	b->free(b);
+	snprintf(p, sizeof(p), "%s/.atrest/lock", f->dir);
+	unlink(p);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(put_str(f->b, "k", "v"), ATREST_ERROR);
+	assert_non_null(strstr(last_msg(), "not a regular file"));
+	alarm(0);
+}
+
+/* In a child that can no longer write the store: 0, or what failed. */
+static int reader_child(const char *dir)
+{
+	atrest_backend *b;
+	atrest_backend_reader *r;
+	atrest_backend_writer *w;
+	struct seen s = {.n = 0};
+	char buf[16];
+	size_t got = 0;
+
+	if (geteuid() == 0 &&
+		(setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0 ||
+			geteuid() == 0))
+		return 10;
+	if (atrest_backend_fs(&b, dir) != 0 || b->prepare(b, 0) != 0)
+		return 11;
+	if (b->open_read(b, &r, "ro/obj") != 0)
+		return 12;
+	if (r->pread(r, buf, sizeof(buf), 0, &got) != 0 || got != 6 ||
+		memcmp(buf, "ro/obj", 6) != 0)
+		return 13;
+	r->close(r);
+	if (b->list(b, "", collect, &s) != 0 || s.n != 1)
+		return 14;
+	if (b->open_write(b, &w, "ro/new", 0, NULL) != ATREST_ERROR)
+		return 15;
+	b->free(b);
+	return 0;
+}
+
+/*
+ * Readers of a store they may not write need no temp dir and no lock:
+ * the read runs as another user (nobody), or in a read-only tree.
+ */
+static void test_readonly_reader(void **state)
+{
+	struct fx *f = *state;
+	char cmd[PATH_MAX + 64];
+	int before, status;
+	pid_t pid;
+
+	assert_int_equal(put_str(f->b, "ro/obj", "ro/obj"), 0);
+	snprintf(cmd, sizeof(cmd), "chmod -R go+rX %s && chmod -R %s %s", f->dir,
+		geteuid() == 0 ? "go-w" : "a-w", f->dir);
+	assert_int_equal(system(cmd), 0);
+	before = count_temp_entries(f->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(reader_child(f->dir));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(count_temp_entries(f->dir), before);
+	snprintf(cmd, sizeof(cmd), "chmod -R u+w %s", f->dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* ---- names ---- */
@@ -1338,6 +1602,12 @@ int main(void)
 		T(test_prepare),
 		T(test_stale_cleaned),
 		T(test_live_not_cleaned),
+		T(test_links_in_tmp),
+		T(test_links_in_objects),
+		T(test_without_openat2),
+		T(test_private_dirs),
+		T(test_fifos),
+		T(test_readonly_reader),
 		T(test_names),
 		T(test_prefixes),
 		T(test_faults_put),

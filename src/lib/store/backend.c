@@ -128,8 +128,8 @@ static int check_one(const char *key, uint64_t size, int64_t mtime, void *p)
 	return c->cb_rc;
 }
 
-int atrest__b_list(atrest_backend *b, const char *prefix, atrest_backend_list_cb cb,
-	void *payload)
+int atrest__b_list(
+	atrest_backend *b, const char *prefix, atrest_backend_list_cb cb, void *payload)
 {
 	list_check *c = calloc(1, sizeof(*c));
 	int rc;

@@ -20,8 +20,8 @@ int atrest__b_prepare(atrest_backend *b, int create);
 int atrest__b_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
 	unsigned int flags, const char *etag);
 int atrest__b_open_read(atrest_backend *b, atrest_backend_reader **out, const char *key);
-int atrest__b_list(atrest_backend *b, const char *prefix, atrest_backend_list_cb cb,
-	void *payload);
+int atrest__b_list(
+	atrest_backend *b, const char *prefix, atrest_backend_list_cb cb, void *payload);
 int atrest__b_remove(atrest_backend *b, const char *key);
 void atrest__b_free(atrest_backend *b);
 

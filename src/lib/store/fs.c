@@ -267,8 +267,10 @@ static size_t find_link(struct fs_backend *fs, const char *rel, size_t n)
 	while (i < n) {
 		const char *p = memchr(rel + i, '/', n - i);
 		size_t end = p ? (size_t)(p - rel) : n;
-		int dir =
-			end == i ? -1 : open_beneath(fs, rel, i, O_RDONLY | O_DIRECTORY);
+		/* The dir holding this component: rel[0..i-1), no trailing "/". */
+		int dir = end == i
+			? -1
+			: open_beneath(fs, rel, i ? i - 1 : 0, O_RDONLY | O_DIRECTORY);
 		char comp[COMP_MAX + 1];
 		int rc;
 
