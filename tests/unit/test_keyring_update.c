@@ -76,8 +76,8 @@ struct race {
 	atrest_store *st;
 	atomic_int rotating; /* the rotator has not finished */
 	int id;
-	int committed;  /* objects put by this putter */
-	int rotate_ok;  /* rotations that claimed success */
+	int committed; /* objects put by this putter */
+	int rotate_ok; /* rotations that claimed success */
 };
 
 static void *putter(void *p)
@@ -306,7 +306,8 @@ static void test_settings_authenticated(void **state)
 	assert_int_equal(open_rc(dir), ATREST_EINTEGRITY);
 	assert_non_null(strstr(last_msg(), "MAC"));
 	edit_file(dir, ".atrest/keyring", "\"chacha20-poly1305\"", "\"aes-256-gcm\"");
-	edit_file(dir, ".atrest/keyring", "\"segment_size\": 65536", "\"segment_size\": 1024");
+	edit_file(dir, ".atrest/keyring", "\"segment_size\": 65536",
+		"\"segment_size\": 1024");
 	assert_int_equal(open_rc(dir), ATREST_EINTEGRITY);
 	th_rmrf(dir);
 }
