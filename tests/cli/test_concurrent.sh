@@ -3,9 +3,8 @@
 # background loops put and get checkpoints with the CLI while the foreground
 # rotates, re-encrypts, changes settings and rewraps the keyring to a new
 # master key.  No loop round may fail, and at the end every object reads.
-# The loops write new names, as engines write new checkpoints: re-encrypting
-# a name that is being overwritten at the same instant is a documented
-# limitation (docs/ARCHITECTURE.md, docs/OPERATIONS.md).
+# The loops write new names, as engines write new checkpoints (a name
+# overwritten while it is re-encrypted is tested in test_lifecycle.c).
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 

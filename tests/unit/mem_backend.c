@@ -180,7 +180,7 @@ static int mw_write(atrest_backend_writer *bw, const void *buf, size_t len)
 	struct mem_writer *w = (struct mem_writer *)bw;
 	int rc = enter(w->loc, MEM_WRITE);
 
-	if (rc)
+	if (rc || len == 0)
 		return rc;
 	if (w->len + len > w->cap) {
 		size_t cap = (w->len + len) * 2 + 64;
@@ -348,7 +348,7 @@ static int mem_open_read(atrest_backend *b, atrest_backend_reader **out, const c
 	if (found) {
 		r->len = loc->v[i].len;
 		r->data = malloc(r->len ? r->len : 1);
-		if (r->data)
+		if (r->data && r->len)
 			memcpy(r->data, loc->v[i].data, r->len);
 		r->parent.mtime = loc->v[i].mtime;
 		etag_of(r->parent.etag, loc->v[i].gen);

@@ -4,6 +4,7 @@
  * migration, and the data-key cache through a provider outage (a counting
  * fake provider wrapping a real one).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,8 @@ static uint32_t key_of(atrest_store *st, const char *name)
 
 /* The data keys, oldest first (ids are random: tests go by position). */
 typedef struct keyset {
-	atrest_key_info v[8];
-	uint32_t id[8];
+	atrest_key_info v[32];
+	uint32_t id[32];
 	int n;
 } keyset;
 
@@ -56,7 +57,7 @@ static int add_key(const atrest_key_info *k, void *p)
 {
 	keyset *ks = p;
 
-	assert_true(ks->n < 8);
+	assert_true(ks->n < 32);
 	ks->v[ks->n] = *k;
 	ks->id[ks->n++] = k->id;
 	return 0;
@@ -355,6 +356,61 @@ static void test_migrate(void **state)
 	th_rmrf(dir);
 }
 
+struct hot {
+	atrest_store *st;
+	int last; /* the last version committed */
+	int stop;
+};
+
+static void *overwrite_hot(void *p)
+{
+	struct hot *h = p;
+	char v[32];
+
+	for (int i = 1; i <= 300 && !__atomic_load_n(&h->stop, __ATOMIC_RELAXED); i++) {
+		snprintf(v, sizeof(v), "version %d", i);
+		if (atrest_put(h->st, "hot", v, strlen(v), NULL) != 0)
+			break;
+		__atomic_store_n(&h->last, i, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * An engine overwrites a name while it is re-encrypted: the re-encrypted
+ * copy is published only over the version it was made from, so the last
+ * version written always survives.
+ */
+static void test_reencrypt_races_overwrites(void **state)
+{
+	char dir[256], want[32];
+	atrest_store *st, *st2;
+	struct hot h = {0};
+	atrest_job_stats js;
+	pthread_t th;
+	uint32_t old;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(open_with(&st2, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "hot", "version 0", 9, NULL), 0);
+	h.st = st2;
+	assert_int_equal(pthread_create(&th, NULL, overwrite_hot, &h), 0);
+	for (int i = 0; i < 20; i++) {
+		old = keys_of(st, 0).id[i];
+		assert_int_equal(atrest_rotate(NULL, st), 0);
+		assert_int_equal(atrest_reencrypt(&js, st, old, "", NULL, NULL), 0);
+	}
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	snprintf(want, sizeof(want), "version %d", h.last);
+	expect_content(st, "hot", want);
+	atrest_store_close(st2);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 /* ---- a provider that counts calls and can be switched off ---- */
 
 typedef struct fake_kp {
@@ -499,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_expose_reencrypt_destroy),
 		cmocka_unit_test(test_usage_cbc),
 		cmocka_unit_test(test_migrate),
+		cmocka_unit_test(test_reencrypt_races_overwrites),
 		cmocka_unit_test(test_key_cache_outage),
 		cmocka_unit_test(test_force_days),
 	};

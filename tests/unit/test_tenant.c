@@ -17,7 +17,8 @@
 
 static uint8_t KEY[32], OTHER[32];
 
-static atrest_store *open_t(const char *dir, const uint8_t *key, const char *tenant, int *rc)
+static atrest_store *open_t(
+	const char *dir, const uint8_t *key, const char *tenant, int *rc)
 {
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st = NULL;
@@ -250,7 +251,8 @@ static void test_shred(void **state)
 	}
 	assert_int_equal(atrest_put(other, "k", "kept", 4, NULL), 0);
 	expect(acme, "ckpt/1", "secret"); /* its key is cached */
-	snprintf(p, sizeof(p), "cp %s/.atrest/tenants/acme/objects/ckpt/2 %s/saved", dir, dir);
+	snprintf(p, sizeof(p), "cp %s/.atrest/tenants/acme/objects/ckpt/2 %s/saved", dir,
+		dir);
 	assert_int_equal(system(p), 0);
 	assert_int_equal(atrest_tenant_shred(&removed, st, "acme"), 0);
 	assert_int_equal(removed, 5);
@@ -269,8 +271,9 @@ static void test_shred(void **state)
 	/* A new acme is a new keyring: a saved copy of an old object is dead. */
 	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
 	acme = open_t(dir, KEY, "acme", NULL);
-	snprintf(p, sizeof(p), "mkdir -p %s/.atrest/tenants/acme/objects/ckpt && "
-			       "cp %s/saved %s/.atrest/tenants/acme/objects/ckpt/2",
+	snprintf(p, sizeof(p),
+		"mkdir -p %s/.atrest/tenants/acme/objects/ckpt && "
+		"cp %s/saved %s/.atrest/tenants/acme/objects/ckpt/2",
 		dir, dir, dir);
 	assert_int_equal(system(p), 0);
 	assert_int_equal(atrest_get(&out, &n, acme, "ckpt/2"), ATREST_EINTEGRITY);
@@ -294,9 +297,10 @@ static void test_registry_authenticated(void **state)
 	assert_int_equal(atrest_tenant_add(st, "beta", NULL), 0);
 	atrest_store_close(st);
 	/* beta's keyring replaced by acme's (same master key): refused. */
-	snprintf(p, sizeof(p), "cp %s/.atrest/tenants/beta/keyring %s/beta.kr && cp "
-			       "%s/.atrest/tenants/acme/keyring "
-			       "%s/.atrest/tenants/beta/keyring",
+	snprintf(p, sizeof(p),
+		"cp %s/.atrest/tenants/beta/keyring %s/beta.kr && cp "
+		"%s/.atrest/tenants/acme/keyring "
+		"%s/.atrest/tenants/beta/keyring",
 		dir, dir, dir, dir);
 	assert_int_equal(system(p), 0);
 	assert_null(open_t(dir, KEY, "beta", &rc));
@@ -306,7 +310,8 @@ static void test_registry_authenticated(void **state)
 	st = open_t(dir, KEY, "beta", NULL);
 	atrest_store_close(st);
 	/* An entry edited in the store's keyring: its MAC fails. */
-	snprintf(p, sizeof(p), "sed -i 's/\"name\": \"beta\"/\"name\": \"bet4\"/' %s/.atrest/keyring",
+	snprintf(p, sizeof(p),
+		"sed -i 's/\"name\": \"beta\"/\"name\": \"bet4\"/' %s/.atrest/keyring",
 		dir);
 	assert_int_equal(system(p), 0);
 	assert_null(open_t(dir, KEY, "acme", &rc));
@@ -412,7 +417,7 @@ static void test_shared_pool(void **state)
 	atrest_store *st, *t[TENANTS];
 	atrest_pool *pool;
 	uint8_t *data = malloc(BIG);
-	int before;
+	int before, with_pool;
 
 	(void)state;
 	th_fill(data, BIG, 4);
@@ -420,7 +425,9 @@ static void test_shared_pool(void **state)
 	st = open_t(dir, KEY, NULL, NULL);
 	before = count_threads();
 	assert_int_equal(atrest_pool_new(&pool, 3), 0);
-	assert_int_equal(count_threads(), before + 2);
+	/* Two workers (a sanitizer may add a thread of its own once). */
+	with_pool = count_threads();
+	assert_true(with_pool >= before + 2 && with_pool <= before + 3);
 	for (int i = 0; i < TENANTS; i++) {
 		atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 		snprintf(name, sizeof(name), "t%d", i);
@@ -441,11 +448,11 @@ static void test_shared_pool(void **state)
 		assert_memory_equal(out, data, BIG);
 		atrest_free(out);
 	}
-	assert_int_equal(count_threads(), before + 2);
+	assert_int_equal(count_threads(), with_pool);
 	for (int i = 0; i < TENANTS; i++)
 		atrest_store_close(t[i]);
 	atrest_pool_free(pool);
-	assert_int_equal(count_threads(), before);
+	assert_int_equal(count_threads(), with_pool - 2);
 	atrest_store_close(st);
 	free(data);
 	th_rmrf(dir);
