@@ -48,7 +48,11 @@ ATREST_EXTERN int atrest_cipher_from_name(const char *name);
 
 typedef struct atrest_store_options {
 	unsigned int version;
-	/* A directory path (the local store).  Ignored when backend is set. */
+	/*
+	 * The store's location: a directory path, or a URI such as
+	 * "file:///var/lib/x" or "s3://bucket/prefix" (atrest_backend_open).
+	 * Ignored when backend is set.
+	 */
 	const char *path;
 	/* A backend to use instead of path; the store takes ownership. */
 	atrest_backend *backend;
@@ -56,9 +60,13 @@ typedef struct atrest_store_options {
 	atrest_keyprov *key;
 	/* A previous master key; the keyring is rewrapped to key on open. */
 	atrest_keyprov *old_key;
-	/* Tenant whose objects this handle sees ("" when NULL). */
+	/*
+	 * Tenant whose objects and keyring this handle uses (NULL or "": the
+	 * default tenant).  It must have been added (atrest_tenant_add); the
+	 * store's master key (key) authenticates the list of tenants.
+	 */
 	const char *tenant;
-	/* Create the store when it does not exist. */
+	/* Create the store when it does not exist (never a tenant). */
 	int create;
 	/* Settings for a store being created (0: defaults). */
 	int cipher;
@@ -132,9 +140,14 @@ ATREST_EXTERN void atrest_pool_free(atrest_pool *pool);
 /*
  * Open (and with opts->create, create) a store.  Fails with ATREST_EKEY when
  * the master key is missing or is not the store's, ATREST_ENOTFOUND when the
- * store does not exist and create is 0, ATREST_EINTEGRITY when the keyring
- * is damaged.  The options' key providers and backend are taken over even
- * when the call fails.
+ * location does not exist and create is 0 (or the tenant does not),
+ * ATREST_EINTEGRITY when the keyring is damaged, rolled back to an older
+ * copy, or missing beside atrest objects (see ATREST_STORE_FORCE_NEW).  An
+ * existing location without a keyring opens without create as a directory
+ * of plain files: they read with allow_plaintext (a migration), atrest
+ * objects there fail, and writes fail with ATREST_ENOTFOUND until a handle
+ * opened with create makes the store in place.  The options' key providers
+ * and backend are taken over even when the call fails.
  */
 ATREST_EXTERN int atrest_store_open(atrest_store **out, const atrest_store_options *opts);
 ATREST_EXTERN void atrest_store_close(atrest_store *st);

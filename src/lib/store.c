@@ -554,10 +554,10 @@ static int keyring_load(atrest_store *st)
 
 static int keyring_open(atrest_store *st, const atrest_store_options *o)
 {
-	int created = 0, rc = keyring_load(st);
+	int tenant = o->tenant && *o->tenant, created = 0, rc = keyring_load(st);
 
 	GUARD(rc);
-	if (rc == 1 && o->create) {
+	if (rc == 1 && o->create && !tenant) { /* a tenant never makes a store */
 		rc = store_create(st, o);
 		created = rc == 0;
 		if (rc == ATREST_EEXISTS)
@@ -567,7 +567,7 @@ static int keyring_open(atrest_store *st, const atrest_store_options *o)
 	ENSURE(!(o->create && (st->flags & ATREST_STORE_EXCL) && !created),
 		ATREST_EEXISTS, "store %s already exists", st->location);
 	if (rc == 1) /* a directory without a keyring: plain files only */
-		return o->tenant && *o->tenant ? no_store(st) : 0;
+		return tenant ? no_store(st) : 0;
 	/* Opened with the old master key: move the keyring to the new one. */
 	if (st->old_kp && st->cur_kp == st->old_kp)
 		GUARD(atrest__store_rewrap_all(st, st->kp));

@@ -80,7 +80,7 @@ static struct names list_of(atrest_store *st)
 
 static int path_exists(const char *dir, const char *rel)
 {
-	char p[1024];
+	char p[4096];
 	struct stat sb;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, rel);
@@ -390,6 +390,14 @@ static void test_errors(void **state)
 	assert_int_equal(mkdir(p, 0700), 0);
 	assert_null(open_t(p, KEY, "acme", &rc));
 	assert_int_equal(rc, ATREST_ENOTFOUND);
+	/* Even with create: a tenant never makes a store. */
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	o.path = p;
+	o.create = 1;
+	o.tenant = "acme";
+	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
+	assert_int_equal(atrest_store_open(&st, &o), ATREST_ENOTFOUND);
+	assert_false(path_exists(p, ".atrest"));
 	th_rmrf(dir);
 }
 
