@@ -30,4 +30,18 @@ int bs_put(atrest_backend *b, const char *key, const void *buf, size_t len,
  * *rc set. */
 char *bs_get(atrest_backend *b, const char *key, size_t *len, int *rc, char *etag);
 
+/*
+ * Listings of objects that each hold their own key as content: bs_collect
+ * records the keys (checking each size), returning 7 after stop_after.
+ */
+struct bs_seen {
+	char keys[64][64];
+	int n;
+	int stop_after;
+};
+int bs_collect(const char *key, uint64_t size, int64_t mtime, void *payload);
+/* The listing of prefix is exactly want[0..n). */
+void bs_expect_list(
+	atrest_backend *b, const char *prefix, const char *const *want, int n);
+
 #endif

@@ -354,33 +354,9 @@ static void test_bad_keys(void **state)
 
 /* ---- listing ---- */
 
-struct seen {
-	char keys[64][64];
-	int n;
-	int stop_after;
-};
-
-static int collect(const char *key, uint64_t size, int64_t mtime, void *p)
-{
-	struct seen *s = p;
-
-	(void)mtime;
-	assert_true(s->n < 64);
-	assert_int_equal(size, strlen(key)); /* each object holds its key */
-	snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s", key);
-	return s->stop_after && s->n == s->stop_after ? 7 : 0;
-}
-
-static void expect_list(
-	atrest_backend *b, const char *prefix, const char *const *want, int n)
-{
-	struct seen s = {.n = 0};
-
-	assert_int_equal(b->list(b, prefix, collect, &s), 0);
-	assert_int_equal(s.n, n);
-	for (int i = 0; i < n; i++)
-		assert_string_equal(s.keys[i], want[i]);
-}
+#define seen bs_seen
+#define collect bs_collect
+#define expect_list bs_expect_list
 
 static const char *const list_keys[] = {
 	".hidden",

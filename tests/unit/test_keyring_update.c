@@ -367,57 +367,28 @@ static void test_v1_keyring_upgrade(void **state)
 
 /* ---- no lock across a provider call ---- */
 
-typedef struct slow_kp {
-	atrest_keyprov parent;
-	atrest_keyprov *real;
+/* Unwraps wait while block is set; waiting tells that one does. */
+static struct slow {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int block;   /* unwraps wait while set */
-	int waiting; /* an unwrap is waiting */
-} slow_kp;
+	int block;
+	int waiting;
+} SLOW = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
-static int s_bind(atrest_keyprov *kp, const char *in, char **out)
+static int slow_unwrap(th_kp *k, int unwrap)
 {
-	slow_kp *s = (slow_kp *)kp;
-	return s->real->bind(s->real, in, out);
-}
-
-static int s_key_id(atrest_keyprov *kp, char *out, size_t cap)
-{
-	slow_kp *s = (slow_kp *)kp;
-	return s->real->key_id(s->real, out, cap);
-}
-
-static int s_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *key, size_t kl, const uint8_t *aad, size_t al)
-{
-	slow_kp *s = (slow_kp *)kp;
-	return s->real->wrap(s->real, out, cap, n, key, kl, aad, al);
-}
-
-static int s_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *w, size_t wl, const uint8_t *aad, size_t al)
-{
-	slow_kp *s = (slow_kp *)kp;
-
-	pthread_mutex_lock(&s->mu);
-	while (s->block) {
-		s->waiting = 1;
-		pthread_cond_broadcast(&s->cv);
-		pthread_cond_wait(&s->cv, &s->mu);
+	(void)k;
+	if (!unwrap)
+		return 0;
+	pthread_mutex_lock(&SLOW.mu);
+	while (SLOW.block) {
+		SLOW.waiting = 1;
+		pthread_cond_broadcast(&SLOW.cv);
+		pthread_cond_wait(&SLOW.cv, &SLOW.mu);
 	}
-	pthread_mutex_unlock(&s->mu);
-	return s->real->unwrap(s->real, out, cap, n, w, wl, aad, al);
+	pthread_mutex_unlock(&SLOW.mu);
+	return 0;
 }
-
-static void s_free(atrest_keyprov *kp)
-{
-	(void)kp; /* the test's */
-}
-
-static slow_kp SLOW = {
-	{ATREST_KEYPROV_VERSION, "slow", s_bind, s_key_id, s_wrap, s_unwrap, s_free},
-	NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 static void *get_old(void *p)
 {
@@ -437,23 +408,27 @@ static void test_no_lock_across_unwrap(void **state)
 {
 	char dir[256];
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_keyprov *real;
 	atrest_store *st;
+	th_kp slow;
 	pthread_t th;
 	void *out;
 	size_t n;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
-	assert_int_equal(atrest_keyprov_raw(&SLOW.real, KEY, 32), 0);
+	assert_int_equal(atrest_keyprov_raw(&real, KEY, 32), 0);
+	th_kp_init(&slow, "slow", real);
+	slow.hook = slow_unwrap;
 	o.path = dir;
 	o.create = 1;
 	o.threads = 1;
-	o.key = &SLOW.parent;
+	o.key = &slow.parent;
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	assert_int_equal(atrest_put(st, "old", "1", 1, NULL), 0);
 	atrest_store_close(st);
 	o.create = 0;
-	o.key = &SLOW.parent;
+	o.key = &slow.parent;
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	assert_int_equal(atrest_rotate(NULL, st), 0); /* the new key is cached */
 	assert_int_equal(atrest_put(st, "new", "2", 1, NULL), 0);
@@ -478,7 +453,7 @@ static void test_no_lock_across_unwrap(void **state)
 	pthread_join(th, NULL);
 	alarm(0);
 	atrest_store_close(st);
-	SLOW.real->free(SLOW.real);
+	real->free(real);
 	th_rmrf(dir);
 }
 

@@ -413,52 +413,22 @@ static void test_reencrypt_races_overwrites(void **state)
 
 /* ---- a provider that counts calls and can be switched off ---- */
 
-typedef struct fake_kp {
-	atrest_keyprov parent;
-	atrest_keyprov *real;
-	int down;
-	int unwraps;
-} fake_kp;
+static th_kp FAKE;
+static int FAKE_DOWN;
 
-static int f_bind(atrest_keyprov *kp, const char *in, char **out)
+static int fake_down(th_kp *k, int unwrap)
 {
-	fake_kp *f = (fake_kp *)kp;
-	return f->real->bind(f->real, in, out);
+	(void)k;
+	(void)unwrap;
+	return FAKE_DOWN ? ATREST_EUNAVAILABLE : 0;
 }
 
-static int f_key_id(atrest_keyprov *kp, char *out, size_t cap)
+static void fake_init(void)
 {
-	fake_kp *f = (fake_kp *)kp;
-	return f->real->key_id(f->real, out, cap);
+	th_kp_init(&FAKE, "fake", raw(KA));
+	FAKE.hook = fake_down;
+	FAKE_DOWN = 0;
 }
-
-static int f_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *key, size_t kl, const uint8_t *aad, size_t al)
-{
-	fake_kp *f = (fake_kp *)kp;
-	if (f->down)
-		return ATREST_EUNAVAILABLE;
-	return f->real->wrap(f->real, out, cap, n, key, kl, aad, al);
-}
-
-static int f_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *w, size_t wl, const uint8_t *aad, size_t al)
-{
-	fake_kp *f = (fake_kp *)kp;
-	f->unwraps++;
-	if (f->down)
-		return ATREST_EUNAVAILABLE;
-	return f->real->unwrap(f->real, out, cap, n, w, wl, aad, al);
-}
-
-static void f_free(atrest_keyprov *kp)
-{
-	(void)kp; /* owned by the test */
-}
-
-static fake_kp FAKE = {
-	{ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap, f_unwrap, f_free},
-	NULL, 0, 0};
 
 static void test_key_cache_outage(void **state)
 {
@@ -468,7 +438,7 @@ static void test_key_cache_outage(void **state)
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
-	FAKE.real = raw(KA);
+	fake_init();
 	o.path = dir;
 	o.create = 1;
 	o.key = &FAKE.parent;
@@ -484,7 +454,7 @@ static void test_key_cache_outage(void **state)
 		expect_content(st, "a", "1");
 	assert_int_equal(FAKE.unwraps, base + 1); /* cached after the first */
 	/* The provider goes down: cached keys keep working, in and past TTL. */
-	FAKE.down = 1;
+	FAKE_DOWN = 1;
 	expect_content(st, "a", "1");
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
 	atrest__clock_offset(500);
@@ -496,7 +466,7 @@ static void test_key_cache_outage(void **state)
 	size_t n;
 	assert_int_equal(atrest_get(&out, &n, st, "a"), ATREST_EUNAVAILABLE);
 	/* Back up: fresh unwrap, and working again. */
-	FAKE.down = 0;
+	FAKE_DOWN = 0;
 	expect_content(st, "c", "3");
 	atrest__clock_offset(0);
 	atrest_store_close(st);
@@ -516,15 +486,14 @@ static void test_force_days(void **state)
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
-	FAKE.real = raw(KA);
-	FAKE.down = 0;
+	fake_init();
 	o.path = dir;
 	o.create = 1;
 	o.key = &FAKE.parent;
 	o.key_cache_grace = 200 * 86400; /* the cached key outlives the test */
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	assert_int_equal(atrest_put(st, "a", "1", 1, NULL), 0);
-	FAKE.down = 1;
+	FAKE_DOWN = 1;
 	atrest__clock_offset(31 * 86400);
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
 	assert_int_equal(key_of(st, "b"), key_of(st, "a")); /* rotation failed */
@@ -535,7 +504,7 @@ static void test_force_days(void **state)
 	assert_non_null(strstr(atrest_error_last()->message, "key provider 'fake'"));
 	assert_int_equal(atrest_get(&out, &n, st, "c"), ATREST_ENOTFOUND);
 	expect_content(st, "b", "2"); /* reading goes on */
-	FAKE.down = 0;
+	FAKE_DOWN = 0;
 	atrest__clock_offset(91 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);
 	assert_int_equal(key_of(st, "c"), keys_of(st, 0).id[1]);
