@@ -15,5 +15,6 @@
 #include "lifecycle.h"
 #include "record.h"
 #include "store.h"
+#include "tenant.h"
 
 #endif

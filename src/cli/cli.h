@@ -48,7 +48,7 @@ struct cli_cmd {
 
 /* What the global options decided, for the command being run. */
 struct cli_ctx {
-	const char *store;   /* store directory */
+	const char *store;   /* store location: a directory or a URI */
 	const char *tenant;  /* NULL: the default tenant */
 	int allow_plaintext; /* --allow-plaintext or ATREST_ALLOW_PLAINTEXT=1 */
 	const struct cli_cmd *cmd;
@@ -73,6 +73,7 @@ int cmd_encrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
 
 /*
  * On stderr, one warning per exposed data key that objects still use (a scan

@@ -22,17 +22,24 @@ static const struct cli_cmd commands[] = {
 		"  --base64         base64 instead of hex\n"
 		"  -o, --output FILE  write the key to FILE instead of stdout\n"},
 	{"init", cmd_init, "create a store with chosen settings",
-		"init [--cipher C] [--segment-size N]\n\n"
-		"Create the store (refused when it already exists).\n\n"
+		"init [--cipher C] [--segment-size N] [--force]\n\n"
+		"Create the store (refused when it already exists).  A directory\n"
+		"that holds atrest objects but no keyring is refused too: restore\n"
+		".atrest/ from a backup, or decide with --force to start a new\n"
+		"keyring (those objects can then never be read).\n\n"
 		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
 		"                    aes-256-cbc-hmac-sha256\n"
 		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
-		"                    suffixes K, KiB, M and MiB are accepted\n"},
+		"                    suffixes K, KiB, M and MiB are accepted\n"
+		"  --force           make a new keyring beside orphaned objects\n"},
 	{"config", cmd_config, "show or change store settings",
 		"config [KEY [VALUE]]\n\n"
 		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
 		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
-		"rotate-days, force-days.  Settings apply to new writes only.\n"},
+		"rotate-days, force-days.  Settings apply to new writes only; they\n"
+		"live in the keyring, under its MAC.  Without a master key they are\n"
+		"shown as written, not authenticated (a note on stderr says so).\n"
+		"With --tenant, the tenant's own settings.\n"},
 	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
 		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
@@ -150,6 +157,21 @@ static const struct cli_cmd commands[] = {
 		"whose name starts with PREFIX, one atomic put per file, so that a\n"
 		"crash leaves each file either plaintext or encrypted.  Creates the\n"
 		"store in an existing directory of checkpoints.  Resumable.\n"},
+	{"tenant", cmd_tenant, "add, list or shred tenants",
+		"tenant add T [--key-uri URI | --key-file F]\n"
+		"       atrest tenant list [--json]\n"
+		"       atrest tenant shred T\n\n"
+		"Tenants have their own namespace of objects (no tenant sees another's\n"
+		"names) and their own keyring: data keys, rotation, destruction and\n"
+		"settings.  Work on one with the global option --tenant T.\n\n"
+		"  add T        a new tenant, wrapped by the store's master key or by\n"
+		"               its own: --key-uri URI (keep PINs out of it) or\n"
+		"               --key-file F (a 0600 key file).  Only the reference\n"
+		"               is kept, in the store's keyring; never the key\n"
+		"  list         name, keyring id and master key of each tenant\n"
+		"  shred T      crypto-shred T: destroy every data key of T (its\n"
+		"               objects are unreadable from that moment), then remove\n"
+		"               its objects and keyring.  Run again if interrupted\n"},
 	{"bench", cmd_bench, "measure performance against same-run references",
 		"bench [ARGS]\n\n"
 		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
@@ -161,13 +183,14 @@ static const struct cli_cmd commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static const char global_usage[] =
-	"usage: atrest [--store DIR] [--tenant T] [--allow-plaintext] COMMAND "
-	"[ARGS]\n\n"
+	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] "
+	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
-	"  --store DIR        the store (default $ATREST_STORE, else "
-	"./atrest-store)\n"
-	"  --tenant T         work on tenant T's objects\n"
+	"  --store LOCATION   the store: a directory or file:///dir (default\n"
+	"                     $ATREST_STORE, else ./atrest-store)\n"
+	"  --tenant T         work on tenant T's objects and keys ('atrest\n"
+	"                     tenant add' makes tenants)\n"
 	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
 	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
 	"  -h, --help         this help; 'atrest COMMAND --help' for a "
@@ -331,7 +354,7 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_err(&ctx, "missing COMMAND");
 	if (!*ctx.store)
-		return cli_usage_err(&ctx, "--store needs a directory");
+		return cli_usage_err(&ctx, "--store needs a location");
 	ctx.cmd = find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);

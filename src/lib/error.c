@@ -42,6 +42,16 @@ int atrest__error(int code, const char *fmt, ...)
 	return code;
 }
 
+int atrest_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, NULL);
+	va_end(ap);
+	return code;
+}
+
 int atrest__error_os(int code, int errnum, const char *fmt, ...)
 {
 	va_list ap;
@@ -163,6 +173,8 @@ const char *atrest_strerror(int code)
 		return "no space left";
 	case ATREST_ETOOBIG:
 		return "too big";
+	case ATREST_ECONFLICT:
+		return "changed meanwhile";
 	default:
 		return "error";
 	}

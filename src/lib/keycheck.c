@@ -12,6 +12,7 @@
 #include "atrest/sys/backend.h"
 #include "crypto.h"
 #include "keyring.h"
+#include "store/backend_int.h"
 #include "store_int.h"
 
 #define KEYRING_READ_MAX (64u * 1024 * 1024)
@@ -49,17 +50,17 @@ static int read_keyring(atrest__keyring **out, const char *path)
 	size_t len = 0;
 	int rc;
 
-	GUARD(atrest_backend_fs(&b, path));
-	rc = b->prepare(b, 0);
+	GUARD(atrest_backend_open(&b, path));
+	rc = atrest__b_prepare(b, 0);
 	if (rc == 0)
 		rc = atrest__store_read_file(
-			b, ATREST__KEYRING_NAME, &text, &len, KEYRING_READ_MAX);
+			b, ATREST__KEYRING_NAME, &text, &len, KEYRING_READ_MAX, NULL);
 	if (rc == ATREST_ENOTFOUND)
 		rc = atrest__error(ATREST_ENOTFOUND, "no atrest store at %s", path);
 	if (rc == 0)
 		rc = atrest__keyring_parse(out, text, len);
 	free(text);
-	b->free(b);
+	atrest__b_free(b);
 	return rc;
 }
 

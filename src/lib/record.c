@@ -69,7 +69,7 @@ static int derive_key(rec_key *k, atrest_recorder *r, uint32_t id, int cipher, i
 	size_t il = record_info(info, form, cipher, r->ns);
 	int rc;
 
-	rc = atrest__hkdf(key, sizeof(key), r->st->kr->store_id, 16, dek, 32, info, il);
+	rc = atrest__hkdf(key, sizeof(key), r->st->store_id, 16, dek, 32, info, il);
 	if (rc == 0)
 		rc = atrest__aead_new(&k->aead, cipher, key, sizeof(key));
 	atrest__wipe(key, sizeof(key));

@@ -67,7 +67,9 @@ def lp(b):
 
 def canonical(kr):
     m = kr["master"]
-    out = [lp(b"atrest-keyring-v1"), store_id(kr),
+    v2 = kr.get("version", 1) >= 2
+    label = b"atrest-keyring-v2" if v2 else b"atrest-keyring-v1"
+    out = [lp(label), store_id(kr),
            struct.pack("<QQ", kr["generation"], kr["active"]),
            lp(m["kind"].encode()), lp(m["key_id"].encode()),
            lp((m.get("params") or "").encode()),
@@ -77,6 +79,16 @@ def canonical(kr):
         w = base64.b64decode(k["wrapped"], validate=True) if "wrapped" in k else b""
         out.append(struct.pack("<QqQ", k["id"], k["created"], STATUS[k["status"]]))
         out.append(lp(w))
+    if v2:
+        st = kr["settings"]
+        out += [lp(kr.get("tenant", "").encode()), lp(st["cipher"].encode()),
+                struct.pack("<QQQ", st["segment_size"], st["rotate_days"],
+                            st["force_days"]),
+                struct.pack("<Q", len(kr.get("tenants", [])))]
+        for t in kr.get("tenants", []):
+            out += [lp(t["name"].encode()), bytes.fromhex(t["id"]),
+                    lp(t.get("key_uri", "").encode()),
+                    lp(t.get("key_file", "").encode())]
     return b"".join(out)
 
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "atrest/atrest.h"
+#include "atrest/sys/keyprov.h"
 
 /* mkdtemp under $TMPDIR (or /tmp); path written to out (PATH_MAX). */
 void th_tmpdir(char *out, size_t cap);
@@ -38,5 +39,20 @@ atrest_store *th_store_with(
 /* Open (creating) the store at dir with key and old key (taken over). */
 int th_store_open(
 	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old);
+/*
+ * A key provider that passes every call to real (owned by the test), after
+ * hook(k, unwrap) for wraps (unwrap 0) and unwraps (1) when set: a non-zero
+ * return fails the call with that code.  Counts unwraps; its free does
+ * nothing.
+ */
+typedef struct th_kp th_kp;
+struct th_kp {
+	atrest_keyprov parent;
+	atrest_keyprov *real;
+	int (*hook)(th_kp *k, int unwrap);
+	int unwraps;
+	void *ctx;
+};
+void th_kp_init(th_kp *k, const char *kind, atrest_keyprov *real);
 
 #endif

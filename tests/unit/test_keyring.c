@@ -87,24 +87,26 @@ static void test_rewrap_forgery(void **state)
 	atrest__keyring *old;
 	atrest_job_stats js;
 	atrest_store *st;
+	uint32_t k1;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
 	assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "a", "secret", 6, NULL), 0);
+	assert_int_equal(atrest_object_key_id(&k1, st, "a"), 0);
 	atrest_store_close(st);
 	old_text = keyring_text(dir, &old_len);
 	/* Incident response: B replaces A, key 1 exposed, objects moved off. */
 	assert_int_equal(th_store_open(&st, dir, th_raw_key(KB), th_raw_key(KA)), 0);
 	assert_int_equal(atrest_rewrap(st, NULL), 0);
-	assert_int_equal(atrest_key_expose(st, 1), 0);
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
+	assert_int_equal(atrest_key_expose(st, k1), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, k1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 1);
 	atrest_store_close(st);
 	/* The attacker: A and the old copy give the old MAC key. */
 	old = unlocked(old_text, old_len, th_raw_key(KA));
 	cur_text = keyring_text(dir, &cur_len);
-	forged = forge(cur_text, cur_len, old, 1);
+	forged = forge(cur_text, cur_len, old, k1);
 	keyring_write(dir, forged);
 	assert_int_equal(
 		th_store_open(&st, dir, th_raw_key(KB), NULL), ATREST_EINTEGRITY);
@@ -254,12 +256,15 @@ static void test_parse_types(void **state)
 	};
 	char dir[256];
 	atrest_store *st;
+	uint32_t k1;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
 	assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "a", "x", 1, NULL), 0);
+	assert_int_equal(atrest_object_key_id(&k1, st, "a"), 0);
 	assert_int_equal(atrest_rotate(NULL, st), 0);
-	assert_int_equal(atrest_key_destroy(st, 1, 1), 0);
+	assert_int_equal(atrest_key_destroy(st, k1, 1), 0);
 	atrest_store_close(st);
 	for (int i = 0; i < 2; i++) {
 		edit_keyring(dir, edits[i][0], edits[i][1]);

@@ -186,17 +186,19 @@ static void test_matches_spec(void **state)
 	for (int c = 1; c <= 2; c++) {
 		th_tmpdir(dir, sizeof(dir));
 		atrest_store *st = open_store(dir, c);
-		assert_int_equal(atrest__store_dek(st, 1, dek), 0);
+		uint32_t id;
 		assert_int_equal(atrest_recorder_open(&r, st, "ns"), 0);
 		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt,
 					 sizeof(pt), "ad", 2),
 			0);
-		spec_seal(spec, 2, c, dek, 1, st->kr->store_id, "ns", rec + 4,
+		id = (uint32_t)rec[1] | (uint32_t)rec[2] << 8 | (uint32_t)rec[3] << 16;
+		assert_int_equal(atrest__store_dek(st, id, dek), 0);
+		spec_seal(spec, 2, c, dek, id, st->store_id, "ns", rec + 4,
 			(const uint8_t *)"ad", 2, pt, sizeof(pt));
 		assert_memory_equal(spec, rec, n);
 		for (int v = 1; v <= 2; v++) {
 			spec[20] ^= 0xFF; /* a new nonce: spec-built records open */
-			spec_seal(spec, v, c, dek, 1, st->kr->store_id, "ns", spec + 4,
+			spec_seal(spec, v, c, dek, id, st->store_id, "ns", spec + 4,
 				(const uint8_t *)"ad", 2, pt, sizeof(pt));
 			memset(back, 0, sizeof(back));
 			assert_int_equal(atrest_record_open(r, back, sizeof(back), &m,
