@@ -103,15 +103,14 @@ static int section_is(const char *t, size_t s, size_t e, const char *name)
 
 	trim(t, &s, &e);
 	while (s < e) {
-		if (is_blank((unsigned char)t[s])) {
-			while (s < e && is_blank((unsigned char)t[s]))
-				s++;
-			if (name[k++] != ' ')
-				return 0;
-			continue;
-		}
-		if (name[k++] != t[s++])
+		char c = is_blank((unsigned char)t[s]) ? ' ' : t[s];
+
+		if (name[k] == '\0' || name[k++] != c)
 			return 0;
+		if (c != ' ')
+			s++;
+		while (c == ' ' && s < e && is_blank((unsigned char)t[s]))
+			s++;
 	}
 	return name[k] == '\0';
 }

@@ -88,6 +88,18 @@ void atrest__http_hdrs_add(atrest__http_hdrs *h, const char *name, const char *f
 	atrest__buf_free(&b);
 }
 
+void atrest__http_hdrs_add_line(atrest__http_hdrs *h, const char *line)
+{
+	hdrs_push(h, strdup(line));
+}
+
+void atrest__http_hdrs_copy(atrest__http_hdrs *dst, const atrest__http_hdrs *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		atrest__http_hdrs_add_line(dst, src->v[i]);
+	dst->failed |= src->failed;
+}
+
 const char *atrest__http_hdrs_get(const atrest__http_hdrs *h, const char *name)
 {
 	size_t n = strlen(name);

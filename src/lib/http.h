@@ -27,6 +27,9 @@ typedef struct atrest__http_hdrs {
 /* Add "name: value" (printf-style value). */
 void atrest__http_hdrs_add(atrest__http_hdrs *h, const char *name, const char *fmt, ...)
 	ATREST__PRINTF(3, 4);
+/* Add a whole "Name: value" line; append copies of every line of src. */
+void atrest__http_hdrs_add_line(atrest__http_hdrs *h, const char *line);
+void atrest__http_hdrs_copy(atrest__http_hdrs *dst, const atrest__http_hdrs *src);
 /* The value of the first header called name (any case), or NULL. */
 const char *atrest__http_hdrs_get(const atrest__http_hdrs *h, const char *name);
 void atrest__http_hdrs_free(atrest__http_hdrs *h);

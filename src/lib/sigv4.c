@@ -246,7 +246,8 @@ int atrest__sigv4_canonical_query(char **out, const char *query, const char *ski
 
 	*out = NULL;
 	GUARD(split_query(&p, &n, query, skip));
-	qsort(p, n, sizeof(*p), param_cmp);
+	if (n > 1)
+		qsort(p, n, sizeof(*p), param_cmp);
 	for (size_t i = 0; i < n; i++) {
 		atrest__buf_printf(&b, "%s%s=%s", i ? "&" : "", p[i].name, p[i].value);
 		free(p[i].name);
@@ -334,7 +335,8 @@ static int lower_headers(struct hdr **out, const atrest__sigv4_hdr *h, size_t n)
 		for (char *c = v[i].name; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 	}
-	qsort(v, n, sizeof(*v), hdr_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), hdr_cmp);
 	*out = v;
 	return 0;
 }
