@@ -4,7 +4,8 @@
 set -eu
 PKGS="cmake make gcc clang pkg-config libssl-dev libargon2-dev libjansson-dev
 libcmocka-dev libclang-rt-14-dev llvm bsdextrautils xxd openssl age
-libmicrohttpd-dev libcurl4-openssl-dev python3 python3-cryptography hyperfine
+libmicrohttpd-dev libcurl4-openssl-dev python3 python3-cryptography
+python3-botocore python3-jwt hyperfine
 gnuplot-nox"
 missing=""
 for p in $PKGS; do

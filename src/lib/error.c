@@ -165,6 +165,7 @@ int atrest_exit_status(int code)
 	case ATREST_EINTEGRITY:
 		return 4;
 	case ATREST_EKEY:
+	case ATREST_EUNAVAILABLE: /* a key service that cannot be used */
 		return 5;
 	default:
 		return 1;

@@ -379,8 +379,8 @@ static void f_free(atrest_keyprov *kp)
 	(void)kp; /* owned by the test */
 }
 
-static fake_kp FAKE = {
-	{ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap, f_unwrap, f_free},
+static fake_kp FAKE = {{ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap,
+			       f_unwrap, f_free, NULL},
 	NULL, 0, 0};
 
 static void test_key_cache_outage(void **state)
