@@ -12,7 +12,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const sections[] = {"default", "profile dev", "dev", "a b"};
-	static const char *const keys[] = {"aws_access_key_id", "region", "role_arn", "x"};
+	static const char *const keys[] = {
+		"aws_access_key_id", "region", "role_arn", "x"};
 	char *s = malloc(size + 1), v[256];
 	atrest__aws_keys k;
 	int64_t t;
@@ -24,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 4; i++) {
 		(void)atrest__aws_ini_has(s, size, sections[i]);
 		for (int j = 0; j < 4; j++)
-			if (atrest__aws_ini_get(v, sizeof(v), s, size, sections[i], keys[j]) == 1 &&
+			if (atrest__aws_ini_get(
+				    v, sizeof(v), s, size, sections[i], keys[j]) == 1 &&
 				strlen(v) >= sizeof(v))
 				abort();
 	}

@@ -52,10 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)atrest__b64_decode(out, sizeof(out), &n, (const char *)data, size);
 	memset(&resp, 0, sizeof(resp));
 	atrest__buf_put(&resp.body, data, size);
-	atrest__http_hdrs_add(&resp.headers, "x-amzn-ErrorType", "%.*s", (int)(size < 64 ? size : 64),
-		(const char *)data);
+	atrest__http_hdrs_add(&resp.headers, "x-amzn-ErrorType", "%.*s",
+		(int)(size < 64 ? size : 64), (const char *)data);
 	atrest__http_parse_error_json(&resp);
-	if (strlen(resp.code) >= sizeof(resp.code) || strlen(resp.msg) >= sizeof(resp.msg))
+	if (strlen(resp.code) >= sizeof(resp.code) ||
+		strlen(resp.msg) >= sizeof(resp.msg))
 		abort();
 	atrest__http_resp_free(&resp);
 	if ((s = malloc(size + 1)) != NULL) {

@@ -11,8 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const schemes[] = {"", "aws-kms://", "gcp-kms://", "azure-kv://",
-		"vault://", "vault+http://"};
+	static const char *const schemes[] = {"", "aws-kms://", "gcp-kms://",
+		"azure-kv://", "vault://", "vault+http://"};
 	char *s = malloc(size + 16);
 	atrest_keyprov *kp;
 

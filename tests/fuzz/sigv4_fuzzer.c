@@ -37,9 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	if (atrest__sigv4_parse_authorization(&a, s) == 0 ||
 		atrest__sigv4_parse_presigned(&a, s) == 0) {
-		atrest__sigv4_hdr h[] = {{"Host", "example.com"}, {"x-amz-date", "20130524T000000Z"}};
+		atrest__sigv4_hdr h[] = {
+			{"Host", "example.com"}, {"x-amz-date", "20130524T000000Z"}};
 		atrest__sigv4_msg m = {"GET", "/", s, h, 2, ATREST__SIGV4_UNSIGNED};
-		(void)atrest__sigv4_verify(&m, &a, "20130524T000000Z", (const uint8_t *)"k", 1, 1, 0);
+		(void)atrest__sigv4_verify(
+			&m, &a, "20130524T000000Z", (const uint8_t *)"k", 1, 1, 0);
 	}
 	canonical_forms(s);
 	(void)atrest__sigv4_parse_amz_date(&t, s);

@@ -94,8 +94,8 @@ static size_t make_aad(uint8_t *aad, const char *store)
 
 static int cmd_kp(const char *verb, const char *arg)
 {
-	static const uint8_t dek[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-		17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+	static const uint8_t dek[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+		16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 	uint8_t aad[64];
 	size_t aad_len = make_aad(aad, arg ? arg : "store-a");
 	atrest__secret *s = NULL;
@@ -106,7 +106,8 @@ static int cmd_kp(const char *verb, const char *arg)
 	if (strcmp(verb, "wrap") == 0)
 		return atrest__kp_wrap(kp, blob, &blob_len, dek, aad, aad_len);
 	if (strcmp(verb, "rewrap") == 0)
-		return atrest__kp_rewrap(kp, blob, &blob_len, blob, blob_len, aad, aad_len);
+		return atrest__kp_rewrap(
+			kp, blob, &blob_len, blob, blob_len, aad, aad_len);
 	rc = atrest__kp_unwrap(kp, &s, blob, blob_len, aad, aad_len);
 	if (rc == 0 && memcmp(s->data, dek, 32) != 0)
 		rc = ATREST_EINTEGRITY;
@@ -116,7 +117,8 @@ static int cmd_kp(const char *verb, const char *arg)
 
 static int run(char *line)
 {
-	char *verb = strtok(line, " \n"), *a = strtok(NULL, " \n"), *b = strtok(NULL, " \n");
+	char *verb = strtok(line, " \n"), *a = strtok(NULL, " \n"),
+	     *b = strtok(NULL, " \n");
 
 	if (!verb)
 		return 0;

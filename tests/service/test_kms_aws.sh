@@ -135,4 +135,5 @@ moved_key 'AWS KMS Decrypt: HTTP 400 InvalidCiphertextException \(the wrapped ke
 # ---- outage: a running process keeps its keys; a cold one fails in time
 outage "$A"
 
+latency "$A"
 no_secrets "$T/test-secrets" "$A/secrets.txt"

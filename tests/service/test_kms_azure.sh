@@ -125,4 +125,5 @@ export AZURE_TENANT_ID=$TENANT AZURE_CLIENT_ID=app-1 AZURE_CLIENT_SECRET=$SECRET
 retries "$Z" kv:unwrapkey 'Azure Key Vault unwrapkey: HTTP 429 Throttled: .*gave up after'
 moved_key 'Azure Key Vault: the wrapped key belongs to another store or role'
 outage "$Z"
+latency "$Z"
 no_secrets "$T/test-secrets" "$Z/secrets.txt"

@@ -108,4 +108,5 @@ export GOOGLE_APPLICATION_CREDENTIALS="$T/sa.json"
 retries "$G" kms:decrypt 'Google Cloud KMS decrypt: HTTP 429 RESOURCE_EXHAUSTED: Quota exceeded.*gave up after 4 attempts'
 moved_key 'Google Cloud KMS decrypt: HTTP 400 INVALID_ARGUMENT: Decryption failed: the ciphertext is invalid\. \(the wrapped key belongs to another store'
 outage "$G"
+latency "$G"
 no_secrets "$T/test-secrets" "$G/secrets.txt"

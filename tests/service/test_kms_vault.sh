@@ -131,4 +131,5 @@ check_err 'loopback'
 
 retries "$V" transit:decrypt 'Vault decrypt: HTTP 429: request path "transit": rate limit quota exceeded \(gave up after'
 outage "$V"
+latency "$V"
 no_secrets "$T/test-secrets" "$V/secrets.txt"

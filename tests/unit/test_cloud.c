@@ -15,8 +15,8 @@
 #include "keyprov/cloud.h"
 #include "keyring.h"
 
-static void take_ok(const char *json, const char *const *path, const char *want,
-	const char *left)
+static void take_ok(
+	const char *json, const char *const *path, const char *want, const char *left)
 {
 	char *s = strdup(json);
 	atrest__secret *sec;
@@ -51,8 +51,10 @@ static void test_json_take(void **state)
 	(void)state;
 	take_ok("{\"k\":\"abc\"}", top, "abc", "{\"k\":\"xxx\"}");
 	take_ok(" { \"a\" : [1, {\"k\":\"no\"}], \"k\" : \"s\\/e\\\\c\\\"r\\n\" } ", top,
-		"s/e\\c\"r\n", " { \"a\" : [1, {\"k\":\"no\"}], \"k\" : \"xxxxxxxxxxxx\" } ");
-	take_ok("{\"k\":\"\\u00e9\\u20ac\\ud83d\\ude00\"}", top, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+		"s/e\\c\"r\n",
+		" { \"a\" : [1, {\"k\":\"no\"}], \"k\" : \"xxxxxxxxxxxx\" } ");
+	take_ok("{\"k\":\"\\u00e9\\u20ac\\ud83d\\ude00\"}", top,
+		"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
 		"{\"k\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}");
 	take_ok("{\"k\":1,\"data\":{\"x\":null,\"k\":\"tok\"},\"z\":true}", nested, "tok",
 		"{\"k\":1,\"data\":{\"x\":null,\"k\":\"xxx\"},\"z\":true}");
@@ -79,7 +81,8 @@ static void test_json_take(void **state)
 static void test_json_take_b64(void **state)
 {
 	static const char *const top[] = {"v", NULL};
-	char ok[] = "{\"v\":\"AAECAw==\"}", url[] = "{\"v\":\"-_8\"}", bad[] = "{\"v\":\"AA$=\"}";
+	char ok[] = "{\"v\":\"AAECAw==\"}", url[] = "{\"v\":\"-_8\"}",
+	     bad[] = "{\"v\":\"AA$=\"}";
 	char big[] = "{\"v\":\"AAECAwQ=\"}";
 	atrest__secret *s;
 
@@ -91,8 +94,10 @@ static void test_json_take_b64(void **state)
 	assert_int_equal(atrest__json_take_b64(&s, url, strlen(url), top, 4), 0);
 	assert_memory_equal(s->data, "\xfb\xff", 2);
 	atrest__secret_free(s);
-	assert_int_equal(atrest__json_take_b64(&s, bad, strlen(bad), top, 4), ATREST_EINVAL);
-	assert_int_equal(atrest__json_take_b64(&s, big, strlen(big), top, 4), ATREST_EINVAL);
+	assert_int_equal(
+		atrest__json_take_b64(&s, bad, strlen(bad), top, 4), ATREST_EINVAL);
+	assert_int_equal(
+		atrest__json_take_b64(&s, big, strlen(big), top, 4), ATREST_EINVAL);
 }
 
 static void test_b64_and_buf(void **state)
@@ -123,9 +128,11 @@ static void test_b64_and_buf(void **state)
 	atrest__buf_free(&p);
 	assert_int_equal(atrest__b64_decode(out, sizeof(out), &n, "AAE", 3), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(atrest__b64_decode(out, sizeof(out), &n, "AAF=", 4), ATREST_EINVAL);
+	assert_int_equal(
+		atrest__b64_decode(out, sizeof(out), &n, "AAF=", 4), ATREST_EINVAL);
 	assert_int_equal(atrest__b64_decode(out, sizeof(out), &n, "A", 1), ATREST_EINVAL);
-	assert_int_equal(atrest__b64_decode(out, sizeof(out), &n, "AA=", 3), ATREST_EINVAL);
+	assert_int_equal(
+		atrest__b64_decode(out, sizeof(out), &n, "AA=", 3), ATREST_EINVAL);
 	assert_int_equal(atrest__b64_decode(out, 1, &n, "AAE=", 4), ATREST_EINVAL);
 }
 
@@ -173,13 +180,16 @@ static void test_aad(void **state)
 	/* bound plaintexts: the digest must match the AAD */
 	n = keyring_aad(aad, "atrest/v1 dek", 1);
 	assert_int_equal(atrest__aad_bind(bound, key, 32, aad, n), 0);
-	assert_int_equal(atrest__aad_unbind(out, sizeof(out), &ol, bound, 64, aad, n, "T"), 0);
+	assert_int_equal(
+		atrest__aad_unbind(out, sizeof(out), &ol, bound, 64, aad, n, "T"), 0);
 	assert_int_equal(ol, 32);
 	assert_memory_equal(out, key, 32);
 	aad[n - 4] = 2; /* another data key number */
-	assert_int_equal(atrest__aad_unbind(out, sizeof(out), &ol, bound, 64, aad, n, "T"),
+	assert_int_equal(
+		atrest__aad_unbind(out, sizeof(out), &ol, bound, 64, aad, n, "T"),
 		ATREST_EKEY);
-	assert_int_equal(atrest__aad_unbind(out, sizeof(out), &ol, bound, 63, aad, n, "T"),
+	assert_int_equal(
+		atrest__aad_unbind(out, sizeof(out), &ol, bound, 63, aad, n, "T"),
 		ATREST_EKEY);
 	assert_int_equal(atrest__aad_bind(bound, key, 31, aad, n), ATREST_EINVAL);
 }
@@ -255,13 +265,18 @@ static void test_names(void **state)
 	atrest__cloud_key_id(id, sizeof(id), "gcp-kms:", long_name);
 	assert_int_equal(strlen(id), 127);
 	assert_int_equal(id[127 - 17], '~');
-	assert_int_equal(atrest__uri_param(v, sizeof(v), "x://a?b=1&region=eu%2Dwest&c", "region"), 1);
+	assert_int_equal(
+		atrest__uri_param(v, sizeof(v), "x://a?b=1&region=eu%2Dwest&c", "region"),
+		1);
 	assert_string_equal(v, "eu-west");
 	assert_int_equal(atrest__uri_param(v, sizeof(v), "x://a?regionx=1", "region"), 0);
-	assert_int_equal(atrest__uri_param(v, sizeof(v), "x://a?region=1&region=2", "region"),
+	assert_int_equal(
+		atrest__uri_param(v, sizeof(v), "x://a?region=1&region=2", "region"),
 		ATREST_EKEY);
-	assert_int_equal(atrest__uri_param(v, sizeof(v), "x://a?region=%00", "region"), ATREST_EKEY);
-	assert_int_equal(atrest__uri_param(v, 4, "x://a?region=long", "region"), ATREST_EKEY);
+	assert_int_equal(atrest__uri_param(v, sizeof(v), "x://a?region=%00", "region"),
+		ATREST_EKEY);
+	assert_int_equal(
+		atrest__uri_param(v, 4, "x://a?region=long", "region"), ATREST_EKEY);
 	assert_int_equal(atrest__uri_params_known("x://a?region=1&profile=p",
 				 (const char *const[]){"region", "profile", NULL}, "T"),
 		0);
@@ -282,26 +297,29 @@ static void test_blobs(void **state)
 	int format;
 
 	(void)state;
-	assert_int_equal(atrest__azure_blob_parse(good, sizeof(good) - 1, &format, version, &ct,
-				 &ct_len),
+	assert_int_equal(atrest__azure_blob_parse(
+				 good, sizeof(good) - 1, &format, version, &ct, &ct_len),
 		0);
 	assert_int_equal(format, 1);
 	assert_string_equal(version, "abcd");
 	assert_int_equal(ct_len, 10);
-	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\003\001aX", 4, &format,
-				 version, &ct, &ct_len),
+	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\003\001aX", 4,
+				 &format, version, &ct, &ct_len),
 		ATREST_EKEY);
-	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\001\004abcd", 6, &format,
-				 version, &ct, &ct_len),
+	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\001\004abcd", 6,
+				 &format, version, &ct, &ct_len),
 		ATREST_EKEY);
-	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\001\002a/X", 5, &format,
-				 version, &ct, &ct_len),
+	assert_int_equal(atrest__azure_blob_parse((const uint8_t *)"\001\002a/X", 5,
+				 &format, version, &ct, &ct_len),
 		ATREST_EKEY);
-	assert_int_equal(atrest__vault_blob_check((const uint8_t *)"vault:v12:AAEC+/==", 18), 0);
-	assert_int_equal(atrest__vault_blob_check((const uint8_t *)"vault:v:AAEC", 12), ATREST_EKEY);
+	assert_int_equal(
+		atrest__vault_blob_check((const uint8_t *)"vault:v12:AAEC+/==", 18), 0);
+	assert_int_equal(atrest__vault_blob_check((const uint8_t *)"vault:v:AAEC", 12),
+		ATREST_EKEY);
 	assert_int_equal(atrest__vault_blob_check((const uint8_t *)"vault:v1:AA\"C", 13),
 		ATREST_EKEY);
-	assert_int_equal(atrest__vault_blob_check((const uint8_t *)"vault:v1", 8), ATREST_EKEY);
+	assert_int_equal(
+		atrest__vault_blob_check((const uint8_t *)"vault:v1", 8), ATREST_EKEY);
 }
 
 int main(void)

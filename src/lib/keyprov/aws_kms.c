@@ -46,10 +46,12 @@ static int kms_sign(atrest__http_req *req, void *arg)
 	uint8_t h[32];
 	atrest__sigv4_hdr hd[5] = {{"content-type", "application/x-amz-json-1.1"},
 		{"host", c->k->host}, {"x-amz-date", date}, {"x-amz-target", c->target},
-		{"x-amz-security-token", c->keys->token ? (char *)c->keys->token->data : ""}};
+		{"x-amz-security-token",
+			c->keys->token ? (char *)c->keys->token->data : ""}};
 	atrest__sigv4_msg m = {"POST", "/", "", hd, c->keys->token ? 5 : 4, hash};
 	atrest__sigv4_creds cr = {c->keys->access_key, c->keys->secret->data,
-		c->keys->secret->len, c->keys->token ? (char *)c->keys->token->data : NULL};
+		c->keys->secret->len,
+		c->keys->token ? (char *)c->keys->token->data : NULL};
 
 	GUARD(atrest__sigv4_amz_date(date, (int64_t)time(NULL)));
 	GUARD(atrest__sha256(h, c->body->data, c->body->len));
@@ -100,8 +102,10 @@ static int kms_failure(struct aws_kms *k, const atrest__http_req *req,
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (strcmp(resp->code, table[i].code) == 0) {
-			snprintf(fix, sizeof(fix), "%s%s%s", table[i].fix ? table[i].fix : "",
-				table[i].fix ? "; credentials from " : "credentials from ",
+			snprintf(fix, sizeof(fix), "%s%s%s",
+				table[i].fix ? table[i].fix : "",
+				table[i].fix ? "; credentials from "
+					     : "credentials from ",
 				keys->source);
 			return atrest__http_fail(k->http, req, resp, table[i].rc, fix);
 		}
@@ -186,7 +190,8 @@ static int kms_op(struct aws_kms *k, const char *op, const uint8_t *aad, size_t 
 	}
 	if (rc < 0)
 		rc = atrest__error(ATREST_EUNAVAILABLE,
-			"AWS KMS %s: the answer has no usable %s (1 to %zu bytes)", op, want, cap);
+			"AWS KMS %s: the answer has no usable %s (1 to %zu bytes)", op,
+			want, cap);
 out:
 	atrest__buf_free(&body);
 	atrest__http_resp_free(&resp);
@@ -199,8 +204,8 @@ static int kms_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_le
 	atrest__secret *blob;
 
 	GUARD(atrest__cloud_wrap_args(KIND, key_len, cap, 1));
-	GUARD(kms_op((struct aws_kms *)kp, "Encrypt", aad, aad_len, "Plaintext", key, key_len,
-		"CiphertextBlob", cap, &blob));
+	GUARD(kms_op((struct aws_kms *)kp, "Encrypt", aad, aad_len, "Plaintext", key,
+		key_len, "CiphertextBlob", cap, &blob));
 	memcpy(out, blob->data, blob->len);
 	*out_len = blob->len;
 	atrest__secret_free(blob);
@@ -213,11 +218,12 @@ static int kms_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_
 	atrest__secret *pt;
 	int rc;
 
-	GUARD(kms_op((struct aws_kms *)kp, "Decrypt", aad, aad_len, "CiphertextBlob", wrapped,
-		wrapped_len, "Plaintext", 64, &pt));
+	GUARD(kms_op((struct aws_kms *)kp, "Decrypt", aad, aad_len, "CiphertextBlob",
+		wrapped, wrapped_len, "Plaintext", 64, &pt));
 	rc = pt->len == ATREST__CLOUD_DEK_LEN && cap >= pt->len
 		? 0
-		: atrest__error(ATREST_EUNAVAILABLE, "AWS KMS Decrypt: the Plaintext is not %d bytes",
+		: atrest__error(ATREST_EUNAVAILABLE,
+			  "AWS KMS Decrypt: the Plaintext is not %d bytes",
 			  ATREST__CLOUD_DEK_LEN);
 	if (rc == 0) {
 		memcpy(out, pt->data, pt->len);
@@ -289,7 +295,8 @@ static int kms_parse(struct aws_kms *k, const char *uri, char *profile, size_t p
 		"or aws-kms://alias/NAME?region=REGION");
 	memcpy(k->key, key, n);
 	k->key[n] = '\0';
-	ENSURE(plain_text(k->key), ATREST_EKEY, "AWS KMS key URI: the key id is malformed");
+	ENSURE(plain_text(k->key), ATREST_EKEY,
+		"AWS KMS key URI: the key id is malformed");
 	GUARD(atrest__uri_params_known(uri, params, "AWS KMS"));
 	GUARD(has_region = atrest__uri_param(region, sizeof(region), uri, "region"));
 	GUARD(atrest__uri_param(profile, pcap, uri, "profile"));
@@ -327,7 +334,8 @@ static int kms_endpoint(struct aws_kms *k, const char *profile)
 	while (n > 0 && ep[n - 1] == '/')
 		ep[--n] = '\0';
 	host = strstr(ep, "://");
-	ENSURE(host && host[3] && !strpbrk(host + 3, "/?#@") && plain_text(ep), ATREST_EKEY,
+	ENSURE(host && host[3] && !strpbrk(host + 3, "/?#@") && plain_text(ep),
+		ATREST_EKEY,
 		"the AWS KMS endpoint must be a base URL like https://HOST[:PORT] "
 		"(AWS_ENDPOINT_URL_KMS)");
 	snprintf(k->host, sizeof(k->host), "%s", host + 3);

@@ -26,12 +26,12 @@
 #define CLIENT_ASSERTION "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 struct azure_kv {
-	atrest__cloud_kp base; /* first */
-	char host[300];               /* VAULT-HOST[:PORT] */
-	char name[128];               /* key name */
+	atrest__cloud_kp base;         /* first */
+	char host[300];                /* VAULT-HOST[:PORT] */
+	char name[128];                /* key name */
 	char version[VERSION_MAX + 1]; /* pinned version, or "" for the newest */
-	int format;                   /* FORMAT_RSA or FORMAT_AES for new wraps */
-	char resource[80];            /* https://vault.azure.net */
+	int format;                    /* FORMAT_RSA or FORMAT_AES for new wraps */
+	char resource[80];             /* https://vault.azure.net */
 	atrest__http *http;
 	atrest__http *auth;
 	atrest__token token;
@@ -54,8 +54,10 @@ static int env_set(const char *name)
 /* The client-credentials grant at AUTHORITY/TENANT/oauth2/v2.0/token. */
 static int fetch_client(struct azure_kv *a, atrest__secret **tok, int64_t *life)
 {
-	const char *authority = getenv("AZURE_AUTHORITY_HOST"), *tenant = getenv("AZURE_TENANT_ID");
-	const char *client = getenv("AZURE_CLIENT_ID"), *secret = getenv("AZURE_CLIENT_SECRET");
+	const char *authority = getenv("AZURE_AUTHORITY_HOST"),
+		   *tenant = getenv("AZURE_TENANT_ID");
+	const char *client = getenv("AZURE_CLIENT_ID"),
+		   *secret = getenv("AZURE_CLIENT_SECRET");
 	const char *fed = getenv("AZURE_FEDERATED_TOKEN_FILE");
 	atrest__buf form = ATREST__BUF_LOCKED;
 	atrest__secret *assertion = NULL;
@@ -67,10 +69,12 @@ static int fetch_client(struct azure_kv *a, atrest__secret **tok, int64_t *life)
 
 	memset(&resp, 0, sizeof(resp));
 	for (const char *c = tenant; *c; c++)
-		ENSURE(isalnum((unsigned char)*c) || *c == '-' || *c == '.', ATREST_EUNAVAILABLE,
+		ENSURE(isalnum((unsigned char)*c) || *c == '-' || *c == '.',
+			ATREST_EUNAVAILABLE,
 			"AZURE_TENANT_ID must be a tenant id or domain name");
 	snprintf(url, sizeof(url), "%s",
-		authority && *authority ? authority : "https://login.microsoftonline.com");
+		authority && *authority ? authority
+					: "https://login.microsoftonline.com");
 	n = strlen(url);
 	while (n > 0 && url[n - 1] == '/')
 		url[--n] = '\0';
@@ -85,8 +89,8 @@ static int fetch_client(struct azure_kv *a, atrest__secret **tok, int64_t *life)
 		atrest__buf_puts(&form, "&client_secret=");
 		atrest__buf_urlenc(&form, secret, strlen(secret), 0);
 	} else {
-		GUARD_OUT(atrest__secret_read_file(&assertion, fed, 65536,
-			"AZURE_FEDERATED_TOKEN_FILE"));
+		GUARD_OUT(atrest__secret_read_file(
+			&assertion, fed, 65536, "AZURE_FEDERATED_TOKEN_FILE"));
 		atrest__buf_puts(&form, "&client_assertion_type=");
 		atrest__buf_urlenc(&form, CLIENT_ASSERTION, strlen(CLIENT_ASSERTION), 0);
 		atrest__buf_puts(&form, "&client_assertion=");
@@ -95,7 +99,8 @@ static int fetch_client(struct azure_kv *a, atrest__secret **tok, int64_t *life)
 	GUARD_OUT(atrest__buf_check(&form));
 	req.body = form.data;
 	req.body_len = form.len;
-	atrest__http_hdrs_add(&req.headers, "Content-Type", "application/x-www-form-urlencoded");
+	atrest__http_hdrs_add(
+		&req.headers, "Content-Type", "application/x-www-form-urlencoded");
 	GUARD_OUT(atrest__http_do(a->auth, &req, &resp));
 	if (!atrest__http_ok(&resp))
 		rc = atrest__http_fail(a->auth, &req, &resp, ATREST_EUNAVAILABLE,
@@ -116,7 +121,8 @@ out:
 static int fetch_managed(struct azure_kv *a, atrest__secret **tok, int64_t *life)
 {
 	const char *ep = getenv("IDENTITY_ENDPOINT"), *hdr = getenv("IDENTITY_HEADER");
-	const char *imds = getenv("AZURE_POD_IDENTITY_AUTHORITY_HOST"), *client = getenv("AZURE_CLIENT_ID");
+	const char *imds = getenv("AZURE_POD_IDENTITY_AUTHORITY_HOST"),
+		   *client = getenv("AZURE_CLIENT_ID");
 	atrest__buf url = ATREST__BUF_INIT;
 	atrest__http_req req = {.method = "GET",
 		.what = "managed identity token",
@@ -131,11 +137,12 @@ static int fetch_managed(struct azure_kv *a, atrest__secret **tok, int64_t *life
 		atrest__buf_printf(&url, "%s?api-version=2019-08-01&resource=", ep);
 		atrest__http_hdrs_add(&req.headers, "X-IDENTITY-HEADER", "%s", hdr);
 	} else {
-		atrest__buf_printf(&url, "%s",
-			imds && *imds ? imds : "http://169.254.169.254");
+		atrest__buf_printf(
+			&url, "%s", imds && *imds ? imds : "http://169.254.169.254");
 		while (url.len > 0 && url.data[url.len - 1] == '/')
 			url.data[--url.len] = '\0';
-		atrest__buf_puts(&url, "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=");
+		atrest__buf_puts(&url,
+			"/metadata/identity/oauth2/token?api-version=2018-02-01&resource=");
 		atrest__http_hdrs_add(&req.headers, "Metadata", "true");
 	}
 	atrest__buf_urlenc(&url, a->resource, strlen(a->resource), 0);
@@ -210,8 +217,8 @@ static int kv_failure(struct azure_kv *a, const atrest__http_req *req,
 static int kv_post(struct azure_kv *a, const char *op, const char *version, int format,
 	const uint8_t *value, size_t len, atrest__http_resp *resp)
 {
-	atrest__cloud_auth auth = {&a->token, fetch_token, a, "Authorization", "Bearer ",
-		refused};
+	atrest__cloud_auth auth = {
+		&a->token, fetch_token, a, "Authorization", "Bearer ", refused};
 	atrest__buf body = ATREST__BUF_LOCKED;
 	atrest__http_req req = {.method = "POST", .what = op, .secret_response = 1};
 	char url[800];
@@ -237,7 +244,8 @@ out:
 }
 
 /* The version at the end of a kid: https://HOST/keys/NAME/VERSION. */
-static int kid_version(char out[VERSION_MAX + 1], const struct azure_kv *a, const char *kid)
+static int kid_version(
+	char out[VERSION_MAX + 1], const struct azure_kv *a, const char *kid)
 {
 	const char *v = kid ? strrchr(kid, '/') : NULL;
 	char want[500];
@@ -273,10 +281,11 @@ static int kv_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len
 	rc = kv_post(a, "wrapkey", a->version, a->format, bound, sizeof(bound), &resp);
 	atrest__wipe(bound, sizeof(bound));
 	GUARD_OUT(rc);
-	rc = atrest__json_take_b64(&ct, resp.body.data, resp.body.len, p_value,
-		cap - 2 - VERSION_MAX);
+	rc = atrest__json_take_b64(
+		&ct, resp.body.data, resp.body.len, p_value, cap - 2 - VERSION_MAX);
 	if (rc == 0)
-		rc = atrest__cloud_json(&j, a->http, &(atrest__http_req){.what = "wrapkey"}, &resp);
+		rc = atrest__cloud_json(
+			&j, a->http, &(atrest__http_req){.what = "wrapkey"}, &resp);
 	ENSURE_OUT(rc == 0 && ct->len > 0 &&
 			kid_version(version, a, atrest__json_str(j, "kid")) == 0,
 		ATREST_EUNAVAILABLE,
@@ -327,13 +336,14 @@ static int kv_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_l
 	int format, rc;
 
 	memset(&resp, 0, sizeof(resp));
-	GUARD(atrest__azure_blob_parse(wrapped, wrapped_len, &format, version, &ct, &ct_len));
+	GUARD(atrest__azure_blob_parse(
+		wrapped, wrapped_len, &format, version, &ct, &ct_len));
 	GUARD_OUT(kv_post(a, "unwrapkey", version, format, ct, ct_len, &resp));
 	rc = atrest__json_take_b64(&pt, resp.body.data, resp.body.len, p_value, 128);
 	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE,
 		"Azure Key Vault unwrapkey: the answer has no unwrapped value");
-	rc = atrest__aad_unbind(out, cap, out_len, pt->data, pt->len, aad, aad_len,
-		"Azure Key Vault");
+	rc = atrest__aad_unbind(
+		out, cap, out_len, pt->data, pt->len, aad, aad_len, "Azure Key Vault");
 out:
 	atrest__secret_free(pt);
 	atrest__http_resp_free(&resp);
@@ -369,11 +379,13 @@ static int kv_parse(struct azure_kv *a, const char *uri)
 	char alg[32];
 	int has_alg;
 
-	ENSURE(strncasecmp(uri, "azure-kv://", 11) == 0, ATREST_EKEY, "not an azure-kv URI");
+	ENSURE(strncasecmp(uri, "azure-kv://", 11) == 0, ATREST_EKEY,
+		"not an azure-kv URI");
 	p = uri + 11;
 	hl = strcspn(p, "/?");
 	k = p + hl;
-	ENSURE(hl > 0 && hl < sizeof(a->host) && strncmp(k, "/keys/", 6) == 0, ATREST_EKEY,
+	ENSURE(hl > 0 && hl < sizeof(a->host) && strncmp(k, "/keys/", 6) == 0,
+		ATREST_EKEY,
 		"not an Azure Key Vault key URI: expected "
 		"azure-kv://VAULT.vault.azure.net/keys/NAME[/VERSION]");
 	for (size_t i = 0; i < hl; i++)
@@ -394,7 +406,8 @@ static int kv_parse(struct azure_kv *a, const char *uri)
 	a->format = strstr(a->host, ".managedhsm.") ? FORMAT_AES : FORMAT_RSA;
 	if (has_alg) {
 		ENSURE(strcmp(alg, "RSA-OAEP-256") == 0 || strcmp(alg, "A256KW") == 0,
-			ATREST_EKEY, "Azure Key Vault key URI: alg is RSA-OAEP-256 or A256KW");
+			ATREST_EKEY,
+			"Azure Key Vault key URI: alg is RSA-OAEP-256 or A256KW");
 		a->format = strcmp(alg, "A256KW") == 0 ? FORMAT_AES : FORMAT_RSA;
 	}
 	snprintf(a->resource, sizeof(a->resource), "%s",

@@ -161,10 +161,10 @@ static int cloud_key_id(atrest_keyprov *kp, char *out, size_t cap)
 }
 
 void atrest__cloud_kp_init(atrest__cloud_kp *kp, const char *kind,
-	int (*wrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *, size_t,
-		const uint8_t *, size_t),
-	int (*unwrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *, size_t,
-		const uint8_t *, size_t),
+	int (*wrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *,
+		size_t, const uint8_t *, size_t),
+	int (*unwrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *,
+		size_t, const uint8_t *, size_t),
 	void (*free_fn)(atrest_keyprov *))
 {
 	kp->parent.version = ATREST_KEYPROV_VERSION;
@@ -297,7 +297,7 @@ int atrest__oauth_token(const atrest__http *h, const atrest__http_req *req,
 		rc = atrest__cloud_json(&j, h, req, resp);
 	exp = json_object_get(j, "expires_in");
 	/* Azure's managed identity gives it as a string. */
-	*life = json_is_integer(exp) ? (int64_t)json_integer_value(exp)
+	*life = json_is_integer(exp)  ? (int64_t)json_integer_value(exp)
 		: json_is_string(exp) ? atoll(json_string_value(exp))
 				      : 0;
 	json_decref(j);
@@ -308,7 +308,8 @@ int atrest__oauth_token(const atrest__http *h, const atrest__http_req *req,
 		*tok = NULL;
 		return rc == ATREST_EUNAVAILABLE
 			? rc
-			: atrest__error(ATREST_EUNAVAILABLE, "%s %s: no access_token in the answer",
+			: atrest__error(ATREST_EUNAVAILABLE,
+				  "%s %s: no access_token in the answer",
 				  atrest__http_service(h), req->what);
 	}
 	return 0;
@@ -344,7 +345,8 @@ int atrest__cloud_call(atrest__http *h, const atrest__cloud_auth *auth,
 		struct bearer b = {auth, &base, NULL};
 		atrest__secret *tok = NULL;
 
-		rc = atrest__token_get(auth->token, &tok, round > 0, auth->fetch, auth->arg);
+		rc = atrest__token_get(
+			auth->token, &tok, round > 0, auth->fetch, auth->arg);
 		if (rc < 0)
 			break;
 		b.tok = tok;

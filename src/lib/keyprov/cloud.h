@@ -92,10 +92,10 @@ typedef struct atrest__cloud_kp {
 
 /* Fill the table of a new provider (calloc'd) with its functions. */
 void atrest__cloud_kp_init(atrest__cloud_kp *kp, const char *kind,
-	int (*wrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *, size_t,
-		const uint8_t *, size_t),
-	int (*unwrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *, size_t,
-		const uint8_t *, size_t),
+	int (*wrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *,
+		size_t, const uint8_t *, size_t),
+	int (*unwrap)(atrest_keyprov *, uint8_t *, size_t, size_t *, const uint8_t *,
+		size_t, const uint8_t *, size_t),
 	void (*free_fn)(atrest_keyprov *));
 
 /*

@@ -32,11 +32,11 @@
 enum cred_kind { CRED_NONE, CRED_SERVICE_ACCOUNT, CRED_USER, CRED_METADATA };
 
 struct gcp_kms {
-	atrest__cloud_kp base; /* first */
+	atrest__cloud_kp base;       /* first */
 	char name[NAME_MAX_LEN + 1]; /* projects/.../cryptoKeys/K */
-	char endpoint[512];              /* https://cloudkms.googleapis.com */
-	atrest__http *http;  /* Cloud KMS */
-	atrest__http *auth;  /* token endpoint or metadata server */
+	char endpoint[512];          /* https://cloudkms.googleapis.com */
+	atrest__http *http;          /* Cloud KMS */
+	atrest__http *auth;          /* token endpoint or metadata server */
 	atrest__token token;
 	pthread_mutex_t mu; /* loading the credentials */
 	int kind;           /* enum cred_kind, once loaded */
@@ -58,8 +58,10 @@ static int sa_fields(struct gcp_kms *g, json_t *j)
 	const char *kid = atrest__json_str(j, "private_key_id");
 	const char *uri = atrest__json_str(j, "token_uri");
 
-	ENSURE(email && strlen(email) < sizeof(g->email) && (!kid || strlen(kid) < sizeof(g->key_kid)),
-		ATREST_EUNAVAILABLE, "Google credentials %s: no usable client_email", g->source);
+	ENSURE(email && strlen(email) < sizeof(g->email) &&
+			(!kid || strlen(kid) < sizeof(g->key_kid)),
+		ATREST_EUNAVAILABLE, "Google credentials %s: no usable client_email",
+		g->source);
 	snprintf(g->email, sizeof(g->email), "%s", email);
 	snprintf(g->key_kid, sizeof(g->key_kid), "%s", kid ? kid : "");
 	snprintf(g->token_uri, sizeof(g->token_uri), "%s", uri ? uri : GOOGLE_TOKEN_URI);
@@ -109,8 +111,10 @@ static int load_file(struct gcp_kms *g, atrest__secret *text)
 	int rc = 0;
 
 	if (atrest__json_take(&pem, t, text->len, p_key) == ATREST_EINVAL ||
-		atrest__json_take(&g->refresh, t, text->len, p_refresh) == ATREST_EINVAL ||
-		atrest__json_take(&g->client_sec, t, text->len, p_secret) == ATREST_EINVAL ||
+		atrest__json_take(&g->refresh, t, text->len, p_refresh) ==
+			ATREST_EINVAL ||
+		atrest__json_take(&g->client_sec, t, text->len, p_secret) ==
+			ATREST_EINVAL ||
 		!(j = json_loadb(t, text->len, JSON_REJECT_DUPLICATES, NULL)))
 		rc = atrest__error(ATREST_EUNAVAILABLE,
 			"Google credentials %s: not a JSON credentials file", g->source);
@@ -144,7 +148,8 @@ static void well_known(char *out, size_t cap)
 	if (cfg && *cfg)
 		snprintf(out, cap, "%s/application_default_credentials.json", cfg);
 	else
-		snprintf(out, cap, "%s/.config/gcloud/application_default_credentials.json",
+		snprintf(out, cap,
+			"%s/.config/gcloud/application_default_credentials.json",
 			home ? home : "");
 }
 
@@ -216,9 +221,11 @@ static int sign_jwt(struct gcp_kms *g, atrest__buf *out)
 	ENSURE_OUT(md && sig, ATREST_ERROR, "out of memory");
 	sig_len = (size_t)EVP_PKEY_get_size(g->pkey);
 	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, g->pkey) != 1 ||
-		EVP_DigestSign(md, sig, &sig_len, (const uint8_t *)out->data, out->len) != 1) {
+		EVP_DigestSign(md, sig, &sig_len, (const uint8_t *)out->data, out->len) !=
+			1) {
 		rc = atrest__error_ossl(ATREST_EUNAVAILABLE,
-			"Google credentials %s: cannot sign the token request", g->source);
+			"Google credentials %s: cannot sign the token request",
+			g->source);
 		goto out;
 	}
 	atrest__buf_putc(out, '.');
@@ -233,8 +240,8 @@ out:
 }
 
 /* POST a form to the token endpoint. */
-static int token_post(struct gcp_kms *g, const atrest__buf *form, atrest__secret **tok,
-	int64_t *life)
+static int token_post(
+	struct gcp_kms *g, const atrest__buf *form, atrest__secret **tok, int64_t *life)
 {
 	atrest__http_req req = {.method = "POST",
 		.url = g->token_uri,
@@ -245,7 +252,8 @@ static int token_post(struct gcp_kms *g, const atrest__buf *form, atrest__secret
 	atrest__http_resp resp;
 	int rc;
 
-	atrest__http_hdrs_add(&req.headers, "Content-Type", "application/x-www-form-urlencoded");
+	atrest__http_hdrs_add(
+		&req.headers, "Content-Type", "application/x-www-form-urlencoded");
 	rc = atrest__http_do(g->auth, &req, &resp);
 	if (rc == 0 && !atrest__http_ok(&resp)) {
 		char fix[700];
@@ -367,7 +375,8 @@ static int gcp_failure(struct gcp_kms *g, const atrest__http_req *req,
 	int rc = ATREST_EUNAVAILABLE;
 
 	if (resp->status == 401)
-		snprintf(fix, sizeof(fix), "the access token was refused: check %s", g->source);
+		snprintf(fix, sizeof(fix), "the access token was refused: check %s",
+			g->source);
 	else if (resp->status == 403)
 		snprintf(fix, sizeof(fix),
 			"grant roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to %s",
@@ -389,8 +398,8 @@ static int gcp_post(struct gcp_kms *g, const char *verb, const atrest__buf *body
 	atrest__http_resp *resp)
 {
 	char url[1200];
-	atrest__cloud_auth auth = {&g->token, fetch_token, g, "Authorization", "Bearer ",
-		refused};
+	atrest__cloud_auth auth = {
+		&g->token, fetch_token, g, "Authorization", "Bearer ", refused};
 	atrest__http_req req = {.method = "POST",
 		.url = url,
 		.what = verb,
@@ -430,7 +439,8 @@ static void put_b64_field(atrest__buf *b, const char *name, const uint8_t *p, si
 {
 	atrest__buf_printf(b, "\"%s\":\"", name);
 	atrest__buf_b64(b, p, n, 0);
-	atrest__buf_printf(b, "\",\"%sCrc32c\":\"%u\"", name, (unsigned)atrest__crc32c(p, n));
+	atrest__buf_printf(
+		b, "\",\"%sCrc32c\":\"%u\"", name, (unsigned)atrest__crc32c(p, n));
 }
 
 static int gcp_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
@@ -453,13 +463,15 @@ static int gcp_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_le
 	atrest__buf_putc(&body, '}');
 	GUARD_OUT(atrest__buf_check(&body));
 	GUARD_OUT(gcp_post(g, "encrypt", &body, &resp));
-	GUARD_OUT(atrest__cloud_json(&j, g->http, &(atrest__http_req){.what = "encrypt"}, &resp));
+	GUARD_OUT(atrest__cloud_json(
+		&j, g->http, &(atrest__http_req){.what = "encrypt"}, &resp));
 	ct = atrest__json_str(j, "ciphertext");
 	ENSURE_OUT(ct && atrest__b64_decode(out, cap, out_len, ct, strlen(ct)) == 0 &&
 			*out_len > 0 && crc_field(j, "ciphertextCrc32c", &crc) == 0 &&
 			crc == atrest__crc32c(out, *out_len) &&
 			json_is_true(json_object_get(j, "verifiedPlaintextCrc32c")) &&
-			json_is_true(json_object_get(j, "verifiedAdditionalAuthenticatedDataCrc32c")),
+			json_is_true(json_object_get(
+				j, "verifiedAdditionalAuthenticatedDataCrc32c")),
 		ATREST_EUNAVAILABLE,
 		"Google Cloud KMS encrypt: the answer failed its integrity checks (ciphertext, "
 		"CRC32C)");
@@ -492,7 +504,8 @@ static int gcp_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_
 	GUARD_OUT(gcp_post(g, "decrypt", &body, &resp));
 	rc = atrest__json_take_b64(&pt, resp.body.data, resp.body.len, p_plain, 64);
 	if (rc == 0)
-		rc = atrest__cloud_json(&j, g->http, &(atrest__http_req){.what = "decrypt"}, &resp);
+		rc = atrest__cloud_json(
+			&j, g->http, &(atrest__http_req){.what = "decrypt"}, &resp);
 	ENSURE_OUT(rc == 0 && pt->len == ATREST__CLOUD_DEK_LEN && cap >= pt->len &&
 			crc_field(j, "plaintextCrc32c", &crc) == 0 &&
 			crc == atrest__crc32c(pt->data, pt->len),
@@ -527,7 +540,8 @@ static void gcp_free(atrest_keyprov *kp)
 /* projects/P/locations/L/keyRings/R/cryptoKeys/K, each id of [A-Za-z0-9._:-]. */
 static int valid_name(const char *s)
 {
-	static const char *const fixed[] = {"projects", "locations", "keyRings", "cryptoKeys"};
+	static const char *const fixed[] = {
+		"projects", "locations", "keyRings", "cryptoKeys"};
 	const char *p = s;
 
 	for (int i = 0; i < 4; i++) {
@@ -566,7 +580,8 @@ static int gcp_parse(struct gcp_kms *g, const char *uri)
 	n = strlen(g->endpoint);
 	while (n > 0 && g->endpoint[n - 1] == '/')
 		g->endpoint[--n] = '\0';
-	ENSURE(strncasecmp(g->endpoint, "https://", 8) == 0 && n > 8 && n < sizeof(g->endpoint) - 1,
+	ENSURE(strncasecmp(g->endpoint, "https://", 8) == 0 && n > 8 &&
+			n < sizeof(g->endpoint) - 1,
 		ATREST_EKEY, "ATREST_GCP_KMS_ENDPOINT must be an https:// base URL");
 	return 0;
 }

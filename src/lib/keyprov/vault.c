@@ -23,11 +23,11 @@
 
 struct vault {
 	atrest__cloud_kp base; /* first */
-	char addr[400];       /* https://HOST:PORT */
-	char mount[256];      /* Transit mount path, e.g. "transit" */
-	char name[128];       /* key name */
-	char auth_mount[128]; /* AppRole mount, default "approle" */
-	char source[64];      /* where the token comes from, for messages */
+	char addr[400];        /* https://HOST:PORT */
+	char mount[256];       /* Transit mount path, e.g. "transit" */
+	char name[128];        /* key name */
+	char auth_mount[128];  /* AppRole mount, default "approle" */
+	char source[64];       /* where the token comes from, for messages */
 	int renewable;
 	atrest__http *http;
 	atrest__token token;
@@ -47,7 +47,8 @@ static void base_headers(atrest__http_hdrs *h)
 
 /* A request with a given token (login, lookup, renew). */
 static int vault_plain(struct vault *v, const char *method, const char *path,
-	const char *what, const atrest__buf *body, const char *token, atrest__http_resp *resp)
+	const char *what, const atrest__buf *body, const char *token,
+	atrest__http_resp *resp)
 {
 	char url[900];
 	atrest__http_req req = {.method = method,
@@ -68,8 +69,9 @@ static int vault_plain(struct vault *v, const char *method, const char *path,
 		rc = atrest__http_fail(v->http, &req, resp, ATREST_EUNAVAILABLE,
 			resp->status == 400 && strstr(path, "/login")
 				? "check VAULT_ROLE_ID and VAULT_SECRET_ID"
-				: resp->status == 403 ? "the token was refused: expired or revoked"
-						      : NULL);
+				: resp->status == 403
+				? "the token was refused: expired or revoked"
+				: NULL);
 	atrest__http_hdrs_free(&req.headers);
 	return rc;
 }
@@ -83,7 +85,8 @@ static int take_auth(struct vault *v, atrest__http_resp *resp, const char *what,
 	int rc = atrest__json_take(tok, resp->body.data, resp->body.len, p_tok);
 
 	if (rc == 0)
-		rc = atrest__cloud_json(&j, v->http, &(atrest__http_req){.what = what}, resp);
+		rc = atrest__cloud_json(
+			&j, v->http, &(atrest__http_req){.what = what}, resp);
 	auth = json_object_get(j, "auth");
 	*life = json_integer_value(json_object_get(auth, "lease_duration"));
 	v->renewable = json_is_true(json_object_get(auth, "renewable"));
@@ -93,7 +96,8 @@ static int take_auth(struct vault *v, atrest__http_resp *resp, const char *what,
 		*tok = NULL;
 		return rc == ATREST_EUNAVAILABLE
 			? rc
-			: atrest__error(ATREST_EUNAVAILABLE, "Vault %s: no client_token", what);
+			: atrest__error(
+				  ATREST_EUNAVAILABLE, "Vault %s: no client_token", what);
 	}
 	return 0;
 }
@@ -132,8 +136,8 @@ static int fixed_token(struct vault *v, atrest__secret *tok, int64_t *life)
 	memset(&resp, 0, sizeof(resp));
 	GUARD_OUT(vault_plain(v, "GET", "auth/token/lookup-self", "token lookup", NULL,
 		(const char *)tok->data, &resp));
-	GUARD_OUT(atrest__cloud_json(&j, v->http, &(atrest__http_req){.what = "token lookup"},
-		&resp));
+	GUARD_OUT(atrest__cloud_json(
+		&j, v->http, &(atrest__http_req){.what = "token lookup"}, &resp));
 	data = json_object_get(j, "data");
 	*life = json_integer_value(json_object_get(data, "ttl"));
 	v->renewable = json_is_true(json_object_get(data, "renewable"));
@@ -175,11 +179,13 @@ static int fetch_token(void *arg, atrest__secret **tok, int64_t *life)
 	int rc;
 
 	/* Near expiry (not refused): renew what we have. */
-	if (v->token.value && !v->token.forced && v->renewable && renew(v, tok, life) == 0)
+	if (v->token.value && !v->token.forced && v->renewable &&
+		renew(v, tok, life) == 0)
 		return 0;
 	if (env && *env) {
 		snprintf(v->source, sizeof(v->source), "VAULT_TOKEN");
-		ENSURE(strlen(env) <= TOKEN_MAX, ATREST_EUNAVAILABLE, "VAULT_TOKEN is too long");
+		ENSURE(strlen(env) <= TOKEN_MAX, ATREST_EUNAVAILABLE,
+			"VAULT_TOKEN is too long");
 		GUARD(atrest__secret_dup(tok, env, strlen(env) + 1));
 		(*tok)->len = strlen(env);
 	} else if (env_set("VAULT_ROLE_ID") && env_set("VAULT_SECRET_ID")) {
@@ -221,7 +227,8 @@ static int transit_failure(struct vault *v, const atrest__http_req *req,
 			"docs/KEY-PROVIDERS.md)",
 			v->source, v->mount, req->what, v->name);
 	else if (strstr(resp->msg, "key not found"))
-		snprintf(fix, sizeof(fix), "no Transit key %s at mount %s", v->name, v->mount);
+		snprintf(fix, sizeof(fix), "no Transit key %s at mount %s", v->name,
+			v->mount);
 	else if (decrypting && resp->status == 400) {
 		snprintf(fix, sizeof(fix),
 			"the wrapped key belongs to another store or Transit key, or was "
@@ -233,10 +240,11 @@ static int transit_failure(struct vault *v, const atrest__http_req *req,
 }
 
 /* POST MOUNT/OP/NAME with the token; 0 with a 2xx response. */
-static int transit(struct vault *v, const char *op, const atrest__buf *body,
-	atrest__http_resp *resp)
+static int transit(
+	struct vault *v, const char *op, const atrest__buf *body, atrest__http_resp *resp)
 {
-	atrest__cloud_auth auth = {&v->token, fetch_token, v, "X-Vault-Token", "", refused};
+	atrest__cloud_auth auth = {
+		&v->token, fetch_token, v, "X-Vault-Token", "", refused};
 	char url[900];
 	atrest__http_req req = {.method = "POST",
 		.url = url,
@@ -358,12 +366,13 @@ static int vault_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *ou
 	int rc;
 
 	memset(&resp, 0, sizeof(resp));
-	GUARD_OUT(transit_wrapped((struct vault *)kp, "decrypt", wrapped, wrapped_len, aad,
-		aad_len, &resp));
+	GUARD_OUT(transit_wrapped((struct vault *)kp, "decrypt", wrapped, wrapped_len,
+		aad, aad_len, &resp));
 	rc = atrest__json_take_b64(&pt, resp.body.data, resp.body.len, p_plain, 128);
-	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE, "Vault decrypt: the answer has no plaintext");
-	rc = atrest__aad_unbind(out, cap, out_len, pt->data, pt->len, aad, aad_len,
-		"Vault Transit");
+	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE,
+		"Vault decrypt: the answer has no plaintext");
+	rc = atrest__aad_unbind(
+		out, cap, out_len, pt->data, pt->len, aad, aad_len, "Vault Transit");
 out:
 	atrest__secret_free(pt);
 	atrest__http_resp_free(&resp);
@@ -412,11 +421,13 @@ static int vault_parse(struct vault *v, const char *uri)
 	const char *p, *keys, *name;
 	size_t hl, ml, nl;
 
-	ENSURE(http || strncasecmp(uri, "vault://", 8) == 0, ATREST_EKEY, "not a vault URI");
+	ENSURE(http || strncasecmp(uri, "vault://", 8) == 0, ATREST_EKEY,
+		"not a vault URI");
 	p = uri + (http ? 13 : 8);
 	hl = strcspn(p, "/?");
 	keys = memmem(p + hl, strcspn(p + hl, "?"), "/keys/", 6);
-	ENSURE(hl > 0 && hl < 300 && p[hl] == '/' && keys && keys > p + hl + 1, ATREST_EKEY,
+	ENSURE(hl > 0 && hl < 300 && p[hl] == '/' && keys && keys > p + hl + 1,
+		ATREST_EKEY,
 		"not a Vault Transit key URI: expected vault://HOST:PORT/MOUNT/keys/NAME");
 	ml = (size_t)(keys - (p + hl + 1));
 	name = keys + 6;
@@ -427,13 +438,15 @@ static int vault_parse(struct vault *v, const char *uri)
 	for (size_t i = 0; i < hl; i++)
 		ENSURE(isalnum((unsigned char)p[i]) || strchr(".-:[]", p[i]), ATREST_EKEY,
 			"Vault Transit key URI: the host is malformed");
-	snprintf(v->addr, sizeof(v->addr), "%s://%.*s", http ? "http" : "https", (int)hl, p);
+	snprintf(v->addr, sizeof(v->addr), "%s://%.*s", http ? "http" : "https", (int)hl,
+		p);
 	ENSURE(!http || atrest__http_is_loopback(v->addr), ATREST_EKEY,
 		"vault+http:// is for a Vault on this machine (loopback) only: use vault://");
 	memcpy(v->mount, p + hl + 1, ml);
 	memcpy(v->name, name, nl);
 	GUARD(atrest__uri_params_known(uri, params, "Vault"));
-	if (atrest__uri_param(v->auth_mount, sizeof(v->auth_mount), uri, "auth_mount") != 1)
+	if (atrest__uri_param(v->auth_mount, sizeof(v->auth_mount), uri, "auth_mount") !=
+		1)
 		snprintf(v->auth_mount, sizeof(v->auth_mount), "approle");
 	ENSURE(path_ok(v->auth_mount, strlen(v->auth_mount)), ATREST_EKEY,
 		"Vault key URI: bad auth_mount");

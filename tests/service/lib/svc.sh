@@ -238,3 +238,19 @@ round_trip() {
 		fail "the keyring does not name $3"
 	ok "the keyring names $3"
 }
+
+# latency DIR: the server-side time of each operation (median and maximum
+# over the test, in ms) from the contract server's request log.
+latency() {
+	$PY - "$1/requests.log" <<'PY'
+import json, statistics, sys
+ops = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["status"] < 300:
+        ops.setdefault(r["op"], []).append(r["ms"])
+for op, ms in sorted(ops.items()):
+    print("# latency %s: median %.1f ms, max %.1f ms, %d calls" %
+          (op, statistics.median(ms), max(ms), len(ms)))
+PY
+}
