@@ -59,21 +59,21 @@ static void scripted(const th_http_req *req, th_http_resp *resp, void *arg)
 	s->last_body[s->last_len] = '\0';
 	if (!th_http_header(req, "Authorization", s->last_auth, sizeof(s->last_auth)))
 		s->last_auth[0] = '\0';
-	pthread_mutex_unlock(&s->mu);
 	resp->delay_ms = s->delay_ms;
+	resp->big = s->big;
 	if (n <= s->drop_first) {
 		resp->drop = 1;
-		return;
-	}
-	if (n <= s->fail_first) {
+	} else if (n <= s->fail_first) {
 		resp->status = s->fail_status;
+		resp->big = 0;
 		snprintf(resp->body, sizeof(resp->body), "%s",
 			s->fail_body ? s->fail_body : "");
 		snprintf(resp->headers, sizeof(resp->headers), "%s",
 			s->fail_headers ? s->fail_headers : "");
-		return;
 	}
-	resp->big = s->big;
+	pthread_mutex_unlock(&s->mu);
+	if (resp->drop || resp->status)
+		return;
 	snprintf(resp->headers, sizeof(resp->headers), "X-Echo-Len: %zu\r\n",
 		req->body_len);
 	snprintf(resp->body, sizeof(resp->body), "{\"method\":\"%s\",\"target\":\"%s\"}",
@@ -149,8 +149,10 @@ static void test_post_memory_and_locked(void **state)
 	atrest__http_hdrs_add(&r.headers, "Content-Type", "application/json");
 	atrest__http_hdrs_add(&r.headers, "Authorization", "Bearer %s", "tok-123");
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	assert_string_equal(f->s.last_body, "{\"a\":1}");
 	assert_string_equal(f->s.last_auth, "Bearer tok-123");
+	pthread_mutex_unlock(&f->s.mu);
 	assert_non_null(resp.body.sec); /* the answer is in locked memory */
 	assert_string_equal(atrest__http_hdrs_get(&resp.headers, "X-Echo-Len"), "7");
 	atrest__http_resp_free(&resp);
@@ -160,7 +162,9 @@ static void test_post_memory_and_locked(void **state)
 	r.body = NULL;
 	r.body_len = 0;
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	assert_int_equal(f->s.last_len, 0);
+	pthread_mutex_unlock(&f->s.mu);
 	assert_string_equal(
 		resp.body.data, "{\"method\":\"PUT\",\"target\":\"/v1/thing?x=1\"}");
 	atrest__http_resp_free(&resp);
@@ -219,9 +223,11 @@ static void test_streams(void **state)
 	r.read = stream_read;
 	r.rewind = stream_rewind;
 	r.read_arg = &st;
-	r.read_len = -1; /* chunked */
+	r.read_len = -1;              /* chunked */
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 1;
 	f->s.fail_status = 503;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.attempts, 2);
 	assert_int_equal(st.rewinds, 1);
@@ -230,7 +236,9 @@ static void test_streams(void **state)
 	/* Known length; a download to a callback. */
 	st.off = 0;
 	r.read_len = 30000;
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.big = 200000;
+	pthread_mutex_unlock(&f->s.mu);
 	r.write = sink_write;
 	r.write_arg = &sk;
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
@@ -243,9 +251,11 @@ static void test_streams(void **state)
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), ATREST_ERROR);
 	atrest__http_resp_free(&resp);
 	/* Without a rewind a streamed body is not sent twice. */
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.big = 0;
 	f->s.calls = 0;
 	f->s.fail_first = 5;
+	pthread_mutex_unlock(&f->s.mu);
 	r.write = NULL;
 	r.rewind = NULL;
 	st.off = 0;
@@ -260,8 +270,10 @@ static void test_retry_5xx_then_ok(void **state)
 	atrest__http_req r = get_req(f);
 	atrest__http_resp resp;
 
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 2;
 	f->s.fail_status = 500;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.status, 200);
 	assert_int_equal(resp.attempts, 3);
@@ -275,18 +287,22 @@ static void test_throttle_codes(void **state)
 	atrest__http_resp resp;
 
 	/* AWS throttling is a 400 with a code: retried. */
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 1;
 	f->s.fail_status = 400;
 	f->s.fail_body =
 		"{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}";
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.attempts, 2);
 	atrest__http_resp_free(&resp);
 	/* 429 with Retry-After: retried. */
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.calls = 0;
 	f->s.fail_status = 429;
 	f->s.fail_body = "";
 	f->s.fail_headers = "Retry-After: 0\r\n";
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.attempts, 2);
 	atrest__http_resp_free(&resp);
@@ -298,10 +314,12 @@ static void test_no_retry_4xx(void **state)
 	atrest__http_req r = get_req(f);
 	atrest__http_resp resp;
 
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 3;
 	f->s.fail_status = 400;
 	f->s.fail_body =
 		"{\"__type\":\"com.amazonaws.kms#AccessDeniedException\",\"Message\":\"no\\u0001 way\"}";
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.attempts, 1);
 	assert_int_equal(resp.status, 400);
@@ -320,10 +338,12 @@ static void test_gives_up(void **state)
 	atrest__http_req r = get_req(f);
 	atrest__http_resp resp;
 
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 100;
 	f->s.fail_status = 503;
 	f->s.fail_body =
 		"{\"error\":{\"code\":503,\"status\":\"UNAVAILABLE\",\"message\":\"down\"}}";
+	pthread_mutex_unlock(&f->s.mu);
 	atrest__http_hdrs_add(&r.headers, "Authorization", "Bearer %s", "sEcReT-token");
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), ATREST_EUNAVAILABLE);
 	assert_int_equal(resp.attempts, 4);
@@ -341,7 +361,9 @@ static void test_dropped_connections(void **state)
 	atrest__http_req r = get_req(f);
 	atrest__http_resp resp;
 
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.drop_first = 2;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(resp.attempts, 3);
 	atrest__http_resp_free(&resp);
@@ -372,13 +394,17 @@ static void test_time_budget(void **state)
 	double t0 = now_s();
 
 	assert_int_equal(atrest__http_new(&h, &o), 0);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.delay_ms = 2000;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(h, &r, &resp), ATREST_EUNAVAILABLE);
 	assert_true(now_s() - t0 < 1.9);
 	assert_true(resp.attempts >= 1 && resp.attempts <= 3);
 	atrest__http_resp_free(&resp);
 	atrest__http_free(h);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.delay_ms = 0;
+	pthread_mutex_unlock(&f->s.mu);
 }
 
 static void test_too_big(void **state)
@@ -390,7 +416,9 @@ static void test_too_big(void **state)
 	atrest__http_resp resp;
 
 	assert_int_equal(atrest__http_new(&h, &o), 0);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.big = 5000;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(h, &r, &resp), ATREST_ETOOBIG);
 	assert_int_equal(resp.attempts, 1);
 	atrest__http_resp_free(&resp);
@@ -405,7 +433,9 @@ static void test_https_only(void **state)
 
 	r.plain_http = 0;
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), ATREST_EINVAL);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	assert_int_equal(f->s.calls, 0);
+	pthread_mutex_unlock(&f->s.mu);
 	r.url = "ftp://127.0.0.1/x";
 	r.plain_http = 1;
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), ATREST_EINVAL);
@@ -431,11 +461,15 @@ static void test_prepare_each_attempt_and_reuse(void **state)
 
 	r.prepare = count_prepare;
 	r.prepare_arg = &n;
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	f->s.fail_first = 1;
 	f->s.fail_status = 502;
+	pthread_mutex_unlock(&f->s.mu);
 	assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
 	assert_int_equal(n, 2);
+	pthread_mutex_lock(&f->s.mu); /* server threads read it */
 	assert_string_equal(f->s.last_auth, "try-2");
+	pthread_mutex_unlock(&f->s.mu);
 	atrest__http_resp_free(&resp);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(atrest__http_do(f->h, &r, &resp), 0);
