@@ -329,7 +329,6 @@ static int kv_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_l
 	static const char *const p_value[] = {"value", NULL};
 	struct azure_kv *a = (struct azure_kv *)kp;
 	char version[VERSION_MAX + 1];
-	atrest__secret *pt = NULL;
 	atrest__http_resp resp;
 	const uint8_t *ct;
 	size_t ct_len;
@@ -339,13 +338,9 @@ static int kv_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_l
 	GUARD(atrest__azure_blob_parse(
 		wrapped, wrapped_len, &format, version, &ct, &ct_len));
 	GUARD_OUT(kv_post(a, "unwrapkey", version, format, ct, ct_len, &resp));
-	rc = atrest__json_take_b64(&pt, resp.body.data, resp.body.len, p_value, 128);
-	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE,
-		"Azure Key Vault unwrapkey: the answer has no unwrapped value");
-	rc = atrest__aad_unbind(
-		out, cap, out_len, pt->data, pt->len, aad, aad_len, "Azure Key Vault");
+	rc = atrest__aad_unbind_answer(
+		out, cap, out_len, &resp, p_value, aad, aad_len, "Azure Key Vault");
 out:
-	atrest__secret_free(pt);
 	atrest__http_resp_free(&resp);
 	return rc;
 }

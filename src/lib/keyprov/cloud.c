@@ -99,6 +99,22 @@ int atrest__aad_unbind(uint8_t *out, size_t cap, size_t *out_len, const uint8_t 
 	return 0;
 }
 
+int atrest__aad_unbind_answer(uint8_t *out, size_t cap, size_t *out_len,
+	atrest__http_resp *resp, const char *const *path, const uint8_t *aad,
+	size_t aad_len, const char *provider)
+{
+	atrest__secret *pt = NULL;
+	int rc = atrest__json_take_b64(&pt, resp->body.data, resp->body.len, path, 128);
+
+	if (rc < 0)
+		return atrest__error(ATREST_EUNAVAILABLE, "%s: the answer has no %s",
+			provider, path[1] ? path[1] : path[0]);
+	rc = atrest__aad_unbind(
+		out, cap, out_len, pt->data, pt->len, aad, aad_len, provider);
+	atrest__secret_free(pt);
+	return rc;
+}
+
 /* ---- tokens */
 
 void atrest__token_init(atrest__token *t)

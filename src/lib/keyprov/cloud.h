@@ -54,6 +54,11 @@ int atrest__aad_bind(uint8_t out[ATREST__CLOUD_BOUND_LEN], const uint8_t *key,
 int atrest__aad_unbind(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *bound,
 	size_t bound_len, const uint8_t *aad, size_t aad_len, const char *provider);
 
+/* The same for a service's answer: the base64 member at path, unbound. */
+int atrest__aad_unbind_answer(uint8_t *out, size_t cap, size_t *out_len,
+	atrest__http_resp *resp, const char *const *path, const uint8_t *aad,
+	size_t aad_len, const char *provider);
+
 /* A bearer token and when it expires, shared by the threads of a provider. */
 typedef struct atrest__token {
 	pthread_mutex_t mu;

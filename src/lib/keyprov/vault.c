@@ -361,20 +361,15 @@ static int vault_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *ou
 	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len)
 {
 	static const char *const p_plain[] = {"data", "plaintext", NULL};
-	atrest__secret *pt = NULL;
 	atrest__http_resp resp;
 	int rc;
 
 	memset(&resp, 0, sizeof(resp));
-	GUARD_OUT(transit_wrapped((struct vault *)kp, "decrypt", wrapped, wrapped_len,
-		aad, aad_len, &resp));
-	rc = atrest__json_take_b64(&pt, resp.body.data, resp.body.len, p_plain, 128);
-	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE,
-		"Vault decrypt: the answer has no plaintext");
-	rc = atrest__aad_unbind(
-		out, cap, out_len, pt->data, pt->len, aad, aad_len, "Vault Transit");
-out:
-	atrest__secret_free(pt);
+	rc = transit_wrapped(
+		(struct vault *)kp, "decrypt", wrapped, wrapped_len, aad, aad_len, &resp);
+	if (rc == 0)
+		rc = atrest__aad_unbind_answer(
+			out, cap, out_len, &resp, p_plain, aad, aad_len, "Vault Transit");
 	atrest__http_resp_free(&resp);
 	return rc;
 }
