@@ -201,14 +201,36 @@ static const char global_env[] =
 	"\nmaster key, from the environment only (never the command line):\n"
 	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
 	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
-	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
-	"  ATREST_KEY_URI     a key provider URI: pkcs11:..., kmip://...,\n"
-	"                     tpm2:... (docs/KEY-PROVIDERS.md)\n"
+	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n";
+
+static const char global_env_end[] =
 	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n"
 	"  ATREST_KDF_ALLOW_COSTLY=1  accept passphrase parameters (from a keyring\n"
 	"                     or file) costlier than atrest writes\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
-	"failure, 5 key error\n";
+	"failure, 5 key error (a key service that cannot be used included)\n";
+
+/* The ATREST_KEY_URI lines: the schemes this libatrest was built with. */
+static void print_uri_schemes(void)
+{
+	const char *const *s = atrest_keyprov_schemes();
+	int col = 0;
+
+	fputs("  ATREST_KEY_URI     a key provider URI", stdout);
+	if (!*s) {
+		fputs(" (no schemes built in)\n", stdout);
+		return;
+	}
+	fputs(", built in:", stdout);
+	col = 50;
+	for (int i = 0; s[i]; i++) {
+		if (col + (int)strlen(s[i]) + 2 > 72) {
+			fputs("\n                    ", stdout);
+			col = 20;
+		}
+		col += printf(" %s%s", s[i], s[i + 1] ? "," : "\n");
+	}
+}
 
 static void print_global_usage(void)
 {
@@ -219,6 +241,8 @@ static void print_global_usage(void)
 	for (i = 0; i < NCOMMANDS; i++)
 		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
 	fputs(global_env, stdout);
+	print_uri_schemes();
+	fputs(global_env_end, stdout);
 }
 
 static const struct cli_cmd *find_command(const char *name)

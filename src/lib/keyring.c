@@ -821,6 +821,14 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		nk[i].key = NULL;
 		if (d->status == ATREST__DEK_DESTROYED)
 			continue;
+		/* A service that rewraps in place (Vault Transit): the data key
+		 * never comes into this process for the move. */
+		if (!d->key && from == to && atrest__kp_can_rewrap(to)) {
+			GUARD(atrest__kp_rewrap(to, nk[i].wrapped, &nk[i].wrapped_len,
+				d->wrapped, d->wrapped_len, aad,
+				wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
+			continue;
+		}
 		if (!d->key) {
 			GUARD(unwrap_dek(kr, from, d, &d->key));
 			d->unwrapped_at = atrest__now();

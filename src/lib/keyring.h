@@ -182,6 +182,13 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 	const uint8_t *aad, size_t aad_len);
 int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *wrapped,
 	size_t wrapped_len, const uint8_t *aad, size_t aad_len);
+/*
+ * Rewrap a blob inside the key service (same AAD), for providers that can
+ * (atrest__kp_can_rewrap); the data key is not unwrapped into memory.
+ */
+int atrest__kp_can_rewrap(atrest_keyprov *kp);
+int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len);
 
 /* Hex and base64 coding for the store's JSON files. */
 void atrest__hex(char *out, const uint8_t *in, size_t len);

@@ -436,7 +436,10 @@ static int rewrap_op(
 	rc = st->kr ? atrest__keyring_copy_keys(kr, st->kr) : 0;
 	pthread_mutex_unlock(&st->mu);
 	GUARD(rc);
-	GUARD(atrest__keyring_unwrap_all(kr, *kp));
+	/* Unwrapped first, as binding to the new key may change what the old
+	 * one needs; a key service that rewraps in place is left to do so. */
+	if (!(*kp == to && atrest__kp_can_rewrap(to)))
+		GUARD(atrest__keyring_unwrap_all(kr, *kp));
 	GUARD(atrest__keyring_rewrap(kr, *kp, to));
 	*kp = to;
 	return 0;
