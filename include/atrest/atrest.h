@@ -10,9 +10,11 @@
 #include "errors.h"
 #include "file.h"
 #include "inspect.h"
+#include "keycheck.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "record.h"
 #include "store.h"
+#include "tenant.h"
 
 #endif

@@ -23,6 +23,28 @@ static void harden_process(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * Keys that could not be locked may reach swap: said once, at the end, so
+ * that an operator can raise the limit (the library keeps working).
+ */
+static void warn_unlocked_memory(void)
+{
+	unsigned long n = atrest_secure_memory_status();
+	struct rlimit rl;
+	char limit[32] = "unknown";
+
+	if (n == 0)
+		return;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(limit, sizeof(limit), "%llu bytes",
+			(unsigned long long)rl.rlim_cur);
+	fprintf(stderr,
+		"atrest: warning: %lu key buffer%s could not be locked in memory "
+		"(RLIMIT_MEMLOCK %s; raise 'ulimit -l' or grant CAP_IPC_LOCK): keys "
+		"may be written to swap\n",
+		n, n == 1 ? "" : "s", limit);
+}
+
 static int env_true(const char *name)
 {
 	const char *v = getenv(name);
@@ -88,11 +110,12 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_err(&ctx, "missing COMMAND");
 	if (!*ctx.store)
-		return cli_usage_err(&ctx, "--store needs a directory");
+		return cli_usage_err(&ctx, "--store needs a location");
 	ctx.cmd = cli_find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
 	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
 	flushed = cli_flush_stdout();
+	warn_unlocked_memory();
 	return status ? status : flushed;
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -91,6 +92,25 @@ static int command_page(const char *dir, const struct cli_cmd *c)
 	return close_page(f);
 }
 
+/* The environment part of 'atrest --help', as roff. */
+static int global_env(FILE *f)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (!m)
+		return -1;
+	cli_write_global_env(m);
+	if (fclose(m) != 0) {
+		free(text);
+		return -1;
+	}
+	roff_text(f, text + (text[0] == '\n'));
+	free(text);
+	return 0;
+}
+
 static int main_page(const char *dir)
 {
 	FILE *f = page(dir, "atrest.1", "atrest");
@@ -108,7 +128,10 @@ static int main_page(const char *dir)
 		roff_text(f, cli_commands[i].summary);
 	}
 	fputs(".SH ENVIRONMENT\n.nf\n", f);
-	roff_text(f, cli_global_env + 1);
+	if (global_env(f) < 0) {
+		fclose(f);
+		return -1;
+	}
 	fputs(".fi\n.SH SEE ALSO\n", f);
 	for (i = 0; i < cli_ncommands; i++)
 		fprintf(f, ".BR atrest\\-%s (1)%s\n", cli_commands[i].name,

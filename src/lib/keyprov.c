@@ -83,7 +83,11 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 
 	*out = NULL;
 	GUARD(check_kp(kp));
-	GUARD(atrest__secret_new(&s, ATREST__DEK_LEN * 2));
+	/*
+	 * Room for anything a wrapped blob could hold, so a provider handed
+	 * another provider's blob says "not mine" rather than "no room".
+	 */
+	GUARD(atrest__secret_new(&s, ATREST_WRAPPED_MAX));
 	atrest_error_clear();
 	rc = kp_failed(kp,
 		kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len),
@@ -98,6 +102,32 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	}
 	s->len = n;
 	*out = s;
+	return 0;
+}
+
+int atrest__kp_can_rewrap(atrest_keyprov *kp)
+{
+	return kp && kp->version >= 2 && kp->rewrap;
+}
+
+int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len)
+{
+	uint8_t tmp[ATREST_WRAPPED_MAX];
+	size_t n = 0;
+
+	GUARD(check_kp(kp));
+	ENSURE(atrest__kp_can_rewrap(kp), ATREST_EINVAL,
+		"key provider '%s' cannot rewrap inside its service", kp->kind);
+	atrest_error_clear();
+	GUARD(kp_failed(kp,
+		kp->rewrap(kp, tmp, sizeof(tmp), &n, wrapped, wrapped_len, aad, aad_len),
+		"rewrap a key"));
+	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
+		"key provider '%s' returned a rewrapped key of bad length %zu", kp->kind,
+		n);
+	memcpy(out, tmp, n);
+	*out_len = n;
 	return 0;
 }
 

@@ -172,22 +172,7 @@ static int ctbuf_get(ctbuf **b, atrest_store *st, size_t need)
 
 static int crew_obj(atrest__obj **out, crew *c, unsigned slot)
 {
-	atrest__obj *o = c->slot[slot];
-	int rc;
-
-	if (!o) {
-		o = malloc(sizeof(*o));
-		ENSURE(o, ATREST_ERROR, "out of memory");
-		rc = atrest__obj_clone(o, c->slot[0]);
-		if (rc < 0) {
-			atrest__obj_cleanup(o);
-			free(o);
-			return rc;
-		}
-		c->slot[slot] = o;
-	}
-	*out = o;
-	return 0;
+	return atrest__obj_for_slot(out, c->slot, slot);
 }
 
 static void crew_free(crew *c, size_t scratch_len)
@@ -225,15 +210,20 @@ static int header_for(
 	h->form = ATREST__FORM_OBJECT;
 	h->cipher = (uint8_t)cipher;
 	h->meta_len = (uint32_t)atrest__cipher_ctlen(cipher, meta_len);
-	memcpy(h->store_id, st->kr->store_id, ATREST__STORE_ID_LEN);
+	memcpy(h->store_id, st->store_id, ATREST__STORE_ID_LEN);
 	strcpy(h->tenant, st->tenant);
 	strcpy(h->name, name);
 	return atrest__rand(h->salt, ATREST__SALT_LEN);
 }
 
-/* Build the header and sealed metadata, and send them to the backend. */
-static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m)
+/*
+ * Build the header and sealed metadata, and open the backend's writer
+ * (flags: a condition of the put, with its etag).
+ */
+static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m,
+	unsigned int flags, const char *etag)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	uint8_t hb[ATREST__HDR_MAX], *meta = NULL;
 	uint8_t dek[ATREST__DEK_LEN];
 	size_t meta_len;
@@ -251,7 +241,8 @@ static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m
 	ENSURE_OUT(w->head, ATREST_ERROR, "out of memory");
 	memcpy(w->head, hb, h.len);
 	GUARD_OUT(atrest__meta_seal(&w->obj, w->head + h.len, meta, meta_len));
-	GUARD_OUT(w->st->b->open_write(w->st->b, &w->bw, name, 0));
+	GUARD_OUT(atrest__store_key(key, sizeof(key), w->st, name));
+	GUARD_OUT(atrest__b_open_write(w->st->b, &w->bw, key, flags, etag));
 out:
 	atrest__wipe(dek, sizeof(dek));
 	atrest__wipe(meta, meta_len);
@@ -287,8 +278,8 @@ static void writer_free(atrest_writer *w)
 	free(w);
 }
 
-int atrest_writer_open(
-	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag)
 {
 	atrest_writer *w;
 	int rc;
@@ -298,15 +289,20 @@ int atrest_writer_open(
 	w = calloc(1, sizeof(*w));
 	ENSURE(w, ATREST_ERROR, "out of memory");
 	w->st = st;
-	rc = writer_start(w, name, meta);
+	rc = writer_start(w, name, meta, flags, etag);
 	if (rc < 0) {
-		if (w->bw)
-			w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 		writer_free(w);
 		return rc;
 	}
 	*out = w;
 	return 0;
+}
+
+int atrest_writer_open(
+	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+{
+	return writer_open(out, st, name, meta, 0, NULL);
 }
 
 static int seal_item(void *ctx, size_t item, unsigned slot)
@@ -336,11 +332,11 @@ static int write_head(atrest_writer *w, seal_task *t)
 	int rc;
 
 	if (t->ct_len > HEAD_JOIN_MAX || !(both = malloc(w->head_len + t->ct_len)))
-		rc = w->bw->write(w->bw, w->head, w->head_len);
+		rc = atrest__bw_write(w->bw, w->head, w->head_len);
 	else {
 		memcpy(both, w->head, w->head_len);
 		memcpy(both + w->head_len, t->ct, t->ct_len);
-		rc = w->bw->write(w->bw, both, w->head_len + t->ct_len);
+		rc = atrest__bw_write(w->bw, both, w->head_len + t->ct_len);
 		free(both);
 		t->ct_len = 0;
 	}
@@ -358,7 +354,7 @@ static int drain(atrest_writer *w, seal_task *t)
 	t->state = IDLE;
 	if (w->head)
 		GUARD(write_head(w, t));
-	return t->ct_len ? w->bw->write(w->bw, t->ct, t->ct_len) : 0;
+	return t->ct_len ? atrest__bw_write(w->bw, t->ct, t->ct_len) : 0;
 }
 
 /* Plaintext bytes of the next stage: one segment, doubling up to STAGE_MAX. */
@@ -478,9 +474,9 @@ int atrest_writer_commit(atrest_writer *w)
 	if (rc == 0)
 		rc = finish(w, w->pt[w->cur], w->fill);
 	if (rc == 0) {
-		rc = w->bw->commit(w->bw);
+		rc = atrest__bw_commit(w->bw);
 	} else {
-		w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 	}
 	writer_free(w);
 	return rc;
@@ -490,7 +486,7 @@ void atrest_writer_abort(atrest_writer *w)
 {
 	if (!w)
 		return;
-	w->bw->abort(w->bw);
+	atrest__bw_abort(w->bw);
 	writer_free(w);
 }
 
@@ -516,17 +512,18 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	GUARD(atrest_writer_open(&w, st, name, meta));
 	rc = put_all(w, buf, len);
 	if (rc == 0)
-		rc = w->bw->commit(w->bw);
+		rc = atrest__bw_commit(w->bw);
 	else
-		w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 	writer_free(w);
 	return rc;
 }
+
 static int pread_full(atrest_backend_reader *br, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 
-	GUARD(br->pread(br, buf, len, off, &got));
+	GUARD(atrest__br_pread(br, buf, len, off, &got));
 	ENSURE(got == len, ATREST_EINTEGRITY,
 		"object truncated (short read at offset %llu)", (unsigned long long)off);
 	return 0;
@@ -562,8 +559,9 @@ static int reader_meta(atrest_reader *r)
 		ENSURE_OUT(ct, ATREST_ERROR, "out of memory");
 		GUARD_OUT(pread_full(r->br, ct, ml, off));
 	}
-	rc = atrest__meta_open(
-		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml);
+	GUARD_OUT(atrest__meta_open(
+		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml));
+	rc = atrest__meta_check(r->meta, r->meta_len);
 out:
 	free(ct);
 	return rc;
@@ -590,12 +588,17 @@ static int reader_keyed(atrest_reader *r, const char *name)
 {
 	atrest__hdr h;
 	uint8_t dek[ATREST__DEK_LEN];
-	int rc;
+	int rc = atrest__store_refresh(r->st, 0);
 
+	ENSURE(rc != ATREST_ENOTFOUND, ATREST_EINTEGRITY,
+		"'%s' is an atrest object, but %s has no keyring (restore "
+		".atrest/keyring from a backup)",
+		name, r->st->location);
+	GUARD(rc);
 	GUARD(atrest__hdr_parse(&h, r->head, r->head_len));
 	ENSURE(h.form == ATREST__FORM_OBJECT, ATREST_EINTEGRITY,
 		"a standalone encrypted file, not a store object (use 'atrest decrypt')");
-	ENSURE(memcmp(h.store_id, r->st->kr->store_id, ATREST__STORE_ID_LEN) == 0,
+	ENSURE(memcmp(h.store_id, r->st->store_id, ATREST__STORE_ID_LEN) == 0,
 		ATREST_EINTEGRITY, "object belongs to another store (moved or copied)");
 	GUARD(atrest__store_dek(r->st, h.dek_id, dek));
 	rc = atrest__obj_init(&r->obj, &h, r->head, dek, ATREST__DEK_LEN, 1);
@@ -611,10 +614,12 @@ static int reader_keyed(atrest_reader *r, const char *name)
 
 static int reader_start(atrest_reader *r, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	size_t got = 0;
 
-	GUARD(r->st->b->open_read(r->st->b, &r->br, name));
-	GUARD(r->br->pread(r->br, r->head, sizeof(r->head), 0, &got));
+	GUARD(atrest__store_key(key, sizeof(key), r->st, name));
+	GUARD(atrest__b_open_read(r->st->b, &r->br, key));
+	GUARD(atrest__br_pread(r->br, r->head, sizeof(r->head), 0, &got));
 	r->head_len = got;
 	if (!atrest__is_object(r->head, got)) {
 		ENSURE(r->plain_ok, ATREST_EINTEGRITY,
@@ -631,8 +636,7 @@ void atrest_reader_close(atrest_reader *r)
 {
 	if (!r)
 		return;
-	if (r->br)
-		r->br->close(r->br);
+	atrest__br_close(r->br);
 	if (r->pt)
 		atrest__wipe(r->pt, r->obj.seg_ct);
 	free(r->pt);
@@ -704,8 +708,20 @@ static int open_cached(atrest_reader *r, uint64_t i)
 
 static int read_plain(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
-	GUARD(r->br->pread(r->br, buf, len, r->pos, got));
+	GUARD(atrest__br_pread(r->br, buf, len, r->pos, got));
 	r->pos += *got;
+	return 0;
+}
+
+/* A whole plaintext file, exactly as large as it was when opened. */
+static int read_plain_all(atrest_reader *r, uint8_t *out, const char *name)
+{
+	size_t got = 0;
+
+	GUARD(read_plain(r, out, r->size, &got));
+	ENSURE(got == r->size, ATREST_ERROR,
+		"'%s' changed while being read (%zu of %llu bytes); try again", name, got,
+		(unsigned long long)r->size);
 	return 0;
 }
 
@@ -898,7 +914,7 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
-	size_t got, room = 0;
+	size_t room = 0;
 	int rc;
 
 	*out = NULL;
@@ -911,7 +927,7 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	if (!buf)
 		rc = atrest__error(ATREST_ERROR, "out of memory");
 	else if (r->plain)
-		rc = read_plain(r, buf, r->size, &got);
+		rc = read_plain_all(r, buf, name);
 	else
 		rc = read_all(r, buf, room);
 	if (rc < 0) {
@@ -961,33 +977,41 @@ void atrest_stat_info_clear(atrest_stat_info *info)
 typedef struct list_ctx {
 	atrest_list_cb cb;
 	void *payload;
+	size_t skip; /* the tenant's prefix */
 } list_ctx;
 
 static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 {
 	list_ctx *c = p;
-	atrest_list_entry e = {key, size, mtime};
+	atrest_list_entry e = {key + c->skip, size, mtime};
 
 	return c->cb(&e, c->payload);
 }
 
+/* A tenant lists its own prefix only: no other tenant's name can show. */
 int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *payload)
 {
-	list_ctx c = {cb, payload};
+	char key[ATREST__STORE_KEY_MAX];
+	list_ctx c = {cb, payload, strlen(st->prefix)};
 
 	prefix = prefix ? prefix : "";
 	GUARD(atrest__name_check_prefix(prefix));
-	return st->b->list(st->b, prefix, list_one, &c);
+	GUARD(atrest__store_key(key, sizeof(key), st, prefix));
+	return atrest__b_list(st->b, key, list_one, &c);
 }
 
 int atrest_delete(atrest_store *st, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
+
 	GUARD(atrest_name_check(name));
-	return st->b->remove(st->b, name);
+	GUARD(atrest__store_key(key, sizeof(key), st, name));
+	return atrest__b_remove(st->b, key);
 }
 
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	atrest_backend_reader *br;
 	uint8_t head[ATREST__HDR_READ];
 	size_t got = 0, last;
@@ -996,10 +1020,12 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	GUARD(st->b->open_read(st->b, &br, name));
+	GUARD(atrest__store_key(key, sizeof(key), st, name));
+	GUARD(atrest__b_open_read(st->b, &br, key));
 	out->stored_size = br->size;
 	out->mtime = br->mtime;
-	rc = br->pread(br, head, sizeof(head), 0, &got);
+	memcpy(out->etag, br->etag, sizeof(out->etag));
+	rc = atrest__br_pread(br, head, sizeof(head), 0, &got);
 	if (rc == 0 && !atrest__is_object(head, got)) {
 		out->plaintext = 1;
 	} else if (rc == 0 && (rc = atrest__hdr_parse(&h, head, got)) == 0) {
@@ -1010,7 +1036,7 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 		if (rc == 0)
 			rc = size_of(&out->size, br, &h, nseg, last);
 	}
-	br->close(br);
+	atrest__br_close(br);
 	return rc;
 }
 
@@ -1033,20 +1059,11 @@ static int copy_stream(atrest_reader *r, atrest_writer *w, uint64_t *bytes)
 	return rc;
 }
 
-/* Did someone replace the object while we copied it? */
-static int unchanged(
-	atrest_store *st, const char *name, const atrest__object_facts_t *before)
-{
-	atrest__object_facts_t now;
-
-	if (atrest__object_facts(&now, st, name) < 0)
-		return 0;
-	if (before->plaintext)
-		return now.plaintext && now.stored_size == before->stored_size &&
-			now.mtime == before->mtime;
-	return !now.plaintext && memcmp(now.salt, before->salt, sizeof(now.salt)) == 0;
-}
-
+/*
+ * The copy is published with a conditional put on the version the facts
+ * were read from: an object replaced meanwhile (by the engine writing a
+ * new checkpoint under the same name) is left as it is, exactly.
+ */
 int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes)
 {
@@ -1057,22 +1074,19 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	int rc;
 
 	GUARD(reader_open(&r, st, name, facts->plaintext));
+	ENSURE_OUT(strcmp(r->br->etag, facts->etag) == 0, ATREST_EEXISTS,
+		"object '%s' changed while being rewritten; left as it is", name);
 	if (!r->plain)
 		GUARD_OUT(
 			atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
-	GUARD_OUT(atrest_writer_open(&w, st, name, &meta));
+	GUARD_OUT(writer_open(&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag));
 	GUARD_OUT(copy_stream(r, w, bytes));
-	/* Check as late as possible: after the data is durable, right before
-	 * the rename (a file system has no compare-and-swap). */
-	GUARD_OUT(finish(w, w->pt[w->cur], w->fill));
-	if (w->bw->sync)
-		GUARD_OUT(w->bw->sync(w->bw));
-	ENSURE_OUT(unchanged(st, name, facts), ATREST_EEXISTS,
-		"object '%s' changed while being rewritten; left as it is", name);
-	rc = w->bw->commit(w->bw);
-	writer_free(w);
+	rc = atrest_writer_commit(w);
 	w = NULL;
+	if (rc == ATREST_ECONFLICT)
+		rc = atrest__error(ATREST_EEXISTS,
+			"object '%s' changed while being rewritten; left as it is", name);
 out:
 	if (w)
 		atrest_writer_abort(w);
