@@ -305,6 +305,21 @@ int atrest_writer_open(
 	return writer_open(out, st, name, meta, 0, NULL);
 }
 
+int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, const atrest_write_options *opts)
+{
+	unsigned int flags = opts ? opts->flags : 0;
+
+	*out = NULL;
+	if (opts)
+		GUARD(atrest__check_version(opts->version, ATREST_WRITE_OPTIONS_VERSION,
+			"atrest_write_options"));
+	ENSURE(!(flags & ~ATREST_WRITE_IF_ABSENT), ATREST_EINVAL,
+		"unknown atrest_write_options flags 0x%x", flags);
+	return writer_open(out, st, name, meta,
+		flags & ATREST_WRITE_IF_ABSENT ? ATREST_BACKEND_IF_ABSENT : 0, NULL);
+}
+
 static int seal_item(void *ctx, size_t item, unsigned slot)
 {
 	seal_task *t = ctx;

@@ -22,6 +22,13 @@ for cmd in $("$ATREST_BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*
 	done
 done
 ok "a man page per command, matching --help"
+# atrest(1)'s environment section names every variable --help names.
+for v in $("$ATREST_BIN" --help | grep -o 'ATREST_[A-Z_]*' | sort -u); do
+	sed 's/\\-/-/g' "$man1/atrest.1" | grep -q "$v" || fail "atrest.1 lacks $v"
+done
+sed 's/\\-/-/g' "$man1/atrest.1" | grep -q 'built in:\|no schemes built in' ||
+	fail "atrest.1 lacks the key URI schemes"
+ok "atrest(1) names every environment variable of --help"
 
 cat >"$T/use.c" <<'C'
 #include <atrest/atrest.h>
