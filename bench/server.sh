@@ -37,20 +37,13 @@ ATREST_WRK_KEY=$("$BIN" apikey create --role writer --name bench | tail -n 1)
 export ATREST_WRK_KEY
 
 # atrest server, plain and TLS (one process each, the same store).
+ATREST_BIN=$BIN
+. "$SRC/tests/service/lib/spawn.sh"
 start_atrest() { # LOGFILE ARGS...: sets LASTPID and LASTURL
-	log=$1
-	shift
-	: >"$log"
-	"$BIN" server --port 0 "$@" 2>>"$log" &
-	LASTPID=$!
+	spawn_server "$@" || exit 1
+	LASTPID=$SPAWNED_PID
+	LASTURL=$SPAWNED_URL
 	PIDS="$PIDS $LASTPID"
-	i=0
-	until grep -q 'listening on' "$log"; do
-		i=$((i + 1))
-		[ $i -lt 300 ] || { cat "$log" >&2; exit 1; }
-		sleep 0.1
-	done
-	LASTURL=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$log")
 }
 start_atrest "$W/a1.log"
 A_HTTP=$LASTURL

@@ -165,6 +165,8 @@ static void put_finish(struct http_req *req)
 	}
 	p->w = NULL;
 	rc = atrest_writer_commit(w);
+	if (rc < 0 && p->commit_failed && p->commit_failed(req, rc) == 0)
+		return;
 	if (rc < 0) {
 		struct http_status s = http_status_of(rc);
 

@@ -19,6 +19,12 @@ struct http_put {
 	atrest_writer *w;
 	void (*on_data)(struct http_req *req, const void *buf, size_t len);
 	int (*before_commit)(struct http_req *req);
+	/*
+	 * May be NULL: answer a failed commit the API's own way (0), or leave
+	 * it to the generic answer (-1), e.g. a create-only commit's
+	 * ATREST_EEXISTS as 412.
+	 */
+	int (*commit_failed)(struct http_req *req, int code);
 	void (*done)(struct http_req *req);
 };
 

@@ -15,12 +15,9 @@ struct srv_rest {
 	uint64_t max_object; /* bytes of a PUT body; 0: no limit */
 	const char *store_path;
 	volatile int draining; /* readyz answers 503 */
-	/* Private to rest.c. */
-	void *claims;
 };
 
 /* The API table for http_listener_start, bound to r. */
 void srv_rest_api(struct http_api *out, struct srv_rest *r);
-void srv_rest_cleanup(struct srv_rest *r);
 
 #endif

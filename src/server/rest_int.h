@@ -1,6 +1,6 @@
 /*
  * Shared by the files of the REST API: the handlers and the helpers they
- * all use (the tenant's store, JSON responses, create-only claims).
+ * all use (the tenant's store, JSON responses).
  */
 #ifndef ATREST_SERVER_REST_INT_H
 #define ATREST_SERVER_REST_INT_H
@@ -17,13 +17,6 @@ void rest_lib_error(struct http_req *req, int code, const char *what);
 void rest_json(struct http_req *req, unsigned status, json_t *j);
 /* t as "YYYY-MM-DDTHH:MM:SSZ". */
 void rest_iso_time(char out[32], int64_t t);
-
-/*
- * Create-only puts in flight, so two of them racing for one name in this
- * process cannot both succeed: 0 claimed, -1 someone else holds it.
- */
-int rest_claim(struct srv_rest *r, const char *tenant, const char *name);
-void rest_unclaim(struct srv_rest *r, const char *tenant, const char *name);
 
 void rest_object_get(struct http_req *req);
 void rest_object_put(struct http_req *req);

@@ -1,10 +1,9 @@
 /*
  * Checkpoints over REST: PUT streams into a writer (metadata from
- * X-Atrest-Meta-* headers, If-None-Match: * for create-only), GET and HEAD
+ * X-Atrest-Meta-* headers, If-None-Match: * as a create-only writer), GET and HEAD
  * stream from a reader (single ranges, ETag, metadata back as headers),
  * DELETE, and the paginated JSON listing.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,20 +268,16 @@ void rest_object_delete(struct http_req *req)
 /* A PUT in progress. */
 struct put {
 	struct http_put hp; /* first: req->app points here */
-	struct srv_rest *rest;
 	atrest_store *st;
 	char *name;
-	char tenant[ATREST_TENANT_MAX + 1];
 	char etag[33];
-	int create_only, claimed, existed;
+	int create_only, existed;
 };
 
 static void put_free(void *app)
 {
 	struct put *p = app;
 
-	if (p->claimed)
-		rest_unclaim(p->rest, p->tenant, p->name);
 	free(p->name);
 	free(p);
 }
@@ -296,22 +291,20 @@ static int exists(atrest_store *st, const char *name)
 	return rc == ATREST_ENOTFOUND ? 0 : rc < 0 ? rc : 1;
 }
 
-/* Create-only: checked again just before the object becomes visible. */
-static int put_recheck(struct http_req *req)
+static void precondition_failed(struct http_req *req)
+{
+	http_error(req, 412, "precondition_failed", "the object already exists");
+}
+
+/* Create-only: the name appeared while the body streamed. */
+static int put_commit_failed(struct http_req *req, int code)
 {
 	struct put *p = req->app;
-	int rc;
 
-	if (!p->create_only)
-		return 0;
-	rc = exists(p->st, p->name);
-	if (rc == 0)
-		return 0;
-	if (rc > 0)
-		http_error(req, 412, "precondition_failed", "the object already exists");
-	else
-		rest_lib_error(req, rc, "check object");
-	return -1;
+	if (!p->create_only || code != ATREST_EEXISTS)
+		return -1;
+	precondition_failed(req);
+	return 0;
 }
 
 static void put_done(struct http_req *req)
@@ -338,7 +331,10 @@ static void put_done(struct http_req *req)
 
 /*
  * If-None-Match of a PUT (only "*" is meaningful: create only) and whether
- * the object exists (200 or 201).  0, or -1 after answering.
+ * the object exists (200 or 201).  A create-only PUT of an existing name is
+ * refused here, before its body; one whose name appears meanwhile fails at
+ * commit, atomically (atrest_writer_open_ex, ATREST_WRITE_IF_ABSENT).  0,
+ * or -1 after answering.
  */
 static int put_precondition(struct http_req *req, struct put *p)
 {
@@ -349,15 +345,7 @@ static int put_precondition(struct http_req *req, struct put *p)
 		http_error(req, 400, "bad_request", "PUT takes only 'If-None-Match: *'");
 		return -1;
 	}
-	if (inm) {
-		p->create_only = 1;
-		if (rest_claim(p->rest, p->tenant, p->name) < 0) {
-			http_error(req, 409, "conflict",
-				"another create of this name is in progress");
-			return -1;
-		}
-		p->claimed = 1;
-	}
+	p->create_only = inm != NULL;
 	rc = exists(p->st, p->name);
 	if (rc < 0) {
 		rest_lib_error(req, rc, "check object");
@@ -365,7 +353,7 @@ static int put_precondition(struct http_req *req, struct put *p)
 	}
 	p->existed = rc;
 	if (p->existed && p->create_only) {
-		http_error(req, 412, "precondition_failed", "the object already exists");
+		precondition_failed(req);
 		return -1;
 	}
 	return 0;
@@ -374,6 +362,7 @@ static int put_precondition(struct http_req *req, struct put *p)
 /* Open the writer with the request's metadata and a fresh ETag. */
 static int put_open(struct http_req *req, struct put *p)
 {
+	atrest_write_options wo = ATREST_WRITE_OPTIONS_INIT;
 	struct meta_in m = {.n = 0};
 	atrest_meta meta;
 	uint8_t rnd[16];
@@ -392,7 +381,8 @@ static int put_open(struct http_req *req, struct put *p)
 		m.e[m.n].value = p->etag;
 		meta.entries = m.e;
 		meta.count = m.n + 1;
-		rc = atrest_writer_open(&p->hp.w, p->st, p->name, &meta);
+		wo.flags = p->create_only ? ATREST_WRITE_IF_ABSENT : 0;
+		rc = atrest_writer_open_ex(&p->hp.w, p->st, p->name, &meta, &wo);
 	} else
 		rc = ATREST_ERROR;
 	meta_in_free(&m);
@@ -418,118 +408,13 @@ void rest_object_put(struct http_req *req)
 	}
 	req->app = p;
 	req->app_free = put_free;
-	p->rest = r;
-	snprintf(p->tenant, sizeof(p->tenant), "%s", req->principal.tenant);
 	if (rest_store(&p->st, req) < 0)
 		return;
 	if (put_precondition(req, p) < 0 || put_open(req, p) < 0)
 		return;
-	p->hp.before_commit = put_recheck;
+	p->hp.commit_failed = put_commit_failed;
 	p->hp.done = put_done;
 	http_body_to_writer(req, &p->hp, r->max_object);
-}
-
-/* Create-only claims: "tenant\0name" strings in a short list. */
-struct claims {
-	pthread_mutex_t mu;
-	char **v;
-	size_t n, cap;
-};
-
-static pthread_mutex_t claims_init_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct claims *claims_of(struct srv_rest *r)
-{
-	pthread_mutex_lock(&claims_init_mu);
-	if (!r->claims) {
-		struct claims *c = calloc(1, sizeof(*c));
-
-		if (c)
-			pthread_mutex_init(&c->mu, NULL);
-		r->claims = c;
-	}
-	pthread_mutex_unlock(&claims_init_mu);
-	return r->claims;
-}
-
-static char *claim_key(const char *tenant, const char *name)
-{
-	size_t t = strlen(tenant), n = strlen(name);
-	char *k = malloc(t + n + 2);
-
-	if (k) {
-		memcpy(k, tenant, t + 1);
-		memcpy(k + t + 1, name, n + 1);
-	}
-	return k;
-}
-
-static ssize_t claim_find(struct claims *c, const char *tenant, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < c->n; i++)
-		if (!strcmp(c->v[i], tenant) &&
-			!strcmp(c->v[i] + strlen(tenant) + 1, name))
-			return (ssize_t)i;
-	return -1;
-}
-
-int rest_claim(struct srv_rest *r, const char *tenant, const char *name)
-{
-	struct claims *c = claims_of(r);
-	int rc = -1;
-
-	if (!c)
-		return -1;
-	pthread_mutex_lock(&c->mu);
-	if (claim_find(c, tenant, name) < 0) {
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? 2 * c->cap : 16;
-			char **v = realloc(c->v, cap * sizeof(*v));
-
-			if (v) {
-				c->v = v;
-				c->cap = cap;
-			}
-		}
-		if (c->n < c->cap && (c->v[c->n] = claim_key(tenant, name)) != NULL) {
-			c->n++;
-			rc = 0;
-		}
-	}
-	pthread_mutex_unlock(&c->mu);
-	return rc;
-}
-
-void rest_unclaim(struct srv_rest *r, const char *tenant, const char *name)
-{
-	struct claims *c = claims_of(r);
-	ssize_t i;
-
-	if (!c)
-		return;
-	pthread_mutex_lock(&c->mu);
-	if ((i = claim_find(c, tenant, name)) >= 0) {
-		free(c->v[i]);
-		c->v[i] = c->v[--c->n];
-	}
-	pthread_mutex_unlock(&c->mu);
-}
-
-void srv_rest_cleanup(struct srv_rest *r)
-{
-	struct claims *c = r->claims;
-	size_t i;
-
-	if (!c)
-		return;
-	for (i = 0; i < c->n; i++)
-		free(c->v[i]);
-	free(c->v);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
-	r->claims = NULL;
 }
 
 /* A page of the listing. */

@@ -211,7 +211,6 @@ static int serve(struct server *s, const sigset_t *set)
 static void stop(struct server *s)
 {
 	http_listener_stop(s->listener);
-	srv_rest_cleanup(&s->rest);
 	srv_tenants_free(s->tenants);
 	srv_auth_free(s->auth);
 	srv_tls_free(s->tls);

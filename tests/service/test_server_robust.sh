@@ -2,7 +2,7 @@
 # atrest server against hostile and unlucky clients on 127.0.0.1: malformed
 # HTTP, huge headers, random bytes, slowloris, 1,000 idle connections,
 # clients that disconnect mid-upload (nothing visible, no temp file left),
-# racing create-only puts, and SIGTERM while uploads are in flight.
+# create-only puts racing in two server processes, and SIGTERM while uploads are in flight.
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 . "$ATREST_SRC/tests/service/lib/server.sh"
@@ -60,7 +60,14 @@ PYEOF
 req w GET /v1/checkpoints/stalled
 expect 404 "the stalled object is not visible"
 
-check "create-only race" $HTTPC create-race "$PORT" "$T/w.key" once/obj
+# Create-only puts racing in two server processes on one store.
+spawn_server "$T/server2.log" || fail "the second server did not start"
+SERVER2_PID=$SPAWNED_PID
+check "create-only race across processes" $HTTPC create-race "$PORT" "$T/w.key" once/obj \
+	"${SPAWNED_URL##*:}" 8
+kill -TERM "$SERVER2_PID"
+wait "$SERVER2_PID" || fail "the second server exited $? after SIGTERM"
+SERVER2_PID=
 
 # SIGTERM while three uploads are under way: they finish, new connections
 # are refused, the server exits 0, the objects are complete.

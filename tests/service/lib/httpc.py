@@ -172,22 +172,62 @@ def cmd_abandon(port, keyfile, name, total, sent):
     return 0
 
 
-def cmd_create_race(port, keyfile, name):
-    """A create-only PUT holding its claim (body half sent) makes a second
-    one 409; the first then completes 201; a third gets 412."""
-    first = conn(port)
-    first.sendall(put_head(name, 10, keyfile, b"If-None-Match: *\r\n") + b"12345")
-    time.sleep(0.5)
-    second = conn(port)
-    second.sendall(put_head(name, 2, keyfile, b"If-None-Match: *\r\n") + b"xx")
-    c2 = read_response(second)
-    first.sendall(b"67890")
-    c1 = read_response(first)
-    third = conn(port)
-    third.sendall(put_head(name, 2, keyfile, b"If-None-Match: *\r\n") + b"yy")
-    c3 = read_response(third)
-    print("create-only race: first %s, concurrent %s, later %s" % (c1, c2, c3))
-    return 0 if (c1, c2, c3) == (201, 409, 412) else 1
+def get_body(port, keyfile, name):
+    """Status and body of a GET (Connection: close)."""
+    key = open(keyfile).read().strip().encode()
+    s = conn(port)
+    s.sendall(b"GET /v1/checkpoints/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+              b"Connection: close\r\n\r\n" % (name.encode(), key))
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def cmd_create_race(port, keyfile, name, port2, racers="8"):
+    """racers create-only PUTs of one name, alternating between two server
+    processes on one store, each with half its body sent before any sends
+    the rest: exactly one is 201 and the object is its body; every other is
+    412.  Which requests pass the early check before the first commit does
+    not change that outcome; only the commit decides."""
+    ports = [int(port), int(port2)]
+    n = int(racers)
+    bodies = [(b"racer-%02d-" % i) * 1000 for i in range(n)]
+    half = len(bodies[0]) // 2
+    socks = []
+    for i in range(n):
+        s = conn(ports[i % 2], timeout=120)
+        s.sendall(put_head(name, len(bodies[i]), keyfile, b"If-None-Match: *\r\n"))
+        s.sendall(bodies[i][:half])
+        socks.append(s)
+    time.sleep(0.5)  # the halves reach their writers; not relied upon
+    codes = [None] * n
+
+    def finish(i):
+        socks[i].sendall(bodies[i][half:])
+        codes[i] = read_response(socks[i])
+        socks[i].close()
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    winners = [i for i in range(n) if codes[i] == 201]
+    status, body = get_body(ports[0], keyfile, name)
+    late = conn(ports[1])
+    late.sendall(put_head(name, 2, keyfile, b"If-None-Match: *\r\n") + b"yy")
+    c_late = read_response(late)
+    late.close()
+    print("create-only race over 2 processes: %s; GET %s; later create %s" % (codes, status, c_late))
+    ok = (len(winners) == 1 and all(c == 412 for i, c in enumerate(codes) if i not in winners)
+          and status == 200 and body == bodies[winners[0]] and c_late == 412)
+    return 0 if ok else 1
 
 
 def cmd_slow_uploads(port, keyfile, n, size, seconds, donefile):

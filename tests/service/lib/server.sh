@@ -4,22 +4,14 @@
 # header file (never in argv).
 SERVER_LOG="$T/server.log"
 
+. "$ATREST_SRC/tests/service/lib/spawn.sh"
+
 # server_start [SERVER ARGS...]: start on a fresh or existing store $ATREST_STORE
 # with the key $ATREST_KEY_FILE; sets SERVER_PID, PORT and URL.
 server_start() {
-	: >"$SERVER_LOG"
-	"$ATREST_BIN" server --port 0 "$@" 2>>"$SERVER_LOG" &
-	SERVER_PID=$!
-	i=0
-	while ! grep -q 'listening on' "$SERVER_LOG"; do
-		i=$((i + 1))
-		if [ $i -gt 300 ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			cat "$SERVER_LOG" >&2
-			fail "the server did not start"
-		fi
-		sleep 0.1
-	done
-	URL=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$SERVER_LOG" | tail -n 1)
+	spawn_server "$SERVER_LOG" "$@" || fail "the server did not start"
+	SERVER_PID=$SPAWNED_PID
+	URL=$SPAWNED_URL
 	PORT=${URL##*:}
 	ok "server $SERVER_PID listening on $URL"
 }
@@ -46,11 +38,12 @@ server_stop() {
 	ok "server stopped cleanly (exit 0)"
 }
 
-# Stop a server still running when the test ends (failure included).
+# Stop a server still running when the test ends (failure included):
+# SERVER_PID, and SERVER2_PID of a test that runs a second one.
 server_cleanup() {
-	if [ -n "${SERVER_PID:-}" ]; then
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-	fi
+	for p in ${SERVER_PID:-} ${SERVER2_PID:-}; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	rm -rf "$T"
 }
 trap server_cleanup EXIT
