@@ -272,6 +272,40 @@ static void test_shred(void **state)
 	th_rmrf(dir);
 }
 
+/* A live handle on a tenant shredded and added again never uses the new
+ * keyring: it fails, writes nothing, and a new handle works. */
+static void test_shred_and_add_again(void **state)
+{
+	char dir[256];
+	atrest_store *st, *old, *fresh;
+	struct names l;
+	void *out;
+	size_t n;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_t(dir, KEY, NULL, NULL);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	old = open_t(dir, KEY, "acme", NULL);
+	assert_int_equal(atrest_put(old, "a", "first", 5, NULL), 0);
+	assert_int_equal(atrest_tenant_shred(NULL, st, "acme"), 0);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	atrest__clock_offset(2); /* the old handle looks again */
+	assert_int_equal(atrest_put(old, "b", "stale", 5, NULL), ATREST_ENOTFOUND);
+	assert_non_null(strstr(last_msg(), "shredded and added again"));
+	assert_true(atrest_get(&out, &n, old, "a") < 0);
+	atrest__clock_offset(0);
+	fresh = open_t(dir, KEY, "acme", NULL);
+	l = list_of(fresh);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(atrest_put(fresh, "c", "second", 6, NULL), 0);
+	th_expect_object(fresh, "c", "second");
+	atrest_store_close(fresh);
+	atrest_store_close(old);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 /* The registry and the tenants' keyrings cannot be swapped or edited. */
 static void test_registry_authenticated(void **state)
 {
@@ -462,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_own_keyrings),
 		cmocka_unit_test(test_own_master_key),
 		cmocka_unit_test(test_shred),
+		cmocka_unit_test(test_shred_and_add_again),
 		cmocka_unit_test(test_registry_authenticated),
 		cmocka_unit_test(test_rewrap_moves_tenants),
 		cmocka_unit_test(test_errors),
