@@ -49,6 +49,7 @@ struct cli_cmd {
 /* What the global options decided, for the command being run. */
 struct cli_ctx {
 	const char *store;   /* store location: a directory or a URI */
+	int store_given;     /* by --store or $ATREST_STORE (not the default) */
 	const char *tenant;  /* NULL: the default tenant */
 	int allow_plaintext; /* --allow-plaintext or ATREST_ALLOW_PLAINTEXT=1 */
 	const struct cli_cmd *cmd;

@@ -108,7 +108,7 @@ static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
 			return cli_usage_err(ctx, "--port takes 0 to 65535");
 		return 0;
 	case OPT_STATE:
-		c->store = arg;
+		c->state_dir = arg;
 		return 0;
 	case OPT_LISTEN:
 		c->listen = arg;
@@ -179,6 +179,26 @@ static int check(struct cli_ctx *ctx, const struct srv_config *c)
 	return 0;
 }
 
+/*
+ * The store and the state directory: --state-dir DIR alone serves the
+ * store DIR (its .atrest/ holds the server's files too); with --store
+ * LOCATION (or $ATREST_STORE), LOCATION is served and DIR holds the
+ * server's files; without --state-dir, the store (a directory) is both.
+ */
+static int locations(struct cli_ctx *ctx, struct srv_config *c)
+{
+	if (c->state_dir && !ctx->store_given)
+		c->store = c->state_dir;
+	if (c->state_dir)
+		return 0;
+	if (strstr(c->store, "://"))
+		return cli_usage_err(ctx,
+			"a store given as a URI needs --state-dir DIR "
+			"(a local directory for the server's files)");
+	c->state_dir = c->store;
+	return 0;
+}
+
 int cmd_server(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct srv_config c;
@@ -203,6 +223,8 @@ int cmd_server(struct cli_ctx *ctx, int argc, char **argv)
 		return status;
 	if (ctx->tenant && *ctx->tenant)
 		return cli_usage_err(ctx, "the server serves every tenant: no --tenant");
+	if ((status = locations(ctx, &c)) != 0)
+		return status;
 	if (!c.api_key && env_key && *env_key)
 		c.api_key = env_key;
 	return srv_run(&c);

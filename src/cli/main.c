@@ -69,6 +69,7 @@ static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case OPT_STORE:
 			ctx->store = optarg;
+			ctx->store_given = 1;
 			break;
 		case OPT_TENANT:
 			ctx->tenant = optarg;
@@ -94,6 +95,7 @@ static void default_options(struct cli_ctx *ctx)
 	const char *store = getenv("ATREST_STORE");
 
 	ctx->store = store && *store ? store : "./atrest-store";
+	ctx->store_given = store && *store;
 	ctx->allow_plaintext = env_true("ATREST_ALLOW_PLAINTEXT");
 }
 

@@ -23,6 +23,8 @@ struct reader_body {
 	size_t pre_len;
 	struct http_req *req; /* only for counting; valid while queued */
 	uint64_t *bytes_out;
+	void *hold; /* the request's hold, released after the reader */
+	void (*hold_release)(void *hold);
 };
 
 static void reader_body_free(void *cls)
@@ -30,6 +32,8 @@ static void reader_body_free(void *cls)
 	struct reader_body *b = cls;
 
 	atrest_reader_close(b->r);
+	if (b->hold_release)
+		b->hold_release(b->hold);
 	free(b->pre);
 	free(b);
 }
@@ -96,6 +100,10 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 		return;
 	}
 	b->r = r;
+	b->hold = req->hold;
+	b->hold_release = req->hold_release;
+	req->hold = NULL;
+	req->hold_release = NULL;
 	b->first = first;
 	b->len = len;
 	b->bytes_out = &req->bytes_out;

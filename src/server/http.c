@@ -187,6 +187,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		req->sink->abort(req);
 	if (req->app_free)
 		req->app_free(req->app);
+	if (req->hold_release)
+		req->hold_release(req->hold);
 	if (!req->status) {
 		/* Answered by the library itself (400, 431) or not at all (0). */
 		const union MHD_ConnectionInfo *ci =

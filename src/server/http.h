@@ -152,6 +152,13 @@ struct http_req {
 	/* The handler's state and how to free it (after abort or finish). */
 	void *app;
 	void (*app_free)(void *app);
+	/*
+	 * A reference the request holds (its tenant's store handle): released
+	 * once neither the request nor its response needs it, after app_free
+	 * or, for a response streamed from a reader, after the reader closed.
+	 */
+	void *hold;
+	void (*hold_release)(void *hold);
 	int deferred; /* no body: handled when the request is complete */
 	int responded;
 };

@@ -77,15 +77,34 @@ void rest_lib_error(struct http_req *req, int code, const char *what)
 		http_error(req, s.status, s.code, "%s", http_public_message(code));
 }
 
+static void release_tenant(void *ref)
+{
+	srv_tenant_release(ref);
+}
+
 int rest_store(atrest_store **out, struct http_req *req)
 {
 	struct srv_rest *r = req->api->ctx;
-	int rc = srv_tenants_get(out, r->tenants, req->principal.tenant);
+	struct srv_tenant *ref;
+	int rc;
 
+	if (req->hold) {
+		*out = srv_tenant_store(req->hold);
+		return 0;
+	}
+	rc = srv_tenants_acquire(out, &ref, r->tenants, req->principal.tenant);
+	if (rc == ATREST_ENOTFOUND) {
+		srv_event("unknown_tenant", "route=%s", req->route->label);
+		http_error(req, 403, "unknown_tenant",
+			"this key's tenant is not (or no longer) in the store");
+		return -1;
+	}
 	if (rc < 0) {
 		rest_lib_error(req, rc, "open tenant store");
 		return -1;
 	}
+	req->hold = ref;
+	req->hold_release = release_tenant;
 	return 0;
 }
 
@@ -145,13 +164,14 @@ static void healthz(struct http_req *req)
 	rest_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* A durable write next to the store's own files. */
-static int store_writable(const char *store)
+/* A durable write in the server's state directory (the store's own
+ * .atrest/ when the store is that directory). */
+static int state_writable(const char *state_dir)
 {
 	char path[4096];
 	int fd, ok;
 
-	snprintf(path, sizeof(path), "%s/.atrest/readyz.%ld", store, (long)getpid());
+	snprintf(path, sizeof(path), "%s/.atrest/readyz.%ld", state_dir, (long)getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return 0;
@@ -187,18 +207,16 @@ static void readyz(struct http_req *req)
 	static char why[128];
 	struct srv_rest *r = req->api->ctx;
 	int64_t now = http_now_ns();
-	atrest_store *st;
 	int rc;
 
 	pthread_mutex_lock(&mu);
 	if (!checked || now - checked > 1000000000LL) {
 		why[0] = '\0';
-		if ((rc = srv_tenants_get(&st, r->tenants, "")) < 0 ||
-			(rc = key_usable(st)) < 0)
+		if ((rc = key_usable(srv_tenants_root(r->tenants))) < 0)
 			snprintf(why, sizeof(why), "master key not usable: %s",
 				atrest_strerror(rc));
-		else if (!store_writable(r->store_path))
-			snprintf(why, sizeof(why), "store not writable");
+		else if (!state_writable(r->state_dir))
+			snprintf(why, sizeof(why), "state directory not writable");
 		checked = now;
 	}
 	if (!why[0] && r->draining)

@@ -12,8 +12,8 @@
 struct srv_rest {
 	struct srv_tenants *tenants;
 	struct srv_auth *auth;
-	uint64_t max_object; /* bytes of a PUT body; 0: no limit */
-	const char *store_path;
+	uint64_t max_object;   /* bytes of a PUT body; 0: no limit */
+	const char *state_dir; /* the server's state (readiness writes there) */
 	volatile int draining; /* readyz answers 503 */
 };
 

@@ -1,5 +1,5 @@
 /*
- * The server's life: open the default tenant's store, load keys and
+ * The server's life: open the store (its default tenant), load keys and
  * certificates, start the listener, then wait for signals (blocked in every
  * thread, taken here with sigtimedwait) while sweeping slow connections and
  * watching the key file; on SIGTERM or SIGINT drain and close.
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "auth.h"
@@ -58,6 +59,7 @@ struct server {
 	struct srv_tenants *tenants;
 	struct srv_auth *auth;
 	struct srv_tls *tls;
+	char lib_state[4096]; /* the library's state: generation floors */
 	struct srv_rest rest;
 	struct http_api api;
 	struct http_listener *listener;
@@ -79,16 +81,21 @@ static int key_status(int code)
 	return code == ATREST_EKEY || code == ATREST_EUNAVAILABLE ? 5 : 1;
 }
 
+/* DIR/.atrest, made (0700) when missing; its path in out. */
+static int state_subdir(char *out, size_t cap, const char *state_dir)
+{
+	snprintf(out, cap, "%s/.atrest", state_dir);
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return mkdir(out, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int open_store(struct server *s)
 {
 	struct srv_store_config sc = {
-		s->cfg->store, s->cfg->threads, 0, s->cfg->allow_plaintext};
-	atrest_store *st;
-	int rc;
+		s->cfg->store, s->lib_state, s->cfg->threads, 0, s->cfg->allow_plaintext};
+	int rc = srv_tenants_new(&s->tenants, &sc);
 
-	if (srv_tenants_new(&s->tenants, &sc) < 0)
-		return 1;
-	rc = srv_tenants_get(&st, s->tenants, "");
 	if (rc < 0) {
 		const atrest_error *e = atrest_error_last();
 
@@ -102,23 +109,32 @@ static int open_store(struct server *s)
 	return 0;
 }
 
+static int count_tenant(const atrest_tenant_info *info, void *payload)
+{
+	(void)info;
+	++*(unsigned *)payload;
+	return 0;
+}
+
 static void startup_line(struct server *s)
 {
 	atrest_settings set = ATREST_SETTINGS_INIT;
-	char kind[32] = "?", id[128] = "?", url[96];
+	char kind[32] = "?", id[128] = "?", url[96], state[4200] = "";
 	const char *addr = s->cfg->listen;
-	atrest_store *st;
+	atrest_store *st = srv_tenants_root(s->tenants);
+	unsigned tenants = 0;
 
-	if (srv_tenants_get(&st, s->tenants, "") == 0) {
-		atrest_store_settings(&set, st);
-		atrest_store_master_key(kind, sizeof(kind), id, sizeof(id), st);
-	}
+	atrest_store_settings(&set, st);
+	atrest_store_master_key(kind, sizeof(kind), id, sizeof(id), st);
+	atrest_tenant_list(st, count_tenant, &tenants);
+	if (strcmp(s->cfg->state_dir, s->cfg->store) != 0)
+		snprintf(state, sizeof(state), "; state %s", s->cfg->state_dir);
 	snprintf(url, sizeof(url), strchr(addr, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
 		s->tls ? "https" : "http", addr, http_listener_port(s->listener));
-	srv_log("encryption at rest on: cipher %s, master key %s %s; store %s; "
-		"%zu API keys; listening on %s",
-		atrest_cipher_name(set.cipher), kind, id, s->cfg->store,
-		srv_auth_count(s->auth), url);
+	srv_log("encryption at rest on: cipher %s, master key %s %s; store %s "
+		"(%u tenant%s besides the default)%s; %zu API keys; listening on %s",
+		atrest_cipher_name(set.cipher), kind, id, s->cfg->store, tenants,
+		tenants == 1 ? "" : "s", state, srv_auth_count(s->auth), url);
 }
 
 static int start(struct server *s)
@@ -141,7 +157,7 @@ static int start(struct server *s)
 	s->rest.tenants = s->tenants;
 	s->rest.auth = s->auth;
 	s->rest.max_object = s->cfg->max_object;
-	s->rest.store_path = s->cfg->store;
+	s->rest.state_dir = s->cfg->state_dir;
 	srv_rest_api(&s->api, &s->rest);
 	memset(&lc, 0, sizeof(lc));
 	lc.addr = s->cfg->listen;
@@ -233,9 +249,14 @@ int srv_run(const struct srv_config *cfg)
 	}
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
+	if (state_subdir(s.lib_state, sizeof(s.lib_state), cfg->state_dir) < 0) {
+		srv_log("cannot make the state directory %s/.atrest: %s", cfg->state_dir,
+			strerror(errno));
+		return 1;
+	}
 	if (cfg->api_keys_file)
 		s.keys_file = strdup(cfg->api_keys_file);
-	else if (asprintf(&s.keys_file, "%s/.atrest/apikeys", cfg->store) < 0)
+	else if (asprintf(&s.keys_file, "%s/apikeys", s.lib_state) < 0)
 		s.keys_file = NULL;
 	if (!s.keys_file)
 		return 1;

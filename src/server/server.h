@@ -10,21 +10,22 @@
 #include "http.h"
 
 struct srv_config {
-	const char *store;         /* the store directory */
+	const char *store;         /* the store's location */
+	const char *state_dir;     /* the server's own files: DIR/.atrest/ */
 	const char *listen;        /* numeric address; NULL: 127.0.0.1 */
 	int port;                  /* 0: a free port, shown in the startup line */
 	const char *api_key;       /* a single admin key of the default tenant */
-	const char *api_keys_file; /* NULL: <store>/.atrest/apikeys */
+	const char *api_keys_file; /* NULL: <state_dir>/.atrest/apikeys */
 	const char *tls_cert, *tls_key;
 	int insecure_http;      /* plain HTTP on a non-loopback address */
 	uint64_t max_object;    /* bytes of one PUT; 0: no limit */
 	unsigned drain_timeout; /* seconds SIGTERM waits for requests */
-	unsigned threads;       /* sealing threads per store handle (0: CPUs) */
+	unsigned threads;       /* threads of the pool all handles share (0: CPUs) */
 	int allow_plaintext;
 	struct http_limits limits;
 };
 
-/* Defaults of every field but store and port. */
+/* Defaults of every field but store, state_dir and port. */
 void srv_config_defaults(struct srv_config *c);
 
 /* Is addr (numeric) a loopback address? */

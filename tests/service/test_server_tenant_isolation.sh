@@ -4,9 +4,8 @@
 # the same name is independent per tenant; rotation of one tenant changes
 # nothing for another; a tenant with its own master key ('atrest tenant
 # add --key-file') cannot be read without it; 'atrest tenant shred'
-# makes a tenant's objects unreadable, then gone, and leaves others alone.
-# Needs the core's tenants (registered DISABLED in tests/CMakeLists.txt
-# until they are merged).
+# makes a tenant's objects unreadable at once, then its key is refused, and
+# leaves others alone.
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 . "$ATREST_SRC/tests/service/lib/server.sh"
@@ -61,7 +60,10 @@ server_start
 req b GET /v1/checkpoints/job/x
 got=$(cat "$T/status")
 [ "$got" = 500 ] || [ "$got" = 503 ] || fail "beta readable without its master key ($got)"
+grep -q beta-x "$T/body" && fail "beta's plaintext without its master key"
 ok "beta's objects need beta's master key ($got)"
+grep -q 'cannot open key file' "$SERVER_LOG" || fail "the log does not say why beta failed"
+ok "the server's log names the missing key file"
 req a GET /v1/checkpoints/job/x
 expect 200 "alpha is unaffected"
 server_stop
@@ -74,9 +76,16 @@ expect 200 "beta readable again with its key"
 check_exit 0 atrest tenant shred beta
 req b GET /v1/checkpoints/job/x
 got=$(cat "$T/status")
-[ "$got" = 404 ] || [ "$got" = 500 ] || fail "beta's object after shred: $got"
+[ "$got" != 200 ] || fail "beta's object read after shred"
 grep -q beta-x "$T/body" && fail "beta's plaintext after shred"
-ok "beta's object unreadable after shred ($got)"
+ok "beta's object unreadable as soon as the shred returned ($got)"
+[ -z "$(find "$ATREST_STORE/.atrest/tenants" -path '*beta*' -type f)" ] ||
+	fail "files of beta left after shred"
+req_until 403 b GET /v1/checkpoints/job/x
+expect 403 "beta's keys are refused once the server saw the shred"
 req a GET /v1/checkpoints/job/x
 expect 200 "alpha survives beta's shred"
+[ "$(cat "$T/body")" = alpha-x ] || fail "alpha's job/x after beta's shred"
+req a PUT /v1/checkpoints/job/y --data-binary alpha-y
+expect 201 "alpha still writes"
 server_stop

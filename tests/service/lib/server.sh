@@ -72,13 +72,14 @@ req() {
 	curl "$@" >"$T/status" 2>"$T/curl.err" || true
 }
 
-# req_until STATUS KEYNAME METHOD PATH: repeat req (10 s at most) until it
-# answers STATUS (a change the server picks up by itself); then expect it.
+# req_until STATUS KEYNAME METHOD PATH: repeat req (30 s at most) until it
+# answers STATUS (a change the server or another process makes, which the
+# server sees within about a second); then expect it.
 req_until() {
 	want=$1
 	shift
 	i=0
-	while req "$@" && [ "$(cat "$T/status")" != "$want" ] && [ $i -lt 100 ]; do
+	while req "$@" && [ "$(cat "$T/status")" != "$want" ] && [ $i -lt 300 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
