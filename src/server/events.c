@@ -1,7 +1,8 @@
 /*
- * The per-request principal (thread-local: one connection per thread) and
- * the server's log: events and messages as one timestamped line each on
- * stderr, auth failures rate limited so a flood cannot fill the journal.
+ * The per-request principal (thread-local: one connection per thread), the
+ * server's clock and its log: events and messages as one timestamped line
+ * each on stderr, auth failures rate limited so a flood cannot fill the
+ * journal.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,7 +24,8 @@ const struct http_principal *srv_principal(void)
 	return principal;
 }
 
-static void vlog(const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(
+	const char *prefix, const char *fmt, va_list ap)
 {
 	char when[32], line[1024];
 	struct timespec ts;
@@ -39,6 +41,14 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	/* One write per line, so lines of different threads never mix. */
 	fprintf(stderr, "%s\n", line);
+}
+
+int64_t http_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 void srv_log(const char *fmt, ...)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -50,14 +49,6 @@ struct http_listener {
 	int draining;
 	uint16_t port;
 };
-
-int64_t http_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static struct http_conn *conn_of(struct MHD_Connection *c)
 {

@@ -256,7 +256,7 @@ void http_listener_draining(struct http_listener *l);
 /* tls.c: keep ref (released by srv_tls_conn_closed) until mc closes. */
 void http_conn_hold_tls(struct MHD_Connection *mc, void *ref);
 
-/* Monotonic nanoseconds. */
+/* Monotonic nanoseconds (events.c). */
 int64_t http_now_ns(void);
 
 #endif

@@ -1,16 +1,21 @@
 /*
  * The server's hand-written parsers and its key file, without a network:
  * request targets (percent-decoding, NUL refused, query), Range against
- * RFC 9110's examples, library errors as HTTP statuses, and API keys
- * (create, check in constant time, revoke, strict parsing, file mode).
+ * RFC 9110's examples, library errors as HTTP statuses, API keys
+ * (create, check in constant time, revoke, strict parsing, file mode), and
+ * the tenant table (one pool, counted handles used by many threads while a
+ * tenant is shredded and added again).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "../../src/server/apikeys.h"
 #include "../../src/server/http.h"
+#include "../../src/server/tenants.h"
 #include "helpers.h"
 
 static void test_target(void **state)
@@ -175,6 +180,124 @@ static void test_apikeys_parse(void **state)
 	assert_false(srv_tenant_ok(".x") || srv_tenant_ok("a/b") || srv_tenant_ok("-x"));
 }
 
+struct user {
+	struct srv_tenants *t;
+	const char *tenant;
+	int *stop; /* read and set atomically */
+	int ok, refused, failed;
+};
+
+/* Acquire, put and read back, release; until told to stop. */
+static void *tenant_user(void *arg)
+{
+	struct user *u = arg;
+	char name[32];
+
+	for (int i = 0; !__atomic_load_n(u->stop, __ATOMIC_ACQUIRE) || i < 50; i++) {
+		struct srv_tenant *ref;
+		atrest_store *st;
+		void *out;
+		size_t n;
+		int rc = srv_tenants_acquire(&st, &ref, u->t, u->tenant);
+
+		if (rc == ATREST_ENOTFOUND) {
+			u->refused++;
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		snprintf(name, sizeof(name), "obj-%d", i % 4);
+		if (atrest_put(st, name, name, strlen(name), NULL) == 0 &&
+			atrest_get(&out, &n, st, name) == 0) {
+			u->ok++;
+			atrest_free(out);
+		} else
+			u->failed++; /* a handle whose tenant went meanwhile */
+		srv_tenant_release(ref);
+	}
+	return NULL;
+}
+
+/* Acquire tenant until it answers want (30 s at most: the table looks at
+ * the registry once a second). */
+static int acquire_until(struct srv_tenants *t, const char *tenant, int want)
+{
+	struct timespec tick = {0, 50 * 1000000L};
+	struct srv_tenant *ref = NULL;
+	atrest_store *st;
+	int rc = -1;
+
+	for (int i = 0; i < 600; i++) {
+		rc = srv_tenants_acquire(&st, &ref, t, tenant);
+		srv_tenant_release(ref);
+		if (rc == want)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	return rc;
+}
+
+static void test_tenant_table(void **state)
+{
+	struct srv_store_config cfg = {0};
+	struct srv_tenant *ref, **all;
+	struct srv_tenants *t;
+	struct user u[4];
+	pthread_t th[4];
+	int stop = 0;
+	char dir[256], state_dir[300], key[65];
+	atrest_store *st, *root;
+	uint8_t k[32];
+	size_t n;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	snprintf(state_dir, sizeof(state_dir), "%s/.atrest", dir);
+	th_fill(k, sizeof(k), 9);
+	for (int i = 0; i < 32; i++)
+		snprintf(key + 2 * i, 3, "%02x", k[i]);
+	setenv("ATREST_KEY", key, 1);
+	cfg.path = dir;
+	cfg.state_dir = state_dir;
+	cfg.threads = 2;
+	assert_int_equal(srv_tenants_new(&t, &cfg), 0);
+	root = srv_tenants_root(t);
+	assert_int_equal(srv_tenants_acquire(&st, &ref, t, ""), 0);
+	assert_ptr_equal(st, root);
+	srv_tenant_release(ref);
+	assert_int_equal(srv_tenants_acquire(&st, &ref, t, "acme"), ATREST_ENOTFOUND);
+	assert_null(ref);
+	assert_int_equal(atrest_tenant_add(root, "acme", NULL), 0);
+	assert_int_equal(atrest_tenant_add(root, "keep", NULL), 0);
+	/* Threads use both tenants while acme is shredded and added again. */
+	for (int i = 0; i < 4; i++) {
+		u[i] = (struct user){t, i % 2 ? "keep" : "acme", &stop, 0, 0, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, tenant_user, &u[i]), 0);
+	}
+	assert_int_equal(atrest_tenant_shred(NULL, root, "acme"), 0);
+	assert_int_equal(acquire_until(t, "acme", ATREST_ENOTFOUND), ATREST_ENOTFOUND);
+	assert_int_equal(atrest_tenant_add(root, "acme", NULL), 0);
+	assert_int_equal(acquire_until(t, "acme", 0), 0);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_true(u[i].ok + u[i].refused + u[i].failed >= 50);
+		if (i % 2) /* keep never noticed acme's shred */
+			assert_true(
+				u[i].ok >= 50 && u[i].refused == 0 && u[i].failed == 0);
+	}
+	/* The new acme's handle works and sees none of the old objects. */
+	assert_int_equal(srv_tenants_acquire(&st, &ref, t, "acme"), 0);
+	assert_int_equal(atrest_put(st, "fresh", "x", 1, NULL), 0);
+	th_expect_object(st, "fresh", "x");
+	srv_tenant_release(ref);
+	assert_int_equal(srv_tenants_all(&all, &n, t), 0);
+	assert_int_equal(n, 3); /* default, keep, the new acme */
+	srv_tenants_release_all(all, n);
+	srv_tenants_free(t);
+	unsetenv("ATREST_KEY");
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_apikeys),
 		cmocka_unit_test(test_apikeys_parse),
+		cmocka_unit_test(test_tenant_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
