@@ -12,6 +12,7 @@
 #include "inspect.h"
 #include "keys.h"
 #include "lifecycle.h"
+#include "observe.h"
 #include "record.h"
 #include "store.h"
 

@@ -24,5 +24,6 @@ int cmd_bench(struct cli_ctx *ctx, int argc, char **argv)
 	argv[0] = "atrest-bench";
 	execv(path, argv);
 	execvp("atrest-bench", argv);
-	return cli_err_os(errno, "bench: cannot run atrest-bench (installed beside atrest)");
+	return cli_err_os(
+		errno, "bench: cannot run atrest-bench (installed beside atrest)");
 }

@@ -14,6 +14,7 @@
 #include "atrest/keys.h"
 #include "crypto.h"
 #include "keyring.h"
+#include "obs.h"
 #include "plugins.h"
 
 /* A provider that failed without saying why still gets a message. */
@@ -61,12 +62,17 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 {
 	size_t n = 0;
 
+	uint64_t t0 = atrest__obs_clock();
+	int rc;
+
 	GUARD(check_kp(kp));
 	atrest_error_clear();
-	GUARD(kp_failed(kp,
+	rc = kp_failed(kp,
 		kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
 			aad_len),
-		"wrap a key"));
+		"wrap a key");
+	atrest__obs_provider(kp, ATREST_OP_KEY_WRAP, aad, aad_len, rc, t0);
+	GUARD(rc);
 	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
 		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind,
 		n);
@@ -85,9 +91,11 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	GUARD(check_kp(kp));
 	GUARD(atrest__secret_new(&s, ATREST__DEK_LEN * 2));
 	atrest_error_clear();
+	uint64_t t0 = atrest__obs_clock();
 	rc = kp_failed(kp,
 		kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len),
 		"unwrap a key");
+	atrest__obs_provider(kp, ATREST_OP_KEY_UNWRAP, aad, aad_len, rc, t0);
 	if (rc == 0 && n != ATREST__DEK_LEN)
 		rc = atrest__error(ATREST_ERROR,
 			"key provider '%s' unwrapped a key of bad length %zu", kp->kind,

@@ -11,6 +11,7 @@
 
 #include "crypto.h"
 #include "keyring.h"
+#include "obs.h"
 
 #define KEYRING_FORMAT "atrest-keyring"
 #define MAX_KEYS 100000
@@ -187,6 +188,8 @@ static void canon_str(canon *c, const char *s)
 	canon_bytes(c, s ? s : "", s ? strlen(s) : 0);
 }
 
+static void canon_audit(canon *c, const atrest__keyring *kr);
+
 static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 {
 	canon c = {0};
@@ -208,6 +211,7 @@ static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 		canon_u64(&c, (uint64_t)d->status);
 		canon_bytes(&c, d->wrapped, d->wrapped_len);
 	}
+	canon_audit(&c, kr);
 	ENSURE(!c.oom, ATREST_ERROR, "out of memory");
 	rc = atrest__hmac_sha256(mac, kr->mac_key->data, kr->mac_key->len, c.b, c.len);
 	free(c.b);
@@ -284,6 +288,122 @@ static int parse_blob(uint8_t *out, size_t *len, const char *b64)
 		: -1;
 }
 
+/* ---- the audit trail's signing key (docs/FORMAT.md, "Keyring") ---- */
+
+/* MAC input: absent in keyrings that have no audit key. */
+static void canon_audit(canon *c, const atrest__keyring *kr)
+{
+	if (!kr->has_audit)
+		return;
+	canon_str(c, "audit");
+	canon_put(c, kr->audit_pub, 32);
+	canon_bytes(c, kr->audit_wrapped, kr->audit_wrapped_len);
+}
+
+static int parse_audit(atrest__keyring *kr, json_t *o)
+{
+	const char *pub = jstr(o, "public");
+
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || json_object_size(o) != 2 || !pub ||
+		atrest__unhex(kr->audit_pub, 32, pub) ||
+		parse_blob(kr->audit_wrapped, &kr->audit_wrapped_len, jstr(o, "wrapped")))
+		return -1;
+	kr->has_audit = 1;
+	return 0;
+}
+
+static int audit_json(json_t *root, const atrest__keyring *kr)
+{
+	char pub[65], *w;
+	int rc;
+
+	if (!kr->has_audit)
+		return 0;
+	atrest__hex(pub, kr->audit_pub, 32);
+	w = atrest__b64(kr->audit_wrapped, kr->audit_wrapped_len);
+	rc = w ? json_object_set_new(root, "audit",
+			 json_pack("{s:s, s:s}", "public", pub, "wrapped", w))
+	       : -1;
+	free(w);
+	return rc;
+}
+
+static int unwrap_audit(atrest__keyring *kr, atrest_keyprov *kp, atrest__secret **out)
+{
+	uint8_t aad[64];
+
+	return atrest__kp_unwrap(kp, out, kr->audit_wrapped, kr->audit_wrapped_len, aad,
+		wrap_aad(aad, kr, "atrest/v1 audit", 0));
+}
+
+int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	atrest__secret *seed = NULL;
+	uint8_t aad[64];
+	int rc;
+
+	if (kr->has_audit)
+		return 0;
+	GUARD(atrest__secret_new(&seed, 32));
+	GUARD_OUT(atrest__rand(seed->data, 32));
+	GUARD_OUT(atrest__ed25519_public(kr->audit_pub, seed->data));
+	GUARD_OUT(atrest__kp_wrap(kp, kr->audit_wrapped, &kr->audit_wrapped_len,
+		seed->data, aad, wrap_aad(aad, kr, "atrest/v1 audit", 0)));
+	kr->has_audit = 1;
+out:
+	atrest__secret_free(seed);
+	return rc;
+}
+
+int atrest__keyring_audit_seed(
+	atrest__secret **out, atrest__keyring *kr, atrest_keyprov *kp)
+{
+	uint8_t pub[32];
+	int rc;
+
+	*out = NULL;
+	if (!kr->has_audit)
+		return ATREST_ENOTFOUND;
+	GUARD(unwrap_audit(kr, kp, out));
+	rc = atrest__ed25519_public(pub, (*out)->data);
+	if (rc == 0 && !atrest__ct_equal(pub, kr->audit_pub, 32))
+		rc = atrest__error(ATREST_EINTEGRITY,
+			"keyring damaged: the audit key does not match its public half");
+	if (rc < 0) {
+		atrest__secret_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* Rewrap: the audit seed into scratch (nk), adopted by audit_rewrapped. */
+static int audit_rewrap(
+	atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to, atrest__dek *nk)
+{
+	atrest__dek *d = &nk[kr->nkeys];
+	atrest__secret *seed = NULL;
+	uint8_t aad[64];
+	int rc;
+
+	if (!kr->has_audit)
+		return 0;
+	GUARD(unwrap_audit(kr, from, &seed));
+	rc = atrest__kp_wrap(to, d->wrapped, &d->wrapped_len, seed->data, aad,
+		wrap_aad(aad, kr, "atrest/v1 audit", 0));
+	atrest__secret_free(seed);
+	return rc;
+}
+
+static void audit_rewrapped(atrest__keyring *kr, const atrest__dek *nk)
+{
+	if (!kr->has_audit)
+		return;
+	memcpy(kr->audit_wrapped, nk[kr->nkeys].wrapped, nk[kr->nkeys].wrapped_len);
+	kr->audit_wrapped_len = nk[kr->nkeys].wrapped_len;
+}
+
 static int parse_dek(atrest__dek *d, json_t *o)
 {
 	json_int_t id, created;
@@ -344,6 +464,8 @@ static int parse_fields(atrest__keyring *kr, json_t *root)
 	strcpy(kr->kind, kind);
 	strcpy(kr->key_id, kid);
 	if (params && !(kr->params = strdup(params)))
+		return -1;
+	if (parse_audit(kr, json_object_get(root, "audit")) < 0)
 		return -1;
 	return parse_keys(kr, json_object_get(root, "keys"));
 }
@@ -409,6 +531,10 @@ static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
 		: NULL;
 	if (!root)
 		json_decref(keys);
+	else if (audit_json(root, kr) < 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	free(check);
 	return root;
 }
@@ -463,6 +589,7 @@ static int refresh_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d,
 
 	if (!c || (age < c->ttl && d->uses < c->max_uses))
 		return 0;
+	atrest__obs_cache(ATREST__CACHE_EVICT);
 	rc = unwrap_dek(kr, kp, d, &fresh);
 	if (rc == 0) {
 		atrest__secret_free(d->key);
@@ -483,6 +610,7 @@ int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
 {
 	atrest__dek *d = atrest__keyring_find(kr, id);
 
+	atrest__op_key(id);
 	ENSURE(d, ATREST_EINTEGRITY,
 		"data key %u is not in this store's keyring (object modified or from "
 		"another store)",
@@ -491,6 +619,7 @@ int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
 		"data key %u was destroyed: its objects cannot be read", id);
 	if (d->key)
 		GUARD(refresh_dek(kr, kp, d, cache));
+	atrest__obs_cache(d->key ? ATREST__CACHE_HIT : ATREST__CACHE_MISS);
 	if (!d->key) {
 		GUARD(unwrap_dek(kr, kp, d, &d->key));
 		d->unwrapped_at = atrest__now();
@@ -553,6 +682,7 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len, d->key->data,
 			aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
 	}
+	GUARD(audit_rewrap(kr, from, to, nk));
 	return atrest__kp_wrap(to, check, check_len, kr->check_secret->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
 }
@@ -560,7 +690,7 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to)
 {
 	atrest__keyring probe = *kr;
-	atrest__dek *nk = calloc(kr->nkeys, sizeof(*nk));
+	atrest__dek *nk = calloc(kr->nkeys + 1, sizeof(*nk)); /* + the audit key */
 	uint8_t check[ATREST_WRAPPED_MAX];
 	size_t check_len = 0;
 	int rc;
@@ -577,6 +707,7 @@ int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_key
 	}
 	memcpy(kr->check, check, check_len);
 	kr->check_len = check_len;
+	audit_rewrapped(kr, nk);
 	memcpy(kr->kind, probe.kind, sizeof(kr->kind));
 	memcpy(kr->key_id, probe.key_id, sizeof(kr->key_id));
 	free(kr->params);
@@ -584,7 +715,7 @@ int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_key
 	probe.params = NULL;
 out:
 	free(probe.params);
-	atrest__wipe(nk, kr->nkeys * sizeof(*nk));
+	atrest__wipe(nk, (kr->nkeys + 1) * sizeof(*nk));
 	free(nk);
 	return rc;
 }

@@ -54,6 +54,11 @@ typedef struct atrest__keyring {
 	uint8_t mac[32];              /* as read from the file */
 	atrest__secret *check_secret; /* unwrapped check secret */
 	atrest__secret *mac_key;      /* from the unwrapped check secret */
+	/* The audit trail's Ed25519 key: public half, private seed wrapped. */
+	int has_audit;
+	uint8_t audit_pub[32];
+	uint8_t audit_wrapped[ATREST_WRAPPED_MAX];
+	size_t audit_wrapped_len;
 } atrest__keyring;
 
 /* A new keyring for a new store: store id, check secret, first data key. */
@@ -113,6 +118,12 @@ void atrest__clock_offset(int64_t seconds);
 int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp);
 
 void atrest__keyring_free(atrest__keyring *kr);
+
+/* Make the audit signing key when the keyring has none (docs/AUDIT.md). */
+int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp);
+/* Unwrap the audit key's 32-byte seed; ATREST_ENOTFOUND when there is none. */
+int atrest__keyring_audit_seed(
+	atrest__secret **out, atrest__keyring *kr, atrest_keyprov *kp);
 
 const char *atrest__dek_status_name(int status);
 

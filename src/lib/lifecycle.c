@@ -24,11 +24,15 @@ static int rotate_op(atrest_store *st, atrest__keyring *kr, void *arg)
 int atrest_rotate(uint32_t *new_id, atrest_store *st)
 {
 	uint32_t id = 0;
+	atrest__op op;
+	int rc;
 
-	GUARD(atrest__store_update(st, rotate_op, &id));
-	if (new_id)
+	atrest__op_begin(&op, st, ATREST_OP_ROTATE, NULL);
+	rc = atrest__store_update(st, rotate_op, &id);
+	op.dek = id;
+	if (new_id && rc == 0)
 		*new_id = id;
-	return 0;
+	return atrest__op_end(&op, rc);
 }
 
 static int64_t active_age(atrest_store *st)
@@ -53,7 +57,7 @@ static int policy_op(atrest_store *st, atrest__keyring *kr, void *arg)
 	return atrest__keyring_rotate(kr, st->cur_kp);
 }
 
-int atrest_maintain(atrest_store *st, int *rotated)
+static int maintain(atrest_store *st, int *rotated)
 {
 	int did = 0, rc = 0;
 	atrest_settings set = ATREST_SETTINGS_INIT;
@@ -76,6 +80,22 @@ int atrest_maintain(atrest_store *st, int *rotated)
 	return active_age(st) >= force_at ? rc : 0;
 }
 
+/* A rotate event when the policy rotated, or failed to. */
+int atrest_maintain(atrest_store *st, int *rotated)
+{
+	atrest__op op;
+	int did = 0, rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_ROTATE, NULL);
+	op.name = "policy";
+	rc = maintain(st, &did);
+	if (rotated)
+		*rotated = did;
+	if (rc == 0 && !did)
+		atrest__op_drop(&op);
+	return atrest__op_end(&op, rc);
+}
+
 int atrest__store_policy(atrest_store *st)
 {
 	int64_t now = atrest__now();
@@ -92,7 +112,7 @@ static int rewrap_to(atrest_store *st, atrest__keyring *kr, void *arg)
 	return atrest__keyring_rewrap(kr, st->cur_kp, arg);
 }
 
-int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
+static int rewrap(atrest_store *st, atrest_keyprov *new_key)
 {
 	atrest_keyprov *to = new_key ? new_key : st->kp;
 	int rc = atrest__store_update(st, rewrap_to, to);
@@ -113,6 +133,14 @@ int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
 	return 0;
 }
 
+int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_REWRAP, NULL);
+	return atrest__op_end(&op, rewrap(st, new_key));
+}
+
 static int expose_op(atrest_store *st, atrest__keyring *kr, void *arg)
 {
 	return atrest__keyring_expose(kr, st->cur_kp, *(uint32_t *)arg);
@@ -120,7 +148,11 @@ static int expose_op(atrest_store *st, atrest__keyring *kr, void *arg)
 
 int atrest_key_expose(atrest_store *st, uint32_t id)
 {
-	return atrest__store_update(st, expose_op, &id);
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_EXPOSE, NULL);
+	op.dek = id;
+	return atrest__op_end(&op, atrest__store_update(st, expose_op, &id));
 }
 
 /* ---- scanning objects ---- */
@@ -167,10 +199,7 @@ static int names_of(name_list *l, atrest_store *st, const char *prefix)
 	return rc;
 }
 
-typedef struct usage {
-	uint32_t id;
-	uint64_t objects, bytes;
-} usage;
+typedef atrest__usage_row usage;
 
 static void count_usage(usage *u, size_t n, const atrest__object_facts_t *f)
 {
@@ -192,6 +221,33 @@ static int scan_usage(atrest_store *st, usage *u, size_t n)
 			count_usage(u, n, &f);
 	names_free(&l);
 	return 0;
+}
+
+/*
+ * Usage per key: the store's counts (kept by every put and delete), or a
+ * scan of every header that then replaces them (docs/AUDIT.md).
+ */
+static int usage_counts(atrest_store *st, usage *u, size_t n, int scan)
+{
+	atrest__usage_row *rows = NULL;
+	size_t nr = 0;
+	atrest__op op;
+	int rc = scan ? ATREST_ENOTFOUND : atrest__usage_read(&rows, &nr, st);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		for (size_t j = 0; j < nr; j++)
+			if (rows[j].id == u[i].id)
+				u[i] = rows[j];
+	free(rows);
+	if (rc != ATREST_ENOTFOUND && rc != ATREST_EINTEGRITY)
+		return rc;
+	atrest__op_begin(&op, st, ATREST_OP_RECOUNT, NULL);
+	rc = scan_usage(st, u, n);
+	for (size_t i = 0; i < n; i++)
+		op.count += u[i].objects;
+	if (rc == 0)
+		rc = atrest__usage_write(st, u, n);
+	return atrest__op_end(&op, rc);
 }
 
 /* A snapshot of the keyring's key list, taken under the mutex. */
@@ -227,7 +283,7 @@ int atrest_keys_list(atrest_store *st, int with_usage, atrest_key_cb cb, void *p
 	GUARD(atrest__store_refresh(st, 1));
 	GUARD(key_snapshot(st, &keys, &u, &n));
 	if (with_usage)
-		rc = scan_usage(st, u, n);
+		rc = usage_counts(st, u, n, with_usage == ATREST_KEYS_SCAN);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		keys[i].objects = u[i].objects;
 		keys[i].bytes = u[i].bytes;
@@ -244,7 +300,7 @@ static int destroy_op(atrest_store *st, atrest__keyring *kr, void *arg)
 	return atrest__keyring_destroy(kr, *(uint32_t *)arg);
 }
 
-int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
+static int key_destroy(atrest_store *st, uint32_t id, int force)
 {
 	usage u = {id, 0, 0};
 
@@ -261,6 +317,15 @@ int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
 			id, (unsigned long long)u.objects, id);
 	}
 	return atrest__store_update(st, destroy_op, &id);
+}
+
+int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_DESTROY, force ? "forced" : NULL);
+	op.dek = id;
+	return atrest__op_end(&op, key_destroy(st, id, force));
 }
 
 int atrest_object_key_id(uint32_t *out, atrest_store *st, const char *name)
@@ -331,7 +396,7 @@ static int run_job(atrest_store *st, const char *prefix, job_pick pick, uint32_t
 	return first_rc;
 }
 
-int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
+static int reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
 	const char *prefix, atrest_progress_cb cb, void *payload)
 {
 	GUARD(atrest__store_refresh(st, 1));
@@ -352,8 +417,39 @@ int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
 	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
 }
 
+/* A job's event (detail "job") closes the events of its objects. */
+static int job_end(
+	atrest__op *op, atrest_job_stats *out, const atrest_job_stats *s, int rc)
+{
+	op->bytes = s->bytes;
+	op->count = s->done;
+	op->note = "job";
+	if (out)
+		*out = *s;
+	return atrest__op_end(op, rc);
+}
+
+int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
+	const char *prefix, atrest_progress_cb cb, void *payload)
+{
+	atrest_job_stats s = {0};
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_REENCRYPT, prefix ? prefix : "");
+	rc = reencrypt(&s, st, dek_id, prefix, cb, payload);
+	op.dek = dek_id;
+	return job_end(&op, out, &s, rc);
+}
+
 int atrest_migrate(atrest_job_stats *out, atrest_store *st, const char *prefix,
 	atrest_progress_cb cb, void *payload)
 {
-	return run_job(st, prefix, pick_plain, 0, cb, payload, out);
+	atrest_job_stats s = {0};
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_MIGRATE, prefix ? prefix : "");
+	rc = run_job(st, prefix, pick_plain, 0, cb, payload, &s);
+	return job_end(&op, out, &s, rc);
 }

@@ -451,7 +451,10 @@ int atrest_store_open(atrest_store **out, const atrest_store_options *opts)
 	st->old_kp = opts->old_key;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_mutex_init(&st->update_mu, NULL);
-	rc = store_setup(st, opts);
+	rc = atrest__obs_new(st, opts);
+	if (rc == 0)
+		rc = store_setup(st, opts);
+	rc = atrest__obs_opened(st, rc);
 	if (rc < 0) {
 		atrest_store_close(st);
 		return rc;
@@ -464,6 +467,7 @@ void atrest_store_close(atrest_store *st)
 {
 	if (!st)
 		return;
+	atrest__obs_free(st);
 	atrest__keyring_free(st->kr);
 	atrest_keyprov_free(st->kp);
 	atrest_keyprov_free(st->old_kp);
@@ -554,7 +558,7 @@ int atrest_store_settings(atrest_settings *out, atrest_store *st)
 	return 0;
 }
 
-int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
+static int set_settings(atrest_store *st, const atrest_settings *s)
 {
 	int rc;
 
@@ -567,6 +571,14 @@ int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
 		st->settings = *s;
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_CONFIG, NULL);
+	return atrest__op_end(&op, set_settings(st, s));
 }
 
 int atrest_store_id(char out[33], atrest_store *st)

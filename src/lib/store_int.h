@@ -13,6 +13,7 @@
 #include "atrest/sys/backend.h"
 #include "atrest/sys/keyprov.h"
 #include "keyring.h"
+#include "obs.h"
 #include "pool.h"
 
 struct atrest_store {
@@ -35,6 +36,7 @@ struct atrest_store {
 	atrest__pool *pool;      /* started on first need (atomic pointer) */
 	pthread_mutex_t pool_mu; /* serialises starting it */
 	void *spare[8];          /* ciphertext buffers kept for reuse (atomic) */
+	struct atrest__obs *obs; /* events: metrics, audit trail, observer */
 };
 
 /*
