@@ -41,8 +41,11 @@ static int read_pubkey(uint8_t out[32], const char *path)
 		ok = EVP_PKEY_get_raw_public_key(k, out, &n) == 1 && n == 32;
 		EVP_PKEY_free(k);
 		fclose(f);
-		return ok ? 0 : cli_err_msg(CLI_USAGE, "audit verify: %s is not an "
-							"Ed25519 public key", path);
+		return ok ? 0
+			  : cli_err_msg(CLI_USAGE,
+				    "audit verify: %s is not an "
+				    "Ed25519 public key",
+				    path);
 	}
 	rewind(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
@@ -106,10 +109,12 @@ static int audit_verify(struct cli_ctx *ctx, int argc, char **argv)
 	} else {
 		rc = atrest_audit_pubkey_unchecked(pub, ctx->store);
 		if (rc < 0)
-			return cli_err(rc, "audit verify: no --pubkey, and the store's key");
-		fprintf(stderr, "note: public key read from %s/.atrest/keyring, which no "
-				"master key authenticates; for an independent check pass "
-				"--pubkey (from 'atrest audit pubkey')\n",
+			return cli_err(
+				rc, "audit verify: no --pubkey, and the store's key");
+		fprintf(stderr,
+			"note: public key read from %s/.atrest/keyring, which no "
+			"master key authenticates; for an independent check pass "
+			"--pubkey (from 'atrest audit pubkey')\n",
 			ctx->store);
 	}
 	rc = atrest_audit_verify(&r, dir, pub, (uint64_t)min);
@@ -296,8 +301,8 @@ static int stats_show(atrest_store *st, int format)
 int cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-		{"prometheus", no_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+		{"prometheus", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	atrest_store *st;
 	int c, format = 't', status;
 

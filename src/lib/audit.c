@@ -73,14 +73,17 @@ static void lb_put(lbuf *b, const char *s, size_t n)
 static void lb_fmt(lbuf *b, const char *fmt, ...) ATREST__PRINTF(2, 3);
 static void lb_fmt(lbuf *b, const char *fmt, ...)
 {
-	char tmp[128];
+	char tmp[512];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	lb_put(b, tmp, n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		b->over = 1;
+	else
+		lb_put(b, tmp, (size_t)n);
 }
 
 /* A JSON string: quotes, backslashes and control bytes escaped. */
@@ -481,6 +484,7 @@ static int write_head(atrest__audit *a, int last)
 	lbuf b = {a->line, 0, sizeof(a->line), 0};
 
 	GUARD(head_line(&b, a, last));
+	ENSURE(!b.over, ATREST_ERROR, "audit: head line too long");
 	GUARD(put_line(a, b.p, b.len));
 	a->unsigned_lines = 0;
 	return 0;
@@ -504,6 +508,7 @@ static int write_note(atrest__audit *a)
 	ev.principal = "atrest";
 	line_start(&b, a->seq + 1, a->last, atrest_op_name(ev.op));
 	event_fields(&b, &ev);
+	ENSURE(!b.over, ATREST_ERROR, "audit: note too long");
 	GUARD(put_line(a, b.p, b.len));
 	a->note[0] = '\0';
 	a->lost = 0;

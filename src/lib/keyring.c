@@ -123,6 +123,7 @@ int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp)
 		wrap_aad(aad, kr, "atrest/v1 check", 0)));
 	GUARD_OUT(derive_mac_key(kr, check));
 	GUARD_OUT(new_dek(kr, kp));
+	GUARD_OUT(atrest__keyring_audit_make(kr, kp));
 	kr->check_secret = check;
 	check = NULL;
 	*out = kr;
@@ -330,12 +331,22 @@ static int audit_json(json_t *root, const atrest__keyring *kr)
 	return rc;
 }
 
-static int unwrap_audit(atrest__keyring *kr, atrest_keyprov *kp, atrest__secret **out)
+/* The seed, unwrapped once and kept (a rewrap may rebind kp meanwhile). */
+static int unwrap_audit(atrest__keyring *kr, atrest_keyprov *kp)
 {
-	uint8_t aad[64];
+	uint8_t aad[64], pub[32];
 
-	return atrest__kp_unwrap(kp, out, kr->audit_wrapped, kr->audit_wrapped_len, aad,
-		wrap_aad(aad, kr, "atrest/v1 audit", 0));
+	if (kr->audit_seed)
+		return 0;
+	GUARD(atrest__kp_unwrap(kp, &kr->audit_seed, kr->audit_wrapped,
+		kr->audit_wrapped_len, aad, wrap_aad(aad, kr, "atrest/v1 audit", 0)));
+	if (atrest__ed25519_public(pub, kr->audit_seed->data) == 0 &&
+		atrest__ct_equal(pub, kr->audit_pub, 32))
+		return 0;
+	atrest__secret_free(kr->audit_seed);
+	kr->audit_seed = NULL;
+	return atrest__error(ATREST_EINTEGRITY,
+		"keyring damaged: the audit key does not match its public half");
 }
 
 int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp)
@@ -352,6 +363,8 @@ int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp)
 	GUARD_OUT(atrest__kp_wrap(kp, kr->audit_wrapped, &kr->audit_wrapped_len,
 		seed->data, aad, wrap_aad(aad, kr, "atrest/v1 audit", 0)));
 	kr->has_audit = 1;
+	kr->audit_seed = seed;
+	seed = NULL;
 out:
 	atrest__secret_free(seed);
 	return rc;
@@ -360,22 +373,11 @@ out:
 int atrest__keyring_audit_seed(
 	atrest__secret **out, atrest__keyring *kr, atrest_keyprov *kp)
 {
-	uint8_t pub[32];
-	int rc;
-
 	*out = NULL;
 	if (!kr->has_audit)
 		return ATREST_ENOTFOUND;
-	GUARD(unwrap_audit(kr, kp, out));
-	rc = atrest__ed25519_public(pub, (*out)->data);
-	if (rc == 0 && !atrest__ct_equal(pub, kr->audit_pub, 32))
-		rc = atrest__error(ATREST_EINTEGRITY,
-			"keyring damaged: the audit key does not match its public half");
-	if (rc < 0) {
-		atrest__secret_free(*out);
-		*out = NULL;
-	}
-	return rc;
+	GUARD(unwrap_audit(kr, kp));
+	return atrest__secret_dup(out, kr->audit_seed->data, 32);
 }
 
 /* Rewrap: the audit seed into scratch (nk), adopted by audit_rewrapped. */
@@ -383,17 +385,13 @@ static int audit_rewrap(
 	atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to, atrest__dek *nk)
 {
 	atrest__dek *d = &nk[kr->nkeys];
-	atrest__secret *seed = NULL;
 	uint8_t aad[64];
-	int rc;
 
 	if (!kr->has_audit)
 		return 0;
-	GUARD(unwrap_audit(kr, from, &seed));
-	rc = atrest__kp_wrap(to, d->wrapped, &d->wrapped_len, seed->data, aad,
+	GUARD(unwrap_audit(kr, from));
+	return atrest__kp_wrap(to, d->wrapped, &d->wrapped_len, kr->audit_seed->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 audit", 0));
-	atrest__secret_free(seed);
-	return rc;
 }
 
 static void audit_rewrapped(atrest__keyring *kr, const atrest__dek *nk)
@@ -632,6 +630,11 @@ int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
 
 void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
 {
+	if (!kr->audit_seed && old->audit_seed && kr->has_audit &&
+		memcmp(kr->audit_pub, old->audit_pub, 32) == 0) {
+		kr->audit_seed = old->audit_seed;
+		old->audit_seed = NULL;
+	}
 	for (size_t i = 0; i < kr->nkeys; i++) {
 		atrest__dek *d = &kr->keys[i], *o = atrest__keyring_find(old, d->id);
 		if (!o || !o->key || d->key || d->status == ATREST__DEK_DESTROYED)
@@ -773,6 +776,7 @@ void atrest__keyring_free(atrest__keyring *kr)
 	free(kr->params);
 	atrest__secret_free(kr->mac_key);
 	atrest__secret_free(kr->check_secret);
+	atrest__secret_free(kr->audit_seed);
 	atrest__wipe(kr, sizeof(*kr));
 	free(kr);
 }

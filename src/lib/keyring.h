@@ -59,6 +59,7 @@ typedef struct atrest__keyring {
 	uint8_t audit_pub[32];
 	uint8_t audit_wrapped[ATREST_WRAPPED_MAX];
 	size_t audit_wrapped_len;
+	atrest__secret *audit_seed; /* unwrapped on first use (rewrap uses it) */
 } atrest__keyring;
 
 /* A new keyring for a new store: store id, check secret, first data key. */
