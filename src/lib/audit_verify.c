@@ -35,6 +35,9 @@ typedef struct vstate {
 	char open_file[PATH_MAX];
 	const char *file;
 	uint64_t line;
+	char cur_file[PATH_MAX], old_file[PATH_MAX];
+	int prev_in_old; /* the line before this one is in the file before */
+	uint64_t prev_line;
 	int first_is_one; /* verifying a directory that starts at segment 1 */
 } vstate;
 
@@ -89,10 +92,18 @@ static int check_chain(vstate *v, json_t *j, uint64_t seq, const char *prev)
 	if (v->sealed)
 		return bad(v, "a line after its segment's final head");
 	if (v->have_prev) {
+		if (memcmp(p, v->prev, 32) != 0 && seq == v->prev_seq + 1) {
+			/* In sequence, yet the hash differs: the line before changed. */
+			v->file = v->prev_in_old ? v->old_file : v->cur_file;
+			v->line = v->prev_line;
+			return bad(v,
+				"edited: the next line recorded another hash of this "
+				"line");
+		}
 		if (memcmp(p, v->prev, 32) != 0)
 			return bad(v,
-				"does not follow the line before it (a line edited, "
-				"dropped, inserted or reordered)");
+				"does not follow the line before it (a line dropped, "
+				"inserted or reordered)");
 		if (seq != v->prev_seq + 1)
 			return bad(v,
 				"sequence number out of order (a line dropped, inserted "
@@ -145,6 +156,8 @@ static int check_line(vstate *v, const char *line, size_t n)
 				v->file);
 		}
 		atrest__sha256(v->prev, line, n);
+		v->prev_in_old = 0;
+		v->prev_line = v->line;
 		v->prev_seq = seq;
 		v->have_prev = 1;
 		v->r->last_seq = seq;
@@ -165,7 +178,10 @@ static int verify_file(vstate *v, const char *path, int last_file)
 	if (!f)
 		return atrest__error_os(
 			atrest__errno_code(errno), errno, "audit: cannot open %s", path);
-	v->file = path;
+	memcpy(v->old_file, v->cur_file, sizeof(v->old_file));
+	snprintf(v->cur_file, sizeof(v->cur_file), "%s", path);
+	v->prev_in_old = 1;
+	v->file = v->cur_file;
 	v->line = 0;
 	v->sealed = 0;
 	v->r->files++;
