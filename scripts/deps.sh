@@ -5,7 +5,7 @@ set -eu
 PKGS="cmake make gcc clang pkg-config libssl-dev libargon2-dev libjansson-dev
 libcmocka-dev libclang-rt-14-dev llvm bsdextrautils xxd openssl age
 libmicrohttpd-dev libcurl4-openssl-dev python3 python3-cryptography hyperfine
-gnuplot-nox"
+gnuplot-nox prometheus python3-prometheus-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -118,13 +118,12 @@ static int audit_verify(struct cli_ctx *ctx, int argc, char **argv)
 			ctx->store);
 	}
 	rc = atrest_audit_verify(&r, dir, pub, (uint64_t)min);
-	if (rc < 0) {
-		status = cli_err(rc, "audit verify");
-		if (r.lines)
-			fprintf(stderr, "(%llu lines before it verified)\n",
-				(unsigned long long)r.lines);
-		return status;
-	}
+	if (rc < 0 && r.lines)
+		return cli_err_msg(cli_exit_status(rc),
+			"audit verify: %s (%llu lines before it verified)",
+			cli_lib_message(rc), (unsigned long long)r.lines);
+	if (rc < 0)
+		return cli_err(rc, "audit verify");
 	return verify_report(&r, dir);
 }
 

@@ -527,9 +527,10 @@ static int append_locked(atrest__audit *a, atrest_event *ev)
 	GUARD(put_line(a, b.p, b.len));
 	ev->seq = a->seq;
 	a->unsigned_lines++;
-	if (a->unsigned_lines >= a->head_lines)
+	/* Heads and rotation wait for the key (a handle still opening). */
+	if (a->key && a->unsigned_lines >= a->head_lines)
 		GUARD(write_head(a, 0));
-	if (a->sink == SINK_FILE && a->known >= a->rotate_bytes) {
+	if (a->key && a->sink == SINK_FILE && a->known >= a->rotate_bytes) {
 		GUARD(write_head(a, 1)); /* sealed: the next line opens a new file */
 		unlock_tail(a);
 		close_segment(a);

@@ -18,8 +18,8 @@
 #include "helpers.h"
 #include "store/fs_int.h"
 
-static const uint8_t KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+	18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 /* Events seen by the user observer (copies of the interesting fields). */
 typedef struct seen {
@@ -64,8 +64,8 @@ static void on_event(const atrest_event *ev, void *payload)
 
 static const atrest_observer OBSERVER = {ATREST_OBSERVER_VERSION, on_event, NULL};
 
-static atrest_store *open_opts(const char *dir, const char *audit, uint64_t rotate,
-	unsigned flags, int *rc_out)
+static atrest_store *open_opts(
+	const char *dir, const char *audit, uint64_t rotate, unsigned flags, int *rc_out)
 {
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st = NULL;
@@ -144,9 +144,12 @@ static int log_has_op(const char *dir, const char *op, const char *field, const 
 			json_t *v = field ? json_object_get(j, field) : NULL;
 			char num[32];
 			snprintf(num, sizeof(num), "%lld",
-				json_is_integer(v) ? (long long)json_integer_value(v) : -1);
+				json_is_integer(v) ? (long long)json_integer_value(v)
+						   : -1);
 			found = o && strcmp(o, op) == 0 &&
-				(!field || (json_is_string(v) && !strcmp(json_string_value(v), val)) ||
+				(!field ||
+					(json_is_string(v) &&
+						!strcmp(json_string_value(v), val)) ||
 					(json_is_integer(v) && !strcmp(num, val)));
 			json_decref(j);
 		}
@@ -325,7 +328,8 @@ static void test_event_types(void **state)
 	lifecycle_events(st, dir);
 	assert_string_not_equal(last_of(ATREST_OP_DELETE)->principal, "apikey:7f3a");
 	assert_int_equal(atrest_recorder_open(&rec, st, "table1"), 0);
-	assert_int_equal(atrest_record_seal(rec, sealed, sizeof(sealed), &sl, "v", 1, NULL, 0), 0);
+	assert_int_equal(
+		atrest_record_seal(rec, sealed, sizeof(sealed), &sl, "v", 1, NULL, 0), 0);
 	atrest_recorder_close(rec);
 	assert_string_equal(last_of(ATREST_OP_RECORDS)->name, "table1");
 	server_events(st, dir);
@@ -503,7 +507,8 @@ static void test_verify_tampering(void **state)
 	assert_int_equal(verify_dir(dir, &r, NULL), 0);
 	assert_int_equal(atrest_audit_pubkey_unchecked(pub, dir), 0);
 	atrest_audit_report r2 = ATREST_AUDIT_REPORT_INIT;
-	assert_int_equal(atrest_audit_verify(&r2, a, pub, r.head_seq + 1), ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest_audit_verify(&r2, a, pub, r.head_seq + 1), ATREST_EINTEGRITY);
 	th_rmrf(dir);
 }
 
@@ -647,7 +652,8 @@ static void test_usage_counts(void **state)
 		assert_int_equal(inc[k].objects, scan[k].objects);
 		assert_int_equal(inc[k].bytes, scan[k].bytes);
 	}
-	assert_int_equal(scan[1].objects + scan[2].objects, (uint64_t)(n - (n / 2 - n / 3)));
+	assert_int_equal(
+		scan[1].objects + scan[2].objects, (uint64_t)(n - (n / 2 - n / 3)));
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -675,10 +681,13 @@ static void test_metrics_values(void **state)
 	assert_non_null(strstr(text, "\natrest_encryptions_total 3\n"));
 	assert_non_null(strstr(text, "\natrest_decryptions_total 1\n"));
 	assert_non_null(strstr(text, "\natrest_key_rotations_total 1\n"));
-	assert_non_null(strstr(text, "atrest_operations_total{operation=\"get\",outcome=\"not_found\"} 1\n"));
+	assert_non_null(strstr(text,
+		"atrest_operations_total{operation=\"get\",outcome=\"not_found\"} 1\n"));
 	assert_non_null(strstr(text, "atrest_sealed_bytes_total{data_key=\"1\"} 12\n"));
-	assert_non_null(strstr(text, "atrest_data_key_objects{data_key=\"1\",status=\"retired\"} 1\n"));
-	assert_non_null(strstr(text, "atrest_encryption_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(
+		text, "atrest_data_key_objects{data_key=\"1\",status=\"retired\"} 1\n"));
+	assert_non_null(strstr(
+		text, "atrest_encryption_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
 	assert_non_null(strstr(text, "atrest_build_info{version=\"" ATREST_VERSION "\""));
 	assert_null(strstr(text, "name=")); /* no object names as labels */
 	atrest_free(text);
