@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -29,35 +30,33 @@ static void default_audit_dir(char *out, size_t cap, const struct cli_ctx *ctx)
 static int read_pubkey(uint8_t out[32], const char *path)
 {
 	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-	char text[256];
+	char text[4096];
 	size_t n = 32, len;
-	int ok;
+	EVP_PKEY *k;
+	BIO *bio;
+	int ok = 0;
 
 	if (!f)
 		return cli_err_os(errno, "audit verify: --pubkey %s", path);
-	k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-	if (k) {
-		ok = EVP_PKEY_get_raw_public_key(k, out, &n) == 1 && n == 32;
-		EVP_PKEY_free(k);
-		fclose(f);
-		return ok ? 0
-			  : cli_err_msg(CLI_USAGE,
-				    "audit verify: %s is not an "
-				    "Ed25519 public key",
-				    path);
-	}
-	rewind(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
 	text[len] = '\0';
-	text[strcspn(text, " \t\r\n")] = '\0';
-	for (size_t i = 0; i < 32 && strlen(text) == 64; i++)
-		if (sscanf(text + 2 * i, "%2hhx", &out[i]) != 1)
-			text[0] = '\0';
-	if (strlen(text) != 64)
+	bio = BIO_new_mem_buf(text, (int)len);
+	k = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (k) {
+		ok = EVP_PKEY_get_raw_public_key(k, out, &n) == 1 && n == 32;
+		EVP_PKEY_free(k);
+	} else {
+		text[strcspn(text, " \t\r\n")] = '\0';
+		ok = strlen(text) == 64;
+		for (size_t i = 0; ok && i < 32; i++)
+			ok = sscanf(text + 2 * i, "%2hhx", &out[i]) == 1;
+	}
+	if (!ok)
 		return cli_err_msg(CLI_USAGE,
-			"audit verify: %s holds neither a PEM public key nor 64 hex digits",
+			"audit verify: %s holds neither an Ed25519 PEM public key nor 64 "
+			"hex digits",
 			path);
 	return 0;
 }

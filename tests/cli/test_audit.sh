@@ -176,6 +176,20 @@ after=$(sed -n 's/^verified \([0-9]*\) lines.*/\1/p' "$T/out")
 [ $((after - before)) -ge 240 ] || fail "expected >= 240 new lines, got $((after - before))"
 ok "4 processes x 30 commands: one chain of $((after - before)) new lines"
 
+# ---- a second verifier, written from docs/AUDIT.md alone ----
+VPY="$ATREST_SRC/tests/vectors/audit_verify.py"
+check_exit 0 $PY "$VPY" verify "$LOG" "$T/pub.pem"
+cp "$SEG" "$T/seg.now"
+flip "$SEG" 100
+check_exit 4 $PY "$VPY" verify "$LOG" "$T/pub.pem"
+cp "$T/seg.now" "$SEG"
+VEC="$ATREST_SRC/tests/vectors/audit"
+check_exit 0 atrest audit verify --pubkey "$VEC/pubkey.hex" "$VEC"
+check_out '^verified 5 lines \(2 signed heads\)'
+check_exit 0 $PY "$VPY" verify "$VEC" "$(cat "$VEC/pubkey.hex")"
+$PY "$VPY" make "$T/vec"
+same "$T/vec/audit-000001.jsonl" "$VEC/audit-000001.jsonl"
+
 # ---- rotation by size, ATREST_AUDIT ----
 check_exit 0 env ATREST_AUDIT_ROTATE_BYTES=8192 "$ATREST_BIN" put r1 "$T/one"
 for i in 1 2 3 4 5 6 7 8; do
