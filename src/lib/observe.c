@@ -77,21 +77,26 @@ static void os_user_init(void)
 	tl_principal[0] = '\0';
 }
 
-int atrest_principal_set(const char *principal)
+/* 1 to 127 printable bytes without spaces (NULL: none given). */
+static int principal_check(const char *principal)
 {
 	size_t n = principal ? strlen(principal) : 0;
 
-	if (!principal) {
-		tl_principal[0] = '\0';
+	if (!principal)
 		return 0;
-	}
 	ENSURE(n > 0 && n < sizeof(tl_principal), ATREST_EINVAL,
 		"principal must be 1 to %zu bytes", sizeof(tl_principal) - 1);
 	for (size_t i = 0; i < n; i++)
 		ENSURE((unsigned char)principal[i] > 0x20 && principal[i] != 0x7f,
 			ATREST_EINVAL,
 			"principal must be printable, without spaces or control bytes");
-	memcpy(tl_principal, principal, n + 1);
+	return 0;
+}
+
+int atrest_principal_set(const char *principal)
+{
+	GUARD(principal_check(principal));
+	snprintf(tl_principal, sizeof(tl_principal), "%s", principal ? principal : "");
 	return 0;
 }
 
@@ -371,12 +376,10 @@ int atrest_audit_record(atrest_store *st, const atrest_event *in)
 	ENSURE(in->outcome <= 0 && in->outcome >= ATREST_ETOOBIG, ATREST_EINVAL,
 		"atrest_audit_record: outcome %d is not an atrest_error_code",
 		in->outcome);
+	GUARD(principal_check(in->principal));
 	ev = *in;
 	ev.version = ATREST_EVENT_VERSION;
 	ev.seq = 0;
-	if (ev.principal && atrest_principal_set(ev.principal) == 0)
-		ev.principal = NULL; /* checked; recorded as given below */
-	ev.principal = in->principal;
 	rc = emit(st, &ev);
 	return rc;
 }
