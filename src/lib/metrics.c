@@ -399,10 +399,36 @@ static void render_plain(sbuf *b, const target *tg, size_t n)
 	}
 }
 
-static void render_hists(sbuf *b, const target *tg, size_t n)
+/* Provider calls by provider and operation: durations, or errors. */
+static void kms_family(sbuf *b, const target *tg, size_t n, int durations)
 {
+	const char *name =
+		durations ? "kms_call_duration_seconds" : "kms_call_errors_total";
 	char lab[128];
 
+	if (durations)
+		family(b, name, "histogram",
+			"Key provider (KMS) calls by provider and operation.");
+	else
+		family(b, name, "counter",
+			"Key provider calls that failed (unreachable, wrong key).");
+	for (size_t s = 0; s < n; s++)
+		for (size_t i = 0; i < LD(tg[s].m->nprov); i++)
+			for (int w = 0; w < 2; w++) {
+				const prov *p = &tg[s].m->provs[i];
+				snprintf(lab, sizeof(lab),
+					"provider=\"%s\",operation=\"%s\"", p->kind,
+					w ? "unwrap" : "wrap");
+				if (durations)
+					hist_samples(b, name, &tg[s], lab, &p->h[w]);
+				else
+					sample(b, name, &tg[s], lab,
+						(double)LD(p->errors[w]));
+			}
+}
+
+static void render_hists(sbuf *b, const target *tg, size_t n)
+{
 	family(b, "encryption_duration_seconds", "histogram",
 		"Time to seal and commit an object.");
 	for (size_t s = 0; s < n; s++)
@@ -413,28 +439,8 @@ static void render_hists(sbuf *b, const target *tg, size_t n)
 	for (size_t s = 0; s < n; s++)
 		hist_samples(
 			b, "decryption_duration_seconds", &tg[s], NULL, &tg[s].m->dec_h);
-	family(b, "kms_call_duration_seconds", "histogram",
-		"Key provider (KMS) calls by provider and operation.");
-	for (size_t s = 0; s < n; s++)
-		for (size_t i = 0; i < LD(tg[s].m->nprov); i++)
-			for (int w = 0; w < 2; w++) {
-				snprintf(lab, sizeof(lab),
-					"provider=\"%s\",operation=\"%s\"",
-					tg[s].m->provs[i].kind, w ? "unwrap" : "wrap");
-				hist_samples(b, "kms_call_duration_seconds", &tg[s], lab,
-					&tg[s].m->provs[i].h[w]);
-			}
-	family(b, "kms_call_errors_total", "counter",
-		"Key provider calls that failed (unreachable, wrong key).");
-	for (size_t s = 0; s < n; s++)
-		for (size_t i = 0; i < LD(tg[s].m->nprov); i++)
-			for (int w = 0; w < 2; w++) {
-				snprintf(lab, sizeof(lab),
-					"provider=\"%s\",operation=\"%s\"",
-					tg[s].m->provs[i].kind, w ? "unwrap" : "wrap");
-				sample(b, "kms_call_errors_total", &tg[s], lab,
-					(double)LD(tg[s].m->provs[i].errors[w]));
-			}
+	kms_family(b, tg, n, 1);
+	kms_family(b, tg, n, 0);
 }
 
 static void dek_series(sbuf *b, const target *t, const char *name, size_t field)
