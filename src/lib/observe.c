@@ -163,8 +163,8 @@ static int emit(atrest_store *st, atrest_event *ev)
 	if (o->audit) {
 		rc = atrest__audit_append(o->audit, ev);
 		atrest__metrics_audit(o->metrics, rc == 0);
-		start_flusher(st);
 	}
+	start_flusher(st); /* also merges the usage counts */
 	atrest__metrics_event(o->metrics, ev);
 	if (o->user.on_event)
 		o->user.on_event(ev, o->user.payload);
