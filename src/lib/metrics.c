@@ -413,7 +413,8 @@ static void kms_family(sbuf *b, const target *tg, size_t n, int durations)
 		family(b, name, "counter",
 			"Key provider calls that failed (unreachable, wrong key).");
 	for (size_t s = 0; s < n; s++)
-		for (size_t i = 0; i < LD(tg[s].m->nprov); i++)
+		for (size_t i = 0; i < __atomic_load_n(&tg[s].m->nprov, __ATOMIC_ACQUIRE);
+			i++)
 			for (int w = 0; w < 2; w++) {
 				const prov *p = &tg[s].m->provs[i];
 				snprintf(lab, sizeof(lab),
