@@ -28,11 +28,25 @@
 #define TAIL_WINDOW (2 * ATREST__AUDIT_LINE_MAX)
 #define DETAIL_MAX 400
 
-enum { SINK_FILE, SINK_SYSLOG };
+/*
+ * Where lines go.  lock gives the exclusive right to append with the
+ * writer's view of the chain's tail (last, seq) current; append writes one
+ * whole line; sync makes what was appended durable.  A sink that rotates
+ * (files) is told so by the writer through seal.  A future object-store
+ * sink seals segments into objects behind the same five calls.
+ */
+typedef struct sink_ops {
+	int (*lock)(atrest__audit *a);
+	void (*unlock)(atrest__audit *a);
+	int (*append)(atrest__audit *a, const char *line, size_t n);
+	int (*sync)(atrest__audit *a);
+	/* After the sealing head: later lines start a new segment (NULL: none). */
+	void (*seal)(atrest__audit *a);
+} sink_ops;
 
 struct atrest__audit {
 	pthread_mutex_t mu;
-	int sink;
+	const sink_ops *sink;
 	char dir[PATH_MAX];
 	uint64_t rotate_bytes;
 	unsigned head_lines;
@@ -409,6 +423,12 @@ static int resync(atrest__audit *a, uint64_t size, int *sealed)
 	return 0;
 }
 
+static void unlock_tail(atrest__audit *a)
+{
+	if (a->fd >= 0)
+		flock(a->fd, LOCK_UN);
+}
+
 /* Take the active segment's lock with our view of its tail up to date. */
 static int lock_tail(atrest__audit *a)
 {
@@ -443,37 +463,75 @@ static int lock_tail(atrest__audit *a)
 	return atrest__error(ATREST_ERROR, "audit: the log keeps changing under us");
 }
 
-static void unlock_tail(atrest__audit *a)
-{
-	if (a->fd >= 0)
-		flock(a->fd, LOCK_UN);
-}
-
-/* Write one whole line; a failed write is cut back so no torn line stays. */
-static int put_line(atrest__audit *a, const char *line, size_t n)
+/* One whole line to the file; a failed write is cut back (no torn line). */
+static int file_append(atrest__audit *a, const char *line, size_t n)
 {
 	size_t done = 0;
 
-	ENSURE(n > 1 && line[n - 1] == '\n', ATREST_ERROR, "audit: line too long");
-	if (a->sink == SINK_SYSLOG) {
-		syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)(n - 1), line);
-	} else {
-		while (done < n) {
-			ssize_t w = write(a->fd, line + done, n - done);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				int e = errno;
-				if (ftruncate(a->fd, (off_t)a->known) != 0)
-					a->known = UINT64_MAX;
-				return atrest__error_os(ATREST_ERROR, e,
-					"audit: cannot write to %s", a->dir);
-			}
-			done += (size_t)w;
+	while (done < n) {
+		ssize_t w = write(a->fd, line + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = errno;
+			if (ftruncate(a->fd, (off_t)a->known) != 0)
+				a->known = UINT64_MAX;
+			return atrest__error_os(
+				ATREST_ERROR, e, "audit: cannot write to %s", a->dir);
 		}
-		a->known += n;
-		a->dirty = 1;
+		done += (size_t)w;
 	}
+	a->known += n;
+	a->dirty = 1;
+	return 0;
+}
+
+static int file_sync(atrest__audit *a)
+{
+	if (!a->dirty || a->fd < 0)
+		return 0;
+	a->dirty = 0;
+	if (fdatasync(a->fd) != 0)
+		return atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
+	return 0;
+}
+
+static void file_seal(atrest__audit *a)
+{
+	unlock_tail(a);
+	close_segment(a);
+}
+
+static const sink_ops FILE_SINK = {
+	lock_tail, unlock_tail, file_append, file_sync, file_seal};
+
+/* Syslog: the chain is this process's own; syslog orders and keeps it. */
+static int syslog_lock(atrest__audit *a)
+{
+	(void)a;
+	return 0;
+}
+
+static void syslog_unlock(atrest__audit *a)
+{
+	(void)a;
+}
+
+static int syslog_append(atrest__audit *a, const char *line, size_t n)
+{
+	(void)a;
+	syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)(n - 1), line);
+	return 0;
+}
+
+static const sink_ops SYSLOG_SINK = {
+	syslog_lock, syslog_unlock, syslog_append, syslog_lock, NULL};
+
+/* Append a line and advance the chain. */
+static int put_line(atrest__audit *a, const char *line, size_t n)
+{
+	ENSURE(n > 1 && line[n - 1] == '\n', ATREST_ERROR, "audit: line too long");
+	GUARD(a->sink->append(a, line, n));
 	atrest__sha256(a->last, line, n - 1);
 	a->seq++;
 	return 0;
@@ -530,10 +588,9 @@ static int append_locked(atrest__audit *a, atrest_event *ev)
 	/* Heads and rotation wait for the key (a handle still opening). */
 	if (a->key && a->unsigned_lines >= a->head_lines)
 		GUARD(write_head(a, 0));
-	if (a->key && a->sink == SINK_FILE && a->known >= a->rotate_bytes) {
+	if (a->key && a->sink->seal && a->known >= a->rotate_bytes) {
 		GUARD(write_head(a, 1)); /* sealed: the next line opens a new file */
-		unlock_tail(a);
-		close_segment(a);
+		a->sink->seal(a);
 	}
 	return 0;
 }
@@ -543,10 +600,10 @@ int atrest__audit_append(atrest__audit *a, atrest_event *ev)
 	int rc;
 
 	pthread_mutex_lock(&a->mu);
-	rc = a->sink == SINK_FILE ? lock_tail(a) : 0;
+	rc = a->sink->lock(a);
 	if (rc == 0)
 		rc = append_locked(a, ev);
-	unlock_tail(a);
+	a->sink->unlock(a);
 	if (rc < 0)
 		a->lost++;
 	pthread_mutex_unlock(&a->mu);
@@ -559,18 +616,15 @@ int atrest__audit_flush(atrest__audit *a)
 
 	pthread_mutex_lock(&a->mu);
 	if (a->key && (a->unsigned_lines || a->note[0] || a->lost)) {
-		rc = a->sink == SINK_FILE ? lock_tail(a) : 0;
+		rc = a->sink->lock(a);
 		if (rc == 0)
 			rc = write_note(a);
 		if (rc == 0 && a->unsigned_lines)
 			rc = write_head(a, 0);
-		unlock_tail(a);
+		a->sink->unlock(a);
 	}
-	if (a->dirty && a->fd >= 0) {
-		if (fdatasync(a->fd) != 0 && rc == 0)
-			rc = atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
-		a->dirty = 0;
-	}
+	if (a->sink->sync(a) < 0 && rc == 0)
+		rc = ATREST_ERROR;
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
@@ -596,8 +650,9 @@ int atrest__audit_new(atrest__audit **out, const atrest__audit_conf *c)
 	a->known = UINT64_MAX;
 	a->rotate_bytes = c->rotate_bytes;
 	a->head_lines = c->head_lines ? c->head_lines : 1000;
+	a->sink = &FILE_SINK;
 	if (strcmp(c->where, "syslog") == 0) {
-		a->sink = SINK_SYSLOG;
+		a->sink = &SYSLOG_SINK;
 		openlog("atrest", LOG_PID, LOG_AUTHPRIV);
 	} else if (snprintf(a->dir, sizeof(a->dir), "%s", c->where) >=
 		(int)sizeof(a->dir) - 64) {
