@@ -588,7 +588,7 @@ void atrest__obs_free(atrest_store *st)
 	o->stop = 1;
 	pthread_cond_signal(&o->fl_cv);
 	pthread_mutex_unlock(&o->fl_mu);
-	if (o->flusher_pid == getpid())
+	if (__atomic_load_n(&o->flusher_pid, __ATOMIC_ACQUIRE) == getpid())
 		pthread_join(o->flusher, NULL);
 	if (st->kr)
 		flush_once(st);
