@@ -10,10 +10,12 @@
 #include "errors.h"
 #include "file.h"
 #include "inspect.h"
+#include "keycheck.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "observe.h"
 #include "record.h"
 #include "store.h"
+#include "tenant.h"
 
 #endif

@@ -22,7 +22,8 @@ typedef enum atrest_error_code {
 	ATREST_EEXISTS = -6,      /* already exists */
 	ATREST_EUNAVAILABLE = -7, /* a provider or backend cannot be reached */
 	ATREST_ENOSPC = -8,       /* disk or quota full */
-	ATREST_ETOOBIG = -9       /* over a configured size limit */
+	ATREST_ETOOBIG = -9,      /* over a configured size limit */
+	ATREST_ECONFLICT = -10    /* changed meanwhile (a conditional put lost) */
 } atrest_error_code;
 
 typedef struct atrest_error {
@@ -38,6 +39,16 @@ ATREST_EXTERN const atrest_error *atrest_error_last(void);
 
 /* Forget the last error of this thread. */
 ATREST_EXTERN void atrest_error_clear(void);
+
+/*
+ * For plug-ins (key providers, store backends): set this thread's last
+ * error to code and a printf-style message; returns code.
+ */
+ATREST_EXTERN int atrest_error_set(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
 
 /* A short static description of a code, e.g. "integrity failure". */
 ATREST_EXTERN const char *atrest_strerror(int code);

@@ -45,6 +45,14 @@ typedef struct atrest_header_info {
  */
 ATREST_EXTERN int atrest_inspect_file(atrest_header_info *out, const char *path);
 
+/*
+ * The same for object name of the store at location (a path or a URI, see
+ * atrest_backend_open) in tenant's namespace (NULL or "": the default),
+ * read through the store's backend: no key, no link followed.
+ */
+ATREST_EXTERN int atrest_inspect_object(atrest_header_info *out, const char *location,
+	const char *tenant, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

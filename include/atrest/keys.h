@@ -66,6 +66,18 @@ ATREST_EXTERN void atrest_keyprov_free(atrest_keyprov *kp);
 /* Fill buf with len bytes from OpenSSL's CSPRNG (for keygen). */
 ATREST_EXTERN int atrest_random(void *buf, size_t len);
 
+/*
+ * Whether this process's key memory is locked.  Every key libatrest holds
+ * (master-key material, data keys, MAC keys) lives in its own pages, kept
+ * out of core dumps and wiped on release, and locked with mlock(2) so it
+ * never reaches swap.  Returns 0 while every such buffer so far could be
+ * locked, else how many could not (RLIMIT_MEMLOCK too low, e.g. ulimit -l 0,
+ * without CAP_IPC_LOCK): those keys may be written to swap.  Work goes on
+ * either way; a caller that must not run unlocked checks this after
+ * opening its store and stops.
+ */
+ATREST_EXTERN unsigned long atrest_secure_memory_status(void);
+
 #ifdef __cplusplus
 }
 #endif

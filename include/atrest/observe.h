@@ -37,13 +37,15 @@ typedef enum atrest_op {
 	ATREST_OP_RECORDS,    /* "records": a recorder opened (namespace) */
 	ATREST_OP_RECOUNT,    /* "recount": per-key usage counted by a scan */
 	ATREST_OP_RECOVERED,  /* "recovered": the audit writer repaired a log */
+	ATREST_OP_KEY_REWRAP, /* "key_rewrap": a key rewrapped inside its service */
 	/* Events an embedding server records with atrest_audit_record: */
 	ATREST_OP_AUTH = 64,     /* "auth": authentication (failed: outcome < 0) */
 	ATREST_OP_APIKEY_CREATE, /* "apikey_create": name = the key's id */
 	ATREST_OP_APIKEY_REVOKE, /* "apikey_revoke": name = the key's id */
-	ATREST_OP_TENANT_ADD,    /* "tenant_add": name = the tenant */
-	ATREST_OP_TENANT_SHRED,  /* "tenant_shred": name = the tenant */
-	ATREST_OP_SERVER         /* "server": start, stop, reload (detail) */
+	/* The library's own (atrest_tenant_add, atrest_tenant_shred): */
+	ATREST_OP_TENANT_ADD,   /* "tenant_add": name = the tenant */
+	ATREST_OP_TENANT_SHRED, /* "tenant_shred": name = the tenant; count */
+	ATREST_OP_SERVER        /* "server": start, stop, reload (detail) */
 } atrest_op;
 
 /* "put", "key_unwrap", ...; "unknown" for other values. */
@@ -108,7 +110,7 @@ ATREST_EXTERN int atrest_principal_set(const char *principal);
 /*
  * Record an event of the embedding program in the store's audit trail,
  * metrics and observer: ev->op is one of ATREST_OP_AUTH and after
- * (authentication, API keys, tenants, server).  principal and tenant default
+ * (authentication, API keys, server; tenant events are the library's own).  principal and tenant default
  * to this thread's principal and the handle's tenant.  Failed ATREST_OP_AUTH
  * events count in atrest_auth_failures_total.
  */
@@ -126,16 +128,18 @@ ATREST_EXTERN const char *atrest_audit_location(atrest_store *st);
 /*
  * The audit trail's Ed25519 public key (32 bytes), read from the keyring of
  * the open store (authenticated by the master key; the key is made when the
- * store had none).
+ * store had none).  The trail is the store's, tenants included: a handle on
+ * a tenant answers with the key it took from the store's keyring at open.
  */
 ATREST_EXTERN int atrest_audit_pubkey(uint8_t out[32], atrest_store *st);
 
 /*
- * The same, read from the keyring of the local store at path without a
- * master key: NOT authenticated (keep an exported copy for real checks).
- * ATREST_ENOTFOUND when the store has no audit key yet.
+ * The same, read from the keyring of the store at location (a path or a
+ * URI, as atrest_store_options.path) without a master key: NOT
+ * authenticated (keep an exported copy for real checks).  ATREST_ENOTFOUND
+ * when the store has no audit key yet.
  */
-ATREST_EXTERN int atrest_audit_pubkey_unchecked(uint8_t out[32], const char *path);
+ATREST_EXTERN int atrest_audit_pubkey_unchecked(uint8_t out[32], const char *location);
 
 /* What atrest_audit_verify found. */
 typedef struct atrest_audit_report {

@@ -25,6 +25,7 @@ extern "C" {
 
 typedef struct atrest_store atrest_store;
 typedef struct atrest_backend atrest_backend;
+typedef struct atrest_pool atrest_pool;
 
 typedef enum atrest_cipher {
 	ATREST_CIPHER_DEFAULT = 0,
@@ -47,7 +48,11 @@ ATREST_EXTERN int atrest_cipher_from_name(const char *name);
 
 typedef struct atrest_store_options {
 	unsigned int version;
-	/* A directory path (the local store).  Ignored when backend is set. */
+	/*
+	 * The store's location: a directory path, or a URI such as
+	 * "file:///var/lib/x" or "s3://bucket/prefix" (atrest_backend_open).
+	 * Ignored when backend is set.
+	 */
 	const char *path;
 	/* A backend to use instead of path; the store takes ownership. */
 	atrest_backend *backend;
@@ -55,9 +60,13 @@ typedef struct atrest_store_options {
 	atrest_keyprov *key;
 	/* A previous master key; the keyring is rewrapped to key on open. */
 	atrest_keyprov *old_key;
-	/* Tenant whose objects this handle sees ("" when NULL). */
+	/*
+	 * Tenant whose objects and keyring this handle uses (NULL or "": the
+	 * default tenant).  It must have been added (atrest_tenant_add); the
+	 * store's master key (key) authenticates the list of tenants.
+	 */
 	const char *tenant;
-	/* Create the store when it does not exist. */
+	/* Create the store when it does not exist (never a tenant). */
 	int create;
 	/* Settings for a store being created (0: defaults). */
 	int cipher;
@@ -77,11 +86,26 @@ typedef struct atrest_store_options {
 	 * Threads sealing and opening one large object (the caller's
 	 * included): 0 for the number of online CPUs, 1 for none besides the
 	 * caller.  They are started on first need and stopped by close.
+	 * Ignored when pool is set.
 	 */
 	unsigned int threads;
 	/* ATREST_STORE_* flags. */
 	unsigned int flags;
-	/* Version 2: */
+	/* Version 2 adds: */
+	/*
+	 * A thread pool shared with other handles (atrest_pool_new), so that
+	 * a process opening many stores or tenants starts one set of threads;
+	 * it must outlive every handle using it.  NULL: the handle starts its
+	 * own (see threads).
+	 */
+	atrest_pool *pool;
+	/*
+	 * Where this host remembers the newest keyring generation it has seen
+	 * of each store and tenant, to report a keyring rolled back to an older
+	 * copy: NULL for $XDG_STATE_HOME/atrest (else ~/.local/state/atrest),
+	 * "" for nowhere (no rollback detection).
+	 */
+	const char *state_dir;
 	/* Called for every event (include/atrest/observe.h); copied. */
 	const struct atrest_observer *observer;
 	/*
@@ -102,6 +126,14 @@ typedef struct atrest_store_options {
  * objects.  For scratch stores, tests and benchmarks only.
  */
 #define ATREST_STORE_NO_SYNC 0x1u
+/* With create: fail with ATREST_EEXISTS when the store already exists. */
+#define ATREST_STORE_EXCL 0x2u
+/*
+ * With create: make a new keyring even in a directory that holds atrest
+ * objects but no keyring (they can then never be read: a deliberate
+ * decision, e.g. after the keyring was lost for good).
+ */
+#define ATREST_STORE_FORCE_NEW 0x4u
 
 #define ATREST_STORE_OPTIONS_VERSION 2
 #define ATREST_STORE_OPTIONS_INIT                       \
@@ -110,11 +142,25 @@ typedef struct atrest_store_options {
 	}
 
 /*
+ * A pool of threads for sealing and opening large objects, to share between
+ * store handles (atrest_store_options.pool): threads counts the caller's
+ * own thread (0: the number of online CPUs; 1: no workers).
+ */
+ATREST_EXTERN int atrest_pool_new(atrest_pool **out, unsigned int threads);
+/* Stop and free a pool; every handle using it must be closed first. */
+ATREST_EXTERN void atrest_pool_free(atrest_pool *pool);
+
+/*
  * Open (and with opts->create, create) a store.  Fails with ATREST_EKEY when
  * the master key is missing or is not the store's, ATREST_ENOTFOUND when the
- * store does not exist and create is 0, ATREST_EINTEGRITY when the keyring
- * is damaged.  The options' key providers and backend are taken over even
- * when the call fails.
+ * location does not exist and create is 0 (or the tenant does not),
+ * ATREST_EINTEGRITY when the keyring is damaged, rolled back to an older
+ * copy, or missing beside atrest objects (see ATREST_STORE_FORCE_NEW).  An
+ * existing location without a keyring opens without create as a directory
+ * of plain files: they read with allow_plaintext (a migration), atrest
+ * objects there fail, and writes fail with ATREST_ENOTFOUND until a handle
+ * opened with create makes the store in place.  The options' key providers
+ * and backend are taken over even when the call fails.
  */
 ATREST_EXTERN int atrest_store_open(atrest_store **out, const atrest_store_options *opts);
 ATREST_EXTERN void atrest_store_close(atrest_store *st);
@@ -225,7 +271,10 @@ ATREST_EXTERN int atrest_name_check(const char *name);
 /* Free memory that libatrest returned. */
 ATREST_EXTERN void atrest_free(void *p);
 
-/* The store's settings (see docs/ARCHITECTURE.md). */
+/*
+ * The store's settings, kept in its keyring under the keyring's MAC (see
+ * docs/FORMAT.md): each tenant has its own.
+ */
 typedef struct atrest_settings {
 	unsigned int version; /* ATREST_SETTINGS_VERSION, set by the caller */
 	int cipher;
@@ -240,10 +289,21 @@ typedef struct atrest_settings {
 		.version = ATREST_SETTINGS_VERSION \
 	}
 
-/* Read (out->version set by the caller: ATREST_SETTINGS_INIT) or change
- * the settings of the store. */
+/*
+ * Read (out->version set by the caller: ATREST_SETTINGS_INIT; re-read when
+ * another process changed them) or change the settings of the store.
+ */
 ATREST_EXTERN int atrest_store_settings(atrest_settings *out, atrest_store *st);
 ATREST_EXTERN int atrest_store_set_settings(atrest_store *st, const atrest_settings *s);
+
+/*
+ * The settings of the store at location (and tenant, may be NULL) as they
+ * are written, without any key: NOT authenticated (they live in the
+ * keyring, under its MAC, which only the master key checks).  For showing
+ * them; a store opened with its key uses atrest_store_settings.
+ */
+ATREST_EXTERN int atrest_settings_peek(
+	atrest_settings *out, const char *location, const char *tenant);
 
 /* The store's id as 32 hex digits plus NUL. */
 ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);

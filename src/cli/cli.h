@@ -6,6 +6,7 @@
 #define ATREST_CLI_H
 
 #include <getopt.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ struct cli_cmd {
 
 /* What the global options decided, for the command being run. */
 struct cli_ctx {
-	const char *store;   /* store directory */
+	const char *store;   /* store location: a directory or a URI */
 	const char *tenant;  /* NULL: the default tenant */
 	int allow_plaintext; /* --allow-plaintext or ATREST_ALLOW_PLAINTEXT=1 */
 	const struct cli_cmd *cmd;
@@ -73,6 +74,8 @@ int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_audit(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
 
 /*
  * On stderr, one warning per exposed data key that objects still use (a scan
@@ -162,17 +165,30 @@ int cli_list_collect(
 void cli_list_free(struct cli_list *l);
 
 /*
- * A temporary file that SIGINT, SIGTERM and SIGHUP remove before the
- * process dies (get -o).  One at a time; path must outlive the registration.
- */
-/*
  * An existing device or FIFO (/dev/null, a pipe): an output that is written
  * in place, never replaced by a rename.
  */
 int cli_is_special(const char *path);
-/* A mkstemp template "DIR/.BASE.atrest-XXXXXX" beside path (one fs). */
-int cli_tmp_name(char *tmp, size_t cap, const char *path);
-void cli_tmpfile_register(const char *path);
-void cli_tmpfile_forget(void);
+
+/*
+ * An output file (get -o, decrypt -o, encrypt -o) that appears at path,
+ * whole, only when committed.  Written unnamed (O_TMPFILE in path's
+ * directory) where the file system allows, so that nothing named exists
+ * before the commit, even after kill -9; else as a named temporary file
+ * "DIR/.BASE.atrest-XXXXXX" (mode 0600), locked while in use, removed on
+ * SIGINT, SIGTERM and SIGHUP, and by the next open for the same path when a
+ * harder kill left it.  One at a time; path must outlive the output.
+ */
+struct cli_atomic {
+	const char *path;
+	int fd;
+	char tmp[PATH_MAX]; /* the temporary name, "" while unnamed */
+};
+/* 0 or an errno value (EINVAL: path names no file). */
+int cli_atomic_open(struct cli_atomic *a, const char *path);
+/* fsync when sync, put the file at path, sync the directory; 0 or errno
+ * (the output is then gone and an existing path untouched). */
+int cli_atomic_commit(struct cli_atomic *a, int sync);
+void cli_atomic_abort(struct cli_atomic *a);
 
 #endif

@@ -126,36 +126,27 @@ static int crypt_to_special(const struct crypt_args *a, atrest_keyprov *kp, int 
 	return status;
 }
 
-/* Into a temp file next to OUT, renamed over it once synced. */
+/* Into an unnamed (or temporary) file beside OUT, published once synced. */
 static int crypt_to_file(const struct crypt_args *a, atrest_keyprov *kp, int in_fd)
 {
-	char tmp[PATH_MAX];
-	int fd, status, err = 0;
+	struct cli_atomic out;
+	int status, err;
 
 	if (cli_is_special(a->out))
 		return crypt_to_special(a, kp, in_fd);
-	if (cli_tmp_name(tmp, sizeof(tmp), a->out) < 0)
+	err = cli_atomic_open(&out, a->out);
+	if (err == EINVAL)
 		return cli_err_msg(
 			CLI_USAGE, "%s: bad output file '%s'", a->what, a->out);
-	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-	if (fd < 0)
-		return cli_err_os(
-			errno, "%s: creating a file next to %s", a->what, a->out);
-	cli_tmpfile_register(tmp);
-	status = crypt_pump(a, kp, in_fd, fd, 1);
-	if (close(fd) < 0 && !status)
-		err = errno;
-	if (!status && !err && rename(tmp, a->out) < 0)
-		err = errno;
-	if (!status && err)
-		status = cli_err_os(err, "%s: writing %s", a->what, a->out);
-	if (status)
-		unlink(tmp);
-	cli_tmpfile_forget();
-	if (!status && (err = cli_fsync_parent(a->out)) != 0)
-		status = cli_err_os(
-			err, "%s: syncing the directory of %s", a->what, a->out);
-	return status;
+	if (err)
+		return cli_err_os(err, "%s: creating a file next to %s", a->what, a->out);
+	status = crypt_pump(a, kp, in_fd, out.fd, 1); /* the pump syncs */
+	if (status) {
+		cli_atomic_abort(&out);
+		return status;
+	}
+	err = cli_atomic_commit(&out, 0);
+	return err ? cli_err_os(err, "%s: writing %s", a->what, a->out) : CLI_OK;
 }
 
 static int cmd_crypt(struct cli_ctx *ctx, int argc, char **argv, int encrypt)

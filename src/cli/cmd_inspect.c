@@ -80,32 +80,24 @@ static void inspect_json(const struct field *f, const atrest_header_info *h)
 }
 
 /*
- * The file to inspect: arg itself when it is a regular file, else the object
- * arg of the store.  Malloc'd path in *out, or the exit status.
+ * Inspect arg: the file itself when it is a regular file, else the object
+ * arg of the store (through its backend, in the tenant's namespace).
  */
-static int inspect_path(char **out, const struct cli_ctx *ctx, const char *arg)
+static int inspect_arg(atrest_header_info *h, const struct cli_ctx *ctx, const char *arg)
 {
 	struct stat sb;
 	int rc;
 
-	if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		*out = strdup(arg);
-		return *out ? CLI_OK : cli_err_msg(CLI_FAIL, "out of memory");
-	}
+	if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode))
+		return atrest_inspect_file(h, arg);
 	rc = atrest_name_check(arg);
 	if (rc < 0)
-		return cli_err_msg(cli_exit_status(rc),
-			"inspect %s: not a "
-			"file, nor a valid object name: %s",
-			arg, cli_lib_message(rc));
-	if (asprintf(out, "%s/%s", ctx->store, arg) < 0)
-		return cli_err_msg(CLI_FAIL, "out of memory");
-	if (stat(*out, &sb) == 0 && S_ISREG(sb.st_mode))
-		return CLI_OK;
-	free(*out);
-	*out = NULL;
-	return cli_err_msg(cli_exit_status(ATREST_ENOTFOUND),
-		"inspect %s: no such file, nor object in store %s", arg, ctx->store);
+		return rc;
+	rc = atrest_inspect_object(h, ctx->store, ctx->tenant, arg);
+	if (rc == ATREST_ENOTFOUND)
+		return atrest_error_set(
+			rc, "no such file, nor object in store %s", ctx->store);
+	return rc;
 }
 
 /* "PATH is not an atrest object", with the library's detail if it adds any. */
@@ -129,8 +121,8 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct field f[NFIELDS];
 	atrest_header_info h = ATREST_HEADER_INFO_INIT;
-	char *path;
-	int json = 0, c, rc, status;
+	const char *path;
+	int json = 0, c, rc, status = CLI_OK;
 
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
@@ -144,10 +136,8 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_err(ctx, "missing NAME or PATH");
 	if (optind + 1 < argc)
 		return cli_usage_err(ctx, "too many arguments");
-	status = inspect_path(&path, ctx, argv[optind]);
-	if (status)
-		return status;
-	rc = atrest_inspect_file(&h, path);
+	path = argv[optind];
+	rc = inspect_arg(&h, ctx, path);
 	if (rc == 0) {
 		header_fields(f, &h, path);
 		if (json)
@@ -159,7 +149,6 @@ int cmd_inspect(struct cli_ctx *ctx, int argc, char **argv)
 	} else {
 		status = cli_err(rc, "inspect %s", path);
 	}
-	free(path);
 	return status;
 }
 

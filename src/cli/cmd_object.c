@@ -13,36 +13,151 @@
 
 #include "cli.h"
 
-/* put's arguments; meta entries point into argv. */
+/* Encoded metadata is at most 64 KiB: a larger --meta-file cannot fit. */
+#define META_FILE_MAX 65536
+
+/* put's arguments; meta entries point into argv or into meta_text. */
 struct put_args {
 	const char *name;
 	const char *file; /* NULL: stdin */
 	atrest_meta_entry *entries;
-	size_t count;
+	size_t count, cap;
+	char **meta_opts; /* the --meta (m) and --meta-file (f) options, in order */
+	char *meta_kind;
+	size_t nopts;
+	char *meta_text[8]; /* --meta-file contents (wiped when done) */
+	size_t meta_len[8], ntext;
 };
 
-/* "--meta KEY=VALUE" into the next entry; KEY is split off in place. */
-static int put_meta(struct cli_ctx *ctx, struct put_args *a, char *arg)
+static int meta_add(struct put_args *a, char *key, char *value)
+{
+	if (a->count == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 16;
+		atrest_meta_entry *e = realloc(a->entries, cap * sizeof(*e));
+
+		if (!e)
+			return cli_err_os(ENOMEM, "put");
+		a->entries = e;
+		a->cap = cap;
+	}
+	a->entries[a->count].key = key;
+	a->entries[a->count].value = value;
+	a->count++;
+	return CLI_OK;
+}
+
+/* "KEY=VALUE" into the next entry; KEY is split off in place. */
+static int put_meta(struct cli_ctx *ctx, struct put_args *a, char *arg, const char *where)
 {
 	char *eq = strchr(arg, '=');
 
 	if (!eq || eq == arg)
-		return cli_usage_err(ctx, "--meta needs KEY=VALUE, not '%s'", arg);
+		return cli_usage_err(ctx, "%s needs KEY=VALUE, not '%s'", where, arg);
 	*eq = '\0';
-	a->entries[a->count].key = arg;
-	a->entries[a->count].value = eq + 1;
-	a->count++;
-	return CLI_OK;
+	return meta_add(a, arg, eq + 1);
+}
+
+/* The whole of path ("-": standard input), NUL-terminated, into *out. */
+static int read_meta_file(char **out, size_t *len, const char *path)
+{
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	ssize_t n = 0;
+	int err = fd < 0 ? errno : 0;
+
+	*len = 0;
+	*out = err ? NULL : malloc(META_FILE_MAX + 2);
+	if (!err && !*out)
+		err = ENOMEM;
+	while (!err && *len <= META_FILE_MAX) {
+		n = read(fd, *out + *len, META_FILE_MAX + 1 - *len);
+		if (n < 0 && errno != EINTR)
+			err = errno;
+		if (n == 0)
+			break;
+		if (n > 0)
+			*len += (size_t)n;
+	}
+	if (!err && *len > META_FILE_MAX)
+		err = EFBIG;
+	if (fd > STDIN_FILENO)
+		close(fd);
+	if (*out)
+		(*out)[*len] = '\0';
+	return err;
+}
+
+/* One KEY=VALUE per line (no other syntax; empty lines are skipped). */
+static int put_meta_file(struct cli_ctx *ctx, struct put_args *a, const char *path)
+{
+	char *text, *line, *next, where[64];
+	size_t len, n = 0;
+	int err, status = CLI_OK;
+
+	if (a->ntext == sizeof(a->meta_text) / sizeof(a->meta_text[0]))
+		return cli_usage_err(ctx, "too many --meta-file options");
+	err = read_meta_file(&text, &len, path);
+	a->meta_text[a->ntext] = text;
+	a->meta_len[a->ntext++] = len;
+	if (err == EFBIG)
+		return cli_err_msg(CLI_FAIL, "put: --meta-file %s: larger than %d bytes",
+			path, META_FILE_MAX);
+	if (err)
+		return cli_err_os(err, "put: --meta-file %s", path);
+	if (memchr(text, '\0', len))
+		return cli_usage_err(ctx, "--meta-file %s holds a NUL byte", path);
+	for (line = text; !status && line < text + len; line = next) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : text + len;
+		if (next[-1] == '\n')
+			next[-1] = '\0';
+		n++;
+		snprintf(where, sizeof(where), "--meta-file line %zu", n);
+		if (*line)
+			status = put_meta(ctx, a, line, where);
+	}
+	return status;
+}
+
+/* The metadata options in order, once it is known what stdin carries. */
+static int put_meta_all(struct cli_ctx *ctx, struct put_args *a)
+{
+	int status = CLI_OK;
+
+	for (size_t i = 0; !status && i < a->nopts; i++) {
+		if (a->meta_kind[i] == 'm')
+			status = put_meta(ctx, a, a->meta_opts[i], "--meta");
+		else if (!strcmp(a->meta_opts[i], "-") && !a->file)
+			status = cli_usage_err(ctx,
+				"--meta-file - and the data cannot both come from "
+				"standard input: give FILE");
+		else
+			status = put_meta_file(ctx, a, a->meta_opts[i]);
+	}
+	return status;
+}
+
+static void put_args_free(struct put_args *a)
+{
+	for (size_t i = 0; i < a->ntext; i++) {
+		if (a->meta_text[i])
+			explicit_bzero(a->meta_text[i], a->meta_len[i] + 1);
+		free(a->meta_text[i]);
+	}
+	free(a->entries);
+	free(a->meta_opts);
+	free(a->meta_kind);
 }
 
 static int put_parse(struct cli_ctx *ctx, int argc, char **argv, struct put_args *a)
 {
 	static const struct option opts[] = {{"meta", required_argument, NULL, 'm'},
+		{"meta-file", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	int c, status;
+	int c;
 
-	a->entries = calloc((size_t)argc, sizeof(*a->entries));
-	if (!a->entries)
+	a->meta_opts = calloc((size_t)argc, sizeof(*a->meta_opts));
+	a->meta_kind = calloc((size_t)argc, 1);
+	if (!a->meta_opts || !a->meta_kind)
 		return cli_err_os(ENOMEM, "put");
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
@@ -50,11 +165,10 @@ static int put_parse(struct cli_ctx *ctx, int argc, char **argv, struct put_args
 			cli_help(ctx->cmd);
 			return CLI_DONE;
 		}
-		if (c != 'm')
+		if (c != 'm' && c != 'f')
 			return CLI_USAGE;
-		status = put_meta(ctx, a, optarg);
-		if (status)
-			return status;
+		a->meta_kind[a->nopts] = (char)c;
+		a->meta_opts[a->nopts++] = optarg;
 	}
 	if (optind == argc)
 		return cli_usage_err(ctx, "missing NAME");
@@ -63,7 +177,7 @@ static int put_parse(struct cli_ctx *ctx, int argc, char **argv, struct put_args
 	a->name = argv[optind];
 	if (optind + 1 < argc && strcmp(argv[optind + 1], "-") != 0)
 		a->file = argv[optind + 1];
-	return CLI_OK;
+	return put_meta_all(ctx, a);
 }
 
 /* Copy fd into a writer for name; on any failure the writer is aborted. */
@@ -131,7 +245,7 @@ out:
 		atrest_store_close(st);
 	if (fd > STDIN_FILENO)
 		close(fd);
-	free(a.entries);
+	put_args_free(&a);
 	return status == CLI_DONE ? CLI_OK : status;
 }
 
@@ -168,37 +282,26 @@ static int get_to_special(atrest_reader *r, const char *name, const char *path, 
 	return status;
 }
 
-/* Verify everything into a temp file, then rename it over path. */
+/* Verify everything into an unnamed (or temporary) file, then publish it. */
 static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf)
 {
-	char tmp[PATH_MAX];
-	int fd, status, err = 0;
+	struct cli_atomic out;
+	int status, err;
 
 	if (cli_is_special(path))
 		return get_to_special(r, name, path, buf);
-	if (cli_tmp_name(tmp, sizeof(tmp), path) < 0)
+	err = cli_atomic_open(&out, path);
+	if (err == EINVAL)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
-	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-	if (fd < 0)
-		return cli_err_os(
-			errno, "get %s: creating a file next to %s", name, path);
-	cli_tmpfile_register(tmp);
-	status = get_copy(r, name, fd, path, buf);
-	if (!status && fsync(fd) < 0)
-		err = errno;
-	if (close(fd) < 0 && !status && !err)
-		err = errno;
-	if (!status && !err && rename(tmp, path) < 0)
-		err = errno;
-	if (!status && err)
-		status = cli_err_os(err, "get %s: writing %s", name, path);
-	if (status)
-		unlink(tmp);
-	cli_tmpfile_forget();
-	if (!status && (err = cli_fsync_parent(path)) != 0)
-		status = cli_err_os(
-			err, "get %s: syncing the directory of %s", name, path);
-	return status;
+	if (err)
+		return cli_err_os(err, "get %s: creating a file next to %s", name, path);
+	status = get_copy(r, name, out.fd, path, buf);
+	if (status) {
+		cli_atomic_abort(&out);
+		return status;
+	}
+	err = cli_atomic_commit(&out, 1);
+	return err ? cli_err_os(err, "get %s: writing %s", name, path) : CLI_OK;
 }
 
 static int get_parse(

@@ -1,6 +1,6 @@
 /*
  * Store-wide commands: init (create a store with chosen settings) and
- * config (show or change the settings kept in the store).
+ * config (show or change the settings kept in the store's keyring).
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,26 +26,9 @@ static const char *cipher_label(int cipher)
 	return name ? name : "unknown";
 }
 
-/* 0 when the store can be created, else the exit status (printed). */
-static int refuse_existing(const struct cli_ctx *ctx)
-{
-	atrest_store_options opts;
-	atrest_store *st;
-	int status, rc;
-
-	status = cli_store_options(&opts, ctx);
-	if (status)
-		return status;
-	rc = atrest_store_open(&st, &opts);
-	if (rc == ATREST_ENOTFOUND)
-		return CLI_OK;
-	if (rc < 0)
-		return cli_err(rc, "init %s", ctx->store);
-	atrest_store_close(st);
-	return cli_err_msg(CLI_FAIL, "store %s already exists", ctx->store);
-}
-
-static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg)
+/* Create the store; refused when it exists (and, unless force, when the
+ * directory holds atrest objects without a keyring). */
+static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg, int force)
 {
 	atrest_store_options opts;
 	atrest_settings set = ATREST_SETTINGS_INIT;
@@ -57,9 +40,12 @@ static int init_create(const struct cli_ctx *ctx, int cipher, uint32_t seg)
 	if (status)
 		return status;
 	opts.create = 1;
+	opts.flags = ATREST_STORE_EXCL | (force ? ATREST_STORE_FORCE_NEW : 0);
 	opts.cipher = cipher;
 	opts.segment_size = seg;
 	rc = atrest_store_open(&st, &opts);
+	if (rc == ATREST_EEXISTS)
+		return cli_err_msg(CLI_FAIL, "store %s already exists", ctx->store);
 	if (rc < 0)
 		return cli_err(rc, "init %s", ctx->store);
 	rc = atrest_store_settings(&set, st);
@@ -80,9 +66,10 @@ int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"cipher", required_argument, NULL, 'c'},
 		{"segment-size", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+		{"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	uint32_t seg = 0;
-	int cipher = 0, c, status;
+	int cipher = 0, force = 0, c;
 
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
@@ -104,6 +91,9 @@ int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 					optarg, ATREST_SEGMENT_SIZE_MIN,
 					ATREST_SEGMENT_SIZE_MAX);
 			break;
+		case 'f':
+			force = 1;
+			break;
 		case 'h':
 			return cli_help(ctx->cmd);
 		default:
@@ -112,10 +102,10 @@ int cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_err(ctx, "unexpected argument '%s'", argv[optind]);
-	status = refuse_existing(ctx);
-	if (status)
-		return status;
-	return init_create(ctx, cipher, seg);
+	if (ctx->tenant)
+		return cli_usage_err(ctx,
+			"init creates the store; add tenants with 'atrest tenant add'");
+	return init_create(ctx, cipher, seg, force);
 }
 
 /* config: the settings by their command-line names. */
@@ -168,13 +158,53 @@ static int config_parse(atrest_settings *s, int k, const char *v)
 	}
 }
 
+static void config_show(const atrest_settings *s, int k)
+{
+	if (k >= 0) {
+		config_print(s, k, 0);
+		return;
+	}
+	for (int i = 0; i < CFG_COUNT; i++)
+		config_print(s, i, 1);
+}
+
+/*
+ * Without a master key the settings can still be shown, as written: the
+ * keyring's MAC that covers them needs the key, so say they are not
+ * authenticated.  0 and *done, or the exit status.
+ */
+static int config_unkeyed(const struct cli_ctx *ctx, int k, int *done)
+{
+	atrest_settings set = ATREST_SETTINGS_INIT;
+	atrest_keyprov *key = NULL;
+	int rc = atrest_keyprov_from_env(&key, 0);
+
+	atrest_keyprov_free(key);
+	*done = rc == ATREST_ENOTFOUND;
+	if (!*done)
+		return CLI_OK;
+	rc = atrest_settings_peek(&set, ctx->store, ctx->tenant);
+	if (rc < 0)
+		return cli_err(rc, "config %s", ctx->store);
+	fprintf(stderr,
+		"atrest: note: no master key given: these settings are shown as "
+		"written, NOT authenticated\n");
+	config_show(&set, k);
+	return CLI_OK;
+}
+
 /* Print setting k (all when k < 0), or set it to value. */
 static int config_run(const struct cli_ctx *ctx, int k, const char *value)
 {
 	atrest_settings set = ATREST_SETTINGS_INIT;
 	atrest_store *st;
-	int status, rc, i;
+	int status, rc, done;
 
+	if (!value) {
+		status = config_unkeyed(ctx, k, &done);
+		if (status || done)
+			return status;
+	}
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
@@ -185,13 +215,8 @@ static int config_run(const struct cli_ctx *ctx, int k, const char *value)
 	}
 	if (rc < 0)
 		status = cli_err(rc, "config %s", ctx->store);
-	else if (value)
-		; /* set quietly */
-	else if (k >= 0)
-		config_print(&set, k, 0);
-	else
-		for (i = 0; i < CFG_COUNT; i++)
-			config_print(&set, i, 1);
+	else if (!value)
+		config_show(&set, k);
 	atrest_store_close(st);
 	return status;
 }

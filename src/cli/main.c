@@ -22,23 +22,37 @@ static const struct cli_cmd commands[] = {
 		"  --base64         base64 instead of hex\n"
 		"  -o, --output FILE  write the key to FILE instead of stdout\n"},
 	{"init", cmd_init, "create a store with chosen settings",
-		"init [--cipher C] [--segment-size N]\n\n"
-		"Create the store (refused when it already exists).\n\n"
+		"init [--cipher C] [--segment-size N] [--force]\n\n"
+		"Create the store (refused when it already exists).  A directory\n"
+		"that holds atrest objects but no keyring is refused too: restore\n"
+		".atrest/ from a backup, or decide with --force to start a new\n"
+		"keyring (those objects can then never be read).\n\n"
 		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
 		"                    aes-256-cbc-hmac-sha256\n"
 		"  --segment-size N  bytes per sealed segment (default 64K); the\n"
-		"                    suffixes K, KiB, M and MiB are accepted\n"},
+		"                    suffixes K, KiB, M and MiB are accepted\n"
+		"  --force           make a new keyring beside orphaned objects\n"},
 	{"config", cmd_config, "show or change store settings",
 		"config [KEY [VALUE]]\n\n"
 		"Without KEY, print every setting as 'key = value'; with KEY, print\n"
 		"its value; with KEY VALUE, change it.  Keys: cipher, segment-size,\n"
-		"rotate-days, force-days.  Settings apply to new writes only.\n"},
+		"rotate-days, force-days.  Settings apply to new writes only; they\n"
+		"live in the keyring, under its MAC.  Without a master key they are\n"
+		"shown as written, not authenticated (a note on stderr says so).\n"
+		"With --tenant, the tenant's own settings.\n"},
 	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
-		"put [--meta KEY=VALUE]... NAME [FILE]\n\n"
+		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
 		"store when it does not exist.\n\n"
-		"  --meta KEY=VALUE  attach encrypted metadata (repeatable)\n"},
+		"  --meta KEY=VALUE  attach encrypted metadata (repeatable); the\n"
+		"                    value is on the command line, which other users\n"
+		"                    of this machine can see (ps): use --meta-file\n"
+		"                    for anything sensitive\n"
+		"  --meta-file F     read metadata from F, one KEY=VALUE per line\n"
+		"                    (empty lines skipped; '-' for standard input,\n"
+		"                    then FILE must be given); repeatable, kept in\n"
+		"                    order with --meta\n"},
 	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
 		"get NAME [-o FILE]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
@@ -52,9 +66,9 @@ static const struct cli_cmd commands[] = {
 		"Encrypt IN (standard input when absent or '-') into a standalone\n"
 		"file: its data key travels in its header, wrapped by the master key,\n"
 		"so it needs no store and decrypts anywhere with the same master key.\n"
-		"Output goes to standard output (never a terminal) or, with -o, to a\n"
-		"temporary file next to OUT that is synced and renamed over OUT only\n"
-		"when everything succeeded: on failure nothing is left at OUT and an\n"
+		"Output goes to standard output (never a terminal) or, with -o, to an\n"
+		"unnamed file beside OUT that is synced and named OUT only when\n"
+		"everything succeeded: on failure nothing is left at OUT and an\n"
 		"existing OUT is untouched.  No store is opened.\n\n"
 		"  -o, --output OUT  write to OUT (created with mode 0600)\n"
 		"  --cipher C        aes-256-gcm (default), chacha20-poly1305 or\n"
@@ -113,6 +127,16 @@ static const struct cli_cmd commands[] = {
 		"  --force     destroy even while objects use it (crypto-shredding)\n"
 		"  --json      the list as a JSON array of {id, status, created,\n"
 		"              objects, bytes}\n"},
+	{"key-check", cmd_keycheck, "check the master key against the keyring",
+		"key-check [--time N] [--json]\n\n"
+		"Tell whether the master key (ATREST_KEY, ATREST_KEY_FILE,\n"
+		"ATREST_PASSPHRASE or ATREST_KEY_URI) can be reached and is the one\n"
+		"the store's keyring is wrapped with.  Only the keyring is read; no\n"
+		"object is touched.  Exit status 0 when it is, 5 when it is another\n"
+		"key or its provider (HSM, key server, TPM) cannot be reached.\n\n"
+		"  --time N  then wrap and unwrap a random key N times and show the\n"
+		"            median and 99th percentile latency of each\n"
+		"  --json    one JSON object\n"},
 	{"rotate", cmd_rotate, "start a new active data key",
 		"rotate\n\n"
 		"Start a new active data key for new writes.  Objects sealed under\n"
@@ -162,6 +186,21 @@ static const struct cli_cmd commands[] = {
 		"  --json        one JSON object\n"
 		"  --prometheus  the library's metrics in Prometheus text format\n"
 		"                (counters of this process, gauges of the store)\n"},
+	{"tenant", cmd_tenant, "add, list or shred tenants",
+		"tenant add T [--key-uri URI | --key-file F]\n"
+		"       atrest tenant list [--json]\n"
+		"       atrest tenant shred T\n\n"
+		"Tenants have their own namespace of objects (no tenant sees another's\n"
+		"names) and their own keyring: data keys, rotation, destruction and\n"
+		"settings.  Work on one with the global option --tenant T.\n\n"
+		"  add T        a new tenant, wrapped by the store's master key or by\n"
+		"               its own: --key-uri URI (keep PINs out of it) or\n"
+		"               --key-file F (a 0600 key file).  Only the reference\n"
+		"               is kept, in the store's keyring; never the key\n"
+		"  list         name, keyring id and master key of each tenant\n"
+		"  shred T      crypto-shred T: destroy every data key of T (its\n"
+		"               objects are unreadable from that moment), then remove\n"
+		"               its objects and keyring.  Run again if interrupted\n"},
 	{"bench", cmd_bench, "measure performance against same-run references",
 		"bench [ARGS]\n\n"
 		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
@@ -173,13 +212,14 @@ static const struct cli_cmd commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static const char global_usage[] =
-	"usage: atrest [--store DIR] [--tenant T] [--allow-plaintext] COMMAND "
-	"[ARGS]\n\n"
+	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] "
+	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
-	"  --store DIR        the store (default $ATREST_STORE, else "
-	"./atrest-store)\n"
-	"  --tenant T         work on tenant T's objects\n"
+	"  --store LOCATION   the store: a directory or file:///dir (default\n"
+	"                     $ATREST_STORE, else ./atrest-store)\n"
+	"  --tenant T         work on tenant T's objects and keys ('atrest\n"
+	"                     tenant add' makes tenants)\n"
 	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
 	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
 	"  -h, --help         this help; 'atrest COMMAND --help' for a "
@@ -190,11 +230,36 @@ static const char global_env[] =
 	"\nmaster key, from the environment only (never the command line):\n"
 	"  ATREST_KEY         64 hex digits or base64 of 32 bytes\n"
 	"  ATREST_KEY_FILE    a file (mode 0600) holding such a key\n"
-	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n"
-	"  ATREST_KEY_URI     a key provider URI (no schemes built in yet)\n"
-	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n\n"
+	"  ATREST_PASSPHRASE  a passphrase (Argon2id)\n";
+
+static const char global_env_end[] =
+	"  ATREST_OLD_KEY, ATREST_OLD_KEY_FILE, ...  the previous master key\n"
+	"  ATREST_KDF_ALLOW_COSTLY=1  accept passphrase parameters (from a keyring\n"
+	"                     or file) costlier than atrest writes\n\n"
 	"exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity\n"
-	"failure, 5 key error\n";
+	"failure, 5 key error (a key service that cannot be used included)\n";
+
+/* The ATREST_KEY_URI lines: the schemes this libatrest was built with. */
+static void print_uri_schemes(void)
+{
+	const char *const *s = atrest_keyprov_schemes();
+	int col = 0;
+
+	fputs("  ATREST_KEY_URI     a key provider URI", stdout);
+	if (!*s) {
+		fputs(" (no schemes built in)\n", stdout);
+		return;
+	}
+	fputs(", built in:", stdout);
+	col = 50;
+	for (int i = 0; s[i]; i++) {
+		if (col + (int)strlen(s[i]) + 2 > 72) {
+			fputs("\n                    ", stdout);
+			col = 20;
+		}
+		col += printf(" %s%s", s[i], s[i + 1] ? "," : "\n");
+	}
+}
 
 static void print_global_usage(void)
 {
@@ -205,6 +270,8 @@ static void print_global_usage(void)
 	for (i = 0; i < NCOMMANDS; i++)
 		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
 	fputs(global_env, stdout);
+	print_uri_schemes();
+	fputs(global_env_end, stdout);
 }
 
 static const struct cli_cmd *find_command(const char *name)
@@ -251,6 +318,28 @@ static void harden_process(void)
 	setrlimit(RLIMIT_CORE, &none);
 	/* A closed pipe is then an EPIPE error like any other. */
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Keys that could not be locked may reach swap: said once, at the end, so
+ * that an operator can raise the limit (the library keeps working).
+ */
+static void warn_unlocked_memory(void)
+{
+	unsigned long n = atrest_secure_memory_status();
+	struct rlimit rl;
+	char limit[32] = "unknown";
+
+	if (n == 0)
+		return;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(limit, sizeof(limit), "%llu bytes",
+			(unsigned long long)rl.rlim_cur);
+	fprintf(stderr,
+		"atrest: warning: %lu key buffer%s could not be locked in memory "
+		"(RLIMIT_MEMLOCK %s; raise 'ulimit -l' or grant CAP_IPC_LOCK): keys "
+		"may be written to swap\n",
+		n, n == 1 ? "" : "s", limit);
 }
 
 static int env_true(const char *name)
@@ -318,11 +407,12 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_err(&ctx, "missing COMMAND");
 	if (!*ctx.store)
-		return cli_usage_err(&ctx, "--store needs a directory");
+		return cli_usage_err(&ctx, "--store needs a location");
 	ctx.cmd = find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
 	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
 	flushed = cli_flush_stdout();
+	warn_unlocked_memory();
 	return status ? status : flushed;
 }

@@ -1,14 +1,18 @@
 /*
  * Output for the commands: hex and base64, JSON strings, times, complete
- * writes, the progress bar, and the temporary file a signal must remove.
+ * writes, the progress bar, and output files that appear only when whole.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,7 +222,7 @@ static void tmp_on_signal(int sig)
 
 /* "DIR/.BASE.atrest-XXXXXX" next to path, so that rename stays in one fs
  * (a mkstemp template; -1 when path has no file name or is too long). */
-int cli_tmp_name(char *tmp, size_t cap, const char *path)
+static int cli_tmp_name(char *tmp, size_t cap, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -238,7 +242,7 @@ int cli_is_special(const char *path)
 	return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
 }
 
-void cli_tmpfile_register(const char *path)
+static void cli_tmpfile_register(const char *path)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction sa;
@@ -256,7 +260,171 @@ void cli_tmpfile_register(const char *path)
 	tmp_armed = 1;
 }
 
-void cli_tmpfile_forget(void)
+static void cli_tmpfile_forget(void)
 {
 	tmp_armed = 0;
+}
+
+#define TMP_TAIL ".atrest-XXXXXX"
+#define TMP_SUFFIX 6
+
+/* The directory part of path ("." when none) into dir. */
+static void dir_of(char *dir, size_t cap, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, cap, ".");
+	else if (slash == path)
+		snprintf(dir, cap, "/");
+	else
+		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/*
+ * A leftover of a killed run: a named temporary file for this output, a
+ * regular file of ours that nobody holds locked (a live writer does).
+ */
+static void remove_if_stale(int dfd, const char *name)
+{
+	struct stat sb;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
+		flock(fd, LOCK_EX | LOCK_NB) == 0)
+		unlinkat(dfd, name, 0);
+	close(fd);
+}
+
+/* Remove the leftovers "DIR/.BASE.atrest-??????" of killed runs. */
+static void clean_leftovers(const char *path)
+{
+	char dir[PATH_MAX], tmpl[PATH_MAX];
+	const char *base;
+	struct dirent *e;
+	size_t plen;
+	DIR *d;
+
+	if (cli_tmp_name(tmpl, sizeof(tmpl), path) < 0)
+		return;
+	base = strrchr(tmpl, '/') ? strrchr(tmpl, '/') + 1 : tmpl;
+	plen = strlen(base) - TMP_SUFFIX;
+	dir_of(dir, sizeof(dir), path);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strlen(e->d_name) == plen + TMP_SUFFIX &&
+			strncmp(e->d_name, base, plen) == 0)
+			remove_if_stale(dirfd(d), e->d_name);
+	closedir(d);
+}
+
+/* A named temporary file, locked while in use (fallback of the unnamed). */
+static int open_named(struct cli_atomic *a)
+{
+	if (cli_tmp_name(a->tmp, sizeof(a->tmp), a->path) < 0)
+		return EINVAL;
+	a->fd = mkostemp(a->tmp, O_CLOEXEC); /* mode 0600 */
+	if (a->fd < 0)
+		return errno;
+	(void)flock(a->fd, LOCK_EX);
+	cli_tmpfile_register(a->tmp);
+	return 0;
+}
+
+int cli_atomic_open(struct cli_atomic *a, const char *path)
+{
+	char dir[PATH_MAX];
+
+	memset(a, 0, sizeof(*a));
+	a->path = path;
+	a->fd = -1;
+	if (cli_tmp_name(a->tmp, sizeof(a->tmp), path) < 0)
+		return EINVAL;
+	a->tmp[0] = '\0';
+	clean_leftovers(path);
+	dir_of(dir, sizeof(dir), path);
+	/* Unnamed: published by linking /proc/self/fd/N. */
+	if (access("/proc/self/fd", X_OK) == 0)
+		a->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	return a->fd >= 0 ? 0 : open_named(a);
+}
+
+/* A fresh name "DIR/.BASE.atrest-??????" into a->tmp. */
+static int random_tmp_name(struct cli_atomic *a)
+{
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	uint8_t r[TMP_SUFFIX];
+	size_t n;
+
+	if (cli_tmp_name(a->tmp, sizeof(a->tmp), a->path) < 0)
+		return EINVAL;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return errno ? errno : EIO;
+	n = strlen(a->tmp) - TMP_SUFFIX;
+	for (size_t i = 0; i < TMP_SUFFIX; i++)
+		a->tmp[n + i] = chars[r[i] % (sizeof(chars) - 1)];
+	return 0;
+}
+
+/*
+ * Give the unnamed file its name: linked straight to path when path does
+ * not exist; else linked under a temporary name and renamed over path (a
+ * kill between the two leaves that name, which the next run removes).
+ */
+static int publish_unnamed(struct cli_atomic *a)
+{
+	char proc[64];
+	int err;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", a->fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, a->path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return errno;
+	do {
+		if ((err = random_tmp_name(a)) != 0)
+			return err;
+		err = linkat(AT_FDCWD, proc, AT_FDCWD, a->tmp, AT_SYMLINK_FOLLOW) < 0
+			? errno
+			: 0;
+	} while (err == EEXIST);
+	if (err)
+		return err;
+	cli_tmpfile_register(a->tmp);
+	return rename(a->tmp, a->path) < 0 ? errno : 0;
+}
+
+int cli_atomic_commit(struct cli_atomic *a, int sync)
+{
+	int named = a->tmp[0] != '\0', err = 0;
+
+	if (sync && fsync(a->fd) < 0)
+		err = errno;
+	if (!err)
+		err = named ? (rename(a->tmp, a->path) < 0 ? errno : 0)
+			    : publish_unnamed(a);
+	if (close(a->fd) < 0 && !err)
+		err = errno;
+	a->fd = -1;
+	if (err && a->tmp[0])
+		unlink(a->tmp);
+	cli_tmpfile_forget();
+	if (!err)
+		err = cli_fsync_parent(a->path);
+	return err;
+}
+
+void cli_atomic_abort(struct cli_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	if (a->tmp[0])
+		unlink(a->tmp);
+	cli_tmpfile_forget();
 }

@@ -13,7 +13,8 @@
 
 /*
  * The exit status for a library code: 0 ok, 1 other error, 2 usage or bad
- * input, 3 not found, 4 integrity failure, 5 key error.
+ * input, 3 not found, 4 integrity failure, 5 key error or a service that
+ * cannot be reached (a key provider, an object store: retry later).
  */
 int cli_exit_status(int code)
 {
@@ -27,6 +28,7 @@ int cli_exit_status(int code)
 	case ATREST_EINTEGRITY:
 		return 4;
 	case ATREST_EKEY:
+	case ATREST_EUNAVAILABLE:
 		return 5;
 	default:
 		return 1;

@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "keyring.h"
 #include "obs.h"
+#include "store_int.h"
 
 typedef struct vstate {
 	atrest_audit_report *r;
@@ -333,31 +334,12 @@ int atrest_audit_verify(atrest_audit_report *out, const char *path,
 	return rc;
 }
 
-int atrest_audit_pubkey_unchecked(uint8_t out[32], const char *path)
+int atrest_audit_pubkey_unchecked(uint8_t out[32], const char *location)
 {
-	char p[PATH_MAX], *text;
 	atrest__keyring *kr = NULL;
-	FILE *f;
-	long n;
 	int rc;
 
-	snprintf(p, sizeof(p), "%s/%s", path, ATREST__KEYRING_NAME);
-	f = fopen(p, "rb");
-	if (!f)
-		return atrest__error_os(
-			atrest__errno_code(errno), errno, "no keyring at %s", p);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = n > 0 && n < (64l << 20) ? malloc((size_t)n) : NULL;
-	rc = text && fread(text, 1, (size_t)n, f) == (size_t)n ? 0 : ATREST_ERROR;
-	fclose(f);
-	if (rc == 0)
-		rc = atrest__keyring_parse(&kr, text, (size_t)n);
-	else
-		rc = atrest__error(ATREST_ERROR, "cannot read %s", p);
-	free(text);
-	GUARD(rc);
+	GUARD(atrest__keyring_peek(&kr, location, NULL));
 	rc = kr->has_audit ? 0
 			   : atrest__error(ATREST_ENOTFOUND,
 				     "the store has no audit key yet (it is made "

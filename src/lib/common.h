@@ -26,6 +26,20 @@ int atrest__error_os(int code, int errnum, const char *fmt, ...) ATREST__PRINTF(
 int atrest__error_ossl(int code, const char *fmt, ...) ATREST__PRINTF(2, 3);
 /* Prefix the current last message with "what: " (context for callers). */
 void atrest__error_prefix(const char *fmt, ...) ATREST__PRINTF(1, 2);
+
+/*
+ * This thread's last error, kept aside: errors are thread-local, so one
+ * that must survive other library calls, or cross to another thread, is
+ * saved and later raised again (on any thread) by restore.
+ */
+#define ATREST__ERROR_MSG_MAX 1024
+typedef struct atrest__saved_error {
+	int code; /* 0 when no error was set */
+	char message[ATREST__ERROR_MSG_MAX];
+} atrest__saved_error;
+void atrest__error_save(atrest__saved_error *out);
+/* Raise the saved error again on this thread; returns its code (0: none). */
+int atrest__error_restore(const atrest__saved_error *e);
 /*
  * The one rule for the versioned structs callers pass (options, and the
  * info structs they fill in): versions 1 up to current are accepted, and

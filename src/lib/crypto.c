@@ -344,17 +344,19 @@ static int cbc_iv(atrest__aead *a, uint8_t iv[CBC_BLOCK], const uint8_t *nonce)
 	return 0;
 }
 
-/* HMAC-SHA256(mac_key, nonce || aad || body || padcount). */
+/*
+ * HMAC-SHA256(mac_key, nonce || body || padcount).  No additional data:
+ * without a length prefix its boundary with the body would be ambiguous,
+ * and the format never needs any (callers are refused in seal and open).
+ */
 static int cbc_tag(atrest__aead *a, uint8_t tag[ATREST_HMAC_TAG_LEN],
-	const uint8_t *nonce, const uint8_t *aad, size_t aad_len, const uint8_t *body,
-	size_t body_len)
+	const uint8_t *nonce, const uint8_t *body, size_t body_len)
 {
 	size_t n;
 
 	/* A NULL key keeps the key and only restarts the MAC. */
 	if (EVP_MAC_init(a->mac, NULL, 0, NULL) != 1 ||
 		EVP_MAC_update(a->mac, nonce, ATREST_NONCE_LEN) != 1 ||
-		(aad_len && EVP_MAC_update(a->mac, aad, aad_len) != 1) ||
 		EVP_MAC_update(a->mac, body, body_len + 1) != 1 ||
 		EVP_MAC_final(a->mac, tag, &n, ATREST_HMAC_TAG_LEN) != 1 ||
 		n != ATREST_HMAC_TAG_LEN)
@@ -362,14 +364,16 @@ static int cbc_tag(atrest__aead *a, uint8_t tag[ATREST_HMAC_TAG_LEN],
 	return 0;
 }
 
-static int cbc_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
-	const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len)
+static int cbc_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce, size_t aad_len,
+	const uint8_t *pt, size_t pt_len)
 {
 	size_t full = pt_len / CBC_BLOCK * CBC_BLOCK, rest = pt_len - full;
 	size_t body = full + (rest ? CBC_BLOCK : 0);
 	uint8_t iv[CBC_BLOCK], last[CBC_BLOCK] = {0};
 	int n, rc = 0;
 
+	ENSURE(aad_len == 0, ATREST_EINVAL,
+		"AES-CBC-HMAC takes no additional data (docs/FORMAT.md section 1)");
 	if (rest)
 		memcpy(last, pt + full, rest);
 	if (cbc_iv(a, iv, nonce) < 0 ||
@@ -379,7 +383,7 @@ static int cbc_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 		EVP_CipherFinal_ex(a->enc, out + body, &n) != 1)
 		rc = atrest__error_ossl(ATREST_ERROR, "AES-CBC seal failed");
 	out[body] = (uint8_t)(rest ? CBC_BLOCK - rest : 0);
-	if (rc == 0 && cbc_tag(a, out + body + 1, nonce, aad, aad_len, out, body) < 0)
+	if (rc == 0 && cbc_tag(a, out + body + 1, nonce, out, body) < 0)
 		rc = atrest__error_ossl(ATREST_ERROR, "HMAC-SHA256 failed");
 	atrest__wipe(last, sizeof(last));
 	return rc;
@@ -387,16 +391,17 @@ static int cbc_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 
 /* Verify first, decrypt only an authentic body (encrypt-then-MAC). */
 static int cbc_open(atrest__aead *a, uint8_t *out, size_t *pt_len, const uint8_t *nonce,
-	const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len)
+	size_t aad_len, const uint8_t *ct, size_t ct_len)
 {
 	uint8_t tag[ATREST_HMAC_TAG_LEN], iv[CBC_BLOCK], nonzero = 0;
 	size_t body, pad;
 	int n;
 
-	if (ct_len < CBC_TRAILER || (ct_len - CBC_TRAILER) % CBC_BLOCK != 0)
+	if (aad_len != 0 || ct_len < CBC_TRAILER ||
+		(ct_len - CBC_TRAILER) % CBC_BLOCK != 0)
 		return -1;
 	body = ct_len - CBC_TRAILER;
-	if (cbc_tag(a, tag, nonce, aad, aad_len, ct, body) < 0 ||
+	if (cbc_tag(a, tag, nonce, ct, body) < 0 ||
 		CRYPTO_memcmp(tag, ct + body + 1, sizeof(tag)) != 0)
 		return -1;
 	pad = ct[body];
@@ -419,7 +424,7 @@ int atrest__aead_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 	const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len)
 {
 	if (a->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256)
-		return cbc_seal(a, out, nonce, aad, aad_len, pt, pt_len);
+		return cbc_seal(a, out, nonce, aad_len, pt, pt_len);
 	return gcm_seal(a, out, nonce, aad, aad_len, pt, pt_len);
 }
 
@@ -430,7 +435,7 @@ int atrest__aead_open(atrest__aead *a, uint8_t *out, size_t *pt_len, const uint8
 
 	*pt_len = 0;
 	if (a->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256)
-		rc = cbc_open(a, out, pt_len, nonce, aad, aad_len, ct, ct_len);
+		rc = cbc_open(a, out, pt_len, nonce, aad_len, ct, ct_len);
 	else if (ct_len < ATREST_AEAD_TAG_LEN)
 		rc = -1;
 	else

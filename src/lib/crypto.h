@@ -42,7 +42,8 @@ void atrest__aead_free(atrest__aead *a);
  * Seal pt into out (atrest__cipher_ctlen(ptlen) bytes; out may equal pt
  * only for GCM and ChaCha20-Poly1305).  CBC-HMAC: IV = AES-ECB_K(nonce||0^4)
  * (SP 800-38A appendix C), zero padding to 16, tag =
- * HMAC-SHA256(mac_key, nonce || aad || ct || padcount).
+ * HMAC-SHA256(mac_key, nonce || ct || padcount); it takes no additional
+ * data (aad_len must be 0: ATREST_EINVAL, and open fails).
  */
 int atrest__aead_seal(atrest__aead *a, uint8_t *out, const uint8_t *nonce,
 	const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len);

@@ -11,7 +11,7 @@
 
 #include "common.h"
 
-#define MSG_MAX 1024
+#define MSG_MAX ATREST__ERROR_MSG_MAX
 
 static _Thread_local char tl_msg[MSG_MAX];
 static _Thread_local atrest_error tl_err;
@@ -33,6 +33,16 @@ static int set_message(int code, const char *fmt, va_list ap, const char *tail)
 }
 
 int atrest__error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_message(code, fmt, ap, NULL);
+	va_end(ap);
+	return code;
+}
+
+int atrest_error_set(int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -95,6 +105,21 @@ void atrest__error_prefix(const char *fmt, ...)
 	tl_msg[sizeof(tl_msg) - 1] = '\0';
 }
 
+void atrest__error_save(atrest__saved_error *out)
+{
+	out->code = tl_set ? tl_err.code : 0;
+	memcpy(out->message, tl_set ? tl_msg : "", tl_set ? sizeof(tl_msg) : 1);
+}
+
+int atrest__error_restore(const atrest__saved_error *e)
+{
+	if (e->code == 0) {
+		atrest_error_clear();
+		return 0;
+	}
+	return atrest__error(e->code, "%s", e->message);
+}
+
 int atrest__errno_code(int errnum)
 {
 	switch (errnum) {
@@ -148,6 +173,8 @@ const char *atrest_strerror(int code)
 		return "no space left";
 	case ATREST_ETOOBIG:
 		return "too big";
+	case ATREST_ECONFLICT:
+		return "changed meanwhile";
 	default:
 		return "error";
 	}

@@ -16,6 +16,7 @@
 #include "atrest/file.h"
 #include "format.h"
 #include "keyring.h"
+#include "pool.h"
 #include "secret.h"
 
 #define EXT_VERSION 1
@@ -316,41 +317,26 @@ static int sync_output(int fd)
 
 /* ---- keys: making and recovering the per-file data key */
 
-/* The keyed object, once per crypto thread (o[0] for one-thread use). */
+/* The keyed object (pipelines clone it per crypto thread). */
 struct fkey {
-	atrest__obj o[MAX_WORKERS];
-	int nobj;
+	atrest__obj o;
+	int keyed;
 	char key_id[KEY_ID_MAX + 1];
 };
 
 static void fkey_cleanup(struct fkey *k)
 {
-	for (int i = 0; i < k->nobj; i++)
-		atrest__obj_cleanup(&k->o[i]);
-	k->nobj = 0;
+	if (k->keyed)
+		atrest__obj_cleanup(&k->o);
+	k->keyed = 0;
 }
 
-/* Key k->o[0 .. n) from the data key; hb is the encoded header. */
-static int fkey_init(struct fkey *k, int n, const atrest__hdr *h, uint8_t *hb,
+/* Key k->o from the data key; hb is the encoded header. */
+static int fkey_init(struct fkey *k, const atrest__hdr *h, uint8_t *hb,
 	const uint8_t *dek, size_t dek_len, int check)
 {
-	GUARD(atrest__obj_init(&k->o[0], h, hb, dek, dek_len, check));
-	k->nobj = 1;
-	/* The others check the commitment the first one wrote or checked. */
-	while (k->nobj < n) {
-		GUARD(atrest__obj_init(
-			&k->o[k->nobj], &k->o[0].hdr, hb, dek, dek_len, 1));
-		k->nobj++;
-	}
-	return 0;
-}
-
-/* Crypto threads for a pump: one per online CPU, at most MAX_WORKERS. */
-static int pump_workers(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+	k->keyed = 1; /* cleanup is safe on a failed init */
+	return atrest__obj_init(&k->o, h, hb, dek, dek_len, check);
 }
 
 static int opts_check(const atrest_file_options *o, atrest__hdr *h)
@@ -393,8 +379,8 @@ out:
  * Everything a new file needs: the key, the header (into k) and the bytes
  * that start the file, header || sealed metadata (*prefix, malloc'd).
  */
-static int seal_setup(struct fkey *k, int nobj, atrest_keyprov *kp,
-	const atrest_file_options *opts, uint8_t **prefix, size_t *prefix_len)
+static int seal_setup(struct fkey *k, atrest_keyprov *kp, const atrest_file_options *opts,
+	uint8_t **prefix, size_t *prefix_len)
 {
 	uint8_t hb[ATREST__HDR_MAX], *meta = NULL, *buf = NULL;
 	atrest__secret *dek = NULL;
@@ -412,11 +398,11 @@ static int seal_setup(struct fkey *k, int nobj, atrest_keyprov *kp,
 	GUARD_OUT(seal_key(&dek, kp, &h, k->key_id));
 	h.meta_len = (uint32_t)atrest__cipher_ctlen(h.cipher, ml);
 	GUARD_OUT(atrest__hdr_encode(hb, sizeof(hb), &h));
-	GUARD_OUT(fkey_init(k, nobj, &h, hb, dek->data, ATREST__DEK_LEN, 0));
+	GUARD_OUT(fkey_init(k, &h, hb, dek->data, ATREST__DEK_LEN, 0));
 	buf = malloc((size_t)h.len + h.meta_len);
 	ENSURE_OUT(buf, ATREST_ERROR, "out of memory");
 	memcpy(buf, hb, h.len);
-	GUARD_OUT(atrest__meta_seal(&k->o[0], buf + h.len, meta, ml));
+	GUARD_OUT(atrest__meta_seal(&k->o, buf + h.len, meta, ml));
 	*prefix = buf;
 	*prefix_len = (size_t)h.len + h.meta_len;
 	buf = NULL;
@@ -447,21 +433,28 @@ static int file_hdr(atrest__hdr *h, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Bind kp to the parameters the file recorded (a passphrase's salt). */
+/*
+ * Bind kp to the parameters the file recorded (a passphrase's salt).
+ * Parameters the provider cannot parse were modified in the header; other
+ * failures (parameters over a limit, an unreachable provider) keep their
+ * code, with the file named as their source.
+ */
 static int bind_to_file(atrest_keyprov *kp, const struct ext *e)
 {
-	char *params = NULL, why[256];
+	atrest__saved_error why;
+	char *params = NULL;
 	int rc = atrest__kp_bind(kp, e->params[0] ? e->params : NULL, &params);
 
 	free(params);
-	if (rc != ATREST_EINTEGRITY && rc != ATREST_EINVAL)
-		return rc;
-	snprintf(why, sizeof(why), "%s",
-		atrest_error_last() ? atrest_error_last()->message : "");
-	return atrest__error(ATREST_EINTEGRITY,
-		"the file's %s parameters are "
-		"malformed (header modified): %s",
-		e->kind, why);
+	if (rc == ATREST_EINTEGRITY || rc == ATREST_EINVAL) {
+		atrest__error_save(&why);
+		return atrest__error(ATREST_EINTEGRITY,
+			"standalone file header modified: its %s parameters: %s", e->kind,
+			why.message);
+	}
+	if (rc < 0)
+		atrest__error_prefix("standalone file (%s parameters)", e->kind);
+	return rc;
 }
 
 /*
@@ -469,8 +462,7 @@ static int bind_to_file(atrest_keyprov *kp, const struct ext *e)
  * unwrap is the wrong master key when its id differs from the recorded one;
  * with the same id the header was modified.
  */
-static int open_key(
-	struct fkey *k, int nobj, atrest_keyprov *kp, const atrest__hdr *h, uint8_t *hb)
+static int open_key(struct fkey *k, atrest_keyprov *kp, const atrest__hdr *h, uint8_t *hb)
 {
 	uint8_t aad[WRAP_AAD_LEN];
 	char given[KEY_ID_MAX + 1];
@@ -495,7 +487,7 @@ static int open_key(
 			"unwrap under its own master key %s (header modified)",
 			e.key_id);
 	GUARD(rc);
-	rc = fkey_init(k, nobj, h, hb, dek->data, dek->len, 1);
+	rc = fkey_init(k, h, hb, dek->data, dek->len, 1);
 	atrest__secret_free(dek);
 	return rc;
 }
@@ -504,7 +496,7 @@ static int open_key(
  * Read and check the header and metadata from in and key k.  What was read
  * beyond them stays in in for the segments.
  */
-static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp, struct src *in,
+static int open_setup(struct fkey *k, atrest_keyprov *kp, struct src *in,
 	atrest_meta_entry **meta, size_t *meta_count)
 {
 	uint8_t *buf = malloc(ATREST__HDR_READ), *mp = NULL, *grown;
@@ -519,7 +511,7 @@ static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp, struct src *
 	GUARD_OUT(src_full(in, buf, ATREST__HDR_READ, &got));
 	GUARD_OUT(file_hdr(&h, buf, got));
 	keyed = 1;
-	GUARD_OUT(open_key(k, nobj, kp, &h, buf));
+	GUARD_OUT(open_key(k, kp, &h, buf));
 	need = (size_t)h.len + h.meta_len;
 	if (need > got) {
 		grown = realloc(buf, need);
@@ -531,7 +523,7 @@ static int open_setup(struct fkey *k, int nobj, atrest_keyprov *kp, struct src *
 	ENSURE_OUT(got >= need, ATREST_EINTEGRITY, "file truncated (in its metadata)");
 	mp = malloc(h.meta_len);
 	ENSURE_OUT(mp, ATREST_ERROR, "out of memory");
-	GUARD_OUT(atrest__meta_open(&k->o[0], mp, &ml, buf + h.len, h.meta_len));
+	GUARD_OUT(atrest__meta_open(&k->o, mp, &ml, buf + h.len, h.meta_len));
 	GUARD_OUT(atrest__meta_decode(meta, meta_count, mp, ml));
 	/* The rest is the start of the segments. */
 	memmove(buf, buf + need, got - need);
@@ -637,13 +629,13 @@ static int enc_new(atrest_file_encryptor **out, atrest_keyprov *kp,
 
 	*out = NULL;
 	ENSURE(e, ATREST_ERROR, "out of memory");
-	GUARD_OUT(seal_setup(&e->k, 1, kp, opts, &prefix, &plen));
+	GUARD_OUT(seal_setup(&e->k, kp, opts, &prefix, &plen));
 	e->out = *sink;
 	e->fsync = opts && opts->fsync;
-	nseg = batch_segments(e->k.o[0].hdr.segment_size);
-	e->cap = nseg * e->k.o[0].hdr.segment_size;
+	nseg = batch_segments(e->k.o.hdr.segment_size);
+	e->cap = nseg * e->k.o.hdr.segment_size;
 	e->pt = malloc(e->cap);
-	e->ct = malloc(nseg * e->k.o[0].seg_ct);
+	e->ct = malloc(nseg * e->k.o.seg_ct);
 	ENSURE_OUT(e->pt && e->ct, ATREST_ERROR, "out of memory");
 	GUARD_OUT(sink_write(&e->out, prefix, plen));
 	*out = e;
@@ -675,7 +667,7 @@ int atrest_file_encryptor_new_fd(atrest_file_encryptor **out, atrest_keyprov *ke
 static int enc_flush(atrest_file_encryptor *e, int final)
 {
 	size_t n = 0;
-	int rc = seal_batch(&e->k.o[0], &e->idx, e->pt, e->pt_len, final, e->ct, &n);
+	int rc = seal_batch(&e->k.o, &e->idx, e->pt, e->pt_len, final, e->ct, &n);
 
 	if (rc == 0)
 		rc = sink_write(&e->out, e->ct, n);
@@ -758,13 +750,13 @@ static int dec_new(atrest_file_decryptor **out, atrest_keyprov *kp, const struct
 	*out = NULL;
 	ENSURE(d, ATREST_ERROR, "out of memory");
 	d->in = *in;
-	rc = open_setup(&d->k, 1, kp, &d->in, &d->meta, &d->meta_count);
+	rc = open_setup(&d->k, kp, &d->in, &d->meta, &d->meta_count);
 	if (rc < 0) {
 		free(d->in.pend);
 		free(d);
 		return rc;
 	}
-	d->ct_cap = batch_segments(d->k.o[0].hdr.segment_size) * d->k.o[0].seg_ct;
+	d->ct_cap = batch_segments(d->k.o.hdr.segment_size) * d->k.o.seg_ct;
 	d->ct = malloc(d->ct_cap);
 	d->pt = malloc(d->ct_cap);
 	if (!d->ct || !d->pt) {
@@ -799,7 +791,7 @@ static int dec_fill(atrest_file_decryptor *d)
 
 	rc = src_batch(&d->in, d->ct, d->ct_cap, &n, &final);
 	if (rc == 0)
-		rc = open_batch(&d->k.o[0], &d->idx, d->ct, n, final, d->pt, &d->pt_len);
+		rc = open_batch(&d->k.o, &d->idx, d->ct, n, final, d->pt, &d->pt_len);
 	if (rc < 0) {
 		d->failed = rc;
 		d->pt_len = 0;
@@ -846,21 +838,26 @@ const char *atrest_file_decryptor_key_id(const atrest_file_decryptor *d)
  * ---- the pipeline of the fd pumps
  *
  * A ring of NSLOT batches passes three stages: a reader thread fills a
- * slot's input in stream order, crypto workers (the calling thread and up to
- * MAX_WORKERS - 1 helpers, each with its own cipher context) claim batches
- * in order and seal or open them independently (batch i starts at segment
- * i × segments per batch, as every batch but the last is full), and a writer
- * thread writes the outputs in order.  A slot carries its batch number, so
- * a stage never takes a slot still holding an older batch.
+ * slot's input in stream order and hands the batch to the worker pool
+ * (pool.c) as a job of its own; the pool's threads seal or open batches
+ * independently (batch i starts at segment i × segments per batch, as
+ * every batch but the last is full), each thread with its own cipher
+ * context; the calling thread waits for the batches in order, writes them
+ * and frees their slots.  A slot carries its batch number, so a stage never
+ * takes a slot still holding an older batch.
  */
 
-enum { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+enum { SLOT_FREE, SLOT_QUEUED };
+
+struct pipe;
 
 struct slot {
 	uint8_t *in, *out;
 	size_t in_len, out_len;
 	uint64_t seq; /* the batch it holds */
 	int final, state;
+	struct pipe *p;
+	atrest__job job; /* its crypto, while QUEUED */
 };
 
 struct pipe {
@@ -869,21 +866,15 @@ struct pipe {
 	struct slot s[NSLOT];
 	size_t in_cap, out_cap;
 	uint64_t seg_per_batch;
-	uint64_t next; /* the next batch a worker claims */
-	uint64_t end;  /* the last batch, once the reader found it */
 	batch_fn fn;
+	atrest__pool *pool;                 /* NULL: crypto runs in the writer */
+	atrest__obj *obj[ATREST__POOL_MAX]; /* per pool slot; [0] is the key's own */
 	struct src *src;
 	int out_fd, sync;
-	off_t synced;  /* writeback started up to here */
-	off_t dropped; /* written back and dropped from the cache up to here */
-	int stop;      /* a stage failed: the others leave */
-	int err_code;
-	char err_msg[512];
-};
-
-struct worker {
-	struct pipe *p;
-	atrest__obj *o;
+	off_t synced;            /* writeback started up to here */
+	off_t dropped;           /* written back and dropped from the cache up to here */
+	int stop;                /* a stage failed: the others leave */
+	atrest__saved_error err; /* the first failure, raised by pipe_run */
 };
 
 /* Record the first failure (lock held); thread-local errors cross here. */
@@ -891,13 +882,25 @@ static void pipe_fail(struct pipe *p, int rc)
 {
 	const atrest_error *e = atrest_error_last();
 
-	if (!p->err_code) {
-		p->err_code = rc;
-		snprintf(p->err_msg, sizeof(p->err_msg), "%s",
-			e && e->code == rc && e->message ? e->message
-							 : atrest_strerror(rc));
+	if (!p->err.code) {
+		if (!e || e->code != rc)
+			atrest__error(rc, "%s", atrest_strerror(rc));
+		atrest__error_save(&p->err);
 	}
 	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+}
+
+/* One batch's crypto, on whichever pool thread claims it. */
+static int crypto_item(void *ctx, size_t item, unsigned slot)
+{
+	struct slot *s = ctx;
+	struct pipe *p = s->p;
+	uint64_t idx = s->seq * p->seg_per_batch;
+	atrest__obj *o = NULL;
+
+	(void)item;
+	GUARD(atrest__obj_for_slot(&o, p->obj, slot));
+	return p->fn(o, &idx, s->in, s->in_len, s->final, s->out, &s->out_len);
 }
 
 /* Wait until slot s holds batch seq in state; 0 when stopped instead. */
@@ -924,18 +927,7 @@ static void pipe_set(struct pipe *p, struct slot *s, int rc, int state)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* The reader filled s with batch seq (workers read seq under the lock). */
-static void pipe_filled(struct pipe *p, struct slot *s, int rc, uint64_t seq, int final)
-{
-	pthread_mutex_lock(&p->mu);
-	s->seq = seq;
-	s->final = final;
-	if (rc == 0 && final)
-		p->end = seq;
-	pthread_mutex_unlock(&p->mu);
-	pipe_set(p, s, rc, SLOT_FILLED);
-}
-
+/* Fill slots in stream order and queue their crypto on the pool. */
 static void *reader_main(void *arg)
 {
 	struct pipe *p = arg;
@@ -947,46 +939,15 @@ static void *reader_main(void *arg)
 		if (!pipe_wait(p, s, 0, SLOT_FREE))
 			break;
 		rc = src_batch(p->src, s->in, p->in_cap, &s->in_len, &final);
-		pipe_filled(p, s, rc, i, final);
+		if (rc == 0) {
+			pthread_mutex_lock(&p->mu); /* the writer reads them */
+			s->seq = i;
+			s->final = final;
+			pthread_mutex_unlock(&p->mu);
+			atrest__pool_submit(p->pool, &s->job, crypto_item, s, 1);
+		}
+		pipe_set(p, s, rc, SLOT_QUEUED);
 		if (rc < 0 || final)
-			break;
-	}
-	return NULL;
-}
-
-/* Claim the next batch; 0 when there is none left (or a stage failed). */
-static int worker_claim(struct pipe *p, struct slot **out, uint64_t *seq)
-{
-	uint64_t i;
-	struct slot *s;
-	int ok;
-
-	pthread_mutex_lock(&p->mu);
-	i = p->next++;
-	s = &p->s[i % NSLOT];
-	while (!p->stop && i <= p->end && !(s->seq == i && s->state == SLOT_FILLED))
-		pthread_cond_wait(&p->cv, &p->mu);
-	ok = !p->stop && i <= p->end;
-	pthread_mutex_unlock(&p->mu);
-	*out = s;
-	*seq = i;
-	return ok;
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct pipe *p = w->p;
-	struct slot *s;
-	uint64_t i;
-
-	while (worker_claim(p, &s, &i)) {
-		uint64_t idx = i * p->seg_per_batch;
-		int rc = p->fn(
-			w->o, &idx, s->in, s->in_len, s->final, s->out, &s->out_len);
-
-		pipe_set(p, s, rc, SLOT_DONE);
-		if (rc < 0)
 			break;
 	}
 	return NULL;
@@ -1013,26 +974,37 @@ static void pipe_writeback(struct pipe *p, size_t len)
 	p->dropped = old;
 }
 
-static void *writer_main(void *arg)
+/* A slot whose job was waited for is free again; rc < 0 stops the pipe. */
+static void pipe_release(struct pipe *p, struct slot *s, int rc)
 {
-	struct pipe *p = arg;
+	pthread_mutex_lock(&p->mu);
+	s->state = SLOT_FREE;
+	if (rc < 0)
+		pipe_fail(p, rc);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
 
+/* The calling thread: batches in order, written once their crypto is done. */
+static void pipe_write_all(struct pipe *p)
+{
 	for (uint64_t i = 0;; i++) {
 		struct slot *s = &p->s[i % NSLOT];
 		int rc, final;
 
-		if (!pipe_wait(p, s, i, SLOT_DONE))
+		if (!pipe_wait(p, s, i, SLOT_QUEUED))
 			break;
-		/* Once freed, the slot may be refilled: read it first. */
 		final = s->final;
-		rc = fd_write_all(p->out_fd, s->out, s->out_len);
+		/* Runs the batch here when no pool thread has taken it yet. */
+		rc = atrest__pool_wait(p->pool, &s->job);
+		if (rc == 0)
+			rc = fd_write_all(p->out_fd, s->out, s->out_len);
 		if (rc == 0 && p->sync)
 			pipe_writeback(p, s->out_len);
-		pipe_set(p, s, rc, SLOT_FREE);
+		pipe_release(p, s, rc);
 		if (rc < 0 || final)
 			break;
 	}
-	return NULL;
 }
 
 static int pipe_init(struct pipe *p, size_t in_cap, size_t out_cap)
@@ -1040,10 +1012,10 @@ static int pipe_init(struct pipe *p, size_t in_cap, size_t out_cap)
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	p->end = UINT64_MAX;
 	p->in_cap = in_cap;
 	p->out_cap = out_cap;
 	for (int i = 0; i < NSLOT; i++) {
+		p->s[i].p = p;
 		p->s[i].in = malloc(in_cap);
 		p->s[i].out = malloc(out_cap);
 		ENSURE(p->s[i].in && p->s[i].out, ATREST_ERROR, "out of memory");
@@ -1062,40 +1034,50 @@ static void pipe_free(struct pipe *p)
 		free(p->s[i].in);
 		free(p->s[i].out);
 	}
+	for (unsigned i = 1; i < ATREST__POOL_MAX; i++) {
+		if (p->obj[i])
+			atrest__obj_cleanup(p->obj[i]);
+		free(p->obj[i]);
+	}
+	atrest__pool_free(p->pool);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 }
 
-/* Start the reader, writer and helper workers, work, and join them all. */
-static void pipe_threads(struct pipe *p, struct fkey *k)
+/*
+ * Run the reader thread and write here.  On the way out, every batch still
+ * queued on the pool is waited for: its buffers must outlive its crypto.
+ */
+static void pipe_threads(struct pipe *p)
 {
-	struct worker w[MAX_WORKERS];
-	pthread_t rd, wr, helper[MAX_WORKERS];
-	int have_rd, have_wr = 0, nh = 0;
+	pthread_t rd;
+	int have_rd = pthread_create(&rd, NULL, reader_main, p) == 0;
 
-	have_rd = pthread_create(&rd, NULL, reader_main, p) == 0;
-	if (have_rd)
-		have_wr = pthread_create(&wr, NULL, writer_main, p) == 0;
-	for (int i = 0; i < k->nobj; i++)
-		w[i] = (struct worker){p, &k->o[i]};
-	while (have_wr && nh + 1 < k->nobj &&
-		pthread_create(&helper[nh], NULL, worker_main, &w[nh + 1]) == 0)
-		nh++;
-	pthread_mutex_lock(&p->mu);
-	if (!have_wr)
+	if (have_rd) {
+		pipe_write_all(p);
+	} else {
+		pthread_mutex_lock(&p->mu);
 		pipe_fail(p, atrest__error(ATREST_ERROR, "cannot start a thread"));
-	pthread_mutex_unlock(&p->mu);
-	worker_main(&w[0]);
-	for (int i = 0; i < nh; i++)
-		pthread_join(helper[i], NULL);
+		pthread_mutex_unlock(&p->mu);
+	}
 	pthread_mutex_lock(&p->mu);
 	if (p->stop)
 		pthread_cond_broadcast(&p->cv); /* the reader polls p->stop */
 	pthread_mutex_unlock(&p->mu);
-	if (have_wr)
-		pthread_join(wr, NULL);
 	if (have_rd)
 		pthread_join(rd, NULL);
+	for (int i = 0; i < NSLOT; i++)
+		if (p->s[i].state == SLOT_QUEUED)
+			pipe_release(
+				p, &p->s[i], atrest__pool_wait(p->pool, &p->s[i].job));
+}
+
+/* Crypto threads of a pump: one per online CPU, at most MAX_WORKERS. */
+static unsigned pump_threads(void)
+{
+	unsigned n = atrest__pool_cpus();
+
+	return n > MAX_WORKERS ? MAX_WORKERS : n;
 }
 
 static int pipe_run(struct fkey *k, batch_fn fn, struct src *src, int out_fd,
@@ -1107,18 +1089,22 @@ static int pipe_run(struct fkey *k, batch_fn fn, struct src *src, int out_fd,
 	p.fn = fn;
 	p.src = src;
 	p.out_fd = out_fd;
-	p.seg_per_batch = batch_segments(k->o[0].hdr.segment_size);
+	p.obj[0] = &k->o;
+	p.seg_per_batch = batch_segments(k->o.hdr.segment_size);
 	p.sync = sync && is_regular(out_fd);
 	if (p.sync && (p.synced = lseek(out_fd, 0, SEEK_CUR)) < 0)
 		p.sync = 0;
 	p.dropped = p.synced;
+	/* No pool (one CPU, or no thread could start): crypto runs here. */
+	if (pump_threads() >= 2 && atrest__pool_new(&p.pool, pump_threads()) < 0)
+		p.pool = NULL;
 	src->stop = &p.stop;
 	if (rc == 0)
-		pipe_threads(&p, k);
+		pipe_threads(&p);
 	src->stop = NULL;
 	pipe_free(&p);
-	if (rc == 0 && p.err_code)
-		rc = atrest__error(p.err_code, "%s", p.err_msg);
+	if (rc == 0 && p.err.code)
+		rc = atrest__error_restore(&p.err);
 	return rc;
 }
 
@@ -1138,12 +1124,12 @@ int atrest_file_encrypt_fd(
 	int rc;
 
 	ENSURE(in_fd >= 0 && out_fd >= 0, ATREST_EINVAL, "bad file descriptor");
-	GUARD(seal_setup(&k, pump_workers(), key, opts, &prefix, &plen));
+	GUARD(seal_setup(&k, key, opts, &prefix, &plen));
 	advise_sequential(in_fd);
-	nseg = batch_segments(k.o[0].hdr.segment_size);
+	nseg = batch_segments(k.o.hdr.segment_size);
 	GUARD_OUT(fd_write_all(out_fd, prefix, plen));
-	GUARD_OUT(pipe_run(&k, seal_batch, &in, out_fd, nseg * k.o[0].hdr.segment_size,
-		nseg * k.o[0].seg_ct, opts && opts->fsync));
+	GUARD_OUT(pipe_run(&k, seal_batch, &in, out_fd, nseg * k.o.hdr.segment_size,
+		nseg * k.o.seg_ct, opts && opts->fsync));
 	if (opts && opts->fsync)
 		rc = sync_output(out_fd);
 out:
@@ -1166,9 +1152,9 @@ int atrest_file_decrypt_fd(
 		GUARD(atrest__check_version(opts->version, ATREST_FILE_OPTIONS_VERSION,
 			"atrest_file_options"));
 	advise_sequential(in_fd);
-	GUARD(open_setup(&k, pump_workers(), key, &in, &meta, &mc));
+	GUARD(open_setup(&k, key, &in, &meta, &mc));
 	free(meta);
-	cap = batch_segments(k.o[0].hdr.segment_size) * k.o[0].seg_ct;
+	cap = batch_segments(k.o.hdr.segment_size) * k.o.seg_ct;
 	rc = pipe_run(&k, open_batch, &in, out_fd, cap, cap, opts && opts->fsync);
 	if (rc == 0 && opts && opts->fsync)
 		rc = sync_output(out_fd);

@@ -278,6 +278,20 @@ int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i, i
 		return atrest__error(ATREST_EINTEGRITY,
 			"segment %llu failed authentication (modified, truncated or reordered)",
 			(unsigned long long)i);
+	/*
+	 * Every segment but the last holds exactly S bytes.  A CBC-HMAC
+	 * segment of full length can still carry a pad count (an authentic
+	 * but non-conforming writer): readers would then disagree on the
+	 * plaintext, so it is refused.
+	 */
+	if (!last && *pt_len != o->hdr.segment_size) {
+		atrest__wipe(out, *pt_len);
+		*pt_len = 0;
+		return atrest__error(ATREST_EINTEGRITY,
+			"segment %llu holds fewer bytes than the segment size, and is "
+			"not the last (malformed object)",
+			(unsigned long long)i);
+	}
 	return 0;
 }
 
@@ -347,6 +361,7 @@ static int meta_measure(size_t *count, size_t *strings, const uint8_t *buf, size
 		ENSURE(len - off - 2 >= kl + 4, ATREST_EINTEGRITY, "metadata truncated");
 		vl = atrest__le32(buf + off + 2 + kl);
 		ENSURE(len - off - 6 - kl >= vl, ATREST_EINTEGRITY, "metadata truncated");
+		ENSURE(kl > 0, ATREST_EINTEGRITY, "metadata has an empty key");
 		ENSURE(!memchr(buf + off + 2, 0, kl) &&
 				!memchr(buf + off + 6 + kl, 0, vl),
 			ATREST_EINTEGRITY, "metadata holds a NUL byte");
@@ -355,6 +370,13 @@ static int meta_measure(size_t *count, size_t *strings, const uint8_t *buf, size
 	}
 	ENSURE(off == len, ATREST_EINTEGRITY, "metadata has trailing bytes");
 	return 0;
+}
+
+int atrest__meta_check(const uint8_t *buf, size_t len)
+{
+	size_t count, strings;
+
+	return meta_measure(&count, &strings, buf, len);
 }
 
 int atrest__meta_decode(
@@ -491,6 +513,7 @@ int atrest__obj_open_buf(uint8_t **out, size_t *out_len, atrest__hdr *h,
 	buf = malloc(size + o.seg_ct);
 	ENSURE_OUT(meta && buf, ATREST_ERROR, "out of memory");
 	GUARD_OUT(atrest__meta_open(&o, meta, &ml, obj + h->len, h->meta_len));
+	GUARD_OUT(atrest__meta_check(meta, ml));
 	GUARD_OUT(open_body(&o, buf, obj));
 	*out = buf;
 	*out_len = (size_t)size;
@@ -508,4 +531,24 @@ int atrest__obj_clone(atrest__obj *out, const atrest__obj *o)
 	out->aead = NULL;
 	return atrest__aead_new(
 		&out->aead, o->hdr.cipher, o->key, atrest__cipher_keylen(o->hdr.cipher));
+}
+
+int atrest__obj_for_slot(atrest__obj **out, atrest__obj **slots, unsigned slot)
+{
+	atrest__obj *o = slots[slot];
+	int rc;
+
+	if (!o) {
+		o = malloc(sizeof(*o));
+		ENSURE(o, ATREST_ERROR, "out of memory");
+		rc = atrest__obj_clone(o, slots[0]);
+		if (rc < 0) {
+			atrest__obj_cleanup(o);
+			free(o);
+			return rc;
+		}
+		slots[slot] = o;
+	}
+	*out = o;
+	return 0;
 }

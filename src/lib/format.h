@@ -97,6 +97,12 @@ void atrest__obj_cleanup(atrest__obj *o);
  * open segments of the same object; free it with atrest__obj_cleanup.
  */
 int atrest__obj_clone(atrest__obj *out, const atrest__obj *o);
+/*
+ * The copy of slots[0] that thread slot works with, cloned into slots[slot]
+ * on first use (the caller frees slots 1.. with atrest__obj_cleanup and
+ * free).  One thread per slot, as the worker pool guarantees.
+ */
+int atrest__obj_for_slot(atrest__obj **out, atrest__obj **slots, unsigned slot);
 
 /* Segment layout of an object of stored_size bytes; ATREST_EINTEGRITY
  * when the size cannot be that of an intact object. */
@@ -111,7 +117,11 @@ size_t atrest__seg_ctlen(const atrest__obj *o, uint64_t i);
 void atrest__nonce(uint8_t out[ATREST_NONCE_LEN], const uint8_t *prefix, uint32_t index,
 	uint8_t flag);
 
-/* Seal / open segment i; last marks the final segment. */
+/*
+ * Seal / open segment i; last marks the final segment.  Opening a segment
+ * that is not last fails (ATREST_EINTEGRITY) unless it holds exactly the
+ * segment size.
+ */
 int atrest__seg_seal(atrest__obj *o, uint8_t *out, uint64_t i, int last,
 	const uint8_t *pt, size_t pt_len);
 ATREST__WUR int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, uint64_t i,
@@ -125,6 +135,12 @@ ATREST__WUR int atrest__seg_open(atrest__obj *o, uint8_t *out, size_t *pt_len, u
 int atrest__meta_encode(uint8_t **out, size_t *out_len, const atrest_meta *m);
 int atrest__meta_decode(
 	atrest_meta_entry **out, size_t *count, const uint8_t *buf, size_t len);
+/*
+ * Check decrypted metadata against every rule of FORMAT.md 2.4 (count
+ * matching the entries, no trailing bytes, non-empty keys, no NUL);
+ * ATREST_EINTEGRITY otherwise.  Every reader calls it, decoding or not.
+ */
+int atrest__meta_check(const uint8_t *buf, size_t len);
 /* Seal / open the metadata block (nonce index 0xFFFFFFFF, flag 2). */
 int atrest__meta_seal(atrest__obj *o, uint8_t *out, const uint8_t *pt, size_t pt_len);
 ATREST__WUR int atrest__meta_open(

@@ -1,10 +1,12 @@
 /*
- * Keyless inspection of an object file (atrest inspect): header facts and
- * the layout its size implies.  Nothing is authenticated here; the parser is
- * the same hardened one the reader uses.
+ * Keyless inspection of an object (atrest inspect), as a file or through a
+ * store's backend: header facts and the layout its size implies.  Nothing
+ * is authenticated here; the parser is the same hardened one the reader
+ * uses.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,9 +14,29 @@
 #include "atrest/inspect.h"
 #include "format.h"
 #include "keyring.h"
+#include "names.h"
+#include "store_int.h"
+
+/* Where the bytes come from: a file, or a backend's reader. */
+typedef struct source {
+	int fd;
+	atrest_backend_reader *br;
+} source;
+
+static int read_at(const source *src, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	ssize_t n;
+
+	if (src->br)
+		return atrest__br_pread(src->br, buf, len, off, got);
+	n = pread(src->fd, buf, len, (off_t)off);
+	ENSURE(n >= 0, ATREST_ERROR, "cannot read: %s", strerror(errno));
+	*got = (size_t)n;
+	return 0;
+}
 
 static int fill_info(
-	atrest_header_info *out, const atrest__hdr *h, int fd, uint64_t stored)
+	atrest_header_info *out, const atrest__hdr *h, const source *src, uint64_t stored)
 {
 	size_t seg_ct = atrest__cipher_ctlen(h->cipher, h->segment_size), last;
 	uint64_t data_off = (uint64_t)h->len + h->meta_len, nseg;
@@ -36,10 +58,10 @@ static int fill_info(
 	GUARD(atrest__layout(&nseg, &last, h->cipher, h->segment_size, data_off, stored));
 	if (h->cipher == ATREST_CIPHER_AES_256_CBC_HMAC_SHA256) {
 		uint8_t b;
-		ENSURE(pread(fd, &b, 1,
-			       (off_t)atrest__pad_byte_off(
-				       data_off, seg_ct, nseg, last)) == 1,
-			ATREST_EINTEGRITY, "object truncated");
+		size_t got = 0;
+		GUARD(read_at(src, &b, 1,
+			atrest__pad_byte_off(data_off, seg_ct, nseg, last), &got));
+		ENSURE(got == 1, ATREST_EINTEGRITY, "object truncated");
 		pad = b;
 	}
 	out->segments = nseg;
@@ -47,31 +69,71 @@ static int fill_info(
 		&out->plaintext_size, h->cipher, h->segment_size, nseg, last, pad);
 }
 
-int atrest_inspect_file(atrest_header_info *out, const char *path)
+static int inspect_source(atrest_header_info *out, const source *src, uint64_t stored)
 {
 	uint8_t head[ATREST__HDR_READ];
-	struct stat sb;
 	atrest__hdr h;
-	ssize_t got;
-	int fd, rc;
+	size_t got = 0;
 
+	GUARD(read_at(src, head, sizeof(head), 0, &got));
+	GUARD(atrest__hdr_parse(&h, head, got));
+	return fill_info(out, &h, src, stored);
+}
+
+static int info_init(atrest_header_info *out)
+{
 	GUARD(atrest__check_version(
 		out->version, ATREST_HEADER_INFO_VERSION, "atrest_header_info"));
 	memset(out, 0, sizeof(*out));
 	out->version = ATREST_HEADER_INFO_VERSION;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	return 0;
+}
+
+int atrest_inspect_file(atrest_header_info *out, const char *path)
+{
+	source src = {-1, NULL};
+	struct stat sb;
+	int rc;
+
+	GUARD(info_init(out));
+	/* O_NONBLOCK: a FIFO cannot hang the open (it is refused below). */
+	src.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (src.fd < 0)
 		return atrest__error_os(
 			atrest__errno_code(errno), errno, "cannot open %s", path);
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
+	if (fstat(src.fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(src.fd);
 		return atrest__error(ATREST_EINVAL, "%s is not a regular file", path);
 	}
-	got = pread(fd, head, sizeof(head), 0);
-	rc = got < 0 ? atrest__error_os(ATREST_ERROR, errno, "cannot read %s", path)
-		     : atrest__hdr_parse(&h, head, (size_t)got);
-	if (rc == 0)
-		rc = fill_info(out, &h, fd, (uint64_t)sb.st_size);
-	close(fd);
+	rc = inspect_source(out, &src, (uint64_t)sb.st_size);
+	close(src.fd);
+	return rc;
+}
+
+int atrest_inspect_object(atrest_header_info *out, const char *location,
+	const char *tenant, const char *name)
+{
+	source src = {-1, NULL};
+	atrest_backend *b = NULL;
+	char key[ATREST__STORE_KEY_MAX];
+	int rc;
+
+	GUARD(info_init(out));
+	GUARD(atrest_name_check(name));
+	if (tenant && *tenant)
+		GUARD(atrest__tenant_check(tenant));
+	snprintf(key, sizeof(key), "%s%s%s%s",
+		tenant && *tenant ? ATREST__TENANTS_DIR : "",
+		tenant && *tenant ? tenant : "", tenant && *tenant ? "/objects/" : "",
+		name);
+	GUARD(atrest__backend_from_location(
+		&b, location && *location ? location : "./atrest-store", 0));
+	GUARD_OUT(atrest__backend_check(b));
+	GUARD_OUT(atrest__b_prepare(b, 0));
+	GUARD_OUT(atrest__b_open_read(b, &src.br, key));
+	rc = inspect_source(out, &src, src.br->size);
+out:
+	atrest__br_close(src.br);
+	atrest__b_free(b);
 	return rc;
 }

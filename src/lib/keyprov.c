@@ -57,12 +57,23 @@ int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap)
 	return 0;
 }
 
+/* After a wrap or a rewrap of n bytes: its event, then its length checked. */
+static int wrapped_out(atrest_keyprov *kp, int op, int rc, uint64_t t0,
+	const uint8_t *aad, size_t aad_len, size_t n)
+{
+	atrest__obs_provider(kp, op, aad, aad_len, rc, t0);
+	GUARD(rc);
+	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
+		"key provider '%s' returned a %s key of bad length %zu", kp->kind,
+		op == ATREST_OP_KEY_REWRAP ? "rewrapped" : "wrapped", n);
+	return 0;
+}
+
 int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uint8_t *key,
 	const uint8_t *aad, size_t aad_len)
 {
-	size_t n = 0;
-
 	uint64_t t0 = atrest__obs_clock();
+	size_t n = 0;
 	int rc;
 
 	GUARD(check_kp(kp));
@@ -71,11 +82,7 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 		kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
 			aad_len),
 		"wrap a key");
-	atrest__obs_provider(kp, ATREST_OP_KEY_WRAP, aad, aad_len, rc, t0);
-	GUARD(rc);
-	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
-		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind,
-		n);
+	GUARD(wrapped_out(kp, ATREST_OP_KEY_WRAP, rc, t0, aad, aad_len, n));
 	*out_len = n;
 	return 0;
 }
@@ -89,7 +96,11 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 
 	*out = NULL;
 	GUARD(check_kp(kp));
-	GUARD(atrest__secret_new(&s, ATREST__DEK_LEN * 2));
+	/*
+	 * Room for anything a wrapped blob could hold, so a provider handed
+	 * another provider's blob says "not mine" rather than "no room".
+	 */
+	GUARD(atrest__secret_new(&s, ATREST_WRAPPED_MAX));
 	atrest_error_clear();
 	uint64_t t0 = atrest__obs_clock();
 	rc = kp_failed(kp,
@@ -106,6 +117,33 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	}
 	s->len = n;
 	*out = s;
+	return 0;
+}
+
+int atrest__kp_can_rewrap(atrest_keyprov *kp)
+{
+	return kp && kp->version >= 2 && kp->rewrap;
+}
+
+int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len)
+{
+	uint8_t tmp[ATREST_WRAPPED_MAX];
+	size_t n = 0;
+	uint64_t t0;
+	int rc;
+
+	GUARD(check_kp(kp));
+	ENSURE(atrest__kp_can_rewrap(kp), ATREST_EINVAL,
+		"key provider '%s' cannot rewrap inside its service", kp->kind);
+	atrest_error_clear();
+	t0 = atrest__obs_clock();
+	rc = kp_failed(kp,
+		kp->rewrap(kp, tmp, sizeof(tmp), &n, wrapped, wrapped_len, aad, aad_len),
+		"rewrap a key");
+	GUARD(wrapped_out(kp, ATREST_OP_KEY_REWRAP, rc, t0, aad, aad_len, n));
+	memcpy(out, tmp, n);
+	*out_len = n;
 	return 0;
 }
 

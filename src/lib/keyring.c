@@ -11,6 +11,7 @@
 
 #include "crypto.h"
 #include "keyring.h"
+#include "names.h"
 #include "obs.h"
 
 #define KEYRING_FORMAT "atrest-keyring"
@@ -51,16 +52,30 @@ static int wrap_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d)
 	return atrest__kp_wrap(kp, d->wrapped, &d->wrapped_len, d->key->data, aad, n);
 }
 
+/* A random id that the keyring does not hold (tombstones included). */
+static int fresh_id(atrest__keyring *kr, uint32_t *out)
+{
+	uint8_t r[3];
+
+	for (int tries = 0; tries < 1000; tries++) {
+		GUARD(atrest__rand(r, sizeof(r)));
+		uint32_t id = (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16;
+		if (id >= 1 && id <= ATREST__DEK_ID_MAX &&
+			!atrest__keyring_find(kr, id)) {
+			*out = id;
+			return 0;
+		}
+	}
+	return atrest__error(ATREST_ERROR, "no free data key id");
+}
+
 static int new_dek(atrest__keyring *kr, atrest_keyprov *kp)
 {
 	atrest__dek *keys, *d;
-	uint32_t id = 1;
+	uint32_t id = 0;
 
-	for (size_t i = 0; i < kr->nkeys; i++)
-		if (kr->keys[i].id >= id)
-			id = kr->keys[i].id + 1;
-	ENSURE(kr->nkeys < MAX_KEYS && id < 0xFFFFFF, ATREST_ERROR,
-		"keyring holds too many data keys");
+	ENSURE(kr->nkeys < MAX_KEYS, ATREST_ERROR, "keyring holds too many data keys");
+	GUARD(fresh_id(kr, &id));
 	keys = realloc(kr->keys, (kr->nkeys + 1) * sizeof(*keys));
 	ENSURE(keys, ATREST_ERROR, "out of memory");
 	kr->keys = keys;
@@ -115,6 +130,7 @@ int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp)
 	int rc;
 
 	ENSURE(kr, ATREST_ERROR, "out of memory");
+	kr->version = 2;
 	GUARD_OUT(atrest__rand(kr->store_id, sizeof(kr->store_id)));
 	GUARD_OUT(bind_provider(kr, kp));
 	GUARD_OUT(atrest__secret_new(&check, 32));
@@ -123,7 +139,6 @@ int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp)
 		wrap_aad(aad, kr, "atrest/v1 check", 0)));
 	GUARD_OUT(derive_mac_key(kr, check));
 	GUARD_OUT(new_dek(kr, kp));
-	GUARD_OUT(atrest__keyring_audit_make(kr, kp));
 	kr->check_secret = check;
 	check = NULL;
 	*out = kr;
@@ -189,14 +204,46 @@ static void canon_str(canon *c, const char *s)
 	canon_bytes(c, s ? s : "", s ? strlen(s) : 0);
 }
 
-static void canon_audit(canon *c, const atrest__keyring *kr);
+/* The audit trail's signing key: absent from keyrings that have none. */
+static void canon_audit(canon *c, const atrest__keyring *kr)
+{
+	if (!kr->has_audit)
+		return;
+	canon_str(c, "audit");
+	canon_put(c, kr->audit_pub, 32);
+	canon_bytes(c, kr->audit_wrapped, kr->audit_wrapped_len);
+}
+
+/*
+ * Version 2 appends the tenant, the settings, the tenant registry and
+ * (when there is one) the audit key.
+ */
+static void canon_v2(canon *c, const atrest__keyring *kr)
+{
+	const atrest_settings *s = &kr->settings;
+
+	canon_str(c, kr->tenant);
+	canon_str(c, atrest_cipher_name(s->cipher));
+	canon_u64(c, s->segment_size);
+	canon_u64(c, s->rotate_days);
+	canon_u64(c, s->force_days);
+	canon_u64(c, kr->ntenants);
+	for (size_t i = 0; i < kr->ntenants; i++) {
+		const atrest__tenant *t = &kr->tenants[i];
+		canon_str(c, t->name);
+		canon_put(c, t->id, 16);
+		canon_str(c, t->key_uri);
+		canon_str(c, t->key_file);
+	}
+	canon_audit(c, kr);
+}
 
 static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 {
 	canon c = {0};
 	int rc;
 
-	canon_str(&c, "atrest-keyring-v1");
+	canon_str(&c, kr->version >= 2 ? "atrest-keyring-v2" : "atrest-keyring-v1");
 	canon_put(&c, kr->store_id, 16);
 	canon_u64(&c, kr->generation);
 	canon_u64(&c, kr->active);
@@ -212,7 +259,8 @@ static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 		canon_u64(&c, (uint64_t)d->status);
 		canon_bytes(&c, d->wrapped, d->wrapped_len);
 	}
-	canon_audit(&c, kr);
+	if (kr->version >= 2)
+		canon_v2(&c, kr);
 	ENSURE(!c.oom, ATREST_ERROR, "out of memory");
 	rc = atrest__hmac_sha256(mac, kr->mac_key->data, kr->mac_key->len, c.b, c.len);
 	free(c.b);
@@ -222,6 +270,14 @@ static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
 static int check_active(const atrest__keyring *kr)
 {
 	const atrest__dek *d = NULL;
+
+	if (kr->active == 0) { /* shredded: every key destroyed */
+		for (size_t i = 0; i < kr->nkeys; i++)
+			ENSURE(kr->keys[i].status == ATREST__DEK_DESTROYED,
+				ATREST_EINTEGRITY,
+				"keyring damaged: no active key but live keys");
+		return 0;
+	}
 
 	for (size_t i = 0; i < kr->nkeys; i++)
 		if (kr->keys[i].id == kr->active)
@@ -244,11 +300,21 @@ int atrest__keyring_unlock(atrest__keyring *kr, atrest_keyprov *kp)
 	 * key, and the same key by another route (ATREST_KEY instead of a key
 	 * file) must not change the recorded kind or id.
 	 */
-	GUARD(atrest__kp_bind(kp, kr->params, &params));
+	rc = atrest__kp_bind(kp, kr->params, &params);
 	free(params);
+	if (rc < 0) {
+		atrest__error_prefix("keyring");
+		return rc;
+	}
 	GUARD(atrest__kp_key_id(kp, given, sizeof(given)));
 	rc = atrest__kp_unwrap(kp, &check, kr->check, kr->check_len, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
+	/* The key the keyring names, yet its check does not unwrap: edited. */
+	if ((rc == ATREST_EKEY || rc == ATREST_EINTEGRITY) && !strcmp(given, kr->key_id))
+		return atrest__error(ATREST_EINTEGRITY,
+			"keyring damaged: its check does not unwrap under its own master "
+			"key %s (store_id or check edited, or corrupted)",
+			given);
 	if (rc == ATREST_EKEY || rc == ATREST_EINTEGRITY)
 		return atrest__error(ATREST_EKEY,
 			"wrong master key: the store's keyring is wrapped by master key %s, "
@@ -291,16 +357,6 @@ static int parse_blob(uint8_t *out, size_t *len, const char *b64)
 
 /* ---- the audit trail's signing key (docs/FORMAT.md, "Keyring") ---- */
 
-/* MAC input: absent in keyrings that have no audit key. */
-static void canon_audit(canon *c, const atrest__keyring *kr)
-{
-	if (!kr->has_audit)
-		return;
-	canon_str(c, "audit");
-	canon_put(c, kr->audit_pub, 32);
-	canon_bytes(c, kr->audit_wrapped, kr->audit_wrapped_len);
-}
-
 static int parse_audit(atrest__keyring *kr, json_t *o)
 {
 	const char *pub = jstr(o, "public");
@@ -315,23 +371,18 @@ static int parse_audit(atrest__keyring *kr, json_t *o)
 	return 0;
 }
 
-static int audit_json(json_t *root, const atrest__keyring *kr)
+static json_t *audit_json(const atrest__keyring *kr)
 {
 	char pub[65], *w;
-	int rc;
+	json_t *o;
 
-	if (!kr->has_audit)
-		return 0;
 	atrest__hex(pub, kr->audit_pub, 32);
 	w = atrest__b64(kr->audit_wrapped, kr->audit_wrapped_len);
-	rc = w ? json_object_set_new(root, "audit",
-			 json_pack("{s:s, s:s}", "public", pub, "wrapped", w))
-	       : -1;
+	o = w ? json_pack("{s:s, s:s}", "public", pub, "wrapped", w) : NULL;
 	free(w);
-	return rc;
+	return o;
 }
 
-/* The seed, unwrapped once and kept (a rewrap may rebind kp meanwhile). */
 static int unwrap_audit(atrest__keyring *kr, atrest_keyprov *kp)
 {
 	uint8_t aad[64], pub[32];
@@ -357,6 +408,8 @@ int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp)
 
 	if (kr->has_audit)
 		return 0;
+	ENSURE(!kr->tenant[0], ATREST_EINVAL,
+		"a tenant's keyring holds no audit key (the store's signs)");
 	GUARD(atrest__secret_new(&seed, 32));
 	GUARD_OUT(atrest__rand(seed->data, 32));
 	GUARD_OUT(atrest__ed25519_public(kr->audit_pub, seed->data));
@@ -380,28 +433,6 @@ int atrest__keyring_audit_seed(
 	return atrest__secret_dup(out, kr->audit_seed->data, 32);
 }
 
-/* Rewrap: the audit seed into scratch (nk), adopted by audit_rewrapped. */
-static int audit_rewrap(
-	atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to, atrest__dek *nk)
-{
-	atrest__dek *d = &nk[kr->nkeys];
-	uint8_t aad[64];
-
-	if (!kr->has_audit)
-		return 0;
-	GUARD(unwrap_audit(kr, from));
-	return atrest__kp_wrap(to, d->wrapped, &d->wrapped_len, kr->audit_seed->data, aad,
-		wrap_aad(aad, kr, "atrest/v1 audit", 0));
-}
-
-static void audit_rewrapped(atrest__keyring *kr, const atrest__dek *nk)
-{
-	if (!kr->has_audit)
-		return;
-	memcpy(kr->audit_wrapped, nk[kr->nkeys].wrapped, nk[kr->nkeys].wrapped_len);
-	kr->audit_wrapped_len = nk[kr->nkeys].wrapped_len;
-}
-
 static int parse_dek(atrest__dek *d, json_t *o)
 {
 	json_int_t id, created;
@@ -416,8 +447,9 @@ static int parse_dek(atrest__dek *d, json_t *o)
 	d->status = status_from_name(st);
 	if (d->status < 0)
 		return -1;
+	/* A tombstone has no wrapped key at all (not even null). */
 	if (d->status == ATREST__DEK_DESTROYED)
-		return w ? -1 : 0;
+		return json_object_get(o, "wrapped") ? -1 : 0;
 	return parse_blob(d->wrapped, &d->wrapped_len, w);
 }
 
@@ -441,6 +473,90 @@ static int parse_keys(atrest__keyring *kr, json_t *arr)
 	return 0;
 }
 
+static int parse_settings(atrest__keyring *kr, json_t *o)
+{
+	json_int_t seg, rot, force;
+	const char *cipher = jstr(o, "cipher");
+	atrest_settings *s = &kr->settings;
+
+	if (!json_is_object(o) || !cipher || jint(o, "segment_size", &seg) ||
+		jint(o, "rotate_days", &rot) || jint(o, "force_days", &force) ||
+		seg < 1 || seg > UINT32_MAX || rot < 1 || rot > UINT32_MAX || force < 1 ||
+		force > UINT32_MAX)
+		return -1;
+	s->version = ATREST_SETTINGS_VERSION;
+	s->cipher = atrest_cipher_from_name(cipher);
+	s->segment_size = (uint32_t)seg;
+	s->rotate_days = (uint32_t)rot;
+	s->force_days = (uint32_t)force;
+	return atrest__settings_valid(s) == 0 ? 0 : -1;
+}
+
+static int parse_tenant(atrest__tenant *t, json_t *o)
+{
+	const char *name = jstr(o, "name"), *id = jstr(o, "id");
+	const char *uri = jstr(o, "key_uri"), *file = jstr(o, "key_file");
+
+	memset(t, 0, sizeof(*t));
+	if (!json_is_object(o) || !name || atrest__tenant_check(name) < 0 || !id ||
+		atrest__unhex(t->id, 16, id) || (uri && file) || (uri && !*uri) ||
+		(file && *file != '/'))
+		return -1;
+	strcpy(t->name, name);
+	if (uri && !(t->key_uri = strdup(uri)))
+		return -1;
+	if (file && !(t->key_file = strdup(file)))
+		return -1;
+	return 0;
+}
+
+static int parse_tenants(atrest__keyring *kr, json_t *arr)
+{
+	size_t n = json_array_size(arr);
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || n > MAX_KEYS)
+		return -1;
+	kr->tenants = calloc(n ? n : 1, sizeof(*kr->tenants));
+	if (!kr->tenants)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int bad = parse_tenant(&kr->tenants[i], json_array_get(arr, i));
+		kr->ntenants++; /* freed with the keyring even when bad */
+		if (bad < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(kr->tenants[j].name, kr->tenants[i].name) == 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* Version 2 carries the settings, and a tenant's name or the registry. */
+static int parse_v2(atrest__keyring *kr, json_t *root)
+{
+	json_t *t = json_object_get(root, "tenant");
+
+	if (kr->version == 1)
+		return json_object_get(root, "settings") || t ||
+				json_object_get(root, "tenants") ||
+				json_object_get(root, "audit") || kr->active < 1
+			? -1
+			: 0;
+	if (t && (!json_is_string(t) || atrest__tenant_check(json_string_value(t)) < 0))
+		return -1;
+	if (t)
+		strcpy(kr->tenant, json_string_value(t));
+	if (t && (json_object_get(root, "tenants") || json_object_get(root, "audit")))
+		return -1; /* a tenant has no tenants and no audit key */
+	if (parse_audit(kr, json_object_get(root, "audit")) < 0)
+		return -1;
+	if (parse_settings(kr, json_object_get(root, "settings")) < 0)
+		return -1;
+	return parse_tenants(kr, json_object_get(root, "tenants"));
+}
+
 static int parse_fields(atrest__keyring *kr, json_t *root)
 {
 	json_t *m = json_object_get(root, "master");
@@ -450,20 +566,25 @@ static int parse_fields(atrest__keyring *kr, json_t *root)
 	const char *params = jstr(m, "params"), *fmt = jstr(root, "format");
 
 	if (!fmt || strcmp(fmt, KEYRING_FORMAT) || jint(root, "version", &ver) ||
-		ver != 1 || jint(root, "generation", &gen) || gen < 0 ||
-		jint(root, "active", &active) || active < 1 || !sid || !mac || !kind ||
-		!kid || strlen(kind) >= sizeof(kr->kind) ||
-		strlen(kid) >= sizeof(kr->key_id) ||
+		(ver != 1 && ver != 2) || jint(root, "generation", &gen) || gen < 0 ||
+		jint(root, "active", &active) || active < 0 ||
+		active > ATREST__DEK_ID_MAX || !sid || !mac || !kind || !kid ||
+		strlen(kind) >= sizeof(kr->kind) || strlen(kid) >= sizeof(kr->key_id) ||
 		atrest__unhex(kr->store_id, 16, sid) || atrest__unhex(kr->mac, 32, mac) ||
 		parse_blob(kr->check, &kr->check_len, jstr(root, "check")))
 		return -1;
+	kr->version = (int)ver;
 	kr->generation = (uint64_t)gen;
 	kr->active = (uint32_t)active;
 	strcpy(kr->kind, kind);
 	strcpy(kr->key_id, kid);
+	/* params: a string, null or absent (the MAC cannot tell null from ""). */
+	if (!params && json_object_get(m, "params") &&
+		!json_is_null(json_object_get(m, "params")))
+		return -1;
 	if (params && !(kr->params = strdup(params)))
 		return -1;
-	if (parse_audit(kr, json_object_get(root, "audit")) < 0)
+	if (parse_v2(kr, root) < 0)
 		return -1;
 	return parse_keys(kr, json_object_get(root, "keys"));
 }
@@ -506,34 +627,81 @@ static json_t *dek_json(const atrest__dek *d)
 	return o;
 }
 
-static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
+/* Set o[k] = v (taken over); 1 when that failed. */
+static int put(json_t *o, const char *k, json_t *v)
 {
-	char sid[33], machex[65], *check = atrest__b64(kr->check, kr->check_len);
-	json_t *keys = json_array(), *root;
+	return json_object_set_new(o, k, v) < 0;
+}
 
-	atrest__hex(sid, kr->store_id, 16);
-	atrest__hex(machex, mac, 32);
+static json_t *keys_json(const atrest__keyring *kr)
+{
+	json_t *keys = json_array();
+
 	for (size_t i = 0; keys && i < kr->nkeys; i++)
 		if (json_array_append_new(keys, dek_json(&kr->keys[i])) < 0) {
 			json_decref(keys);
 			keys = NULL;
 		}
-	root = check && keys
-		? json_pack("{s:s, s:i, s:s, s:I, s:{s:s, s:s, s:s?}, "
-			    "s:s, s:I, s:o, s:s}",
-			  "format", KEYRING_FORMAT, "version", 1, "store_id", sid,
-			  "generation", (json_int_t)kr->generation, "master", "kind",
-			  kr->kind, "key_id", kr->key_id, "params", kr->params, "check",
-			  check, "active", (json_int_t)kr->active, "keys", keys, "mac",
-			  machex)
-		: NULL;
-	if (!root)
-		json_decref(keys);
-	else if (audit_json(root, kr) < 0) {
-		json_decref(root);
-		root = NULL;
+	return keys;
+}
+
+static json_t *settings_json(const atrest_settings *s)
+{
+	return json_pack("{s:s, s:I, s:I, s:I}", "cipher", atrest_cipher_name(s->cipher),
+		"segment_size", (json_int_t)s->segment_size, "rotate_days",
+		(json_int_t)s->rotate_days, "force_days", (json_int_t)s->force_days);
+}
+
+static json_t *tenants_json(const atrest__keyring *kr)
+{
+	json_t *arr = json_array(), *o;
+	char id[33];
+
+	for (size_t i = 0; arr && i < kr->ntenants; i++) {
+		const atrest__tenant *t = &kr->tenants[i];
+		atrest__hex(id, t->id, 16);
+		o = json_pack("{s:s, s:s}", "name", t->name, "id", id);
+		if (!o || (t->key_uri && put(o, "key_uri", json_string(t->key_uri))) ||
+			(t->key_file && put(o, "key_file", json_string(t->key_file))) ||
+			json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
 	}
+	return arr;
+}
+
+static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
+{
+	char sid[33], machex[65], *check = atrest__b64(kr->check, kr->check_len);
+	json_t *root = json_object();
+	int bad = !check;
+
+	atrest__hex(sid, kr->store_id, 16);
+	atrest__hex(machex, mac, 32);
+	bad |= put(root, "format", json_string(KEYRING_FORMAT));
+	bad |= put(root, "version", json_integer(2));
+	bad |= put(root, "store_id", json_string(sid));
+	if (kr->tenant[0])
+		bad |= put(root, "tenant", json_string(kr->tenant));
+	bad |= put(root, "generation", json_integer((json_int_t)kr->generation));
+	bad |= put(root, "settings", settings_json(&kr->settings));
+	bad |= put(root, "master",
+		json_pack("{s:s, s:s, s:s?}", "kind", kr->kind, "key_id", kr->key_id,
+			"params", kr->params));
+	bad |= put(root, "check", json_string(check ? check : ""));
+	bad |= put(root, "active", json_integer((json_int_t)kr->active));
+	bad |= put(root, "keys", keys_json(kr));
+	if (kr->ntenants)
+		bad |= put(root, "tenants", tenants_json(kr));
+	if (kr->has_audit)
+		bad |= put(root, "audit", audit_json(kr));
+	bad |= put(root, "mac", json_string(machex));
 	free(check);
+	if (bad) {
+		json_decref(root);
+		return NULL;
+	}
 	return root;
 }
 
@@ -544,6 +712,8 @@ int atrest__keyring_serialize(char **out, size_t *out_len, atrest__keyring *kr)
 
 	ENSURE(kr->mac_key, ATREST_EKEY, "keyring is locked");
 	GUARD(check_active(kr));
+	GUARD(atrest__settings_valid(&kr->settings));
+	kr->version = 2; /* a version 1 keyring is written as version 2 */
 	GUARD(keyring_mac(mac, kr));
 	root = keyring_json(kr, mac);
 	ENSURE(root, ATREST_ERROR, "out of memory");
@@ -576,62 +746,121 @@ static int unwrap_dek(
 	return rc;
 }
 
-/* Ask the provider again for an expired key; keep the old one while the
- * provider is unreachable and the grace period lasts. */
-static int refresh_dek(atrest__keyring *kr, atrest_keyprov *kp, atrest__dek *d,
-	const atrest__key_cache *c)
+/* Is d's cached key (if any) still to be trusted without the provider? */
+static int fresh(const atrest__dek *d, const atrest__key_cache *c)
 {
-	int64_t age = atrest__now() - d->unwrapped_at;
-	atrest__secret *fresh = NULL;
-	int rc;
-
-	if (!c || (age < c->ttl && d->uses < c->max_uses))
-		return 0;
-	atrest__obs_cache(ATREST__CACHE_EVICT);
-	rc = unwrap_dek(kr, kp, d, &fresh);
-	if (rc == 0) {
-		atrest__secret_free(d->key);
-		d->key = fresh;
-		d->unwrapped_at = atrest__now();
-		d->uses = 0;
-		return 0;
-	}
-	if (rc == ATREST_EUNAVAILABLE && age < c->ttl + c->grace)
-		return 0;
-	atrest__secret_free(d->key);
-	d->key = NULL;
-	return rc;
+	return d->key &&
+		(!c ||
+			(atrest__now() - d->unwrapped_at < c->ttl &&
+				d->uses < c->max_uses));
 }
 
-int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
-	uint32_t id, const atrest__key_cache *cache)
+static int usable(atrest__dek **out, atrest__keyring *kr, uint32_t id)
 {
 	atrest__dek *d = atrest__keyring_find(kr, id);
 
-	atrest__op_key(id);
 	ENSURE(d, ATREST_EINTEGRITY,
 		"data key %u is not in this store's keyring (object modified or from "
 		"another store)",
 		id);
 	ENSURE(d->status != ATREST__DEK_DESTROYED, ATREST_EKEY,
 		"data key %u was destroyed: its objects cannot be read", id);
-	if (d->key)
-		GUARD(refresh_dek(kr, kp, d, cache));
-	atrest__obs_cache(d->key ? ATREST__CACHE_HIT : ATREST__CACHE_MISS);
-	if (!d->key) {
-		GUARD(unwrap_dek(kr, kp, d, &d->key));
-		d->unwrapped_at = atrest__now();
-		d->uses = 0;
-	}
+	*out = d;
+	return 0;
+}
+
+static void copy_out(uint8_t *out, atrest__dek *d)
+{
 	d->uses++;
 	memcpy(out, d->key->data, ATREST__DEK_LEN);
-	return 0;
+}
+
+int atrest__keyring_dek_lookup(uint8_t *out, atrest__dek_req *req, atrest__keyring *kr,
+	uint32_t id, const atrest__key_cache *cache)
+{
+	atrest__dek *d;
+
+	atrest__op_key(id);
+	GUARD(usable(&d, kr, id));
+	if (fresh(d, cache)) {
+		atrest__obs_cache(ATREST__CACHE_HIT);
+		copy_out(out, d);
+		return 0;
+	}
+	if (d->key) /* expired: asked of the provider again */
+		atrest__obs_cache(ATREST__CACHE_EVICT);
+	atrest__obs_cache(ATREST__CACHE_MISS);
+	req->id = id;
+	memcpy(req->store_id, kr->store_id, 16);
+	memcpy(req->wrapped, d->wrapped, d->wrapped_len);
+	req->wrapped_len = d->wrapped_len;
+	return 1;
+}
+
+int atrest__keyring_dek_unwrap(
+	atrest__secret **out, const atrest__dek_req *req, atrest_keyprov *kp)
+{
+	atrest__keyring probe;
+	atrest__dek d;
+
+	memcpy(probe.store_id, req->store_id, 16);
+	memset(&d, 0, sizeof(d));
+	d.id = req->id;
+	memcpy(d.wrapped, req->wrapped, req->wrapped_len);
+	d.wrapped_len = req->wrapped_len;
+	return unwrap_dek(&probe, kp, &d, out);
+}
+
+/*
+ * An expired key keeps working while the provider is unreachable, for the
+ * grace period; any other failure drops it.
+ */
+int atrest__keyring_dek_install(uint8_t *out, atrest__keyring *kr,
+	const atrest__dek_req *req, atrest__secret *key, int rc,
+	const atrest__key_cache *cache)
+{
+	atrest__dek *d;
+	int same;
+
+	if (usable(&d, kr, req->id) < 0) {
+		atrest__secret_free(key);
+		return usable(&d, kr, req->id);
+	}
+	same = d->wrapped_len == req->wrapped_len &&
+		memcmp(d->wrapped, req->wrapped, req->wrapped_len) == 0;
+	if (rc == 0 && same && !fresh(d, cache)) {
+		atrest__secret_free(d->key);
+		d->key = key;
+		d->unwrapped_at = atrest__now();
+		d->uses = 0;
+		key = NULL;
+	}
+	if (rc == 0 && key) { /* someone else cached it meanwhile */
+		d->uses++;
+		memcpy(out, key->data, ATREST__DEK_LEN);
+		atrest__secret_free(key);
+		return 0;
+	}
+	if (rc == 0 || fresh(d, cache))
+		return copy_out(out, d), 0;
+	if (rc == ATREST_EUNAVAILABLE && d->key && cache &&
+		atrest__now() - d->unwrapped_at < cache->ttl + cache->grace)
+		return copy_out(out, d), 0;
+	atrest__secret_free(d->key);
+	d->key = NULL;
+	return rc;
+}
+
+/* The same audit key (public half) in both keyrings. */
+static int same_audit(const atrest__keyring *kr, const atrest__keyring *old)
+{
+	return kr->has_audit && old->has_audit &&
+		memcmp(kr->audit_pub, old->audit_pub, 32) == 0;
 }
 
 void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
 {
-	if (!kr->audit_seed && old->audit_seed && kr->has_audit &&
-		memcmp(kr->audit_pub, old->audit_pub, 32) == 0) {
+	if (!kr->audit_seed && old->audit_seed && same_audit(kr, old)) {
 		kr->audit_seed = old->audit_seed;
 		old->audit_seed = NULL;
 	}
@@ -644,6 +873,38 @@ void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
 		d->uses = o->uses;
 		o->key = NULL;
 	}
+}
+
+int atrest__keyring_copy_keys(atrest__keyring *kr, const atrest__keyring *from)
+{
+	if (!kr->audit_seed && from->audit_seed && same_audit(kr, from))
+		GUARD(atrest__secret_dup(&kr->audit_seed, from->audit_seed->data, 32));
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		atrest__dek *d = &kr->keys[i];
+		const atrest__dek *o =
+			atrest__keyring_find((atrest__keyring *)from, d->id);
+		if (!o || !o->key || d->key || d->status == ATREST__DEK_DESTROYED)
+			continue;
+		GUARD(atrest__secret_dup(&d->key, o->key->data, o->key->len));
+		d->unwrapped_at = o->unwrapped_at;
+		d->uses = o->uses;
+	}
+	return 0;
+}
+
+int atrest__keyring_unwrap_all(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	if (kr->has_audit)
+		GUARD(unwrap_audit(kr, kp));
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		atrest__dek *d = &kr->keys[i];
+		if (d->key || d->status == ATREST__DEK_DESTROYED)
+			continue;
+		GUARD(unwrap_dek(kr, kp, d, &d->key));
+		d->unwrapped_at = atrest__now();
+		d->uses = 0;
+	}
+	return 0;
 }
 
 int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
@@ -662,13 +923,33 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
 	ENSURE(atrest__ct_equal(mac, kr->mac, 32), ATREST_EINTEGRITY,
 		"keyring damaged: its MAC does not match (edited or corrupted)");
 	GUARD(check_active(kr));
-	atrest__keyring_take_keys(kr, old);
 	return 1;
 }
 
-/* New wrapped blobs for every live key, into a scratch copy first. */
+/* The audit seed under to, into out (in place where the service can). */
+static int audit_rewrap(
+	atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to, atrest__dek *out)
+{
+	uint8_t aad[64];
+	size_t n = wrap_aad(aad, kr, "atrest/v1 audit", 0);
+
+	if (!kr->has_audit)
+		return 0;
+	if (!kr->audit_seed && from == to && atrest__kp_can_rewrap(to))
+		return atrest__kp_rewrap(to, out->wrapped, &out->wrapped_len,
+			kr->audit_wrapped, kr->audit_wrapped_len, aad, n);
+	GUARD(unwrap_audit(kr, from));
+	return atrest__kp_wrap(
+		to, out->wrapped, &out->wrapped_len, kr->audit_seed->data, aad, n);
+}
+
+/*
+ * New wrapped blobs for every live key, the audit key (at nk[nkeys]) and
+ * the check, into scratch first.
+ */
 static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to,
-	atrest__dek *nk, uint8_t *check, size_t *check_len)
+	atrest__dek *nk, const atrest__secret *check_secret, uint8_t *check,
+	size_t *check_len)
 {
 	uint8_t aad[64];
 
@@ -678,6 +959,14 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		nk[i].key = NULL;
 		if (d->status == ATREST__DEK_DESTROYED)
 			continue;
+		/* A service that rewraps in place (Vault Transit): the data key
+		 * never comes into this process for the move. */
+		if (!d->key && from == to && atrest__kp_can_rewrap(to)) {
+			GUARD(atrest__kp_rewrap(to, nk[i].wrapped, &nk[i].wrapped_len,
+				d->wrapped, d->wrapped_len, aad,
+				wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
+			continue;
+		}
 		if (!d->key) {
 			GUARD(unwrap_dek(kr, from, d, &d->key));
 			d->unwrapped_at = atrest__now();
@@ -685,9 +974,50 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len, d->key->data,
 			aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
 	}
-	GUARD(audit_rewrap(kr, from, to, nk));
-	return atrest__kp_wrap(to, check, check_len, kr->check_secret->data, aad,
+	GUARD(audit_rewrap(kr, from, to, &nk[kr->nkeys]));
+	return atrest__kp_wrap(to, check, check_len, check_secret->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
+}
+
+/*
+ * A new random check secret, and so a new MAC key: whoever still holds the
+ * old master key (and an old copy of the keyring, whose check it unwraps)
+ * can no longer compute a MAC this keyring accepts.
+ */
+static int new_check_secret(atrest__keyring *probe, atrest__secret **out)
+{
+	GUARD(atrest__secret_new(out, 32));
+	GUARD(atrest__rand((*out)->data, 32));
+	probe->mac_key = NULL;
+	return derive_mac_key(probe, *out);
+}
+
+/* Install what rewrap prepared in probe (parameters, check, MAC key). */
+static void rewrap_commit(atrest__keyring *kr, atrest__keyring *probe,
+	const atrest__dek *nk, const uint8_t *check, size_t check_len)
+{
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
+		kr->keys[i].wrapped_len = nk[i].wrapped_len;
+	}
+	if (kr->has_audit) {
+		memcpy(kr->audit_wrapped, nk[kr->nkeys].wrapped,
+			nk[kr->nkeys].wrapped_len);
+		kr->audit_wrapped_len = nk[kr->nkeys].wrapped_len;
+	}
+	memcpy(kr->check, check, check_len);
+	kr->check_len = check_len;
+	memcpy(kr->kind, probe->kind, sizeof(kr->kind));
+	memcpy(kr->key_id, probe->key_id, sizeof(kr->key_id));
+	free(kr->params);
+	kr->params = probe->params;
+	probe->params = NULL;
+	atrest__secret_free(kr->check_secret);
+	kr->check_secret = probe->check_secret;
+	probe->check_secret = NULL;
+	atrest__secret_free(kr->mac_key);
+	kr->mac_key = probe->mac_key;
+	probe->mac_key = NULL;
 }
 
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to)
@@ -698,26 +1028,20 @@ int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_key
 	size_t check_len = 0;
 	int rc;
 
+	probe.params = NULL;
+	probe.check_secret = NULL;
+	probe.mac_key = NULL;
 	ENSURE(nk, ATREST_ERROR, "out of memory");
 	ENSURE_OUT(kr->check_secret, ATREST_EKEY, "keyring is locked");
 	/* Fresh provider parameters (a new passphrase salt, say). */
-	probe.params = NULL;
 	GUARD_OUT(bind_provider(&probe, to));
-	GUARD_OUT(rewrap_all(kr, from, to, nk, check, &check_len));
-	for (size_t i = 0; i < kr->nkeys; i++) {
-		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
-		kr->keys[i].wrapped_len = nk[i].wrapped_len;
-	}
-	memcpy(kr->check, check, check_len);
-	kr->check_len = check_len;
-	audit_rewrapped(kr, nk);
-	memcpy(kr->kind, probe.kind, sizeof(kr->kind));
-	memcpy(kr->key_id, probe.key_id, sizeof(kr->key_id));
-	free(kr->params);
-	kr->params = probe.params;
-	probe.params = NULL;
+	GUARD_OUT(new_check_secret(&probe, &probe.check_secret));
+	GUARD_OUT(rewrap_all(kr, from, to, nk, probe.check_secret, check, &check_len));
+	rewrap_commit(kr, &probe, nk, check, check_len);
 out:
 	free(probe.params);
+	atrest__secret_free(probe.check_secret);
+	atrest__secret_free(probe.mac_key);
 	atrest__wipe(nk, (kr->nkeys + 1) * sizeof(*nk));
 	free(nk);
 	return rc;
@@ -766,10 +1090,90 @@ void atrest__clock_offset(int64_t seconds)
 }
 #endif
 
+void atrest__keyring_shred(atrest__keyring *kr)
+{
+	for (size_t i = 0; i < kr->nkeys; i++) {
+		atrest__dek *d = &kr->keys[i];
+		d->status = ATREST__DEK_DESTROYED;
+		atrest__wipe(d->wrapped, sizeof(d->wrapped));
+		d->wrapped_len = 0;
+		atrest__secret_free(d->key);
+		d->key = NULL;
+	}
+	kr->active = 0;
+}
+
+int atrest__settings_valid(const atrest_settings *s)
+{
+	ENSURE(s->cipher >= 1 && s->cipher <= 3, ATREST_EINVAL, "unknown cipher %d",
+		s->cipher);
+	ENSURE(s->segment_size >= ATREST_SEGMENT_SIZE_MIN &&
+			s->segment_size <= ATREST_SEGMENT_SIZE_MAX,
+		ATREST_EINVAL, "segment size %u out of range (%u to %u)", s->segment_size,
+		ATREST_SEGMENT_SIZE_MIN, ATREST_SEGMENT_SIZE_MAX);
+	ENSURE(s->segment_size % 16 == 0, ATREST_EINVAL,
+		"segment size %u is not a multiple of 16", s->segment_size);
+	ENSURE(s->rotate_days >= 1 && s->force_days >= s->rotate_days &&
+			s->force_days <= 36500,
+		ATREST_EINVAL,
+		"rotation policy out of range (1 <= rotate-days <= force-days <= 36500)");
+	return 0;
+}
+
+atrest__tenant *atrest__keyring_tenant(atrest__keyring *kr, const char *name)
+{
+	for (size_t i = 0; i < kr->ntenants; i++)
+		if (strcmp(kr->tenants[i].name, name) == 0)
+			return &kr->tenants[i];
+	return NULL;
+}
+
+static void tenant_clear(atrest__tenant *t)
+{
+	free(t->key_uri);
+	free(t->key_file);
+	memset(t, 0, sizeof(*t));
+}
+
+int atrest__keyring_tenant_add(atrest__keyring *kr, const atrest__tenant *t)
+{
+	atrest__tenant *v, c = *t;
+
+	ENSURE(!atrest__keyring_tenant(kr, t->name), ATREST_EEXISTS,
+		"tenant '%s' already exists", t->name);
+	ENSURE(kr->ntenants < MAX_KEYS, ATREST_ERROR, "too many tenants");
+	c.key_uri = t->key_uri ? strdup(t->key_uri) : NULL;
+	c.key_file = t->key_file ? strdup(t->key_file) : NULL;
+	v = realloc(kr->tenants, (kr->ntenants + 1) * sizeof(*v));
+	if (!v || (t->key_uri && !c.key_uri) || (t->key_file && !c.key_file)) {
+		tenant_clear(&c);
+		if (v)
+			kr->tenants = v;
+		return atrest__error(ATREST_ERROR, "out of memory");
+	}
+	kr->tenants = v;
+	v[kr->ntenants++] = c;
+	return 0;
+}
+
+void atrest__keyring_tenant_remove(atrest__keyring *kr, const char *name)
+{
+	atrest__tenant *t = atrest__keyring_tenant(kr, name);
+
+	if (!t)
+		return;
+	tenant_clear(t);
+	memmove(t, t + 1, (size_t)(kr->tenants + kr->ntenants - (t + 1)) * sizeof(*t));
+	kr->ntenants--;
+}
+
 void atrest__keyring_free(atrest__keyring *kr)
 {
 	if (!kr)
 		return;
+	for (size_t i = 0; i < kr->ntenants; i++)
+		tenant_clear(&kr->tenants[i]);
+	free(kr->tenants);
 	for (size_t i = 0; i < kr->nkeys; i++)
 		atrest__secret_free(kr->keys[i].key);
 	free(kr->keys);

@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atrest/store.h"
 #include "atrest/sys/keyprov.h"
 #include "secret.h"
 
 #define ATREST__DEK_LEN 32
 #define ATREST__KEYRING_NAME ".atrest/keyring"
+#define ATREST__DEK_ID_MAX 0xFFFFFEu /* ids fit the 24 bits of a record */
 
 enum {
 	ATREST__DEK_ACTIVE = 1,
@@ -40,9 +42,23 @@ typedef struct atrest__key_cache {
 	int64_t grace;     /* seconds a key outlives ttl while the provider is down */
 } atrest__key_cache;
 
+/* A tenant of the store, as the store's own keyring records it. */
+typedef struct atrest__tenant {
+	char name[ATREST_TENANT_MAX + 1];
+	uint8_t id[16]; /* the id of its keyring */
+	char *key_uri;  /* its own master key, or NULL */
+	char *key_file; /* (absolute path) or NULL; neither: the store's key */
+} atrest__tenant;
+
 typedef struct atrest__keyring {
-	uint8_t store_id[16];
-	uint64_t generation; /* bumped by every rewrite */
+	int version;          /* of the document: 1 (settings apart) or 2 */
+	uint8_t store_id[16]; /* the keyring's id (a tenant's has its own) */
+	char tenant[ATREST_TENANT_MAX + 1]; /* "" for the store's own keyring */
+	uint64_t generation;                /* bumped by every rewrite */
+	/* Version 2: under the MAC.  Version 1: read from settings.json. */
+	atrest_settings settings;
+	atrest__tenant *tenants; /* the tenants (the store's own keyring only) */
+	size_t ntenants;
 	uint32_t active;
 	char kind[32];    /* master-key provider kind */
 	char key_id[128]; /* master key's non-secret id */
@@ -62,7 +78,10 @@ typedef struct atrest__keyring {
 	atrest__secret *audit_seed; /* unwrapped on first use (rewrap uses it) */
 } atrest__keyring;
 
-/* A new keyring for a new store: store id, check secret, first data key. */
+/*
+ * A new keyring (version 2): a random id, check secret and first data key;
+ * the caller sets settings (and tenant) before serializing it.
+ */
 int atrest__keyring_create(atrest__keyring **out, atrest_keyprov *kp);
 
 /* Parse keyring JSON (no keys used); ATREST_EINTEGRITY when malformed. */
@@ -82,28 +101,51 @@ int atrest__keyring_serialize(char **out, size_t *out_len, atrest__keyring *kr);
 atrest__dek *atrest__keyring_find(atrest__keyring *kr, uint32_t id);
 
 /*
- * Copy data key id into out (32 bytes), unwrapping it with kp when it is
- * not cached or its cache entry expired (cache may be NULL: no expiry).
- * Unknown id: ATREST_EINTEGRITY; destroyed: ATREST_EKEY naming it.  While kp
- * is unavailable an expired key is still used within the grace period.
+ * Data keys are looked up in three steps so that no lock is held while a
+ * provider works: lookup (under the caller's lock) copies a cached key
+ * into out and returns 0, or returns 1 and fills req when the key must be
+ * unwrapped; unwrap (no lock) asks the provider; install (under the lock
+ * again) caches the result and copies it into out.  Unknown id:
+ * ATREST_EINTEGRITY; destroyed: ATREST_EKEY naming it.  While the provider
+ * is unreachable an expired key is still used within the grace period.
  */
-int atrest__keyring_dek(uint8_t *out, atrest__keyring *kr, atrest_keyprov *kp,
+typedef struct atrest__dek_req {
+	uint32_t id;
+	uint8_t store_id[16];
+	uint8_t wrapped[ATREST_WRAPPED_MAX];
+	size_t wrapped_len;
+} atrest__dek_req;
+
+int atrest__keyring_dek_lookup(uint8_t *out, atrest__dek_req *req, atrest__keyring *kr,
 	uint32_t id, const atrest__key_cache *cache);
+int atrest__keyring_dek_unwrap(
+	atrest__secret **out, const atrest__dek_req *req, atrest_keyprov *kp);
+/* rc: what unwrap returned (key is its result, taken over, or NULL). */
+int atrest__keyring_dek_install(uint8_t *out, atrest__keyring *kr,
+	const atrest__dek_req *req, atrest__secret *key, int rc,
+	const atrest__key_cache *cache);
 
 /*
  * Take over what an unlocked keyring (old, same store) already knows: the
  * check secret when the check blob is unchanged (then the MAC of kr is
- * verified, and kr is unlocked without a provider call: returns 1) and the
- * unwrapped data keys.  Returns 0 when kr still needs atrest__keyring_unlock.
+ * verified, and kr is unlocked without a provider call: returns 1).
+ * Returns 0 when kr still needs atrest__keyring_unlock.  The unwrapped data
+ * keys stay with old (atrest__keyring_take_keys moves them when kr
+ * replaces it).
  */
 int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old);
 /* Move old's unwrapped data keys into kr (same ids). */
 void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old);
+/* Copy from's unwrapped data keys into kr (same ids), leaving from's. */
+int atrest__keyring_copy_keys(atrest__keyring *kr, const atrest__keyring *from);
+/* Unwrap with kp every live data key kr does not hold unwrapped yet. */
+int atrest__keyring_unwrap_all(atrest__keyring *kr, atrest_keyprov *kp);
 
 /*
- * Wrap the check secret and every live data key under to (bound to fresh
- * parameters), unwrapping first with from where needed.  kr is unchanged
- * on failure.
+ * Wrap every live data key under to (bound to fresh parameters),
+ * unwrapping first with from where needed, and draw a new check secret
+ * (wrapped under to), so that the keyring MAC key changes with the master
+ * key.  kr is unchanged on failure.
  */
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to);
 int atrest__keyring_expose(atrest__keyring *kr, atrest_keyprov *kp, uint32_t id);
@@ -115,8 +157,25 @@ int64_t atrest__now(void);
 void atrest__clock_offset(int64_t seconds);
 #endif
 
-/* Start a new active data key; the old one becomes retired. */
+/*
+ * Start a new active data key; the old one becomes retired.  Its id is
+ * random (1 .. ATREST__DEK_ID_MAX) and differs from every id the keyring
+ * holds, destroyed ones included: even a keyring rolled back to an older
+ * copy is unlikely to re-issue an id that objects already use.
+ */
 int atrest__keyring_rotate(atrest__keyring *kr, atrest_keyprov *kp);
+
+/* Destroy every data key (a tenant being shredded): active becomes 0. */
+void atrest__keyring_shred(atrest__keyring *kr);
+
+/* Settings within range (not whether FIPS mode allows the cipher). */
+int atrest__settings_valid(const atrest_settings *s);
+
+/* The registry entry of tenant name, or NULL. */
+atrest__tenant *atrest__keyring_tenant(atrest__keyring *kr, const char *name);
+/* Add (a copy of) t to the registry; remove name from it. */
+int atrest__keyring_tenant_add(atrest__keyring *kr, const atrest__tenant *t);
+void atrest__keyring_tenant_remove(atrest__keyring *kr, const char *name);
 
 void atrest__keyring_free(atrest__keyring *kr);
 
@@ -135,6 +194,13 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 	const uint8_t *aad, size_t aad_len);
 int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *wrapped,
 	size_t wrapped_len, const uint8_t *aad, size_t aad_len);
+/*
+ * Rewrap a blob inside the key service (same AAD), for providers that can
+ * (atrest__kp_can_rewrap); the data key is not unwrapped into memory.
+ */
+int atrest__kp_can_rewrap(atrest_keyprov *kp);
+int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
+	const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad, size_t aad_len);
 
 /* Hex and base64 coding for the store's JSON files. */
 void atrest__hex(char *out, const uint8_t *in, size_t len);

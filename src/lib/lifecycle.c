@@ -13,9 +13,11 @@
 #define DAY 86400
 #define POLICY_EVERY 60 /* seconds between policy checks of one handle */
 
-static int rotate_op(atrest_store *st, atrest__keyring *kr, void *arg)
+static int rotate_op(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
-	GUARD(atrest__keyring_rotate(kr, st->cur_kp));
+	(void)st;
+	GUARD(atrest__keyring_rotate(kr, *kp));
 	if (arg)
 		*(uint32_t *)arg = kr->active;
 	return 0;
@@ -35,26 +37,31 @@ int atrest_rotate(uint32_t *new_id, atrest_store *st)
 	return atrest__op_end(&op, rc);
 }
 
+/* Age of the active key (0 for a shredded tenant: nothing to rotate). */
 static int64_t active_age(atrest_store *st)
 {
+	const atrest__dek *d;
 	int64_t age;
 
 	pthread_mutex_lock(&st->mu);
-	age = atrest__now() - atrest__keyring_find(st->kr, st->kr->active)->created;
+	d = atrest__keyring_find(st->kr, st->kr->active);
+	age = d ? atrest__now() - d->created : 0;
 	pthread_mutex_unlock(&st->mu);
 	return age;
 }
 
 /* Rotate only if the key is still old once the lock is held: two processes
  * applying the policy at once rotate once. */
-static int policy_op(atrest_store *st, atrest__keyring *kr, void *arg)
+static int policy_op(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
 	atrest__dek *d = atrest__keyring_find(kr, kr->active);
 
-	if (atrest__now() - d->created < (int64_t)st->settings.rotate_days * DAY)
+	(void)st;
+	if (!d || atrest__now() - d->created < (int64_t)kr->settings.rotate_days * DAY)
 		return 0;
 	*(int *)arg = 1;
-	return atrest__keyring_rotate(kr, st->cur_kp);
+	return atrest__keyring_rotate(kr, *kp);
 }
 
 static int maintain(atrest_store *st, int *rotated)
@@ -62,7 +69,7 @@ static int maintain(atrest_store *st, int *rotated)
 	int did = 0, rc = 0;
 	atrest_settings set = ATREST_SETTINGS_INIT;
 
-	atrest_store_settings(&set, st); /* a consistent copy, under the mutex */
+	GUARD(atrest_store_settings(&set, st)); /* a consistent copy */
 	int64_t rotate_at = (int64_t)set.rotate_days * DAY;
 	int64_t force_at = (int64_t)set.force_days * DAY;
 
@@ -107,15 +114,20 @@ int atrest__store_policy(atrest_store *st)
 	return atrest_maintain(st, NULL);
 }
 
-static int rewrap_to(atrest_store *st, atrest__keyring *kr, void *arg)
-{
-	return atrest__keyring_rewrap(kr, st->cur_kp, arg);
-}
-
+/*
+ * The store's keyring and every tenant keyring wrapped by the store's
+ * master key move together (tenant.c); a tenant's handle cannot change
+ * the store's master key.
+ */
 static int rewrap(atrest_store *st, atrest_keyprov *new_key)
 {
 	atrest_keyprov *to = new_key ? new_key : st->kp;
-	int rc = atrest__store_update(st, rewrap_to, to);
+	int rc = st->tenant[0] ? atrest__error(ATREST_EINVAL,
+					 "rewrap the store, not tenant '%s': the "
+					 "store's rewrap moves every tenant wrapped "
+					 "by its master key",
+					 st->tenant)
+			       : atrest__store_rewrap_all(st, to);
 
 	if (rc < 0) {
 		if (new_key)
@@ -124,11 +136,13 @@ static int rewrap(atrest_store *st, atrest_keyprov *new_key)
 	}
 	pthread_mutex_lock(&st->mu);
 	if (new_key) {
-		atrest_keyprov_free(st->old_kp);
+		atrest_keyprov *old = st->old_kp;
 		st->old_kp = st->kp;
 		st->kp = new_key;
+		pthread_mutex_unlock(&st->mu);
+		atrest__store_retire(st, old);
+		return 0;
 	}
-	st->cur_kp = st->kp;
 	pthread_mutex_unlock(&st->mu);
 	return 0;
 }
@@ -141,9 +155,11 @@ int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
 	return atrest__op_end(&op, rewrap(st, new_key));
 }
 
-static int expose_op(atrest_store *st, atrest__keyring *kr, void *arg)
+static int expose_op(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
-	return atrest__keyring_expose(kr, st->cur_kp, *(uint32_t *)arg);
+	(void)st;
+	return atrest__keyring_expose(kr, *kp, *(uint32_t *)arg);
 }
 
 int atrest_key_expose(atrest_store *st, uint32_t id)
@@ -245,8 +261,12 @@ static int usage_counts(atrest_store *st, usage *u, size_t n, int scan)
 	rc = scan_usage(st, u, n);
 	for (size_t i = 0; i < n; i++)
 		op.count += u[i].objects;
-	if (rc == 0)
-		rc = atrest__usage_write(st, u, n);
+	/* The scan's answer stands even where the counts cannot be saved (a
+	 * read-only store): the next scan tries again. */
+	if (rc == 0 && atrest__usage_write(st, u, n) < 0) {
+		atrest_error_clear();
+		op.note = "counts not saved";
+	}
 	return atrest__op_end(&op, rc);
 }
 
@@ -294,9 +314,11 @@ int atrest_keys_list(atrest_store *st, int with_usage, atrest_key_cb cb, void *p
 	return rc;
 }
 
-static int destroy_op(atrest_store *st, atrest__keyring *kr, void *arg)
+static int destroy_op(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
 	(void)st;
+	(void)kp;
 	return atrest__keyring_destroy(kr, *(uint32_t *)arg);
 }
 

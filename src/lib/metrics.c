@@ -19,7 +19,7 @@
 static const double BUCKETS[NB] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-#define NOPS 32  /* ops 1..18 and 64.. mapped by op_index */
+#define NOPS 32  /* ops 1..23 and 64.. mapped by op_index */
 #define NOUT 10  /* outcomes 0..-9 */
 #define NPROV 8  /* provider kinds */
 #define NDEK 128 /* data keys with their own series */
@@ -30,8 +30,8 @@ typedef struct hist {
 
 typedef struct prov {
 	char kind[32];
-	hist h[2]; /* wrap, unwrap */
-	uint64_t errors[2];
+	hist h[3]; /* wrap, unwrap, rewrap (in the service) */
+	uint64_t errors[3];
 } prov;
 
 typedef struct dekc {
@@ -147,7 +147,9 @@ static int crypto_failure(int rc)
 static void provider_event(atrest__metrics *m, const atrest_event *ev)
 {
 	prov *p = prov_of(m, ev->provider ? ev->provider : "?");
-	int w = ev->op == ATREST_OP_KEY_UNWRAP;
+	int w = ev->op == ATREST_OP_KEY_UNWRAP   ? 1
+		: ev->op == ATREST_OP_KEY_REWRAP ? 2
+						 : 0;
 
 	if (!p)
 		return;
@@ -191,6 +193,7 @@ void atrest__metrics_event(atrest__metrics *m, const atrest_event *ev)
 		break;
 	case ATREST_OP_KEY_WRAP:
 	case ATREST_OP_KEY_UNWRAP:
+	case ATREST_OP_KEY_REWRAP:
 		provider_event(m, ev);
 		break;
 	case ATREST_OP_ROTATE:
@@ -402,6 +405,7 @@ static void render_plain(sbuf *b, const target *tg, size_t n)
 /* Provider calls by provider and operation: durations, or errors. */
 static void kms_family(sbuf *b, const target *tg, size_t n, int durations)
 {
+	static const char *const OPS[3] = {"wrap", "unwrap", "rewrap"};
 	const char *name =
 		durations ? "kms_call_duration_seconds" : "kms_call_errors_total";
 	char lab[128];
@@ -415,11 +419,13 @@ static void kms_family(sbuf *b, const target *tg, size_t n, int durations)
 	for (size_t s = 0; s < n; s++)
 		for (size_t i = 0; i < __atomic_load_n(&tg[s].m->nprov, __ATOMIC_ACQUIRE);
 			i++)
-			for (int w = 0; w < 2; w++) {
+			for (int w = 0; w < 3; w++) {
 				const prov *p = &tg[s].m->provs[i];
+				if (w == 2 && !LD(p->h[2].count)) /* providers that can */
+					continue;
 				snprintf(lab, sizeof(lab),
 					"provider=\"%s\",operation=\"%s\"", p->kind,
-					w ? "unwrap" : "wrap");
+					OPS[w]);
 				if (durations)
 					hist_samples(b, name, &tg[s], lab, &p->h[w]);
 				else

@@ -1,5 +1,6 @@
 /*
- * Validation of object names ("job-42/chk-17/part-3") and list prefixes.
+ * Validation of object names ("job-42/chk-17/part-3"), list prefixes and
+ * tenant names.
  * Every name reaches a backend as a key, so anything that could walk out of
  * the store or hit its own files (".atrest/") is refused here.
  */
@@ -87,4 +88,29 @@ int atrest__name_check_prefix(const char *prefix)
 	if (!prefix || !*prefix)
 		return 0;
 	return check(prefix, 1);
+}
+
+static int tenant_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int atrest__tenant_check(const char *name)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = name ? strlen(name) : 0;
+
+	ENSURE(n >= 1 && n <= ATREST_TENANT_MAX, ATREST_EINVAL,
+		"invalid tenant name: 1 to %d bytes", ATREST_TENANT_MAX);
+	for (size_t i = 0; i < n; i++)
+		ENSURE(tenant_char((unsigned char)name[i]) &&
+				(i > 0 ||
+					(name[0] != '.' && name[0] != '_' &&
+						name[0] != '-')),
+			ATREST_EINVAL,
+			"invalid tenant name \"%s\": letters, digits, '.', '_' and '-' "
+			"only, starting with a letter or digit",
+			quote(q, name));
+	return 0;
 }

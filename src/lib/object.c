@@ -174,22 +174,7 @@ static int ctbuf_get(ctbuf **b, atrest_store *st, size_t need)
 
 static int crew_obj(atrest__obj **out, crew *c, unsigned slot)
 {
-	atrest__obj *o = c->slot[slot];
-	int rc;
-
-	if (!o) {
-		o = malloc(sizeof(*o));
-		ENSURE(o, ATREST_ERROR, "out of memory");
-		rc = atrest__obj_clone(o, c->slot[0]);
-		if (rc < 0) {
-			atrest__obj_cleanup(o);
-			free(o);
-			return rc;
-		}
-		c->slot[slot] = o;
-	}
-	*out = o;
-	return 0;
+	return atrest__obj_for_slot(out, c->slot, slot);
 }
 
 static void crew_free(crew *c, size_t scratch_len)
@@ -227,15 +212,20 @@ static int header_for(
 	h->form = ATREST__FORM_OBJECT;
 	h->cipher = (uint8_t)cipher;
 	h->meta_len = (uint32_t)atrest__cipher_ctlen(cipher, meta_len);
-	memcpy(h->store_id, st->kr->store_id, ATREST__STORE_ID_LEN);
+	memcpy(h->store_id, st->store_id, ATREST__STORE_ID_LEN);
 	strcpy(h->tenant, st->tenant);
 	strcpy(h->name, name);
 	return atrest__rand(h->salt, ATREST__SALT_LEN);
 }
 
-/* Build the header and sealed metadata, and send them to the backend. */
-static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m)
+/*
+ * Build the header and sealed metadata, and open the backend's writer
+ * (flags: a condition of the put, with its etag).
+ */
+static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m,
+	unsigned int flags, const char *etag)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	uint8_t hb[ATREST__HDR_MAX], *meta = NULL;
 	uint8_t dek[ATREST__DEK_LEN];
 	size_t meta_len;
@@ -253,7 +243,8 @@ static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m
 	ENSURE_OUT(w->head, ATREST_ERROR, "out of memory");
 	memcpy(w->head, hb, h.len);
 	GUARD_OUT(atrest__meta_seal(&w->obj, w->head + h.len, meta, meta_len));
-	GUARD_OUT(w->st->b->open_write(w->st->b, &w->bw, name, 0));
+	GUARD_OUT(atrest__store_key(key, sizeof(key), w->st, name));
+	GUARD_OUT(atrest__b_open_write(w->st->b, &w->bw, key, flags, etag));
 out:
 	atrest__wipe(dek, sizeof(dek));
 	atrest__wipe(meta, meta_len);
@@ -289,8 +280,8 @@ static void writer_free(atrest_writer *w)
 	free(w);
 }
 
-static int writer_open(
-	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag)
 {
 	atrest_writer *w;
 	int rc;
@@ -300,10 +291,9 @@ static int writer_open(
 	w = calloc(1, sizeof(*w));
 	ENSURE(w, ATREST_ERROR, "out of memory");
 	w->st = st;
-	rc = writer_start(w, name, meta);
+	rc = writer_start(w, name, meta, flags, etag);
 	if (rc < 0) {
-		if (w->bw)
-			w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 		writer_free(w);
 		return rc;
 	}
@@ -338,11 +328,11 @@ static int write_head(atrest_writer *w, seal_task *t)
 	int rc;
 
 	if (t->ct_len > HEAD_JOIN_MAX || !(both = malloc(w->head_len + t->ct_len)))
-		rc = w->bw->write(w->bw, w->head, w->head_len);
+		rc = atrest__bw_write(w->bw, w->head, w->head_len);
 	else {
 		memcpy(both, w->head, w->head_len);
 		memcpy(both + w->head_len, t->ct, t->ct_len);
-		rc = w->bw->write(w->bw, both, w->head_len + t->ct_len);
+		rc = atrest__bw_write(w->bw, both, w->head_len + t->ct_len);
 		free(both);
 		t->ct_len = 0;
 	}
@@ -360,7 +350,7 @@ static int drain(atrest_writer *w, seal_task *t)
 	t->state = IDLE;
 	if (w->head)
 		GUARD(write_head(w, t));
-	return t->ct_len ? w->bw->write(w->bw, t->ct, t->ct_len) : 0;
+	return t->ct_len ? atrest__bw_write(w->bw, t->ct, t->ct_len) : 0;
 }
 
 /* Plaintext bytes of the next stage: one segment, doubling up to STAGE_MAX. */
@@ -494,10 +484,10 @@ static int commit_visible(atrest_writer *w)
 	int rc = atrest__op_precommit(w->st, w->obj.hdr.name, bytes, w->obj.hdr.dek_id);
 
 	if (rc < 0) {
-		w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 		return rc;
 	}
-	GUARD(w->bw->commit(w->bw));
+	GUARD(atrest__bw_commit(w->bw));
 	atrest__usage_put(
 		w->st, had ? old.dek_id : 0, old.size, w->obj.hdr.dek_id, bytes);
 	return 0;
@@ -512,7 +502,7 @@ static int writer_commit(atrest_writer *w)
 	if (rc == 0) {
 		rc = commit_visible(w);
 	} else {
-		w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 	}
 	writer_free(w);
 	return rc;
@@ -520,7 +510,7 @@ static int writer_commit(atrest_writer *w)
 
 static void writer_abort(atrest_writer *w)
 {
-	w->bw->abort(w->bw);
+	atrest__bw_abort(w->bw);
 	writer_free(w);
 }
 
@@ -548,7 +538,7 @@ static int put(atrest_store *st, const char *name, const void *buf, size_t len,
 	if (rc == 0)
 		rc = commit_visible(w);
 	else
-		w->bw->abort(w->bw);
+		atrest__bw_abort(w->bw);
 	writer_free(w);
 	return rc;
 }
@@ -572,7 +562,7 @@ int atrest_writer_open(
 	int rc;
 
 	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
-	rc = writer_open(out, st, name, meta);
+	rc = writer_open(out, st, name, meta, 0, NULL);
 	if (rc < 0)
 		return atrest__op_end(&op, rc);
 	atrest__op_suspend(&op, &(*out)->op);
@@ -598,11 +588,12 @@ void atrest_writer_abort(atrest_writer *w)
 	atrest__op_end(&op, atrest__error(ATREST_ERROR, "aborted by the caller"));
 	atrest_error_clear();
 }
+
 static int pread_full(atrest_backend_reader *br, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 
-	GUARD(br->pread(br, buf, len, off, &got));
+	GUARD(atrest__br_pread(br, buf, len, off, &got));
 	ENSURE(got == len, ATREST_EINTEGRITY,
 		"object truncated (short read at offset %llu)", (unsigned long long)off);
 	return 0;
@@ -638,8 +629,9 @@ static int reader_meta(atrest_reader *r)
 		ENSURE_OUT(ct, ATREST_ERROR, "out of memory");
 		GUARD_OUT(pread_full(r->br, ct, ml, off));
 	}
-	rc = atrest__meta_open(
-		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml);
+	GUARD_OUT(atrest__meta_open(
+		&r->obj, r->meta, &r->meta_len, ct ? ct : r->head + off, ml));
+	rc = atrest__meta_check(r->meta, r->meta_len);
 out:
 	free(ct);
 	return rc;
@@ -666,12 +658,17 @@ static int reader_keyed(atrest_reader *r, const char *name)
 {
 	atrest__hdr h;
 	uint8_t dek[ATREST__DEK_LEN];
-	int rc;
+	int rc = atrest__store_refresh(r->st, 0);
 
+	ENSURE(rc != ATREST_ENOTFOUND, ATREST_EINTEGRITY,
+		"'%s' is an atrest object, but %s has no keyring (restore "
+		".atrest/keyring from a backup)",
+		name, r->st->location);
+	GUARD(rc);
 	GUARD(atrest__hdr_parse(&h, r->head, r->head_len));
 	ENSURE(h.form == ATREST__FORM_OBJECT, ATREST_EINTEGRITY,
 		"a standalone encrypted file, not a store object (use 'atrest decrypt')");
-	ENSURE(memcmp(h.store_id, r->st->kr->store_id, ATREST__STORE_ID_LEN) == 0,
+	ENSURE(memcmp(h.store_id, r->st->store_id, ATREST__STORE_ID_LEN) == 0,
 		ATREST_EINTEGRITY, "object belongs to another store (moved or copied)");
 	GUARD(atrest__store_dek(r->st, h.dek_id, dek));
 	rc = atrest__obj_init(&r->obj, &h, r->head, dek, ATREST__DEK_LEN, 1);
@@ -687,10 +684,12 @@ static int reader_keyed(atrest_reader *r, const char *name)
 
 static int reader_start(atrest_reader *r, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	size_t got = 0;
 
-	GUARD(r->st->b->open_read(r->st->b, &r->br, name));
-	GUARD(r->br->pread(r->br, r->head, sizeof(r->head), 0, &got));
+	GUARD(atrest__store_key(key, sizeof(key), r->st, name));
+	GUARD(atrest__b_open_read(r->st->b, &r->br, key));
+	GUARD(atrest__br_pread(r->br, r->head, sizeof(r->head), 0, &got));
 	r->head_len = got;
 	if (!atrest__is_object(r->head, got)) {
 		ENSURE(r->plain_ok, ATREST_EINTEGRITY,
@@ -711,8 +710,7 @@ void atrest_reader_close(atrest_reader *r)
 		return;
 	atrest__op_resume(&op, &r->op);
 	atrest__op_end(&op, op.failed);
-	if (r->br)
-		r->br->close(r->br);
+	atrest__br_close(r->br);
 	if (r->pt)
 		atrest__wipe(r->pt, r->obj.seg_ct);
 	free(r->pt);
@@ -792,8 +790,20 @@ static int open_cached(atrest_reader *r, uint64_t i)
 
 static int read_plain(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
-	GUARD(r->br->pread(r->br, buf, len, r->pos, got));
+	GUARD(atrest__br_pread(r->br, buf, len, r->pos, got));
 	r->pos += *got;
+	return 0;
+}
+
+/* A whole plaintext file, exactly as large as it was when opened. */
+static int read_plain_all(atrest_reader *r, uint8_t *out, const char *name)
+{
+	size_t got = 0;
+
+	GUARD(read_plain(r, out, r->size, &got));
+	ENSURE(got == r->size, ATREST_ERROR,
+		"'%s' changed while being read (%zu of %llu bytes); try again", name, got,
+		(unsigned long long)r->size);
 	return 0;
 }
 
@@ -1009,7 +1019,7 @@ static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
-	size_t got, room = 0;
+	size_t room = 0;
 	int rc;
 
 	*out = NULL;
@@ -1022,7 +1032,7 @@ static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	if (!buf)
 		rc = atrest__error(ATREST_ERROR, "out of memory");
 	else if (r->plain)
-		rc = read_plain(r, buf, r->size, &got);
+		rc = read_plain_all(r, buf, name);
 	else
 		rc = read_all(r, buf, room);
 	if (rc < 0) {
@@ -1091,21 +1101,24 @@ void atrest_stat_info_clear(atrest_stat_info *info)
 typedef struct list_ctx {
 	atrest_list_cb cb;
 	void *payload;
+	size_t skip; /* the tenant's prefix */
 	uint64_t n;
 } list_ctx;
 
 static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 {
 	list_ctx *c = p;
-	atrest_list_entry e = {key, size, mtime};
+	atrest_list_entry e = {key + c->skip, size, mtime};
 
 	c->n++;
 	return c->cb(&e, c->payload);
 }
 
+/* A tenant lists its own prefix only: no other tenant's name can show. */
 int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *payload)
 {
-	list_ctx c = {cb, payload, 0};
+	char key[ATREST__STORE_KEY_MAX];
+	list_ctx c = {cb, payload, strlen(st->prefix), 0};
 	atrest__op op;
 	int rc;
 
@@ -1113,7 +1126,9 @@ int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *p
 	atrest__op_begin(&op, st, ATREST_OP_LIST, prefix);
 	rc = atrest__name_check_prefix(prefix);
 	if (rc == 0)
-		rc = st->b->list(st->b, prefix, list_one, &c);
+		rc = atrest__store_key(key, sizeof(key), st, prefix);
+	if (rc == 0)
+		rc = atrest__b_list(st->b, key, list_one, &c);
 	op.count = c.n;
 	return atrest__op_end(&op, rc);
 }
@@ -1121,12 +1136,14 @@ int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *p
 /* The per-key usage forgets a deleted object. */
 static int delete (atrest_store *st, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	atrest__object_facts_t f;
 	int had;
 
 	GUARD(atrest_name_check(name));
+	GUARD(atrest__store_key(key, sizeof(key), st, name));
 	had = atrest__object_facts(&f, st, name) == 0 && !f.plaintext;
-	GUARD(st->b->remove(st->b, name));
+	GUARD(atrest__b_remove(st->b, key));
 	if (had)
 		atrest__usage_put(st, f.dek_id, f.size, 0, 0);
 	return 0;
@@ -1142,6 +1159,7 @@ int atrest_delete(atrest_store *st, const char *name)
 
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name)
 {
+	char key[ATREST__STORE_KEY_MAX];
 	atrest_backend_reader *br;
 	uint8_t head[ATREST__HDR_READ];
 	size_t got = 0, last;
@@ -1150,10 +1168,12 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	GUARD(st->b->open_read(st->b, &br, name));
+	GUARD(atrest__store_key(key, sizeof(key), st, name));
+	GUARD(atrest__b_open_read(st->b, &br, key));
 	out->stored_size = br->size;
 	out->mtime = br->mtime;
-	rc = br->pread(br, head, sizeof(head), 0, &got);
+	memcpy(out->etag, br->etag, sizeof(out->etag));
+	rc = atrest__br_pread(br, head, sizeof(head), 0, &got);
 	if (rc == 0 && !atrest__is_object(head, got)) {
 		out->plaintext = 1;
 	} else if (rc == 0 && (rc = atrest__hdr_parse(&h, head, got)) == 0) {
@@ -1164,7 +1184,7 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 		if (rc == 0)
 			rc = size_of(&out->size, br, &h, nseg, last);
 	}
-	br->close(br);
+	atrest__br_close(br);
 	return rc;
 }
 
@@ -1187,20 +1207,11 @@ static int copy_stream(atrest_reader *r, atrest_writer *w, uint64_t *bytes)
 	return rc;
 }
 
-/* Did someone replace the object while we copied it? */
-static int unchanged(
-	atrest_store *st, const char *name, const atrest__object_facts_t *before)
-{
-	atrest__object_facts_t now;
-
-	if (atrest__object_facts(&now, st, name) < 0)
-		return 0;
-	if (before->plaintext)
-		return now.plaintext && now.stored_size == before->stored_size &&
-			now.mtime == before->mtime;
-	return !now.plaintext && memcmp(now.salt, before->salt, sizeof(now.salt)) == 0;
-}
-
+/*
+ * The copy is published with a conditional put on the version the facts
+ * were read from: an object replaced meanwhile (by the engine writing a
+ * new checkpoint under the same name) is left as it is, exactly.
+ */
 int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes)
 {
@@ -1211,25 +1222,22 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	int rc;
 
 	GUARD(reader_open(&r, st, name, facts->plaintext));
+	ENSURE_OUT(strcmp(r->br->etag, facts->etag) == 0, ATREST_EEXISTS,
+		"object '%s' changed while being rewritten; left as it is", name);
 	if (!r->plain)
 		GUARD_OUT(
 			atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
-	GUARD_OUT(atrest_writer_open(&w, st, name, &meta));
+	GUARD_OUT(writer_open(&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag));
 	GUARD_OUT(copy_stream(r, w, bytes));
-	/* Check as late as possible: after the data is durable, right before
-	 * the rename (a file system has no compare-and-swap). */
-	GUARD_OUT(finish(w, w->pt[w->cur], w->fill));
-	if (w->bw->sync)
-		GUARD_OUT(w->bw->sync(w->bw));
-	ENSURE_OUT(unchanged(st, name, facts), ATREST_EEXISTS,
-		"object '%s' changed while being rewritten; left as it is", name);
-	rc = commit_visible(w);
-	writer_free(w);
+	rc = writer_commit(w);
 	w = NULL;
+	if (rc == ATREST_ECONFLICT)
+		rc = atrest__error(ATREST_EEXISTS,
+			"object '%s' changed while being rewritten; left as it is", name);
 out:
 	if (w)
-		atrest_writer_abort(w);
+		writer_abort(w);
 	free(entries);
 	atrest_reader_close(r);
 	return rc;

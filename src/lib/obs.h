@@ -84,7 +84,18 @@ void atrest__obs_provider(atrest_keyprov *kp, int op, const uint8_t *aad, size_t
  * once it is open (rc: the open's result, returned), free at close. */
 int atrest__obs_new(struct atrest_store *st, const atrest_store_options *o);
 int atrest__obs_opened(struct atrest_store *st, int rc);
+/* With the store's own keyring loaded (before a tenant's replaces it):
+ * the audit signing key, made when missing (failures are counted, not
+ * returned: the trail then stays unsigned). */
+void atrest__obs_keyring(struct atrest_store *st);
+/* A handle of atrest's own on a tenant of st (tenant.c): st's metrics,
+ * audit writer and observer, and usage counts of its own keyring. */
+int atrest__obs_share(struct atrest_store *t, struct atrest_store *st);
 void atrest__obs_free(struct atrest_store *st);
+#ifdef ATREST_TEST_HOOKS
+/* Tests that count backend calls: no flusher thread (close still flushes). */
+void atrest__obs_flusher_off(int off);
+#endif
 
 /* The handle's metrics (metrics.c). */
 int atrest__metrics_new(atrest__metrics **out);
@@ -149,8 +160,10 @@ atrest__usage *atrest__obs_usage(struct atrest_store *st);
 /* Parse the counts file (fuzzed); ATREST_EINTEGRITY when malformed. */
 int atrest__usage_parse(
 	atrest__usage_row **rows, size_t *n, const char *text, size_t len);
-/* At open: a store with no objects and no counts file gets empty counts. */
+/* At open: a keyring with no objects and no counts file gets empty counts. */
 int atrest__usage_init(struct atrest_store *st);
+/* Remove the counts kept beside the keyring at kr_key (a shredded tenant). */
+int atrest__usage_remove(struct atrest_backend *b, const char *kr_key);
 /* The last audit sequence number this handle wrote or saw (0: none). */
 uint64_t atrest__obs_audit_seq(struct atrest_store *st);
 

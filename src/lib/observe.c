@@ -2,7 +2,7 @@
  * The event hook (include/atrest/observe.h): every public operation opens an
  * atrest__op and closes it through atrest__op_end, which builds the one
  * atrest_event and hands it to the metrics, the audit writer and the user's
- * observer.  Also the principal, the per-handle flusher and the audit key.
+ * observer.  Also the principal, the process's flusher and the audit key.
  */
 #include <limits.h>
 #include <pwd.h>
@@ -17,20 +17,23 @@
 #include "store_int.h"
 
 struct atrest__obs {
+	atrest_store *owner;
+	/* A handle of atrest's own on a tenant (atrest__obs_share) borrows
+	 * metrics, audit writer and observer from its store's. */
+	atrest__obs *parent;
 	atrest__metrics *metrics;
 	atrest__audit *audit; /* NULL: off */
-	atrest__usage *usage;
+	atrest__usage *usage; /* of this handle's keyring */
 	char where[PATH_MAX];
+	int has_pub; /* the store's audit public key, once known */
+	uint8_t audit_pub[32];
 	atrest_observer user;
 	atrest__op open_op;
 	pthread_mutex_t mk_mu; /* guards mkid */
 	char mkid[128];        /* the master key id, copied from the keyring */
-	/* The flusher: audit lines durable and signed, usage merged, each second. */
-	pthread_mutex_t fl_mu;
-	pthread_cond_t fl_cv;
-	pthread_t flusher;
-	pid_t flusher_pid; /* 0: not started */
-	int stop;
+	/* On the flusher's list of this process (fl_pid: which one). */
+	pid_t fl_pid;
+	atrest__obs *fl_next;
 };
 
 static _Thread_local atrest__op *tl_op;
@@ -40,7 +43,8 @@ const char *atrest_op_name(int op)
 {
 	static const char *const lib[] = {NULL, "open", "put", "get", "stat", "list",
 		"delete", "rotate", "rewrap", "reencrypt", "migrate", "expose", "destroy",
-		"config", "key_unwrap", "key_wrap", "records", "recount", "recovered"};
+		"config", "key_unwrap", "key_wrap", "records", "recount", "recovered",
+		"key_rewrap"};
 	static const char *const ext[] = {"auth", "apikey_create", "apikey_revoke",
 		"tenant_add", "tenant_shred", "server"};
 
@@ -106,32 +110,6 @@ static const char *principal(void)
 		return tl_principal;
 	pthread_once(&os_user_once, os_user_init);
 	return os_user;
-}
-
-/* ---- the last error survives what observing does ---- */
-
-typedef struct err_keep {
-	int set, code;
-	char msg[1024];
-} err_keep;
-
-static void err_save(err_keep *k)
-{
-	const atrest_error *e = atrest_error_last();
-
-	k->set = e != NULL;
-	if (e) {
-		k->code = e->code;
-		snprintf(k->msg, sizeof(k->msg), "%s", e->message);
-	}
-}
-
-static void err_restore(const err_keep *k)
-{
-	if (k->set)
-		atrest__error(k->code, "%s", k->msg);
-	else
-		atrest_error_clear();
 }
 
 /* ---- emitting ---- */
@@ -254,7 +232,7 @@ atrest__op *atrest__op_current(void)
 int atrest__op_end(atrest__op *op, int rc)
 {
 	atrest_event ev;
-	err_keep k;
+	atrest__saved_error k;
 
 	if (op->quiet) {
 		free(op->own);
@@ -263,10 +241,10 @@ int atrest__op_end(atrest__op *op, int rc)
 	if (tl_op == op)
 		tl_op = op->up;
 	if (op->st && !(op->emitted && rc == 0)) {
-		err_save(&k);
-		op_event(&ev, op, rc, rc < 0 && k.set ? k.msg : NULL);
+		atrest__error_save(&k);
+		op_event(&ev, op, rc, rc < 0 && k.code ? k.message : NULL);
 		(void)emit(op->st, &ev);
-		err_restore(&k);
+		(void)atrest__error_restore(&k);
 	}
 	free(op->own);
 	return rc;
@@ -346,7 +324,7 @@ void atrest__obs_provider(atrest_keyprov *kp, int op, const uint8_t *aad, size_t
 {
 	atrest__op one;
 	atrest_event ev;
-	err_keep k;
+	atrest__saved_error k;
 	const char *role;
 	uint32_t id;
 
@@ -357,11 +335,11 @@ void atrest__obs_provider(atrest_keyprov *kp, int op, const uint8_t *aad, size_t
 	one.t0 = t0;
 	role = aad_role(&id, aad, aad_len);
 	one.dek = id;
-	err_save(&k);
-	op_event(&ev, &one, rc, rc < 0 && k.set ? k.msg : role);
+	atrest__error_save(&k);
+	op_event(&ev, &one, rc, rc < 0 && k.code ? k.message : role);
 	ev.provider = kp && kp->kind ? kp->kind : "?";
 	(void)emit(tl_op->st, &ev);
-	err_restore(&k);
+	(void)atrest__error_restore(&k);
 }
 
 int atrest_audit_record(atrest_store *st, const atrest_event *in)
@@ -371,8 +349,11 @@ int atrest_audit_record(atrest_store *st, const atrest_event *in)
 
 	ENSURE(st && in, ATREST_EINVAL, "atrest_audit_record: no store or event");
 	GUARD(atrest__check_version(in->version, ATREST_EVENT_VERSION, "atrest_event"));
-	ENSURE(in->op >= ATREST_OP_AUTH && in->op <= ATREST_OP_SERVER, ATREST_EINVAL,
-		"atrest_audit_record: event %d is the library's own", in->op);
+	ENSURE(in->op >= ATREST_OP_AUTH && in->op <= ATREST_OP_SERVER &&
+			in->op != ATREST_OP_TENANT_ADD &&
+			in->op != ATREST_OP_TENANT_SHRED,
+		ATREST_EINVAL, "atrest_audit_record: event %d is the library's own",
+		in->op);
 	ENSURE(in->outcome <= 0 && in->outcome >= ATREST_ETOOBIG, ATREST_EINVAL,
 		"atrest_audit_record: outcome %d is not an atrest_error_code",
 		in->outcome);
@@ -386,19 +367,25 @@ int atrest_audit_record(atrest_store *st, const atrest_event *in)
 
 /* ---- the handle's observer state ---- */
 
-static const char *audit_where(const atrest_store_options *o, char *buf, size_t cap)
+static int audit_where(
+	const char **out, const atrest_store_options *o, char *buf, size_t cap)
 {
 	const char *w = o->version >= 2 ? o->audit : NULL;
+	char *dir = NULL;
 
 	if (!w || !*w)
 		w = getenv("ATREST_AUDIT");
-	if (w && *w)
-		return w;
-	if (o->backend)
-		return "off"; /* no local directory: docs/AUDIT.md */
-	snprintf(buf, cap, "%s/.atrest/audit",
-		o->path && *o->path ? o->path : "./atrest-store");
-	return buf;
+	*out = w && *w ? w : "off"; /* no local directory: docs/AUDIT.md */
+	if ((w && *w) || o->backend)
+		return 0;
+	GUARD(atrest__location_dir(
+		&dir, o->path && *o->path ? o->path : "./atrest-store"));
+	if (dir) {
+		snprintf(buf, cap, "%s/.atrest/audit", dir);
+		*out = buf;
+	}
+	free(dir);
+	return 0;
 }
 
 static uint64_t rotate_bytes(const atrest_store_options *o)
@@ -420,10 +407,11 @@ int atrest__obs_new(atrest_store *st, const atrest_store_options *o)
 	const char *where;
 
 	ENSURE(obs, ATREST_ERROR, "out of memory");
-	pthread_mutex_init(&obs->mk_mu, NULL);
-	pthread_mutex_init(&obs->fl_mu, NULL);
-	pthread_cond_init(&obs->fl_cv, NULL);
 	st->obs = obs;
+	GUARD(atrest__check_version(
+		o->version, ATREST_STORE_OPTIONS_VERSION, "atrest_store_options"));
+	pthread_mutex_init(&obs->mk_mu, NULL);
+	obs->owner = st;
 	if (o->version >= 2 && o->observer) {
 		GUARD(atrest__check_version(o->observer->version, ATREST_OBSERVER_VERSION,
 			"atrest_observer"));
@@ -432,7 +420,7 @@ int atrest__obs_new(atrest_store *st, const atrest_store_options *o)
 	}
 	GUARD(atrest__metrics_new(&obs->metrics));
 	GUARD(atrest__usage_new(&obs->usage));
-	where = audit_where(o, buf, sizeof(buf));
+	GUARD(audit_where(&where, o, buf, sizeof(buf)));
 	snprintf(obs->where, sizeof(obs->where), "%s", where);
 	if (strcmp(where, "off") != 0) {
 		atrest__audit_conf c = {where, rotate_bytes(o),
@@ -457,18 +445,23 @@ static void copy_mkid(atrest_store *st)
 	pthread_mutex_unlock(&st->obs->mk_mu);
 }
 
-static int make_audit_key(atrest_store *st, atrest__keyring *kr, void *arg)
+static int make_audit_key(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
+	(void)st;
 	(void)arg;
-	return atrest__keyring_audit_make(kr, st->cur_kp);
+	return atrest__keyring_audit_make(kr, *kp);
 }
 
-static int audit_seed(atrest_store *st, atrest__secret **seed)
+/* The store keyring's audit key: its seed (made when missing) and public half. */
+static int audit_seed(atrest_store *st, atrest__secret **seed, uint8_t pub[32])
 {
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
 	rc = atrest__keyring_audit_seed(seed, st->kr, st->cur_kp);
+	if (rc == 0)
+		memcpy(pub, st->kr->audit_pub, 32);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -476,41 +469,82 @@ static int audit_seed(atrest_store *st, atrest__secret **seed)
 /* The signing key, made (one keyring update) when the store has none. */
 static int attach_key(atrest_store *st)
 {
+	atrest__obs *o = st->obs;
 	atrest__secret *seed = NULL;
-	int rc = audit_seed(st, &seed);
+	int rc = audit_seed(st, &seed, o->audit_pub);
 
 	if (rc == ATREST_ENOTFOUND) {
 		GUARD(atrest__store_update(st, make_audit_key, NULL));
-		rc = audit_seed(st, &seed);
+		rc = audit_seed(st, &seed, o->audit_pub);
 	}
 	GUARD(rc);
-	rc = atrest__audit_set_key(st->obs->audit, seed->data, st->kr->store_id);
+	rc = atrest__audit_set_key(o->audit, seed->data, st->store_id);
 	atrest__secret_free(seed);
+	__atomic_store_n(&o->has_pub, rc == 0, __ATOMIC_RELEASE);
 	return rc;
+}
+
+void atrest__obs_keyring(atrest_store *st)
+{
+	atrest__obs *o = st->obs;
+	atrest__saved_error k;
+	int known;
+
+	pthread_mutex_lock(&st->mu);
+	known = st->kr != NULL;
+	pthread_mutex_unlock(&st->mu);
+	if (!o || o->parent || !known)
+		return;
+	if (!o->audit) { /* only its public half, for atrest_audit_pubkey */
+		pthread_mutex_lock(&st->mu);
+		known = st->kr->has_audit;
+		if (known)
+			memcpy(o->audit_pub, st->kr->audit_pub, 32);
+		pthread_mutex_unlock(&st->mu);
+		__atomic_store_n(&o->has_pub, known, __ATOMIC_RELEASE);
+		return;
+	}
+	atrest__error_save(&k);
+	if (attach_key(st) < 0)
+		atrest__metrics_audit(o->metrics, 0);
+	(void)atrest__error_restore(&k);
 }
 
 int atrest__obs_opened(atrest_store *st, int rc)
 {
 	atrest__obs *o = st->obs;
-	err_keep k;
+	atrest__saved_error k;
 
 	if (!o)
 		return rc;
 	if (rc == 0) {
 		copy_mkid(st);
-		err_save(&k);
+		atrest__error_save(&k);
 		(void)atrest__usage_init(st);
-		err_restore(&k);
-		if (o->audit) {
-			err_save(&k);
-			if (attach_key(st) < 0)
-				atrest__metrics_audit(o->metrics, 0);
-			err_restore(&k);
-		}
+		(void)atrest__error_restore(&k);
 	}
 	if (rc == ATREST_ENOTFOUND) /* no store there to record it in */
 		atrest__op_drop(&o->open_op);
 	return atrest__op_end(&o->open_op, rc);
+}
+
+int atrest__obs_share(atrest_store *t, atrest_store *st)
+{
+	atrest__obs *p = st->obs, *o;
+
+	if (!p)
+		return 0;
+	o = calloc(1, sizeof(*o));
+	ENSURE(o, ATREST_ERROR, "out of memory");
+	pthread_mutex_init(&o->mk_mu, NULL);
+	o->owner = t;
+	o->parent = p->parent ? p->parent : p;
+	o->metrics = o->parent->metrics;
+	o->audit = o->parent->audit;
+	o->user = o->parent->user;
+	memcpy(o->where, o->parent->where, sizeof(o->where));
+	t->obs = o;
+	return atrest__usage_new(&o->usage);
 }
 
 atrest__metrics *atrest__obs_metrics(atrest_store *st)
@@ -532,50 +566,127 @@ uint64_t atrest__obs_audit_seq(atrest_store *st)
 
 static void flush_once(atrest_store *st)
 {
-	err_keep k;
+	atrest__saved_error k;
 
-	err_save(&k);
+	atrest__error_save(&k);
 	if (st->obs->audit && atrest__audit_flush(st->obs->audit) < 0)
 		atrest__metrics_audit(st->obs->metrics, 0);
 	(void)atrest__usage_flush(st);
 	copy_mkid(st);
-	err_restore(&k);
+	(void)atrest__error_restore(&k);
 }
+
+/*
+ * One flusher thread per process serves every handle that has had an
+ * event (a process opening many stores or tenants starts one thread, not
+ * one each): each second it makes audit lines durable and signed, and
+ * merges usage counts.  It ends when no handle is left on its list; a
+ * forked child starts its own for the handles it uses.
+ */
+static pthread_mutex_t fl_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fl_cv = PTHREAD_COND_INITIALIZER;
+static atrest__obs *fl_list;
+static const atrest__obs *fl_busy; /* being flushed, off the mutex */
+static pid_t fl_running;           /* the process whose thread runs */
+#ifdef ATREST_TEST_HOOKS
+static int fl_off;
+
+void atrest__obs_flusher_off(int off)
+{
+	__atomic_store_n(&fl_off, off, __ATOMIC_RELAXED);
+}
+#endif
 
 static void *flusher_main(void *arg)
 {
-	atrest_store *st = arg;
-	atrest__obs *o = st->obs;
 	struct timespec at;
 
-	pthread_mutex_lock(&o->fl_mu);
-	while (!o->stop) {
+	(void)arg;
+	pthread_mutex_lock(&fl_mu);
+	while (fl_list) {
 		clock_gettime(CLOCK_REALTIME, &at);
 		at.tv_sec += 1;
-		pthread_cond_timedwait(&o->fl_cv, &o->fl_mu, &at);
-		if (o->stop)
-			break;
-		pthread_mutex_unlock(&o->fl_mu);
-		flush_once(st);
-		pthread_mutex_lock(&o->fl_mu);
+		pthread_cond_timedwait(&fl_cv, &fl_mu, &at);
+		for (atrest__obs *o = fl_list; o; o = o->fl_next) {
+			fl_busy = o; /* its close waits for us */
+			pthread_mutex_unlock(&fl_mu);
+			flush_once(o->owner);
+			pthread_mutex_lock(&fl_mu);
+			fl_busy = NULL;
+			pthread_cond_broadcast(&fl_cv);
+		}
 	}
-	pthread_mutex_unlock(&o->fl_mu);
+	fl_running = 0;
+	pthread_mutex_unlock(&fl_mu);
 	return NULL;
 }
 
-/* Started on the first event of this process (a forked child starts its own). */
+/* A fork never copies the list's mutex while the flusher holds it. */
+static void fl_lock(void)
+{
+	pthread_mutex_lock(&fl_mu);
+}
+
+static void fl_unlock(void)
+{
+	pthread_mutex_unlock(&fl_mu);
+}
+
+static void fl_atfork(void)
+{
+	pthread_atfork(fl_lock, fl_unlock, fl_unlock);
+}
+
+/* On the first event of st's handle in this process. */
 static void start_flusher(atrest_store *st)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	atrest__obs *o = st->obs;
 	pid_t me = getpid();
+	pthread_attr_t attr;
+	pthread_t th;
 
-	if (__atomic_load_n(&o->flusher_pid, __ATOMIC_ACQUIRE) == me)
+	if (__atomic_load_n(&o->fl_pid, __ATOMIC_ACQUIRE) == me)
 		return;
-	pthread_mutex_lock(&o->fl_mu);
-	if (o->flusher_pid != me && !o->stop &&
-		pthread_create(&o->flusher, NULL, flusher_main, st) == 0)
-		__atomic_store_n(&o->flusher_pid, me, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&o->fl_mu);
+#ifdef ATREST_TEST_HOOKS
+	if (__atomic_load_n(&fl_off, __ATOMIC_RELAXED))
+		return;
+#endif
+	pthread_once(&once, fl_atfork);
+	pthread_mutex_lock(&fl_mu);
+	if (fl_running != me) { /* first, or a forked child: the list was theirs */
+		fl_list = NULL;
+		fl_busy = NULL;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&th, &attr, flusher_main, NULL) == 0)
+			fl_running = me;
+		pthread_attr_destroy(&attr);
+	}
+	if (fl_running == me && o->fl_pid != me) {
+		o->fl_next = fl_list;
+		fl_list = o;
+		__atomic_store_n(&o->fl_pid, me, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&fl_mu);
+}
+
+/* Off the list, once the flusher is not working on it. */
+static void stop_flushing(atrest__obs *o)
+{
+	pid_t me = getpid();
+
+	if (__atomic_load_n(&o->fl_pid, __ATOMIC_ACQUIRE) != me)
+		return;
+	pthread_mutex_lock(&fl_mu);
+	while (fl_busy == o)
+		pthread_cond_wait(&fl_cv, &fl_mu);
+	for (atrest__obs **p = &fl_list; *p; p = &(*p)->fl_next)
+		if (*p == o) {
+			*p = o->fl_next;
+			break;
+		}
+	pthread_mutex_unlock(&fl_mu);
 }
 
 void atrest__obs_free(atrest_store *st)
@@ -584,20 +695,15 @@ void atrest__obs_free(atrest_store *st)
 
 	if (!o)
 		return;
-	pthread_mutex_lock(&o->fl_mu);
-	o->stop = 1;
-	pthread_cond_signal(&o->fl_cv);
-	pthread_mutex_unlock(&o->fl_mu);
-	if (__atomic_load_n(&o->flusher_pid, __ATOMIC_ACQUIRE) == getpid())
-		pthread_join(o->flusher, NULL);
+	stop_flushing(o);
 	if (st->kr)
 		flush_once(st);
-	atrest__audit_free(o->audit);
+	if (!o->parent) {
+		atrest__audit_free(o->audit);
+		atrest__metrics_free(o->metrics);
+	}
 	atrest__usage_free(o->usage);
-	atrest__metrics_free(o->metrics);
 	pthread_mutex_destroy(&o->mk_mu);
-	pthread_mutex_destroy(&o->fl_mu);
-	pthread_cond_destroy(&o->fl_cv);
 	free(o);
 	st->obs = NULL;
 }
@@ -615,10 +721,23 @@ const char *atrest_audit_location(atrest_store *st)
 	return st->obs ? st->obs->where : "off";
 }
 
+/* The store's key, made when missing (a tenant's handle: as taken at open). */
 int atrest_audit_pubkey(uint8_t out[32], atrest_store *st)
 {
+	atrest__obs *o = st->obs;
 	int rc;
 
+	ENSURE(st, ATREST_EINVAL, "atrest_audit_pubkey: no store");
+	if (st->tenant[0] || (o && o->parent)) {
+		ENSURE(o && __atomic_load_n(&o->has_pub, __ATOMIC_ACQUIRE),
+			ATREST_ENOTFOUND,
+			"the store has no audit key yet: ask through the store, not "
+			"tenant '%s'",
+			st->tenant);
+		memcpy(out, o->audit_pub, 32);
+		return 0;
+	}
+	GUARD(atrest__store_refresh(st, 0));
 	pthread_mutex_lock(&st->mu);
 	rc = st->kr->has_audit ? 0 : ATREST_ENOTFOUND;
 	if (rc == 0)

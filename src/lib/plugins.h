@@ -6,6 +6,7 @@
 #ifndef ATREST_PLUGINS_H
 #define ATREST_PLUGINS_H
 
+#include "atrest/sys/backend.h"
 #include "atrest/sys/keyprov.h"
 
 /*
@@ -28,6 +29,18 @@ int atrest__keyprov_aws_kms(atrest_keyprov **out, const char *uri);
 int atrest__keyprov_gcp_kms(atrest_keyprov **out, const char *uri);
 int atrest__keyprov_azure_kv(atrest_keyprov **out, const char *uri);
 int atrest__keyprov_vault(atrest_keyprov **out, const char *uri);
+#endif
+
+/*
+ * A store backend named by a location "scheme://..." (backend.c); flags
+ * are the store's ATREST_STORE_* flags (ATREST_STORE_NO_SYNC, ...).  The
+ * location may carry credentials: never copy it into an error message.
+ */
+typedef int (*atrest__backend_fn)(
+	atrest_backend **out, const char *location, unsigned int flags);
+
+#ifdef ATREST_WITH_S3
+int atrest__backend_s3(atrest_backend **out, const char *location, unsigned int flags);
 #endif
 
 #endif

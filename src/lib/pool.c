@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "atrest/store.h"
 #include "common.h"
 #include "pool.h"
 
@@ -16,7 +17,7 @@ typedef struct worker {
 	pthread_t tid;
 } worker;
 
-struct atrest__pool {
+struct atrest_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t work;      /* a job was queued, or stop */
 	atrest__job *head, *tail; /* jobs with items left to claim */
@@ -67,25 +68,21 @@ static int claim(atrest__pool *p, atrest__job *j, size_t *item)
 	return 1;
 }
 
-/* Record an item's result (mutex held); an error cancels the rest. */
-static void finish(atrest__pool *p, atrest__job *j, int rc, const char *msg)
+/*
+ * Record an item's result (mutex held, on the thread that ran it, whose
+ * last error is the item's); an error cancels the rest.
+ */
+static void finish(atrest__pool *p, atrest__job *j, int rc)
 {
 	j->running--;
 	if (rc < 0 && j->rc == 0) {
 		j->rc = rc;
-		snprintf(j->msg, sizeof(j->msg), "%s", msg);
+		atrest__error_save(&j->err);
 		j->next = j->n;
 		unqueue(p, j);
 	}
 	if (j->running == 0 && j->next >= j->n)
 		pthread_cond_signal(&j->done);
-}
-
-static const char *last_msg(void)
-{
-	const atrest_error *e = atrest_error_last();
-
-	return e && e->message ? e->message : "unknown error";
 }
 
 /* Run one claimed item with the mutex released. */
@@ -96,7 +93,7 @@ static void run_item(atrest__pool *p, atrest__job *j, size_t item, unsigned slot
 	pthread_mutex_unlock(&p->mu);
 	rc = j->fn(j->ctx, item, slot);
 	pthread_mutex_lock(&p->mu);
-	finish(p, j, rc, rc < 0 ? last_msg() : "");
+	finish(p, j, rc);
 }
 
 static void *worker_main(void *arg)
@@ -146,8 +143,8 @@ int atrest__pool_new(atrest__pool **out, unsigned threads)
 	int err;
 
 	*out = NULL;
-	ENSURE(n >= 2, ATREST_EINVAL, "a pool needs at least 2 threads");
-	p = calloc(1, sizeof(*p) + (n - 1) * sizeof(worker));
+	ENSURE(n >= 1, ATREST_EINVAL, "a pool needs at least 1 thread");
+	p = calloc(1, sizeof(*p) + n * sizeof(worker));
 	ENSURE(p, ATREST_ERROR, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
@@ -186,7 +183,7 @@ void atrest__pool_submit(
 	j->next = 0;
 	j->running = 0;
 	j->rc = 0;
-	j->msg[0] = '\0';
+	j->err.code = 0;
 	j->link = NULL;
 	if (!p)
 		return;
@@ -223,9 +220,21 @@ int atrest__pool_wait(atrest__pool *p, atrest__job *j)
 		pthread_cond_wait(&j->done, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 	pthread_cond_destroy(&j->done);
-	if (j->rc < 0)
-		return atrest__error(j->rc, "%s", j->msg);
-	return 0;
+	if (j->rc == 0)
+		return 0;
+	if (j->err.code != j->rc) /* the item failed without saying why */
+		return atrest__error(j->rc, "%s", atrest_strerror(j->rc));
+	return atrest__error_restore(&j->err);
+}
+
+int atrest_pool_new(atrest_pool **out, unsigned int threads)
+{
+	return atrest__pool_new(out, threads ? threads : atrest__pool_cpus());
+}
+
+void atrest_pool_free(atrest_pool *p)
+{
+	atrest__pool_free(p);
 }
 
 int atrest__pool_run(atrest__pool *p, atrest__pool_fn fn, void *ctx, size_t n)

@@ -8,9 +8,12 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "common.h"
+
 #define ATREST__POOL_MAX 64 /* slots (threads, the caller's included) */
 
-typedef struct atrest__pool atrest__pool;
+/* The public atrest_pool (store.h) is this pool. */
+typedef struct atrest_pool atrest__pool;
 
 /*
  * Run item i of a job.  slot (0 .. atrest__pool_slots()-1) names the thread
@@ -23,10 +26,10 @@ typedef int (*atrest__pool_fn)(void *ctx, size_t item, unsigned slot);
 typedef struct atrest__job {
 	atrest__pool_fn fn;
 	void *ctx;
-	size_t n, next; /* items; next one to claim */
-	size_t running; /* items being run now */
-	int rc;         /* first error */
-	char msg[256];  /* its message, raised again by wait */
+	size_t n, next;          /* items; next one to claim */
+	size_t running;          /* items being run now */
+	int rc;                  /* first error */
+	atrest__saved_error err; /* raised again by wait */
 	pthread_cond_t done;
 	struct atrest__job *link;
 } atrest__job;
@@ -34,7 +37,7 @@ typedef struct atrest__job {
 /* The number of online CPUs (at least 1, at most ATREST__POOL_MAX). */
 unsigned atrest__pool_cpus(void);
 
-/* A pool of threads - 1 workers (threads >= 2; capped at the maximum). */
+/* A pool of threads - 1 workers (threads >= 1; capped at the maximum). */
 int atrest__pool_new(atrest__pool **out, unsigned threads);
 /* Stop and join the workers; no job may be in flight.  NULL is a no-op. */
 void atrest__pool_free(atrest__pool *p);

@@ -1,8 +1,10 @@
 /*
  * Compact records (docs/FORMAT.md, "Records"): 1 byte form and cipher,
  * 3 bytes data key id, 12 bytes nonce, ciphertext, 16 bytes tag.  Keys are
- * derived once per (data key, namespace); the cipher context is reused, so
- * a record costs one AEAD call and no allocation.
+ * derived once per (data key, cipher, namespace); the cipher context is
+ * reused, so a record costs one AEAD call and no allocation.  Version 2
+ * records bind the cipher into the key; version 1 records (no cipher in
+ * the key) are still opened, never written.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,8 @@
 #include "secret.h"
 #include "store_int.h"
 
-#define REC_FORM 0xB0
+#define REC_FORM_V1 0xB0 /* read only: one key for both ciphers */
+#define REC_FORM 0xC0    /* version 2: the cipher id is in the derivation */
 #define REC_HDR 16
 #define REC_NS_MAX 255
 #define REC_AD_MAX 4096
@@ -22,6 +25,7 @@
 typedef struct rec_key {
 	uint32_t id;
 	int cipher;
+	int form; /* REC_FORM or REC_FORM_V1 */
 	atrest__aead *aead;
 } rec_key;
 
@@ -42,23 +46,36 @@ static int record_cipher(int store_cipher)
 		: store_cipher;
 }
 
-static int derive_key(
-	rec_key *k, atrest_recorder *r, uint32_t id, int cipher, const uint8_t *dek)
+/*
+ * info = "atrest/v2 record" || BYTE(cipher) || namespace, so that one data
+ * key never keys two ciphers; version 1: "atrest/v1 record" || namespace.
+ */
+static size_t record_info(uint8_t *info, int form, int cipher, const char *ns)
 {
-	static const char label[] = "atrest/v1 record";
-	uint8_t info[sizeof(label) - 1 + REC_NS_MAX], key[32];
-	size_t nl = strlen(r->ns);
+	const char *label = form == REC_FORM ? "atrest/v2 record" : "atrest/v1 record";
+	size_t n = strlen(label), nl = strlen(ns);
+
+	memcpy(info, label, n);
+	if (form == REC_FORM)
+		info[n++] = (uint8_t)cipher;
+	memcpy(info + n, ns, nl);
+	return n + nl;
+}
+
+static int derive_key(rec_key *k, atrest_recorder *r, uint32_t id, int cipher, int form,
+	const uint8_t *dek)
+{
+	uint8_t info[16 + 1 + REC_NS_MAX], key[32];
+	size_t il = record_info(info, form, cipher, r->ns);
 	int rc;
 
-	memcpy(info, label, sizeof(label) - 1);
-	memcpy(info + sizeof(label) - 1, r->ns, nl);
-	rc = atrest__hkdf(key, sizeof(key), r->st->kr->store_id, 16, dek, 32, info,
-		sizeof(label) - 1 + nl);
+	rc = atrest__hkdf(key, sizeof(key), r->st->store_id, 16, dek, 32, info, il);
 	if (rc == 0)
 		rc = atrest__aead_new(&k->aead, cipher, key, sizeof(key));
 	atrest__wipe(key, sizeof(key));
 	k->id = id;
 	k->cipher = cipher;
+	k->form = form;
 	return rc;
 }
 
@@ -72,7 +89,7 @@ static int recorder_dek(atrest_recorder *r, uint32_t id, uint8_t *dek)
 }
 
 /* The keyed context for data key id, from the small cache. */
-static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher)
+static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher, int form)
 {
 	uint8_t dek[32];
 	rec_key *k;
@@ -80,7 +97,7 @@ static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher)
 
 	for (int i = 0; i < REC_CACHE; i++)
 		if (r->keys[i].aead && r->keys[i].id == id &&
-			r->keys[i].cipher == cipher) {
+			r->keys[i].cipher == cipher && r->keys[i].form == form) {
 			*out = &r->keys[i];
 			return 0;
 		}
@@ -90,7 +107,7 @@ static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher)
 	memmove(&r->keys[1], &r->keys[0], (REC_CACHE - 1) * sizeof(*k));
 	k = &r->keys[0];
 	memset(k, 0, sizeof(*k));
-	rc = derive_key(k, r, id, cipher, dek);
+	rc = derive_key(k, r, id, cipher, form, dek);
 	atrest__wipe(dek, sizeof(dek));
 	GUARD(rc);
 	*out = k;
@@ -167,7 +184,7 @@ int atrest_record_seal(atrest_recorder *r, void *out, size_t cap, size_t *out_le
 		REC_AD_MAX);
 	GUARD(atrest__store_record_key(r->st, &id, &cipher));
 	cipher = record_cipher(cipher);
-	GUARD(key_for(&k, r, id, cipher));
+	GUARD(key_for(&k, r, id, cipher, REC_FORM));
 	if (r->sealed >= REC_PER_NONCE_RUN)
 		GUARD(new_nonce_run(r));
 	o[0] = (uint8_t)(REC_FORM | cipher);
@@ -189,7 +206,7 @@ int atrest_record_open(atrest_recorder *r, void *out, size_t cap, size_t *out_le
 	const uint8_t *p = rec;
 	uint32_t id;
 	rec_key *k;
-	int cipher;
+	int cipher, form;
 
 	*out_len = 0;
 	ENSURE(len >= ATREST_RECORD_OVERHEAD, ATREST_EINTEGRITY, "record truncated");
@@ -197,12 +214,13 @@ int atrest_record_open(atrest_recorder *r, void *out, size_t cap, size_t *out_le
 	ENSURE(ad_len <= REC_AD_MAX, ATREST_EINVAL, "record AD over %d bytes",
 		REC_AD_MAX);
 	cipher = p[0] & 0x0F;
-	ENSURE((p[0] & 0xF0) == REC_FORM &&
+	form = p[0] & 0xF0;
+	ENSURE((form == REC_FORM || form == REC_FORM_V1) &&
 			(cipher == ATREST_CIPHER_AES_256_GCM ||
 				cipher == ATREST_CIPHER_CHACHA20_POLY1305),
 		ATREST_EINTEGRITY, "not an atrest record");
 	id = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16;
-	GUARD(key_for(&k, r, id, cipher));
+	GUARD(key_for(&k, r, id, cipher, form));
 	if (atrest__aead_open(k->aead, out, out_len, p + 4, r->aad,
 		    build_aad(r, p, ad, ad_len), p + REC_HDR, len - REC_HDR) < 0)
 		return atrest__error(ATREST_EINTEGRITY,

@@ -1,9 +1,12 @@
 /*
  * Locked, non-dumpable memory for keys (contract in secret.h): every secret
  * has its own page-rounded mapping, so locking, MADV_DONTDUMP and the final
- * wipe cover exactly it and nothing else.
+ * wipe cover exactly it and nothing else.  Small credential files are read
+ * straight into one.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,6 +14,7 @@
 
 #include <openssl/crypto.h>
 
+#include "atrest/keys.h"
 #include "common.h"
 #include "secret.h"
 
@@ -84,8 +88,62 @@ unsigned long atrest__secret_unlocked(void)
 	return atomic_load(&g_unlocked);
 }
 
+unsigned long atrest_secure_memory_status(void)
+{
+	return atrest__secret_unlocked();
+}
+
 void atrest__wipe(void *p, size_t len)
 {
 	if (p && len)
 		OPENSSL_cleanse(p, len);
+}
+
+int atrest__secret_read_file(
+	atrest__secret **out, const char *path, size_t max, const char *what)
+{
+	atrest__secret *s;
+	size_t got = 0, start = 0;
+	int fd, rc = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return atrest__error_os(
+			ATREST_EUNAVAILABLE, errno, "%s: cannot open %s", what, path);
+	rc = atrest__secret_new(&s, max + 1);
+	while (rc == 0 && got < max) {
+		ssize_t n = read(fd, s->data + got, max - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = atrest__error_os(ATREST_EUNAVAILABLE, errno,
+				"%s: cannot read %s", what, path);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc < 0) {
+		atrest__secret_free(s);
+		return rc;
+	}
+	if (got == max) {
+		atrest__secret_free(s);
+		return atrest__error(
+			ATREST_EUNAVAILABLE, "%s: %s is too large", what, path);
+	}
+	while (got > 0 && isspace(s->data[got - 1]))
+		got--;
+	while (start < got && isspace(s->data[start]))
+		start++;
+	memmove(s->data, s->data + start, got - start);
+	s->len = got - start;
+	memset(s->data + s->len, 0, s->cap - s->len);
+	if (s->len == 0) {
+		atrest__secret_free(s);
+		return atrest__error(ATREST_EUNAVAILABLE, "%s: %s is empty", what, path);
+	}
+	*out = s;
+	return 0;
 }

@@ -26,6 +26,13 @@ int atrest__secret_dup(atrest__secret **out, const void *src, size_t len);
 void atrest__secret_free(atrest__secret *s);
 /* How many secrets could not be locked so far in this process. */
 unsigned long atrest__secret_unlocked(void);
+/*
+ * A small credential file (a token file, say) read into a new secret,
+ * white space trimmed; at most max bytes.  Failures are
+ * ATREST_EUNAVAILABLE naming what (the variable that named the file).
+ */
+int atrest__secret_read_file(
+	atrest__secret **out, const char *path, size_t max, const char *what);
 /* Wipe memory in a way the compiler does not remove. */
 void atrest__wipe(void *p, size_t len);
 

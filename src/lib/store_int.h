@@ -1,6 +1,6 @@
 /*
- * The store handle's internals, shared by store.c (open, settings, keyring
- * persistence), object.c (writer, reader) and record.c.
+ * The store handle's internals, shared by store.c (open, keyring updates),
+ * object.c (writer, reader), record.c, lifecycle.c and tenant.c.
  */
 #ifndef ATREST_STORE_INT_H
 #define ATREST_STORE_INT_H
@@ -15,25 +15,41 @@
 #include "keyring.h"
 #include "obs.h"
 #include "pool.h"
+#include "store/backend_int.h"
+
+/* Backend keys of a tenant: .atrest/tenants/<T>/{keyring,objects/...}. */
+#define ATREST__TENANTS_DIR ".atrest/tenants/"
+#define ATREST__KEY_PREFIX_MAX (sizeof(ATREST__TENANTS_DIR) + ATREST_TENANT_MAX + 16)
 
 struct atrest_store {
 	atrest_backend *b;
-	atrest_keyprov *kp;
-	atrest_keyprov *old_kp;
-	atrest_keyprov *cur_kp; /* the one that unlocked the keyring */
-	atrest__keyring *kr;
-	pthread_mutex_t mu;        /* guards kr, cur_kp and settings */
+	int borrowed;             /* b and kp belong to the handle this one serves */
+	atrest_keyprov *kp;       /* the store's master key */
+	atrest_keyprov *old_kp;   /* a previous one (ATREST_OLD_*), or NULL */
+	atrest_keyprov *own_kp;   /* a tenant's own master key, or NULL */
+	atrest_keyprov *cur_kp;   /* the one that unlocked kr */
+	atrest_keyprov **retired; /* replaced by atrest_rewrap, freed at close */
+	size_t nretired;
+	atrest__keyring *kr;  /* NULL: a directory without a keyring (yet) */
+	uint8_t store_id[16]; /* kr's id: fixed for the handle's life */
+	/* Guards kr, cur_kp and the key cache; held only to look up, never
+	 * across I/O (backend or key provider). */
+	pthread_mutex_t mu;
 	pthread_mutex_t update_mu; /* one reload or keyring update at a time */
 	atrest__key_cache cache;
 	int64_t last_refresh;
 	int64_t last_maintain;
 	int foreign_master; /* keyring rewrapped to a key we lack */
-	atrest_settings settings;
 	char tenant[ATREST_TENANT_MAX + 1];
+	char prefix[ATREST__KEY_PREFIX_MAX]; /* of object keys: "" or a tenant's */
+	char kr_key[ATREST__KEY_PREFIX_MAX]; /* the keyring's backend key */
 	int allow_plaintext;
+	unsigned int flags;      /* ATREST_STORE_* */
 	char *location;          /* for messages */
+	char *state_dir;         /* rollback detection (floor.c), or NULL */
 	unsigned threads;        /* resolved option: 1 means no pool */
 	atrest__pool *pool;      /* started on first need (atomic pointer) */
+	int own_pool;            /* pool is this handle's (not the caller's) */
 	pthread_mutex_t pool_mu; /* serialises starting it */
 	void *spare[8];          /* ciphertext buffers kept for reuse (atomic) */
 	struct atrest__obs *obs; /* events: metrics, audit trail, observer */
@@ -53,18 +69,32 @@ int atrest__store_record_key(atrest_store *st, uint32_t *id, int *cipher);
 int atrest__store_dek(atrest_store *st, uint32_t id, uint8_t *key);
 
 /* Re-read the keyring if another process changed it (force: now, else at
- * most once a second). */
+ * most once a second).  ATREST_ENOTFOUND when the handle has no keyring. */
 int atrest__store_refresh(atrest_store *st, int force);
 
 /*
- * Change the keyring under the store lock: re-read it, apply op to the
- * fresh copy, bump its generation and write it atomically.
+ * Change the keyring: read it (with its etag), authenticate it, apply op
+ * to that private copy, bump its generation, write it back with a
+ * conditional put (replace only the version read), and only then publish
+ * it in memory.  A lost race (another process changed the keyring) starts
+ * over from the read.  op gets the provider that unlocked kr in *kp and may
+ * replace it (a rewrap).  Nothing changes in memory when anything fails.
  */
-typedef int (*atrest__keyring_op)(atrest_store *st, atrest__keyring *kr, void *arg);
+typedef int (*atrest__keyring_op)(
+	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg);
 int atrest__store_update(atrest_store *st, atrest__keyring_op op, void *arg);
+/* A short random pause after a lost race, growing with the attempts. */
+void atrest__store_backoff(int tries);
 
 /* Apply the rotation policy (throttled to once a minute). */
 int atrest__store_policy(atrest_store *st);
+
+/* Keep a provider replaced by a rewrap until the handle closes. */
+void atrest__store_retire(atrest_store *st, atrest_keyprov *kp);
+
+/* The backend key of object name (prefixed for a tenant) in out. */
+int atrest__store_key(char *out, size_t cap, const atrest_store *st, const char *name);
+#define ATREST__STORE_KEY_MAX (ATREST_NAME_MAX + ATREST__KEY_PREFIX_MAX + 1)
 
 /* What an object's header says, read without a key (not authenticated). */
 typedef struct atrest__object_facts_t {
@@ -74,6 +104,7 @@ typedef struct atrest__object_facts_t {
 	uint64_t size; /* plaintext bytes */
 	uint64_t stored_size;
 	int64_t mtime;
+	char etag[ATREST_BACKEND_ETAG_MAX]; /* the version read */
 } atrest__object_facts_t;
 
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name);
@@ -86,10 +117,28 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes);
 
-/* Whole small files of the store's own (.atrest/...). */
-int atrest__store_read_file(
-	atrest_backend *b, const char *key, char **out, size_t *len, size_t max);
+/* Whole small files of the store's own (.atrest/...); etag (may be NULL)
+ * receives the version read. */
+int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size_t *len,
+	size_t max, char *etag);
 int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf,
-	size_t len, unsigned int flags);
+	size_t len, unsigned int flags, const char *etag);
+
+/*
+ * A handle on tenant name's keyring and objects that shares st's backend
+ * and master keys (closed with atrest_store_close, which leaves them).
+ */
+int atrest__store_tenant(atrest_store **out, atrest_store *st, const char *name);
+
+/* Rewrap the store's keyring and every tenant keyring wrapped by the
+ * store's master key under to (tenant.c). */
+int atrest__store_rewrap_all(atrest_store *st, atrest_keyprov *to);
+
+/* The keyring at location (a tenant's, or the store's for NULL), read
+ * and parsed but NOT authenticated (no master key). */
+int atrest__keyring_peek(atrest__keyring **out, const char *location, const char *tenant);
+
+/* Rewrap this handle's keyring alone under to. */
+int atrest__store_rewrap_one(atrest_store *st, atrest_keyprov *to);
 
 #endif

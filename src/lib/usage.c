@@ -1,8 +1,9 @@
 /*
  * Per-data-key usage kept without a scan: every committed put and delete
  * adds to this handle's deltas, which the flusher merges at most once a
- * second (and at close) into the store's counts file, .atrest/usage.json,
- * under the store lock.  A full header scan rewrites it (docs/AUDIT.md).
+ * second (and at close) into the keyring's counts file (.atrest/usage.json,
+ * a tenant's beside its keyring) by read, merge and conditional put.  A
+ * full header scan rewrites it (docs/AUDIT.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,10 @@
 #include "obs.h"
 #include "store_int.h"
 
-#define USAGE_NAME ".atrest/usage.json"
+#define USAGE_NAME "usage.json"
 #define USAGE_MAX (16u << 20)
 #define USAGE_KEYS 100000
+#define USAGE_TRIES 50 /* lost races before a merge gives up (and retries later) */
 
 typedef struct delta {
 	uint32_t id;
@@ -106,7 +108,7 @@ int atrest__usage_parse(atrest__usage_row **rows, size_t *n, const char *text, s
 		free(*rows);
 		*rows = NULL;
 		return atrest__error(ATREST_EINTEGRITY,
-			"%s is damaged (a scan rewrites it: "
+			"the usage counts (%s) are damaged (a scan rewrites them: "
 			"'atrest keys --scan')",
 			USAGE_NAME);
 	}
@@ -114,20 +116,36 @@ int atrest__usage_parse(atrest__usage_row **rows, size_t *n, const char *text, s
 	return 0;
 }
 
-static int usage_load(atrest__usage_row **rows, size_t *n, atrest_store *st)
+/* The counts file beside the handle's keyring (a tenant has its own). */
+static int usage_key(char out[ATREST__KEY_PREFIX_MAX], const char *kr_key)
 {
-	char *text;
+	const char *slash = strrchr(kr_key, '/');
+	int n = (int)(slash ? slash - kr_key + 1 : 0);
+
+	n = snprintf(out, ATREST__KEY_PREFIX_MAX, "%.*s%s", n, kr_key, USAGE_NAME);
+	ENSURE(n > 0 && n < (int)ATREST__KEY_PREFIX_MAX, ATREST_ERROR,
+		"usage counts key too long");
+	return 0;
+}
+
+static int usage_load(atrest__usage_row **rows, size_t *n, atrest_store *st, char *etag)
+{
+	char key[ATREST__KEY_PREFIX_MAX], *text;
 	size_t len;
 	int rc;
 
-	GUARD(atrest__store_read_file(st->b, USAGE_NAME, &text, &len, USAGE_MAX));
+	GUARD(usage_key(key, st->kr_key));
+	GUARD(atrest__store_read_file(st->b, key, &text, &len, USAGE_MAX, etag));
 	rc = atrest__usage_parse(rows, n, text, len);
 	free(text);
 	return rc;
 }
 
-static int usage_save(atrest_store *st, const atrest__usage_row *rows, size_t n)
+/* Write the counts: flags and etag as atrest__store_write_file's. */
+static int usage_save(atrest_store *st, const atrest__usage_row *rows, size_t n,
+	unsigned int flags, const char *etag)
 {
+	char key[ATREST__KEY_PREFIX_MAX];
 	json_t *keys = json_array(), *root;
 	char *text;
 	int rc;
@@ -144,7 +162,10 @@ static int usage_save(atrest_store *st, const atrest__usage_row *rows, size_t n)
 	text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(root);
 	ENSURE(text, ATREST_ERROR, "out of memory");
-	rc = atrest__store_write_file(st->b, USAGE_NAME, text, strlen(text), 0);
+	rc = usage_key(key, st->kr_key);
+	if (rc == 0)
+		rc = atrest__store_write_file(
+			st->b, key, text, strlen(text), flags, etag);
 	free(text);
 	return rc;
 }
@@ -193,11 +214,13 @@ static void put_back(atrest__usage *u, const delta *d, size_t n)
 	}
 }
 
-static int merge_locked(atrest_store *st, const delta *d, size_t nd)
+/* One read, merge and conditional put (ATREST_ECONFLICT: lost a race). */
+static int merge_once(atrest_store *st, const delta *d, size_t nd)
 {
+	char etag[ATREST_BACKEND_ETAG_MAX];
 	atrest__usage_row *rows = NULL, *big;
 	size_t n = 0;
-	int rc = usage_load(&rows, &n, st);
+	int rc = usage_load(&rows, &n, st, etag);
 
 	if (rc == ATREST_ENOTFOUND) /* no counts yet: a scan makes them */
 		return 0;
@@ -208,15 +231,24 @@ static int merge_locked(atrest_store *st, const delta *d, size_t nd)
 		return atrest__error(ATREST_ERROR, "out of memory");
 	}
 	apply(big, &n, d, nd);
-	rc = usage_save(st, big, n);
+	rc = usage_save(st, big, n, ATREST_BACKEND_IF_MATCH, etag);
 	free(big);
+	return rc;
+}
+
+/* Another process merged (or a scan rewrote) meanwhile: read again. */
+static int merge(atrest_store *st, const delta *d, size_t nd)
+{
+	int rc, tries = 0;
+
+	while ((rc = merge_once(st, d, nd)) == ATREST_ECONFLICT && ++tries < USAGE_TRIES)
+		atrest__store_backoff(tries);
 	return rc;
 }
 
 int atrest__usage_flush(atrest_store *st)
 {
 	atrest__usage *u = atrest__obs_usage(st);
-	atrest_backend_lock *lock;
 	delta *d = NULL;
 	size_t nd = 0;
 	int rc;
@@ -225,11 +257,7 @@ int atrest__usage_flush(atrest_store *st)
 		free(d);
 		return 0;
 	}
-	rc = st->b->lock(st->b, &lock);
-	if (rc == 0) {
-		rc = merge_locked(st, d, nd);
-		st->b->unlock(st->b, lock);
-	}
+	rc = merge(st, d, nd);
 	if (rc < 0)
 		put_back(u, d, nd);
 	free(d);
@@ -244,7 +272,7 @@ int atrest__usage_read(atrest__usage_row **rows, size_t *n, atrest_store *st)
 
 	*rows = NULL;
 	*n = 0;
-	GUARD(usage_load(rows, n, st));
+	GUARD(usage_load(rows, n, st, NULL));
 	pthread_mutex_lock(&u->mu);
 	big = realloc(*rows, (*n + u->n + 1) * sizeof(**rows));
 	if (big) {
@@ -260,20 +288,21 @@ int atrest__usage_read(atrest__usage_row **rows, size_t *n, atrest_store *st)
 	return rc;
 }
 
+/*
+ * A scan's counts replace the file whatever it held (the scan is the
+ * truth); the deltas it saw are dropped.  A merge racing it either lands
+ * first (and is replaced) or finds the new version and merges into it.
+ */
 int atrest__usage_write(atrest_store *st, const atrest__usage_row *rows, size_t n)
 {
 	atrest__usage *u = atrest__obs_usage(st);
-	atrest_backend_lock *lock;
 	delta *d = NULL;
 	size_t nd;
-	int rc;
 
-	GUARD(st->b->lock(st->b, &lock));
-	take(u, &d, &nd); /* the scan saw what they counted */
+	if (u)
+		take(u, &d, &nd); /* the scan saw what they counted */
 	free(d);
-	rc = usage_save(st, rows, n);
-	st->b->unlock(st->b, lock);
-	return rc;
+	return usage_save(st, rows, n, 0, NULL);
 }
 
 static int found_one(const char *key, uint64_t size, int64_t mtime, void *p)
@@ -282,15 +311,30 @@ static int found_one(const char *key, uint64_t size, int64_t mtime, void *p)
 	return 1;
 }
 
+/* A keyring with no objects yet starts its counts (empty): created only
+ * if absent, so a process that made them first keeps its own. */
 int atrest__usage_init(atrest_store *st)
 {
 	atrest__usage_row *rows = NULL;
 	size_t n = 0;
-	int rc = usage_load(&rows, &n, st);
+	int rc = usage_load(&rows, &n, st, NULL);
 
 	free(rows);
 	if (rc != ATREST_ENOTFOUND)
 		return 0; /* there, or damaged: a scan rewrites it */
-	rc = st->b->list(st->b, "", found_one, NULL);
-	return rc == 0 ? atrest__usage_write(st, NULL, 0) : 0;
+	rc = atrest__b_list(st->b, st->prefix, found_one, NULL);
+	if (rc != 0)
+		return 0; /* objects, but no counts: a scan makes them */
+	rc = usage_save(st, NULL, 0, ATREST_BACKEND_IF_ABSENT, NULL);
+	return rc == ATREST_EEXISTS ? 0 : rc;
+}
+
+int atrest__usage_remove(atrest_backend *b, const char *kr_key)
+{
+	char key[ATREST__KEY_PREFIX_MAX];
+	int rc;
+
+	GUARD(usage_key(key, kr_key));
+	rc = atrest__b_remove(b, key);
+	return rc == ATREST_ENOTFOUND ? 0 : rc;
 }

@@ -14,6 +14,8 @@ unset ATREST_KEY ATREST_KEY_FILE ATREST_PASSPHRASE ATREST_KEY_URI \
 	ATREST_OLD_KEY ATREST_OLD_KEY_FILE ATREST_OLD_PASSPHRASE \
 	ATREST_OLD_KEY_URI ATREST_ALLOW_PLAINTEXT ATREST_FIPS
 export ATREST_STORE="$T/store"
+# Keyring generations this "host" has seen (rollback detection): private.
+export XDG_STATE_HOME="$T/state"
 PY=/usr/bin/python3
 
 atrest() {
@@ -116,3 +118,17 @@ json() {
 		"$T/out" "$1" || fail "JSON check failed: $1 on $(head -c 800 "$T/out")"
 	ok "JSON: $1"
 }
+
+# key_id INDEX [GLOBAL-OPTIONS...]: the id of data key INDEX of the store (0
+# the oldest, -1 the newest), from 'atrest keys --json'.  Ids are random.
+key_id() {
+	ki=$1
+	shift
+	"$ATREST_BIN" "$@" keys --json >"$T/keys.json" 2>"$T/keys.err" ||
+		fail "keys --json: $(cat "$T/keys.err")"
+	$PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[int(sys.argv[2])]["id"])' \
+		"$T/keys.json" "$ki" || fail "no data key $ki"
+}
+
+# An id the keyring never issues (ids are 1 to 16777214).
+NO_KEY=16777215

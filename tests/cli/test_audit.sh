@@ -24,10 +24,11 @@ check_exit 0 atrest put dir/b "$T/big"
 check_exit 0 atrest get a
 check_exit 0 atrest ls
 check_exit 0 atrest rm a
+K1=$(atrest keys --json | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 check_exit 0 atrest rotate
-check_exit 0 atrest reencrypt --data-key 1
-check_exit 0 atrest keys expose 1
-check_exit 0 atrest keys destroy 1
+check_exit 0 atrest reencrypt --data-key "$K1"
+check_exit 0 atrest keys expose "$K1"
+check_exit 0 atrest keys destroy "$K1"
 check_exit 0 atrest config rotate-days 20
 check_exit 0 atrest rewrap
 printf 'plain\n' >"$ATREST_STORE/plainfile"
@@ -35,6 +36,13 @@ check_exit 0 atrest migrate plainfile
 check_exit 3 atrest get missing
 check_exit 0 atrest keys
 check_exit 0 atrest verify
+# Tenants: their events are lines of the store's one trail.
+check_exit 0 atrest tenant add acme
+check_exit 0 atrest --tenant acme put t/x "$T/one"
+check_exit 0 atrest --tenant acme get t/x
+check_exit 0 atrest --tenant acme keys --json
+json "len(j) == 1 and j[0]['objects'] == 1"
+check_exit 0 atrest tenant shred acme
 
 # ev OP [FIELD VALUE]: some audit line has op OP (and FIELD == VALUE).
 ev() {
@@ -60,11 +68,15 @@ ev get name a
 ev get outcome not_found
 ev list count 2
 ev delete name a
-ev rotate data_key 2
+ev rotate data_key "$(key_id 1)"
 ev reencrypt name dir/b
 ev reencrypt detail job
-ev expose data_key 1
-ev destroy data_key 1
+ev tenant_add name acme
+ev put tenant acme
+ev get tenant acme
+ev tenant_shred count 1
+ev expose data_key "$K1"
+ev destroy data_key "$K1"
 ev config
 ev rewrap
 ev migrate name plainfile

@@ -106,26 +106,28 @@ check "the store was created" test -d "$S2/.atrest"
 all_read "$S2" "$T/orig2"
 
 # reencrypt by prefix, resumable: only that prefix moves to the new key
+K1=$(key_id 0 --store "$S")
 check_exit 0 atrest --store "$S" rotate
-check_out '^new active data key 2$'
-check_exit 0 atrest --store "$S" reencrypt --data-key 1 job-1/
+K2=$(key_id -1 --store "$S")
+check_out "^new active data key $K2$"
+check_exit 0 atrest --store "$S" reencrypt --data-key "$K1" job-1/
 check_out "^re-encrypted $n1 of [0-9]+ objects \($b1 bytes\), 0 failed$"
-check "job-1 moved to key 2" test "$(key_of "$S" job-1/chk-1/part-1)" = 2
-check "job-2 stayed on key 1" test "$(key_of "$S" job-2/big)" = 1
-check_exit 0 atrest --store "$S" reencrypt --data-key 1
+check "job-1 moved to key 2" test "$(key_of "$S" job-1/chk-1/part-1)" = "$K2"
+check "job-2 stayed on key 1" test "$(key_of "$S" job-2/big)" = "$K1"
+check_exit 0 atrest --store "$S" reencrypt --data-key "$K1"
 check_out "^re-encrypted $((total - n1)) of [0-9]+ objects \($b2 bytes\), 0 failed$"
-check_exit 0 atrest --store "$S" reencrypt --data-key 1
+check_exit 0 atrest --store "$S" reencrypt --data-key "$K1"
 check_out '^re-encrypted 0 of [0-9]+ objects \(0 bytes\), 0 failed$'
 check_exit 0 atrest --store "$S" keys --json
-json '[(k["id"], k["objects"]) for k in j] == [(1, 0), (2, '"$total"')]'
+json '[(k["id"], k["objects"]) for k in j] == [('"$K1"', 0), ('"$K2"', '"$total"')]'
 all_read "$S" "$T/orig"
 
 # jobs report failures with the failing object's status
 flip "$S/job-2/big" -1
 check_exit 0 atrest --store "$S" rotate
-check_exit 4 atrest --store "$S" reencrypt --data-key 2
+check_exit 4 atrest --store "$S" reencrypt --data-key "$K2"
 check_out "^re-encrypted $((total - 1)) of [0-9]+ objects \([0-9]+ bytes\), 1 failed$"
-check_err '^atrest: reencrypt --data-key 2: '
-check "the damaged object was left as it was" test "$(key_of "$S" job-2/big)" = 2
-check_exit 3 atrest --store "$S" reencrypt --data-key 42
+check_err "^atrest: reencrypt --data-key $K2: "
+check "the damaged object was left as it was" test "$(key_of "$S" job-2/big)" = "$K2"
+check_exit 3 atrest --store "$S" reencrypt --data-key "$NO_KEY"
 echo "all job checks passed"

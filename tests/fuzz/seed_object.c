@@ -281,6 +281,82 @@ static void seed_records(void)
 	seed_records_of(ATREST_CIPHER_CHACHA20_POLY1305);
 }
 
+/* Standalone files sealed with the fuzzers' master key, and damaged ones. */
+struct grow_buf {
+	uint8_t *buf;
+	size_t len;
+};
+
+static int mem_out(const void *buf, size_t len, void *payload)
+{
+	struct grow_buf *g = payload;
+	uint8_t *p = realloc(g->buf, g->len + len);
+
+	if (!p)
+		return ATREST_ERROR;
+	memcpy(p + g->len, buf, len);
+	g->buf = p;
+	g->len += len;
+	return 0;
+}
+
+static void seal_file(const char *name, atrest_keyprov *kp, int cipher, size_t size,
+	const atrest_meta *meta)
+{
+	struct grow_buf out = {NULL, 0};
+	uint8_t pt[3 * SEG];
+	atrest_file_options o;
+	atrest_file_encryptor *e;
+	char n2[64];
+
+	memset(&o, 0, sizeof(o));
+	o.version = ATREST_FILE_OPTIONS_VERSION;
+	o.cipher = cipher;
+	o.segment_size = SEG;
+	o.meta = meta;
+	fill(pt, size, (unsigned)size);
+	if (atrest_file_encryptor_new(&e, kp, &o, mem_out, &out) != 0 ||
+		atrest_file_encryptor_write(e, pt, size) != 0 ||
+		atrest_file_encryptor_finish(e) != 0)
+		die("encrypt");
+	put("standalone", name, out.buf, out.len);
+	snprintf(n2, sizeof(n2), "%s-trunc", name);
+	put("standalone", n2, out.buf, out.len - 1);
+	snprintf(n2, sizeof(n2), "%s-ctx", name);
+	put_flipped("standalone", n2, out.buf, out.len, 62, 0x01);
+	snprintf(n2, sizeof(n2), "%s-ext", name); /* in the kind */
+	put_flipped("standalone", n2, out.buf, out.len, 81, 0x01);
+	snprintf(n2, sizeof(n2), "%s-last", name);
+	put_flipped("standalone", n2, out.buf, out.len, out.len - 1, 0x80);
+	free(out.buf);
+}
+
+static void seed_standalone(void)
+{
+	static const size_t sizes[] = {0, 1, SEG, 2 * SEG + 500};
+	atrest_meta_entry e[] = {{"job", "42"}, {"ts", "2026-11-22"}};
+	atrest_meta meta = {e, 2};
+	atrest_keyprov *kp;
+	uint8_t key[32];
+	char name[64];
+
+	fuzz_key(key);
+	if (atrest_keyprov_raw(&kp, key, sizeof(key)) != 0)
+		die("key");
+	for (int c = 1; c <= 3; c++)
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(name, sizeof(name), "%s-%zu", CIPHER_TAG[c], sizes[i]);
+			seal_file(name, kp, c, sizes[i], i == 3 ? &meta : NULL);
+		}
+	atrest_keyprov_free(kp);
+	/* A passphrase file: its parameters are parsed, its key is not ours. */
+	setenv("ATREST_ARGON2_TEST_MEMORY_KIB", "8192", 1);
+	if (atrest_keyprov_passphrase(&kp, "fuzz", 4) != 0)
+		die("passphrase");
+	seal_file("passphrase-gcm-1", kp, 1, 1, NULL);
+	atrest_keyprov_free(kp);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -290,6 +366,7 @@ static const struct {
 	{"inspect", seed_inspect},
 	{"meta", seed_meta},
 	{"record", seed_records},
+	{"standalone", seed_standalone},
 };
 
 #define NTARGETS (sizeof(TARGETS) / sizeof(TARGETS[0]))

@@ -12,6 +12,9 @@
 
 #include <cmocka.h>
 
+#include "atrest/atrest.h"
+#include "atrest/sys/keyprov.h"
+
 /* mkdtemp under $TMPDIR (or /tmp); path written to out (PATH_MAX). */
 void th_tmpdir(char *out, size_t cap);
 /* rm -rf of a directory made by th_tmpdir. */
@@ -38,5 +41,29 @@ int th_write_file(const char *path, const void *buf, size_t len);
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
+/* A raw-key provider for the 32 bytes at k (fails the test otherwise). */
+atrest_keyprov *th_raw_key(const uint8_t *k);
+/* Open (creating) the store at dir under the 32-byte raw key, with cipher,
+ * segment size and threads (0: defaults); fails the test otherwise. */
+atrest_store *th_store_with(
+	const char *dir, const uint8_t *key, int cipher, uint32_t seg, unsigned threads);
+/* Open (creating) the store at dir with key and old key (taken over). */
+int th_store_open(
+	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old);
+/*
+ * A key provider that passes every call to real (owned by the test), after
+ * hook(k, unwrap) for wraps (unwrap 0) and unwraps (1) when set: a non-zero
+ * return fails the call with that code.  Counts unwraps; its free does
+ * nothing.
+ */
+typedef struct th_kp th_kp;
+struct th_kp {
+	atrest_keyprov parent;
+	atrest_keyprov *real;
+	int (*hook)(th_kp *k, int unwrap);
+	int unwraps;
+	void *ctx;
+};
+void th_kp_init(th_kp *k, const char *kind, atrest_keyprov *real);
 
 #endif

@@ -5,11 +5,14 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -159,6 +162,9 @@ static int log_has_op(const char *dir, const char *op, const char *field, const 
 	return found;
 }
 
+/* The store's first data key (ids are random). */
+static uint32_t first_key;
+
 static void object_events(atrest_store *st, const char *dir)
 {
 	void *out;
@@ -169,20 +175,21 @@ static void object_events(atrest_store *st, const char *dir)
 	atrest_reader *r;
 
 	assert_int_equal(atrest_put(st, "job/a", "hello world", 11, NULL), 0);
+	assert_int_equal(atrest_object_key_id(&first_key, st, "job/a"), 0);
 	assert_int_equal(last_of(ATREST_OP_PUT)->bytes, 11);
-	assert_int_equal(last_of(ATREST_OP_PUT)->dek, 1);
+	assert_int_equal(last_of(ATREST_OP_PUT)->dek, first_key);
 	assert_string_equal(last_of(ATREST_OP_PUT)->name, "job/a");
 	assert_int_equal(atrest_get(&out, &len, st, "job/a"), 0);
 	atrest_free(out);
 	assert_int_equal(last_of(ATREST_OP_GET)->bytes, 11);
-	assert_int_equal(last_of(ATREST_OP_GET)->dek, 1);
+	assert_int_equal(last_of(ATREST_OP_GET)->dek, first_key);
 	assert_int_equal(atrest_get_range(st, "job/a", 6, buf, 5, &got), 0);
 	assert_true(last_of(ATREST_OP_GET)->ranged);
 	assert_int_equal(last_of(ATREST_OP_GET)->offset, 6);
 	assert_int_equal(last_of(ATREST_OP_GET)->length, 5);
 	assert_int_equal(atrest_stat(&si, st, "job/a"), 0);
 	atrest_stat_info_clear(&si);
-	assert_int_equal(last_of(ATREST_OP_STAT)->dek, 1);
+	assert_int_equal(last_of(ATREST_OP_STAT)->dek, first_key);
 	/* Streaming: one event each, at commit and at close. */
 	assert_int_equal(atrest_writer_open(&w, st, "job/b", NULL), 0);
 	assert_int_equal(atrest_writer_write(w, "0123456789", 10), 0);
@@ -244,13 +251,13 @@ static void lifecycle_events(atrest_store *st, const char *dir)
 	assert_string_equal(last_of(ATREST_OP_LIST)->name, "job/");
 	assert_int_equal(atrest_rotate(&id, st), 0);
 	assert_int_equal(last_of(ATREST_OP_ROTATE)->dek, id);
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "job/c", NULL, NULL), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, first_key, "job/c", NULL, NULL), 0);
 	assert_int_equal(last_of(ATREST_OP_REENCRYPT)->count, 1);
 	assert_true(log_has_op(dir, "reencrypt", "name", "job/c")); /* the object */
-	assert_int_equal(atrest_key_expose(st, 1), 0);
-	assert_int_equal(last_of(ATREST_OP_EXPOSE)->dek, 1);
-	assert_int_equal(atrest_key_destroy(st, 1, 1), 0);
-	assert_int_equal(last_of(ATREST_OP_DESTROY)->dek, 1);
+	assert_int_equal(atrest_key_expose(st, first_key), 0);
+	assert_int_equal(last_of(ATREST_OP_EXPOSE)->dek, first_key);
+	assert_int_equal(atrest_key_destroy(st, first_key, 1), 0);
+	assert_int_equal(last_of(ATREST_OP_DESTROY)->dek, first_key);
 	assert_int_equal(atrest_rewrap(st, NULL), 0);
 	assert_non_null(last_of(ATREST_OP_REWRAP));
 	assert_int_equal(atrest_store_settings(&set, st), 0);
@@ -284,13 +291,16 @@ static void server_events(atrest_store *st, const char *dir)
 	assert_int_equal(atrest_audit_record(st, &ev), 0);
 	ev.op = ATREST_OP_APIKEY_REVOKE;
 	assert_int_equal(atrest_audit_record(st, &ev), 0);
-	ev.op = ATREST_OP_TENANT_ADD;
-	ev.name = "acme";
-	assert_int_equal(atrest_audit_record(st, &ev), 0);
-	ev.op = ATREST_OP_TENANT_SHRED;
-	assert_int_equal(atrest_audit_record(st, &ev), 0);
-	ev.op = ATREST_OP_PUT; /* the library's own: refused */
+	ev.op = ATREST_OP_TENANT_ADD; /* the library's own: refused */
 	assert_int_equal(atrest_audit_record(st, &ev), ATREST_EINVAL);
+	ev.op = ATREST_OP_TENANT_SHRED;
+	assert_int_equal(atrest_audit_record(st, &ev), ATREST_EINVAL);
+	ev.op = ATREST_OP_PUT;
+	assert_int_equal(atrest_audit_record(st, &ev), ATREST_EINVAL);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	assert_string_equal(last_of(ATREST_OP_TENANT_ADD)->name, "acme");
+	assert_int_equal(atrest_tenant_shred(NULL, st, "acme"), 0);
+	assert_string_equal(last_of(ATREST_OP_TENANT_SHRED)->name, "acme");
 	assert_true(log_has_op(dir, "auth", "principal", "apikey:ab12"));
 	assert_true(log_has_op(dir, "auth", "outcome", "key"));
 	assert_true(log_has_op(dir, "apikey_create", "name", "ab12"));
@@ -586,11 +596,15 @@ static void test_threads_one_chain(void **state)
 	th_rmrf(dir);
 }
 
+/* The keys in keyring order (oldest first): out[0] is the first key. */
 static int use_cb(const atrest_key_info *k, void *p)
 {
 	atrest_key_info *out = p;
+	size_t i = 0;
 
-	out[k->id] = *k;
+	while (i < 7 && out[i].id)
+		i++;
+	out[i] = *k;
 	return 0;
 }
 
@@ -601,12 +615,24 @@ static void keys_with(atrest_store *st, int how, atrest_key_info out[8])
 }
 
 static int opens;
-static int (*real_open)(const char *, int, ...);
 
-static int counting_open(const char *p, int flags, ...)
+/* The fs backend opens files with openat2, or openat where there is none. */
+static long counting_openat2(int dirfd, const char *path, struct open_how *how, size_t n)
 {
 	__atomic_fetch_add(&opens, 1, __ATOMIC_RELAXED);
-	return real_open(p, flags, 0600);
+	return syscall(SYS_openat2, dirfd, path, how, n);
+}
+
+static int counting_openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = (mode_t)va_arg(ap, int);
+	va_end(ap);
+	__atomic_fetch_add(&opens, 1, __ATOMIC_RELAXED);
+	return openat(dirfd, path, flags, mode);
 }
 
 /* Per-key counts kept by puts, overwrites and deletes equal a scan. */
@@ -634,26 +660,29 @@ static void test_usage_counts(void **state)
 		snprintf(name, sizeof(name), "o/%d", i);
 		assert_int_equal(atrest_delete(st, name), 0);
 	}
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "o/9", NULL, NULL), 0);
+	keys_with(st, ATREST_KEYS_USAGE, inc);
+	assert_int_equal(atrest_reencrypt(&js, st, inc[0].id, "o/9", NULL, NULL), 0);
 	keys_with(st, ATREST_KEYS_USAGE, inc);
 	atrest_store_close(st);
 	/* Another handle reads what this one merged at close. */
 	st = open_opts(dir, "off", 0, ATREST_STORE_NO_SYNC, NULL);
 	memset(scan, 0, sizeof(scan));
-	real_open = (int (*)(const char *, int, ...))open;
-	assert_int_equal(atrest__fs_set_syscall("open", (void *)counting_open), 0);
+	assert_int_equal(atrest__fs_set_syscall("openat2", (void *)counting_openat2), 0);
+	assert_int_equal(atrest__fs_set_syscall("openat", (void *)counting_openat), 0);
 	opens = 0;
 	keys_with(st, ATREST_KEYS_USAGE, inc);
 	print_message("keys with usage of %d objects: %d files opened\n", n, opens);
 	assert_true(opens < 10); /* no scan: the counts file and the keyring */
-	assert_int_equal(atrest__fs_set_syscall("open", NULL), 0);
+	assert_int_equal(atrest__fs_set_syscall("openat2", NULL), 0);
+	assert_int_equal(atrest__fs_set_syscall("openat", NULL), 0);
 	keys_with(st, ATREST_KEYS_SCAN, scan);
-	for (int k = 1; k <= 2; k++) {
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(inc[k].id, scan[k].id);
 		assert_int_equal(inc[k].objects, scan[k].objects);
 		assert_int_equal(inc[k].bytes, scan[k].bytes);
 	}
 	assert_int_equal(
-		scan[1].objects + scan[2].objects, (uint64_t)(n - (n / 2 - n / 3)));
+		scan[0].objects + scan[1].objects, (uint64_t)(n - (n / 2 - n / 3)));
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -661,9 +690,10 @@ static void test_usage_counts(void **state)
 /* Metric values follow the operations done. */
 static void test_metrics_values(void **state)
 {
-	char dir[256], *text;
+	char dir[256], want[128], *text;
 	size_t len;
 	void *out;
+	uint32_t k1;
 	atrest_store *st, *st2;
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 
@@ -674,6 +704,7 @@ static void test_metrics_values(void **state)
 		assert_int_equal(atrest_put(st, "m", "abcd", 4, NULL), 0);
 	assert_int_equal(atrest_get(&out, &len, st, "m"), 0);
 	atrest_free(out);
+	assert_int_equal(atrest_object_key_id(&k1, st, "m"), 0);
 	assert_int_equal(atrest_get(&out, &len, st, "none"), ATREST_ENOTFOUND);
 	assert_int_equal(atrest_rotate(NULL, st), 0);
 	assert_int_equal(atrest_metrics_write(&text, &len, st), 0);
@@ -683,15 +714,19 @@ static void test_metrics_values(void **state)
 	assert_non_null(strstr(text, "\natrest_key_rotations_total 1\n"));
 	assert_non_null(strstr(text,
 		"atrest_operations_total{operation=\"get\",outcome=\"not_found\"} 1\n"));
-	assert_non_null(strstr(text, "atrest_sealed_bytes_total{data_key=\"1\"} 12\n"));
-	assert_non_null(strstr(
-		text, "atrest_data_key_objects{data_key=\"1\",status=\"retired\"} 1\n"));
+	snprintf(want, sizeof(want), "atrest_sealed_bytes_total{data_key=\"%u\"} 12\n",
+		k1);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof(want),
+		"atrest_data_key_objects{data_key=\"%u\",status=\"retired\"} 1\n", k1);
+	assert_non_null(strstr(text, want));
 	assert_non_null(strstr(
 		text, "atrest_encryption_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
 	assert_non_null(strstr(text, "atrest_build_info{version=\"" ATREST_VERSION "\""));
 	assert_null(strstr(text, "name=")); /* no object names as labels */
 	atrest_free(text);
 	/* Two tenants in one exposition. */
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
 	o.path = dir;
 	o.tenant = "acme";
 	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
@@ -703,6 +738,94 @@ static void test_metrics_values(void **state)
 	atrest_free(text);
 	atrest_store_close(st2);
 	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+/* A tenant's handle, counted objects of its keyring alone. */
+static void tenant_counts(atrest_store *t, uint64_t objects)
+{
+	atrest_key_info k[8];
+
+	keys_with(t, ATREST_KEYS_USAGE, k);
+	assert_int_equal(k[0].objects, objects);
+	keys_with(t, ATREST_KEYS_SCAN, k);
+	assert_int_equal(k[0].objects, objects);
+}
+
+static atrest_store *open_tenant(const char *dir, const char *name)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	atrest_store *t;
+
+	o.path = dir;
+	o.tenant = name;
+	o.observer = &OBSERVER;
+	o.threads = 1;
+	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
+	assert_int_equal(atrest_store_open(&t, &o), 0);
+	return t;
+}
+
+/*
+ * Tenants write to the store's one trail, signed by the store's key (a
+ * tenant with a master key of its own too); each keyring keeps its own
+ * usage counts; tenant add and shred are events of their own.
+ */
+static void test_tenants_one_trail(void **state)
+{
+	atrest_tenant_options to = ATREST_TENANT_OPTIONS_INIT;
+	char dir[256], kf[512], hex[65], p[600];
+	uint8_t pub[32], tpub[32];
+	atrest_audit_report r;
+	atrest_store *st, *acme, *own;
+	atrest_key_info k[8];
+	uint64_t removed = 0;
+	struct stat sb;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	nevents = 0;
+	st = open_store(dir);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	assert_int_equal(last_of(ATREST_OP_TENANT_ADD)->outcome, 0);
+	snprintf(kf, sizeof(kf), "%s/own.key", dir);
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", (unsigned)(0xa0 ^ i));
+	assert_int_equal(th_write_file(kf, hex, 64), 0);
+	assert_int_equal(chmod(kf, 0600), 0);
+	to.key_file = kf;
+	assert_int_equal(atrest_tenant_add(st, "own", &to), 0);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), ATREST_EEXISTS);
+	assert_int_equal(last_of(ATREST_OP_TENANT_ADD)->outcome, ATREST_EEXISTS);
+	acme = open_tenant(dir, "acme");
+	own = open_tenant(dir, "own");
+	assert_int_equal(atrest_put(acme, "a", "acme!", 5, NULL), 0);
+	assert_string_equal(last_of(ATREST_OP_PUT)->tenant, "acme");
+	assert_int_equal(atrest_put(acme, "b", "acme!", 5, NULL), 0);
+	assert_int_equal(atrest_put(own, "a", "own", 3, NULL), 0);
+	assert_string_equal(last_of(ATREST_OP_PUT)->tenant, "own");
+	assert_true(log_has_op(dir, "put", "tenant", "acme"));
+	assert_true(log_has_op(dir, "put", "tenant", "own"));
+	assert_string_equal(atrest_audit_location(acme), atrest_audit_location(st));
+	assert_int_equal(atrest_audit_pubkey(pub, st), 0);
+	assert_int_equal(atrest_audit_pubkey(tpub, own), 0);
+	assert_memory_equal(pub, tpub, 32);
+	tenant_counts(acme, 2);
+	tenant_counts(own, 1);
+	keys_with(st, ATREST_KEYS_USAGE, k); /* the store's keyring: none */
+	assert_int_equal(k[0].objects, 0);
+	atrest_store_close(acme);
+	atrest_store_close(own);
+	assert_int_equal(atrest_tenant_shred(&removed, st, "acme"), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(last_of(ATREST_OP_TENANT_SHRED)->count, 2);
+	assert_true(log_has_op(dir, "tenant_shred", "name", "acme"));
+	snprintf(p, sizeof(p), "%s/.atrest/tenants/acme/usage.json", dir);
+	assert_int_not_equal(stat(p, &sb), 0); /* its counts went too */
+	snprintf(p, sizeof(p), "%s/.atrest/tenants/own/usage.json", dir);
+	assert_int_equal(stat(p, &sb), 0);
+	atrest_store_close(st);
+	assert_int_equal(verify_dir(dir, &r, NULL), 0);
 	th_rmrf(dir);
 }
 
@@ -742,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_usage_counts),
 		cmocka_unit_test(test_metrics_values),
 		cmocka_unit_test(test_audit_locations),
+		cmocka_unit_test(test_tenants_one_trail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

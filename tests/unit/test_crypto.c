@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <argon2.h>
 
+#include "atrest/keys.h"
 #include "atrest/store.h"
 #include "crypto.h"
 #include "helpers.h"
@@ -290,28 +295,34 @@ static atrest__aead *new_aead(int cipher, uint64_t seed, uint8_t *key_out)
 	return a;
 }
 
+/* Additional data a cipher takes: none for CBC-HMAC (FORMAT.md section 1). */
+static size_t aad_room(int cipher, size_t want)
+{
+	return cipher == CBC ? 0 : want;
+}
+
 static void roundtrip_one(atrest__aead *a, int cipher, size_t len)
 {
 	size_t ctl = atrest__cipher_ctlen(cipher, len), got = 1234, pl;
 	uint8_t *pt = malloc(len + 1), *ct = malloc(ctl), *back = malloc(ctl);
 	uint8_t nonce[ATREST_NONCE_LEN], aad[13];
 
+	size_t al = aad_room(cipher, sizeof(aad));
+
 	th_fill(pt, len, len + 1);
 	th_fill(nonce, sizeof(nonce), len + 2);
 	th_fill(aad, sizeof(aad), len + 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, al, pt, len), 0);
 	assert_int_equal(atrest__cipher_ptlen(cipher, ct, ctl, &pl), 0);
 	assert_int_equal(pl, len);
-	assert_int_equal(
-		atrest__aead_open(a, back, &got, nonce, aad, sizeof(aad), ct, ctl), 0);
+	assert_int_equal(atrest__aead_open(a, back, &got, nonce, aad, al, ct, ctl), 0);
 	assert_int_equal(got, len);
 	if (len)
 		assert_memory_equal(back, pt, len);
 	if (cipher != CBC) { /* in place is allowed for the AEADs */
 		memcpy(back, pt, len);
 		assert_int_equal(
-			atrest__aead_seal(a, back, nonce, aad, sizeof(aad), back, len),
-			0);
+			atrest__aead_seal(a, back, nonce, aad, al, back, len), 0);
 		assert_memory_equal(back, ct, ctl);
 	}
 	free(pt), free(ct), free(back);
@@ -361,31 +372,56 @@ static void tamper_cipher(int cipher, size_t len)
 	atrest__aead *a = new_aead(cipher, 7, NULL);
 	size_t cl = atrest__cipher_ctlen(cipher, len);
 	uint8_t pt[64], nonce[ATREST_NONCE_LEN], aad[8], *ct = malloc(cl);
+	size_t al = aad_room(cipher, sizeof(aad));
 
 	th_fill(pt, len, 1), th_fill(nonce, sizeof(nonce), 2);
 	th_fill(aad, sizeof(aad), 3);
-	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, sizeof(aad), pt, len), 0);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, aad, al, pt, len), 0);
 	for (size_t i = 0; i < cl; i++) {
 		ct[i] ^= 0x01;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		ct[i] ^= 0x01;
 	}
 	for (size_t i = 0; i < sizeof(nonce); i++) {
 		nonce[i] ^= 0x80;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		nonce[i] ^= 0x80;
 	}
-	for (size_t i = 0; i < sizeof(aad); i++) {
+	for (size_t i = 0; i < al; i++) {
 		aad[i] ^= 0x10;
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl);
+		expect_reject(a, nonce, aad, al, ct, cl);
 		aad[i] ^= 0x10;
 	}
-	expect_reject(a, nonce, aad, sizeof(aad) - 1, ct, cl);
-	expect_reject(a, nonce, NULL, 0, ct, cl);
+	/* Other additional data (for CBC-HMAC: any at all). */
+	expect_reject(a, nonce, aad, al ? al - 1 : sizeof(aad), ct, cl);
+	if (al)
+		expect_reject(a, nonce, NULL, 0, ct, cl);
 	/* Truncated and extended ciphertexts. */
 	for (size_t cut = 1; cut <= cl; cut++)
-		expect_reject(a, nonce, aad, sizeof(aad), ct, cl - cut);
+		expect_reject(a, nonce, aad, al, ct, cl - cut);
 	free(ct);
+	atrest__aead_free(a);
+}
+
+/*
+ * CBC-HMAC's MAC input nonce || A || C || pad has no length of A, so it
+ * takes none: sealing with any is refused, and so is opening.
+ */
+static void test_cbc_no_aad(void **state)
+{
+	atrest__aead *a = new_aead(CBC, 9, NULL);
+	uint8_t nonce[ATREST_NONCE_LEN] = {1}, pt[32] = {2}, ct[32 + 33], out[32 + 33];
+	size_t got;
+
+	(void)state;
+	assert_int_equal(
+		atrest__aead_seal(a, ct, nonce, pt, 16, pt + 16, 16), ATREST_EINVAL);
+	assert_int_equal(atrest__aead_seal(a, ct, nonce, NULL, 0, pt, 32), 0);
+	assert_int_equal(
+		atrest__aead_open(a, out, &got, nonce, NULL, 0, ct, sizeof(ct)), 0);
+	/* The same bytes read as (A = first block, C = the rest) do not open. */
+	expect_reject(a, nonce, ct, 16, ct + 16, sizeof(ct) - 16);
+	expect_reject(a, nonce, pt, 1, ct, sizeof(ct));
 	atrest__aead_free(a);
 }
 
@@ -556,6 +592,65 @@ static void test_ct_equal_rand(void **state)
 	assert_true(atrest__ct_equal(a, b, 0));
 }
 
+/* Can a page still be locked (a capability, or an mlock that cannot fail)? */
+static int mlock_works(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ok = p != MAP_FAILED && mlock(p, (size_t)pg) == 0;
+
+	if (p != MAP_FAILED)
+		munmap(p, (size_t)pg);
+	return ok;
+}
+
+/*
+ * With no lockable memory (RLIMIT_MEMLOCK 0 and, for root, CAP_IPC_LOCK
+ * dropped) secrets still work, and atrest_secure_memory_status says how
+ * many are unlocked.  In a child: the limit and capability stay there.
+ */
+static void test_secret_unlocked(void **state)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2];
+	struct rlimit none = {0, 0};
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(atrest_secure_memory_status(), atrest__secret_unlocked());
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		atrest__secret *s;
+		unsigned long before = atrest_secure_memory_status();
+
+		if (syscall(SYS_capget, &h, caps) == 0) {
+			caps[0].effective &= ~(1u << CAP_IPC_LOCK);
+			caps[0].permitted &= ~(1u << CAP_IPC_LOCK);
+			(void)syscall(SYS_capset, &h, caps);
+		}
+		if (setrlimit(RLIMIT_MEMLOCK, &none) != 0)
+			_exit(2);
+		if (mlock_works())
+			_exit(77);
+		if (atrest__secret_new(&s, 32) != 0)
+			_exit(2);
+		memset(s->data, 1, 32);
+		atrest__secret_free(s);
+		_exit(atrest_secure_memory_status() == before + 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	/* 77: the sanitizer runtimes turn mlock into a no-op that succeeds. */
+	if (WEXITSTATUS(status) == 77)
+		print_message("mlock cannot fail in this build (sanitizer runtime): "
+			      "checked by the release build\n");
+	else
+		assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_secret(void **state)
 {
 	atrest__secret *s, *d, *big;
@@ -658,6 +753,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sha256_hmac),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_cbc_no_aad),
 		cmocka_unit_test(test_extended),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_ptlen),
@@ -665,6 +761,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_ct_equal_rand),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_secret_unlocked),
 		cmocka_unit_test(test_fips_unavailable),
 	};
 

@@ -455,6 +455,46 @@ static void test_passphrase(void **state)
 	atrest_keyprov_free(raw);
 }
 
+/*
+ * A file's passphrase parameters, edited: malformed is an integrity
+ * failure about the file (never "keyring"); costlier than atrest writes is
+ * refused before any work.
+ */
+static void test_passphrase_params(void **state)
+{
+	static const struct {
+		const char *to;
+		int rc;
+		const char *says;
+	} edits[] = {
+		{"\"t\":0", ATREST_EINTEGRITY, "standalone file header modified"},
+		{"\"t\":9", ATREST_ETOOBIG, "ATREST_KDF_ALLOW_COSTLY"},
+		{"\"t\":3", 0, NULL},
+	};
+	atrest_keyprov *kp;
+	membuf f;
+	uint8_t *t;
+
+	(void)state;
+	setenv("ATREST_ARGON2_TEST_MEMORY_KIB", "8192", 1);
+	assert_int_equal(atrest_keyprov_passphrase(&kp, "correct horse", 13), 0);
+	f = enc_buf(kp, NULL, (const uint8_t *)"payload", 7, 7);
+	t = memmem(f.p, f.len, "\"t\":3", 5);
+	assert_non_null(t);
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		memcpy(t, edits[i].to, 5);
+		assert_int_equal(dec_rc(kp, f.p, f.len), edits[i].rc);
+		if (edits[i].says) {
+			assert_non_null(
+				strstr(atrest_error_last()->message, edits[i].says));
+			assert_null(strstr(atrest_error_last()->message, "keyring"));
+		}
+	}
+	free(f.p);
+	atrest_keyprov_free(kp);
+	unsetenv("ATREST_ARGON2_TEST_MEMORY_KIB");
+}
+
 static void test_not_a_file(void **state)
 {
 	atrest_keyprov *kp = raw_key(12);
@@ -709,6 +749,116 @@ static void generate(const char *path)
 	fclose(f);
 }
 
+/*
+ * A file sealed by hand with kp: the given metadata bytes and segments of
+ * the given plaintext lengths (the last flag on the final one).  A valid
+ * MAC does not make a malformed file acceptable.
+ */
+static uint8_t *seal_crafted(size_t *len, atrest_keyprov *kp, int cipher,
+	const uint8_t *meta, size_t ml, const size_t *segs, size_t n)
+{
+	uint8_t hb[ATREST__HDR_MAX], dek[32], salt[32], aad[46], pt[SEG], *buf;
+	uint8_t wrapped[ATREST_WRAPPED_MAX];
+	char key_id[128], *params = NULL;
+	size_t wl, off;
+	atrest__hdr h;
+	atrest__obj o;
+
+	th_fill(dek, 32, 77);
+	th_fill(salt, 32, 78);
+	memset(&h, 0, sizeof(h));
+	h.form = ATREST__FORM_FILE;
+	h.cipher = (uint8_t)cipher;
+	h.segment_size = SEG;
+	memcpy(h.salt, salt, 32);
+	assert_int_equal(atrest__kp_bind(kp, NULL, &params), 0);
+	assert_int_equal(atrest__kp_key_id(kp, key_id, sizeof(key_id)), 0);
+	wrap_aad(aad, salt);
+	assert_int_equal(atrest__kp_wrap(kp, wrapped, &wl, dek, aad, 46), 0);
+	h.ext_len = (uint16_t)ext_bytes(
+		h.ext, kp->kind, key_id, params ? params : "", wrapped, wl);
+	free(params);
+	h.meta_len = (uint32_t)atrest__cipher_ctlen(cipher, ml);
+	assert_int_equal(atrest__hdr_encode(hb, sizeof(hb), &h), 0);
+	assert_int_equal(atrest__obj_init(&o, &h, hb, dek, 32, 0), 0);
+	*len = h.len + h.meta_len;
+	for (size_t i = 0; i < n; i++)
+		*len += atrest__cipher_ctlen(cipher, segs[i]);
+	buf = malloc(*len);
+	assert_non_null(buf);
+	memcpy(buf, hb, h.len);
+	assert_int_equal(atrest__meta_seal(&o, buf + h.len, meta, ml), 0);
+	off = o.data_off;
+	for (size_t i = 0; i < n; i++) {
+		th_fill(pt, segs[i], i);
+		assert_int_equal(
+			atrest__seg_seal(&o, buf + off, i, i + 1 == n, pt, segs[i]), 0);
+		off += atrest__cipher_ctlen(cipher, segs[i]);
+	}
+	atrest__obj_cleanup(&o);
+	return buf;
+}
+
+/* Both readers (incremental and pipelined) on a file: the code. */
+static void expect_both(atrest_keyprov *kp, const uint8_t *file, size_t len, int want)
+{
+	int in = tmp_fd("crafted", file, len), out = tmp_fd("crafted.out", NULL, 0);
+
+	assert_int_equal(dec_rc(kp, file, len), want);
+	assert_int_equal(atrest_file_decrypt_fd(kp, NULL, in, out), want);
+	close(in);
+	close(out);
+}
+
+/* CBC-HMAC: a segment before the last that opens short is refused. */
+static void test_crafted_short_segment(void **state)
+{
+	static const uint8_t none[] = {0, 0};
+	const size_t bad[][4] = {{SEG - 5, 100}, {SEG, SEG - 15, SEG, 9}};
+	const size_t good[] = {SEG, SEG, SEG, 9};
+	atrest_keyprov *kp = raw_key(5);
+	uint8_t *f;
+	size_t len;
+
+	(void)state;
+	f = seal_crafted(
+		&len, kp, ATREST_CIPHER_AES_256_CBC_HMAC_SHA256, none, 2, bad[0], 2);
+	expect_both(kp, f, len, ATREST_EINTEGRITY);
+	free(f);
+	f = seal_crafted(
+		&len, kp, ATREST_CIPHER_AES_256_CBC_HMAC_SHA256, none, 2, bad[1], 4);
+	expect_both(kp, f, len, ATREST_EINTEGRITY);
+	free(f);
+	f = seal_crafted(
+		&len, kp, ATREST_CIPHER_AES_256_CBC_HMAC_SHA256, none, 2, good, 4);
+	expect_both(kp, f, len, 0);
+	free(f);
+	atrest_keyprov_free(kp);
+}
+
+/* Metadata breaking FORMAT.md 2.4 is refused in a standalone file too. */
+static void test_crafted_metadata(void **state)
+{
+	static const uint8_t empty_key[] = {1, 0, 0, 0, 1, 0, 0, 0, 'v'};
+	static const uint8_t trailing[] = {0, 0, 0};
+	static const uint8_t nul[] = {1, 0, 1, 0, 'k', 2, 0, 0, 0, 'v', 0};
+	const uint8_t *bad[] = {empty_key, trailing, nul};
+	const size_t blen[] = {sizeof(empty_key), sizeof(trailing), sizeof(nul)};
+	const size_t one[] = {10};
+	atrest_keyprov *kp = raw_key(6);
+	uint8_t *f;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		f = seal_crafted(
+			&len, kp, ATREST_CIPHER_AES_256_GCM, bad[i], blen[i], one, 1);
+		expect_both(kp, f, len, ATREST_EINTEGRITY);
+		free(f);
+	}
+	atrest_keyprov_free(kp);
+}
+
 static char *field(char *line, const char *key)
 {
 	size_t kl = strlen(key);
@@ -784,8 +934,11 @@ int main(void)
 		cmocka_unit_test(test_failure_on_open_pipe),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_passphrase),
+		cmocka_unit_test(test_passphrase_params),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_crafted_short_segment),
+		cmocka_unit_test(test_crafted_metadata),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

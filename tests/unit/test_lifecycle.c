@@ -4,6 +4,7 @@
  * migration, and the data-key cache through a provider outage (a counting
  * fake provider wrapping a real one).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +18,9 @@
 
 static uint8_t KA[32], KB[32];
 
-static atrest_keyprov *raw(const uint8_t *k)
-{
-	atrest_keyprov *kp;
-
-	assert_int_equal(atrest_keyprov_raw(&kp, k, 32), 0);
-	return kp;
-}
-
-static int open_with(
-	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old)
-{
-	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
-
-	o.path = dir;
-	o.create = 1;
-	o.key = key;
-	o.old_key = old;
-	return atrest_store_open(st, &o);
-}
+/* The shared helpers, under this file's short names. */
+#define raw th_raw_key
+#define open_with th_store_open
 
 static uint32_t key_of(atrest_store *st, const char *name)
 {
@@ -43,6 +28,32 @@ static uint32_t key_of(atrest_store *st, const char *name)
 
 	assert_int_equal(atrest_object_key_id(&id, st, name), 0);
 	return id;
+}
+
+/* The data keys, oldest first (ids are random: tests go by position). */
+typedef struct keyset {
+	atrest_key_info v[32];
+	uint32_t id[32];
+	int n;
+} keyset;
+
+static int add_key(const atrest_key_info *k, void *p)
+{
+	keyset *ks = p;
+
+	assert_true(ks->n < 32);
+	ks->v[ks->n] = *k;
+	ks->id[ks->n++] = k->id;
+	return 0;
+}
+
+static keyset keys_of(atrest_store *st, int usage)
+{
+	keyset ks;
+
+	memset(&ks, 0, sizeof(ks));
+	assert_int_equal(atrest_keys_list(st, usage, add_key, &ks), 0);
+	return ks;
 }
 
 static void expect_content(atrest_store *st, const char *name, const char *want)
@@ -67,16 +78,19 @@ static void test_rotate(void **state)
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "old", "one", 3, NULL), 0);
 	assert_int_equal(atrest_rotate(&id, st), 0);
-	assert_int_equal(id, 2);
+	keyset ks = keys_of(st, 0);
+	assert_int_equal(ks.n, 2);
+	assert_int_equal(id, ks.id[1]);
+	assert_int_not_equal(ks.id[0], ks.id[1]);
 	assert_int_equal(atrest_put(st, "new", "two", 3, NULL), 0);
-	assert_int_equal(key_of(st, "old"), 1);
-	assert_int_equal(key_of(st, "new"), 2);
+	assert_int_equal(key_of(st, "old"), ks.id[0]);
+	assert_int_equal(key_of(st, "new"), id);
 	expect_content(st, "old", "one");
 	atrest_store_close(st);
 	/* The rotation is durable. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
 	assert_int_equal(atrest_put(st, "newer", "3", 1, NULL), 0);
-	assert_int_equal(key_of(st, "newer"), 2);
+	assert_int_equal(key_of(st, "newer"), id);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -103,7 +117,7 @@ static void test_policy(void **state)
 	/* Writers apply the policy themselves. */
 	atrest__clock_offset(62 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "x", "y", 1, NULL), 0);
-	assert_int_equal(key_of(st, "x"), 3);
+	assert_int_equal(key_of(st, "x"), keys_of(st, 0).id[2]);
 	atrest__clock_offset(0);
 	atrest_store_close(st);
 	th_rmrf(dir);
@@ -165,14 +179,6 @@ static void test_rewrap_with_old_key(void **state)
 	th_rmrf(dir);
 }
 
-static int list_keys(const atrest_key_info *k, void *p)
-{
-	atrest_key_info *all = p;
-
-	all[k->id] = *k;
-	return 0;
-}
-
 /* Two handles on one store stand for two processes. */
 static void test_two_handles(void **state)
 {
@@ -191,10 +197,10 @@ static void test_two_handles(void **state)
 	assert_int_equal(atrest_rotate(NULL, b), 0);
 	assert_int_equal(atrest_rotate(NULL, a), 0);
 	/* b picks up a's rotation within a second, or at once on a refresh. */
-	atrest_key_info keys[8];
-	assert_int_equal(atrest_keys_list(b, 0, list_keys, keys), 0);
+	keyset ks = keys_of(b, 0);
+	assert_int_equal(ks.n, 4);
 	assert_int_equal(atrest_put(b, "by-b", "B", 1, NULL), 0);
-	assert_int_equal(key_of(b, "by-b"), 4);
+	assert_int_equal(key_of(b, "by-b"), ks.id[3]);
 	expect_content(a, "by-b", "B");
 	/* a rewraps to B; b (holding only A) keeps working with its keys. */
 	assert_int_equal(atrest_rewrap(a, raw(KB)), 0);
@@ -217,7 +223,8 @@ static void test_expose_reencrypt_destroy(void **state)
 {
 	char dir[256];
 	atrest_store *st;
-	atrest_key_info keys[8];
+	keyset ks;
+	uint32_t k1, k2, k3;
 	atrest_job_stats js;
 	atrest_meta_entry me[] = {{"job", "9"}};
 	atrest_meta m = {me, 1};
@@ -232,41 +239,42 @@ static void test_expose_reencrypt_destroy(void **state)
 		assert_int_equal(
 			atrest_put(st, name, "payload", 7, i == 3 ? &m : NULL), 0);
 	}
-	assert_int_equal(atrest_key_expose(st, 1), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
-	assert_string_equal(keys[1].status, "exposed");
-	assert_string_equal(keys[2].status, "active");
-	assert_int_equal(keys[1].objects, 20);
-	assert_int_equal(keys[1].bytes, 140);
-	assert_int_equal(atrest_key_destroy(st, 1, 0), ATREST_EEXISTS);
-	assert_int_equal(atrest_key_destroy(st, 2, 1), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(&js, st, 2, "", NULL, NULL), ATREST_ERROR);
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
+	k1 = keys_of(st, 0).id[0];
+	assert_int_equal(atrest_key_expose(st, k1), 0);
+	ks = keys_of(st, 1);
+	k2 = ks.id[1];
+	assert_string_equal(ks.v[0].status, "exposed");
+	assert_string_equal(ks.v[1].status, "active");
+	assert_int_equal(ks.v[0].objects, 20);
+	assert_int_equal(ks.v[0].bytes, 140);
+	assert_int_equal(atrest_key_destroy(st, k1, 0), ATREST_EEXISTS);
+	assert_int_equal(atrest_key_destroy(st, k2, 1), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(&js, st, k2, "", NULL, NULL), ATREST_ERROR);
+	assert_int_equal(atrest_reencrypt(&js, st, k1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 20);
 	assert_int_equal(js.failed, 0);
-	assert_int_equal(key_of(st, "r/05"), 2);
+	assert_int_equal(key_of(st, "r/05"), k2);
 	expect_content(st, "r/05", "payload");
 	assert_int_equal(atrest_stat(&si, st, "r/03"), 0);
 	assert_int_equal(si.meta_count, 1);
 	assert_string_equal(si.meta[0].value, "9");
 	atrest_stat_info_clear(&si);
 	/* Resumable: a second run has nothing left to do. */
-	assert_int_equal(atrest_reencrypt(&js, st, 1, "", NULL, NULL), 0);
+	assert_int_equal(atrest_reencrypt(&js, st, k1, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 0);
-	assert_int_equal(atrest_key_destroy(st, 1, 0), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 0, list_keys, keys), 0);
-	assert_string_equal(keys[1].status, "destroyed");
+	assert_int_equal(atrest_key_destroy(st, k1, 0), 0);
+	assert_string_equal(keys_of(st, 0).v[0].status, "destroyed");
 	/* Crypto-shredding: an object under a destroyed key is a key error. */
-	assert_int_equal(atrest_rotate(NULL, st), 0);
+	assert_int_equal(atrest_rotate(&k3, st), 0);
 	assert_int_equal(atrest_put(st, "shred", "gone", 4, NULL), 0);
 	assert_int_equal(atrest_rotate(NULL, st), 0);
-	assert_int_equal(atrest_key_destroy(st, 3, 1), 0);
+	assert_int_equal(atrest_key_destroy(st, k3, 1), 0);
 	void *out;
 	size_t n;
+	char want[32];
 	assert_int_equal(atrest_get(&out, &n, st, "shred"), ATREST_EKEY);
-	assert_non_null(strstr(atrest_error_last()->message, "data key 3"));
+	snprintf(want, sizeof(want), "data key %u", k3);
+	assert_non_null(strstr(atrest_error_last()->message, want));
 	atrest_store_close(st);
 	/* Still so after reopening: the key is gone from the keyring file. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
@@ -281,7 +289,6 @@ static void test_usage_cbc(void **state)
 	char dir[256];
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	atrest_store *st;
-	atrest_key_info keys[4];
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
@@ -293,10 +300,9 @@ static void test_usage_cbc(void **state)
 	assert_int_equal(atrest_put(st, "a", "1234567", 7, NULL), 0);
 	assert_int_equal(atrest_put(st, "b", "", 0, NULL), 0);
 	assert_int_equal(atrest_put(st, "c", "0123456789abcdefX", 17, NULL), 0);
-	memset(keys, 0, sizeof(keys));
-	assert_int_equal(atrest_keys_list(st, 1, list_keys, keys), 0);
-	assert_int_equal(keys[1].objects, 3);
-	assert_int_equal(keys[1].bytes, 24);
+	keyset ks = keys_of(st, 1);
+	assert_int_equal(ks.v[0].objects, 3);
+	assert_int_equal(ks.v[0].bytes, 24);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -334,54 +340,79 @@ static void test_migrate(void **state)
 	th_rmrf(dir);
 }
 
+struct hot {
+	atrest_store *st;
+	int last; /* the last version committed */
+	int stop;
+};
+
+static void *overwrite_hot(void *p)
+{
+	struct hot *h = p;
+	char v[32];
+
+	for (int i = 1; i <= 300 && !__atomic_load_n(&h->stop, __ATOMIC_RELAXED); i++) {
+		snprintf(v, sizeof(v), "version %d", i);
+		if (atrest_put(h->st, "hot", v, strlen(v), NULL) != 0)
+			break;
+		__atomic_store_n(&h->last, i, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * An engine overwrites a name while it is re-encrypted: the re-encrypted
+ * copy is published only over the version it was made from, so the last
+ * version written always survives.
+ */
+static void test_reencrypt_races_overwrites(void **state)
+{
+	char dir[256], want[32];
+	atrest_store *st, *st2;
+	struct hot h = {0};
+	atrest_job_stats js;
+	pthread_t th;
+	uint32_t old;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
+	assert_int_equal(open_with(&st2, dir, raw(KA), NULL), 0);
+	assert_int_equal(atrest_put(st, "hot", "version 0", 9, NULL), 0);
+	h.st = st2;
+	assert_int_equal(pthread_create(&th, NULL, overwrite_hot, &h), 0);
+	for (int i = 0; i < 20; i++) {
+		old = keys_of(st, 0).id[i];
+		assert_int_equal(atrest_rotate(NULL, st), 0);
+		assert_int_equal(atrest_reencrypt(&js, st, old, "", NULL, NULL), 0);
+	}
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	snprintf(want, sizeof(want), "version %d", h.last);
+	expect_content(st, "hot", want);
+	atrest_store_close(st2);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 /* ---- a provider that counts calls and can be switched off ---- */
 
-typedef struct fake_kp {
-	atrest_keyprov parent;
-	atrest_keyprov *real;
-	int down;
-	int unwraps;
-} fake_kp;
+static th_kp FAKE;
+static int FAKE_DOWN;
 
-static int f_bind(atrest_keyprov *kp, const char *in, char **out)
+static int fake_down(th_kp *k, int unwrap)
 {
-	fake_kp *f = (fake_kp *)kp;
-	return f->real->bind(f->real, in, out);
+	(void)k;
+	(void)unwrap;
+	return FAKE_DOWN ? ATREST_EUNAVAILABLE : 0;
 }
 
-static int f_key_id(atrest_keyprov *kp, char *out, size_t cap)
+static void fake_init(void)
 {
-	fake_kp *f = (fake_kp *)kp;
-	return f->real->key_id(f->real, out, cap);
+	th_kp_init(&FAKE, "fake", raw(KA));
+	FAKE.hook = fake_down;
+	FAKE_DOWN = 0;
 }
-
-static int f_wrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *key, size_t kl, const uint8_t *aad, size_t al)
-{
-	fake_kp *f = (fake_kp *)kp;
-	if (f->down)
-		return ATREST_EUNAVAILABLE;
-	return f->real->wrap(f->real, out, cap, n, key, kl, aad, al);
-}
-
-static int f_unwrap(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *n,
-	const uint8_t *w, size_t wl, const uint8_t *aad, size_t al)
-{
-	fake_kp *f = (fake_kp *)kp;
-	f->unwraps++;
-	if (f->down)
-		return ATREST_EUNAVAILABLE;
-	return f->real->unwrap(f->real, out, cap, n, w, wl, aad, al);
-}
-
-static void f_free(atrest_keyprov *kp)
-{
-	(void)kp; /* owned by the test */
-}
-
-static fake_kp FAKE = {
-	{ATREST_KEYPROV_VERSION, "fake", f_bind, f_key_id, f_wrap, f_unwrap, f_free},
-	NULL, 0, 0};
 
 static void test_key_cache_outage(void **state)
 {
@@ -391,7 +422,7 @@ static void test_key_cache_outage(void **state)
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
-	FAKE.real = raw(KA);
+	fake_init();
 	o.path = dir;
 	o.create = 1;
 	o.key = &FAKE.parent;
@@ -407,7 +438,7 @@ static void test_key_cache_outage(void **state)
 		expect_content(st, "a", "1");
 	assert_int_equal(FAKE.unwraps, base + 1); /* cached after the first */
 	/* The provider goes down: cached keys keep working, in and past TTL. */
-	FAKE.down = 1;
+	FAKE_DOWN = 1;
 	expect_content(st, "a", "1");
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
 	atrest__clock_offset(500);
@@ -419,7 +450,7 @@ static void test_key_cache_outage(void **state)
 	size_t n;
 	assert_int_equal(atrest_get(&out, &n, st, "a"), ATREST_EUNAVAILABLE);
 	/* Back up: fresh unwrap, and working again. */
-	FAKE.down = 0;
+	FAKE_DOWN = 0;
 	expect_content(st, "c", "3");
 	atrest__clock_offset(0);
 	atrest_store_close(st);
@@ -439,18 +470,17 @@ static void test_force_days(void **state)
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
-	FAKE.real = raw(KA);
-	FAKE.down = 0;
+	fake_init();
 	o.path = dir;
 	o.create = 1;
 	o.key = &FAKE.parent;
 	o.key_cache_grace = 200 * 86400; /* the cached key outlives the test */
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	assert_int_equal(atrest_put(st, "a", "1", 1, NULL), 0);
-	FAKE.down = 1;
+	FAKE_DOWN = 1;
 	atrest__clock_offset(31 * 86400);
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
-	assert_int_equal(key_of(st, "b"), 1); /* rotation failed, still key 1 */
+	assert_int_equal(key_of(st, "b"), key_of(st, "a")); /* rotation failed */
 	atrest__clock_offset(91 * 86400);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), ATREST_EUNAVAILABLE);
 	assert_non_null(strstr(atrest_error_last()->message, "force-days"));
@@ -458,10 +488,10 @@ static void test_force_days(void **state)
 	assert_non_null(strstr(atrest_error_last()->message, "key provider 'fake'"));
 	assert_int_equal(atrest_get(&out, &n, st, "c"), ATREST_ENOTFOUND);
 	expect_content(st, "b", "2"); /* reading goes on */
-	FAKE.down = 0;
+	FAKE_DOWN = 0;
 	atrest__clock_offset(91 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);
-	assert_int_equal(key_of(st, "c"), 2);
+	assert_int_equal(key_of(st, "c"), keys_of(st, 0).id[1]);
 	atrest__clock_offset(0);
 	atrest_store_close(st);
 	FAKE.real->free(FAKE.real);
@@ -478,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_expose_reencrypt_destroy),
 		cmocka_unit_test(test_usage_cbc),
 		cmocka_unit_test(test_migrate),
+		cmocka_unit_test(test_reencrypt_races_overwrites),
 		cmocka_unit_test(test_key_cache_outage),
 		cmocka_unit_test(test_force_days),
 	};

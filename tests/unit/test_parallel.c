@@ -24,17 +24,7 @@ static uint8_t KEY[32];
 static atrest_store *open_store(
 	const char *dir, int cipher, uint32_t seg, unsigned threads)
 {
-	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
-	atrest_store *st = NULL;
-
-	o.path = dir;
-	o.create = 1;
-	o.cipher = cipher;
-	o.segment_size = seg;
-	o.threads = threads;
-	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
-	assert_int_equal(atrest_store_open(&st, &o), 0);
-	return st;
+	return th_store_with(dir, KEY, cipher, seg, threads);
 }
 
 static void check_get(atrest_store *st, const char *name, const uint8_t *want, size_t len)

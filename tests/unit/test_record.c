@@ -27,19 +27,25 @@ static atrest_store *open_store(const char *dir, int cipher)
 	return st;
 }
 
-/* FORMAT.md section 3, from the primitives. */
-static void spec_seal(uint8_t *out, int cipher, const uint8_t *dek, uint32_t id,
-	const uint8_t *store_id, const char *ns, const uint8_t *nonce, const uint8_t *ad,
-	size_t ad_len, const uint8_t *pt, size_t len)
+/*
+ * FORMAT.md section 3, from the primitives: version 2 (form 0xC0, the
+ * cipher in the key derivation) or version 1 (form 0xB0, read only).
+ */
+static void spec_seal(uint8_t *out, int version, int cipher, const uint8_t *dek,
+	uint32_t id, const uint8_t *store_id, const char *ns, const uint8_t *nonce,
+	const uint8_t *ad, size_t ad_len, const uint8_t *pt, size_t len)
 {
 	uint8_t info[300], key[32], aad[16 + 64];
+	size_t il = 16;
 	atrest__aead *a;
 
-	memcpy(info, "atrest/v1 record", 16);
-	memcpy(info + 16, ns, strlen(ns));
-	assert_int_equal(
-		atrest__hkdf(key, 32, store_id, 16, dek, 32, info, 16 + strlen(ns)), 0);
-	out[0] = (uint8_t)(0xB0 | cipher);
+	memcpy(info, version == 2 ? "atrest/v2 record" : "atrest/v1 record", 16);
+	if (version == 2)
+		info[il++] = (uint8_t)cipher;
+	memcpy(info + il, ns, strlen(ns));
+	il += strlen(ns);
+	assert_int_equal(atrest__hkdf(key, 32, store_id, 16, dek, 32, info, il), 0);
+	out[0] = (uint8_t)((version == 2 ? 0xC0 : 0xB0) | cipher);
 	out[1] = (uint8_t)id;
 	out[2] = (uint8_t)(id >> 8);
 	out[3] = (uint8_t)(id >> 16);
@@ -163,7 +169,10 @@ static void test_nonces_distinct(void **state)
 	th_rmrf(dir);
 }
 
-/* record.c agrees with the construction of FORMAT.md, both ways. */
+/*
+ * record.c agrees with the construction of FORMAT.md, both ways: it writes
+ * version 2 and opens both versions.
+ */
 static void test_matches_spec(void **state)
 {
 	char dir[256];
@@ -177,25 +186,69 @@ static void test_matches_spec(void **state)
 	for (int c = 1; c <= 2; c++) {
 		th_tmpdir(dir, sizeof(dir));
 		atrest_store *st = open_store(dir, c);
-		assert_int_equal(atrest__store_dek(st, 1, dek), 0);
+		uint32_t id;
 		assert_int_equal(atrest_recorder_open(&r, st, "ns"), 0);
 		assert_int_equal(atrest_record_seal(r, rec, sizeof(rec), &n, pt,
 					 sizeof(pt), "ad", 2),
 			0);
-		spec_seal(spec, c, dek, 1, st->kr->store_id, "ns", rec + 4,
+		id = (uint32_t)rec[1] | (uint32_t)rec[2] << 8 | (uint32_t)rec[3] << 16;
+		assert_int_equal(atrest__store_dek(st, id, dek), 0);
+		spec_seal(spec, 2, c, dek, id, st->store_id, "ns", rec + 4,
 			(const uint8_t *)"ad", 2, pt, sizeof(pt));
 		assert_memory_equal(spec, rec, n);
-		spec[20] ^= 0xFF; /* a new nonce: the spec-built record opens too */
-		spec_seal(spec, c, dek, 1, st->kr->store_id, "ns", spec + 4,
-			(const uint8_t *)"ad", 2, pt, sizeof(pt));
-		assert_int_equal(
-			atrest_record_open(r, back, sizeof(back), &m, spec, n, "ad", 2),
-			0);
-		assert_memory_equal(back, pt, sizeof(pt));
+		for (int v = 1; v <= 2; v++) {
+			spec[20] ^= 0xFF; /* a new nonce: spec-built records open */
+			spec_seal(spec, v, c, dek, id, st->store_id, "ns", spec + 4,
+				(const uint8_t *)"ad", 2, pt, sizeof(pt));
+			memset(back, 0, sizeof(back));
+			assert_int_equal(atrest_record_open(r, back, sizeof(back), &m,
+						 spec, n, "ad", 2),
+				0);
+			assert_memory_equal(back, pt, sizeof(pt));
+		}
 		atrest_recorder_close(r);
 		atrest_store_close(st);
 		th_rmrf(dir);
 	}
+}
+
+/*
+ * New records are version 2 (form 0xC0: the cipher is in the key
+ * derivation).  A record relabelled to the other version or cipher does
+ * not open, nor does any other form nibble.
+ */
+static void test_version_and_cipher(void **state)
+{
+	uint8_t pt[64] = {4}, gcm[96], back[96];
+	char dir[256];
+	size_t m;
+	atrest_recorder *r;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	atrest_store *st = open_store(dir, 1);
+	assert_int_equal(atrest_recorder_open(&r, st, "ns"), 0);
+	assert_int_equal(
+		atrest_record_seal(r, gcm, sizeof(gcm), &m, pt, sizeof(pt), NULL, 0), 0);
+	assert_int_equal(gcm[0], 0xC1);
+	for (int form = 0xB0; form <= 0xC0; form += 0x10)
+		for (int c = 1; c <= 2; c++) {
+			uint8_t tweaked[96];
+			memcpy(tweaked, gcm, m);
+			tweaked[0] = (uint8_t)(form | c);
+			assert_int_equal(atrest_record_open(r, back, sizeof(back), &m,
+						 tweaked, sizeof(pt) + 32, NULL, 0),
+				form == 0xC0 && c == 1 ? 0 : ATREST_EINTEGRITY);
+			m = sizeof(pt) + 32;
+		}
+	/* Other form nibbles are not records. */
+	gcm[0] = 0xD1;
+	assert_int_equal(atrest_record_open(r, back, sizeof(back), &m, gcm,
+				 sizeof(pt) + 32, NULL, 0),
+		ATREST_EINTEGRITY);
+	atrest_recorder_close(r);
+	atrest_store_close(st);
+	th_rmrf(dir);
 }
 
 static void hexline(FILE *f, const char *k, const uint8_t *b, size_t n)
@@ -223,21 +276,29 @@ static void test_vectors(void **state)
 		f = fopen(path, "w");
 		assert_non_null(f);
 		fprintf(f,
-			"# atrest compact record vectors (docs/FORMAT.md section 3)\n\n");
-		for (int c = 1; c <= 2; c++)
-			for (size_t i = 0; i < 3; i++) {
-				th_fill(nonce, 12, 400 + i);
-				spec_seal(rec, c, dek, 5, sid, "orders", nonce,
-					(const uint8_t *)"row-7", 5, pt, sizes[i]);
-				fprintf(f, "cipher = %s\ndata_key_id = 5\n",
-					atrest_cipher_name(c));
-				hexline(f, "data_key", dek, 32);
-				hexline(f, "store_id", sid, 16);
-				fprintf(f, "namespace = orders\nad = 726f772d37\n");
-				hexline(f, "plaintext", pt, sizes[i]);
-				hexline(f, "record", rec, sizes[i] + 32);
-				fputc('\n', f);
-			}
+			"# atrest compact record vectors (docs/FORMAT.md section 3): "
+			"version 2 (written\n# today) and version 1 (still read). One "
+			"blank-line-separated record each.\n\n");
+		for (int v = 2; v >= 1; v--)
+			for (int c = 1; c <= 2; c++)
+				for (size_t i = 0; i < 3; i++) {
+					th_fill(nonce, 12, 400 + i);
+					spec_seal(rec, v, c, dek, 5, sid, "orders", nonce,
+						(const uint8_t *)"row-7", 5, pt,
+						sizes[i]);
+					fprintf(f,
+						"version = %d\ncipher = %s\n"
+						"data_key_id = 5\n",
+						v, atrest_cipher_name(c));
+					hexline(f, "data_key", dek, 32);
+					hexline(f, "store_id", sid, 16);
+					fprintf(f,
+						"namespace = orders\nad = "
+						"726f772d37\n");
+					hexline(f, "plaintext", pt, sizes[i]);
+					hexline(f, "record", rec, sizes[i] + 32);
+					fputc('\n', f);
+				}
 		fclose(f);
 	}
 	/* Each committed record must equal the construction recomputed now. */
@@ -245,18 +306,19 @@ static void test_vectors(void **state)
 	char *text = (char *)th_read_file(path, &len);
 	assert_non_null(text);
 	int count = 0;
-	for (int c = 1; c <= 2; c++)
-		for (size_t i = 0; i < 3; i++) {
-			char want[600] = "record = ";
-			th_fill(nonce, 12, 400 + i);
-			spec_seal(rec, c, dek, 5, sid, "orders", nonce,
-				(const uint8_t *)"row-7", 5, pt, sizes[i]);
-			for (size_t k = 0; k < sizes[i] + 32; k++)
-				sprintf(want + 9 + 2 * k, "%02x", rec[k]);
-			assert_non_null(memmem(text, len, want, strlen(want)));
-			count++;
-		}
-	assert_int_equal(count, 6);
+	for (int v = 1; v <= 2; v++)
+		for (int c = 1; c <= 2; c++)
+			for (size_t i = 0; i < 3; i++) {
+				char want[600] = "record = ";
+				th_fill(nonce, 12, 400 + i);
+				spec_seal(rec, v, c, dek, 5, sid, "orders", nonce,
+					(const uint8_t *)"row-7", 5, pt, sizes[i]);
+				for (size_t k = 0; k < sizes[i] + 32; k++)
+					sprintf(want + 9 + 2 * k, "%02x", rec[k]);
+				assert_non_null(memmem(text, len, want, strlen(want)));
+				count++;
+			}
+	assert_int_equal(count, 12);
 	free(text);
 }
 
@@ -267,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_tamper_ad_namespace),
 		cmocka_unit_test(test_nonces_distinct),
 		cmocka_unit_test(test_matches_spec),
+		cmocka_unit_test(test_version_and_cipher),
 		cmocka_unit_test(test_vectors),
 	};
 

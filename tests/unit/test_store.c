@@ -128,7 +128,8 @@ static void test_metadata_stat(void **state)
 	assert_int_equal(si.size, 5);
 	assert_int_equal(si.cipher, ATREST_CIPHER_CHACHA20_POLY1305);
 	assert_int_equal(si.segment_size, ATREST_SEGMENT_SIZE_DEFAULT);
-	assert_int_equal(si.data_key_id, 1);
+	/* Data key ids are random 24-bit numbers (never re-issued). */
+	assert_true(si.data_key_id >= 1 && si.data_key_id <= 0xFFFFFE);
 	assert_int_equal(si.meta_count, 2);
 	assert_string_equal(si.meta[0].key, "job");
 	assert_string_equal(si.meta[1].value, "2026-11-22T10:00:00Z");
@@ -401,6 +402,105 @@ static int count_cb(const atrest_list_entry *e, void *p)
 	return 0;
 }
 
+static int open_plain(
+	atrest_store **st, const char *dir, int create, int plaintext, unsigned int flags)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+
+	o.path = dir;
+	o.create = create;
+	o.allow_plaintext = plaintext;
+	o.flags = flags;
+	assert_int_equal(atrest_keyprov_raw(&o.key, KEY, 32), 0);
+	return atrest_store_open(st, &o);
+}
+
+/*
+ * A directory of plaintext checkpoints that is not a store yet (no
+ * keyring): with pass-through its files are returned as they are; without,
+ * an existing file is "not an atrest object" and a missing one not found.
+ * Nothing is created by reading; the first write (create) makes the store.
+ */
+static void test_passthrough_before_store(void **state)
+{
+	char dir[256], p[512];
+	atrest_store *st;
+	void *out;
+	size_t n;
+	int cnt = 0;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	path_of(p, sizeof(p), dir, "legacy.chk");
+	assert_int_equal(th_write_file(p, "old plaintext checkpoint", 24), 0);
+	assert_int_equal(open_plain(&st, dir, 0, 1, 0), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "legacy.chk"), 0);
+	assert_int_equal(n, 24);
+	atrest_free(out);
+	assert_int_equal(atrest_get(&out, &n, st, "nope"), ATREST_ENOTFOUND);
+	assert_int_equal(atrest_list(st, "", count_cb, &cnt), 0);
+	assert_int_equal(cnt, 1);
+	/* Writes need a keyring: this handle was not asked to create one. */
+	assert_int_equal(atrest_put(st, "new", "x", 1, NULL), ATREST_ENOTFOUND);
+	assert_int_equal(atrest_rotate(NULL, st), ATREST_ENOTFOUND);
+	atrest_store_close(st);
+	assert_int_equal(open_plain(&st, dir, 0, 0, 0), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "legacy.chk"), ATREST_EINTEGRITY);
+	assert_non_null(strstr(atrest_error_last()->message, "not an atrest object"));
+	assert_int_equal(atrest_get(&out, &n, st, "nope"), ATREST_ENOTFOUND);
+	atrest_store_close(st);
+	path_of(p, sizeof(p), dir, ".atrest");
+	assert_int_not_equal(access(p, F_OK), 0);
+	/* The first write creates the store in place; files stay readable. */
+	assert_int_equal(open_plain(&st, dir, 1, 1, 0), 0);
+	assert_int_equal(atrest_put(st, "new", "x", 1, NULL), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "legacy.chk"), 0);
+	atrest_free(out);
+	atrest_store_close(st);
+	/* A location that does not exist is no store at all. */
+	path_of(p, sizeof(p), dir, "missing");
+	assert_int_equal(open_plain(&st, p, 0, 1, 0), ATREST_ENOTFOUND);
+	th_rmrf(dir);
+}
+
+/*
+ * A new keyring is never made beside atrest objects (a lost keyring): the
+ * way out is restoring it, or a deliberate FORCE_NEW.  EXCL refuses an
+ * existing store.
+ */
+static void test_no_new_keyring_beside_objects(void **state)
+{
+	char dir[256], p[512], q[512];
+	atrest_store *st;
+	void *out;
+	size_t n;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_store(dir, KEY, 0, 0, NULL);
+	assert_int_equal(atrest_put(st, "deep/obj", "x", 1, NULL), 0);
+	atrest_store_close(st);
+	assert_int_equal(open_plain(&st, dir, 1, 0, ATREST_STORE_EXCL), ATREST_EEXISTS);
+	path_of(p, sizeof(p), dir, ".atrest/keyring");
+	path_of(q, sizeof(q), dir, "keyring.saved");
+	copy_file(p, q);
+	path_of(p, sizeof(p), dir, ".atrest");
+	th_rmrf(p); /* all of .atrest, as in the attack */
+	assert_int_equal(open_plain(&st, dir, 1, 0, 0), ATREST_EINTEGRITY);
+	assert_non_null(strstr(atrest_error_last()->message, "deep/obj"));
+	assert_non_null(strstr(atrest_error_last()->message, "--force"));
+	/* Reading still reports the object as what it is. */
+	assert_int_equal(open_plain(&st, dir, 0, 0, 0), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "deep/obj"), ATREST_EINTEGRITY);
+	assert_non_null(strstr(atrest_error_last()->message, "no keyring"));
+	atrest_store_close(st);
+	/* A deliberate new keyring: the old object is then unreadable. */
+	assert_int_equal(open_plain(&st, dir, 1, 0, ATREST_STORE_FORCE_NEW), 0);
+	assert_int_equal(atrest_get(&out, &n, st, "deep/obj"), ATREST_EINTEGRITY);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 static void test_list_delete_names(void **state)
 {
 	char dir[256];
@@ -569,6 +669,8 @@ int main(void)
 		cmocka_unit_test(test_tamper_store_object),
 		cmocka_unit_test(test_tamper_large_sampled),
 		cmocka_unit_test(test_plaintext_passthrough),
+		cmocka_unit_test(test_passthrough_before_store),
+		cmocka_unit_test(test_no_new_keyring_beside_objects),
 		cmocka_unit_test(test_list_delete_names),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_kill9_during_puts),

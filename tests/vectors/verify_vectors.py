@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Independent reader/writer for atrest store objects (form 1).
+"""Independent reader/writer for atrest store objects (form 1) and records.
 
 Written from docs/FORMAT.md sections 1-3 alone, to check that the document is
-complete enough to reproduce tests/vectors/objects.txt. Only the Python
-standard library and the `cryptography` package are used.
+complete enough to reproduce tests/vectors/objects.txt and
+tests/vectors/records.txt. Only the Python standard library and the
+`cryptography` package are used.
 
 Usage: verify_vectors.py [objects.txt]
 """
@@ -69,13 +70,15 @@ def seal(cid, key, nonce, ad, pt):
     if cid == 2:
         return ChaCha20Poly1305(key).encrypt(nonce, pt, ad)
     if cid == 3:
+        if ad:
+            raise ValueError("cipher 3 takes no additional data")
         kenc, kmac = key[:32], key[32:]
         pad = (16 - len(pt) % 16) % 16
         padded = pt + b"\x00" * pad
         iv = _cbc_iv(kenc, nonce)
         enc = Cipher(algorithms.AES(kenc), modes.CBC(iv)).encryptor()
         c = enc.update(padded) + enc.finalize()
-        t = _hmac(kmac, nonce + ad + c + bytes([pad]))
+        t = _hmac(kmac, nonce + c + bytes([pad]))
         return c + bytes([pad]) + t
     raise IntegrityError("unknown cipher %r" % cid)
 
@@ -91,13 +94,15 @@ def open_(cid, key, nonce, ad, sealed):
         except InvalidTag:
             raise IntegrityError("tag mismatch")
     if cid == 3:
+        if ad:
+            raise IntegrityError("cipher 3 takes no additional data")
         if len(sealed) < 33 or (len(sealed) - 33) % 16 != 0:
             raise IntegrityError("bad cbc-hmac length")
         kenc, kmac = key[:32], key[32:]
         c = sealed[:-33]
         padb = sealed[-33:-32]
         tag = sealed[-32:]
-        want = _hmac(kmac, nonce + ad + c + padb)
+        want = _hmac(kmac, nonce + c + padb)
         if not hmac.compare_digest(want, tag):
             raise IntegrityError("hmac mismatch")
         pad = padb[0]
@@ -228,6 +233,8 @@ def parse_metadata(md):
         p += vl
         if len(v) != vl:
             raise IntegrityError("metadata overrun")
+        if not k:
+            raise IntegrityError("empty metadata key")
         if b"\x00" in k or b"\x00" in v:
             raise IntegrityError("NUL in metadata")
         out.append((k, v))
@@ -286,8 +293,10 @@ def read_object(obj, data_key, store_id, tenant, name):
     return b"".join(parts), md
 
 
-def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
-                 key_id=DATA_KEY_ID):
+def write_segments(cid, S, data_key, salt, store_id, tenant, name, md,
+                   segments, key_id=DATA_KEY_ID):
+    """Seal md and the given plaintext segments as they are, the last one
+    flagged last (write_object cuts a plaintext; negative tests craft)."""
     ctx = encode_context(store_id, tenant, name)
     M = overhead(cid, len(md))
     pre = (MAGIC + bytes([1, 1, cid]) + b"\x00\x00"
@@ -295,11 +304,18 @@ def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
            + struct.pack("<H", len(ctx)) + ctx + struct.pack("<H", 0))
     K, P, C = derive(cid, data_key, salt, pre)
     out = [pre, C, seal(cid, K, nonce(P, META_NONCE_INDEX, 2), b"", md)]
-    n = max(1, -(-len(pt) // S))
-    for i in range(n):
-        out.append(seal(cid, K, nonce(P, i, 1 if i == n - 1 else 0), b"",
-                        pt[i * S:(i + 1) * S]))
+    n = len(segments)
+    for i, seg in enumerate(segments):
+        out.append(seal(cid, K, nonce(P, i, 1 if i == n - 1 else 0), b"", seg))
     return b"".join(out)
+
+
+def write_object(cid, S, data_key, salt, store_id, tenant, name, md, pt,
+                 key_id=DATA_KEY_ID):
+    n = max(1, -(-len(pt) // S))
+    segments = [pt[i * S:(i + 1) * S] for i in range(n)]
+    return write_segments(cid, S, data_key, salt, store_id, tenant, name, md,
+                          segments, key_id)
 
 
 # ---------------------------------------------------------------- vectors
@@ -454,6 +470,115 @@ def self_test():
     return errs
 
 
+# ---------------------------------------------------------------- section 3
+
+RECORD_FORMS = {0xC0: 2, 0xB0: 1}
+
+
+def record_key(version, cid, data_key, store_id, namespace):
+    if version == 2:
+        info = b"atrest/v2 record" + bytes([cid]) + namespace
+    else:
+        info = b"atrest/v1 record" + namespace
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=store_id,
+                info=info).derive(data_key)
+
+
+def seal_record(version, cid, key_id, data_key, store_id, namespace, nonce_,
+                ad, pt):
+    form = 0xC0 if version == 2 else 0xB0
+    head = bytes([form | cid]) + struct.pack("<I", key_id)[:3] + nonce_
+    k = record_key(version, cid, data_key, store_id, namespace)
+    return head + seal(cid, k, nonce_, head + ad, pt)
+
+
+def open_record(rec, data_key, store_id, namespace, ad):
+    if len(rec) < 32:
+        raise IntegrityError("record too short")
+    form, cid = rec[0] & 0xF0, rec[0] & 0x0F
+    if form not in RECORD_FORMS or cid not in (1, 2):
+        raise IntegrityError("not a record")
+    k = record_key(RECORD_FORMS[form], cid, data_key, store_id, namespace)
+    return open_(cid, k, rec[4:16], rec[:16] + ad, rec[16:])
+
+
+def check_records(path):
+    """Every record vector, rebuilt and opened; relabelled ones refused."""
+    errs = []
+    count = 0
+    with open(path, "r", encoding="utf-8") as f:
+        blocks = f.read().split("\n\n")
+    for b in blocks:
+        r = dict(line.split(" = ", 1) for line in b.splitlines()
+                 if line and not line.startswith("#") and " = " in line)
+        if "record" not in r:
+            continue
+        count += 1
+        v, cid = int(r["version"]), CIPHER_IDS[r["cipher"]]
+        dk, sid = bytes.fromhex(r["data_key"]), bytes.fromhex(r["store_id"])
+        ns, ad = r["namespace"].encode(), bytes.fromhex(r["ad"])
+        pt, rec = bytes.fromhex(r["plaintext"]), bytes.fromhex(r["record"])
+        built = seal_record(v, cid, int(r["data_key_id"]), dk, sid, ns,
+                            rec[4:16], ad, pt)
+        if built != rec:
+            errs.append("record v%d %s %d: rebuilt differs" % (v, r["cipher"], len(pt)))
+        try:
+            if open_record(rec, dk, sid, ns, ad) != pt:
+                errs.append("record v%d: opened differs" % v)
+        except IntegrityError as e:
+            errs.append("record v%d: %s" % (v, e))
+        for form in (0xB0, 0xC0):
+            for c in (1, 2):
+                if form | c == rec[0]:
+                    continue
+                bad = bytes([form | c]) + rec[1:]
+                try:
+                    open_record(bad, dk, sid, ns, ad)
+                    errs.append("relabelled record %02x accepted" % bad[0])
+                except IntegrityError:
+                    pass
+    if count != 12:
+        errs.append("%d record vectors, expected 12" % count)
+    return errs
+
+
+# Authentic but malformed: sealed with the right key, refused by the rules.
+BAD_METADATA = {
+    "trailing byte": b"\x00\x00\xff",
+    "empty key": b"\x01\x00\x00\x00\x01\x00\x00\x00v",
+    "NUL in key": b"\x01\x00\x02\x00k\x00\x01\x00\x00\x00v",
+    "NUL in value": b"\x01\x00\x01\x00k\x02\x00\x00\x00v\x00",
+    "count larger than entries": b"\x02\x00\x01\x00k\x01\x00\x00\x00v",
+    "no count": b"\x00",
+}
+
+
+def crafted_test():
+    """Objects a conforming writer never makes must be refused."""
+    errs = []
+    dk, salt, sid = os.urandom(32), os.urandom(32), os.urandom(16)
+    S = 1024
+    for why, md in sorted(BAD_METADATA.items()):
+        obj = write_segments(1, S, dk, salt, sid, b"", b"n", md, [b"x"])
+        try:
+            read_object(obj, dk, sid, b"", b"n")
+            errs.append("metadata with %s accepted" % why)
+        except IntegrityError:
+            pass
+    # cipher 3: a segment before the last that opens short, yet has the
+    # length of a full one (S - 5 bytes pad to S)
+    for segs in ([b"a" * (S - 5), b"b" * 100],
+                 [b"a" * S, b"b" * (S - 15), b"c" * S, b"d" * 9]):
+        obj = write_segments(3, S, dk, salt, sid, b"", b"n", b"\x00\x00", segs)
+        try:
+            read_object(obj, dk, sid, b"", b"n")
+            errs.append("short cipher-3 segment accepted (%d segments)"
+                        % len(segs))
+        except IntegrityError:
+            pass
+    return errs
+
+
 def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     path = argv[1] if len(argv) > 1 else os.path.join(here, "objects.txt")
@@ -469,7 +594,8 @@ def main(argv):
         else:
             passed += 1
             print("ok %s %d" % (r["cipher"], len(r["plaintext"])))
-    errs = self_test()
+    errs = self_test() + crafted_test()
+    errs += check_records(os.path.join(here, "records.txt"))
     if errs:
         failed += 1
         print("FAIL self-test")
@@ -477,7 +603,7 @@ def main(argv):
             print("    " + e)
     else:
         passed += 1
-        print("ok self-test round trips")
+        print("ok self-test round trips, crafted objects, record vectors")
     if not records:
         failed += 1
         print("FAIL no records in %s" % path)

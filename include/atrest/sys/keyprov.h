@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define ATREST_KEYPROV_VERSION 1
+#define ATREST_KEYPROV_VERSION 2
 #define ATREST_WRAPPED_MAX 1024 /* bytes of one wrapped key, at most */
 
 struct atrest_keyprov {
@@ -47,6 +47,17 @@ struct atrest_keyprov {
 		size_t aad_len);
 	void (*free)(atrest_keyprov *kp);
 	/* Version 1 ends here; later versions only append. */
+
+	/*
+	 * Version 2, optional (NULL when the provider has none): re-encrypt
+	 * a blob this provider wrapped under the newest version of its master
+	 * key inside the key service, so the data key never comes out (Vault
+	 * Transit's rewrap).  Same AAD; the result is what wrap would give,
+	 * at most ATREST_WRAPPED_MAX bytes; out may be wrapped itself.
+	 */
+	int (*rewrap)(atrest_keyprov *kp, uint8_t *out, size_t cap, size_t *out_len,
+		const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
+		size_t aad_len);
 };
 
 #ifdef __cplusplus

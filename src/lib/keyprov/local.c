@@ -360,7 +360,12 @@ static int check_key_file(int fd, const char *path, struct stat *st)
 	return 0;
 }
 
-/* The whole file, read into locked memory. */
+/*
+ * The whole file, read into locked memory.  Opened without blocking, so
+ * that a FIFO (whose open waits for a writer) or a device is refused by the
+ * check instead of hanging the reader.  A symbolic link to a regular file
+ * is followed (mounted secrets are often links); what it names is checked.
+ */
 static int read_key_file(atrest__secret **out, const char *path)
 {
 	struct stat st;
@@ -368,7 +373,7 @@ static int read_key_file(atrest__secret **out, const char *path)
 	int fd, rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return atrest__error_os(ATREST_EKEY, errno,
 			"cannot open key "
@@ -453,9 +458,21 @@ int atrest_keyprov_file(atrest_keyprov **out, const char *path)
 
 /* ---- passphrases: the KDF parameters kept in the keyring */
 
+/* The callers (keyring, standalone file) say whose parameters these are. */
 #define PARAMS_BAD(...)                  \
 	atrest__error(ATREST_EINTEGRITY, \
-		"passphrase parameters in the keyring are malformed: " __VA_ARGS__)
+		"passphrase KDF parameters are malformed: " __VA_ARGS__)
+
+/*
+ * The costliest parameters atrest itself writes (params_new).  Parameters
+ * read from a keyring or a file may ask for more only when the user allows
+ * it: a hostile file must not make a reader spend gigabytes and minutes.
+ */
+#define ARGON2_T_WRITTEN 3
+#define ARGON2_M_WRITTEN 65536
+#define ARGON2_P_WRITTEN 4
+#define PBKDF2_ITER_WRITTEN 600000
+#define ALLOW_COSTLY_ENV "ATREST_KDF_ALLOW_COSTLY"
 
 /* A u32 field in [lo, hi]; 0 or the error. */
 static int json_u32(json_t *o, const char *name, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -513,6 +530,30 @@ static int params_kdf(json_t *o, struct kdf_params *p)
 	return params_fields(o, p->kdf);
 }
 
+/* Refuse what costs more than atrest writes, unless the user allows it. */
+static int params_cap(const struct kdf_params *p)
+{
+	const char *allow = getenv(ALLOW_COSTLY_ENV);
+
+	if (allow && strcmp(allow, "1") == 0)
+		return 0;
+	if (p->kdf == KDF_ARGON2ID)
+		ENSURE(p->t <= ARGON2_T_WRITTEN && p->m <= ARGON2_M_WRITTEN &&
+				p->p <= ARGON2_P_WRITTEN,
+			ATREST_ETOOBIG,
+			"passphrase KDF parameters ask for more than atrest writes "
+			"(argon2id t=%u, m=%u KiB, p=%u; at most t=%u, m=%u, p=%u): "
+			"refused unless %s=1",
+			p->t, p->m, p->p, ARGON2_T_WRITTEN, ARGON2_M_WRITTEN,
+			ARGON2_P_WRITTEN, ALLOW_COSTLY_ENV);
+	else
+		ENSURE(p->iter <= PBKDF2_ITER_WRITTEN, ATREST_ETOOBIG,
+			"passphrase KDF parameters ask for more than atrest writes "
+			"(pbkdf2-sha256 iter=%u; at most %u): refused unless %s=1",
+			p->iter, PBKDF2_ITER_WRITTEN, ALLOW_COSTLY_ENV);
+	return 0;
+}
+
 static int params_parse(const char *text, struct kdf_params *p)
 {
 	json_error_t jerr;
@@ -532,6 +573,7 @@ static int params_parse(const char *text, struct kdf_params *p)
 	} else {
 		GUARD_OUT(json_u32(o, "iter", 10000, 10000000, &p->iter));
 	}
+	rc = params_cap(p);
 out:
 	json_decref(o);
 	return rc;
@@ -548,17 +590,19 @@ static int argon2_new_memory(uint32_t *m)
 	char *end;
 	unsigned long n;
 
-	*m = 65536;
+	*m = ARGON2_M_WRITTEN;
 	if (v == NULL || *v == '\0')
 		return 0;
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	ENSURE(errno == 0 && *end == '\0' && n >= 8192 && n <= 4194304, ATREST_EINVAL,
+	ENSURE(errno == 0 && *end == '\0' && n >= 8192 && n <= ARGON2_M_WRITTEN,
+		ATREST_EINVAL,
 		"ATREST_ARGON2_TEST_MEMORY_KIB must be a number "
-		"of KiB between 8192 and 4194304");
+		"of KiB between 8192 and %d",
+		ARGON2_M_WRITTEN);
 	*m = (uint32_t)n;
 #else
-	*m = 65536;
+	*m = ARGON2_M_WRITTEN;
 #endif
 	return 0;
 }
@@ -575,13 +619,13 @@ static int params_new(struct kdf_params *p, char **json)
 	EVP_EncodeBlock((unsigned char *)salt, p->salt, (int)p->salt_len);
 	if (atrest__fips_mode()) {
 		p->kdf = KDF_PBKDF2;
-		p->iter = 600000;
+		p->iter = PBKDF2_ITER_WRITTEN;
 		o = json_pack("{s:s, s:s, s:I}", "kdf", "pbkdf2-sha256", "salt", salt,
 			"iter", (json_int_t)p->iter);
 	} else {
 		p->kdf = KDF_ARGON2ID;
-		p->t = 3;
-		p->p = 4;
+		p->t = ARGON2_T_WRITTEN;
+		p->p = ARGON2_P_WRITTEN;
 		GUARD(argon2_new_memory(&p->m));
 		o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "kdf", "argon2id", "salt",
 			salt, "t", (json_int_t)p->t, "m", (json_int_t)p->m, "p",

@@ -1,12 +1,14 @@
 /*
  * The local directory backend: object "a/b/c" is the file <root>/a/b/c and
- * the store's own files live under <root>/.atrest/.  A put is a temp file in
- * this handle's private dir, fsync, rename, fsync of the directory.
+ * the store's own files live under <root>/.atrest/.  Every path inside the
+ * store is resolved beneath the root without following links; a put is a
+ * temp file in this handle's private dir, fsync, rename, fsync of the dir.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,15 +17,21 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "atrest/sys/backend.h"
 #include "common.h"
 #include "fs_int.h"
 
-#define PLACE_TRIES 8 /* renames racing a delete of an empty parent */
-#define AGAIN 1       /* internal: a parent dir vanished, retry */
+#define PLACE_TRIES 8  /* renames racing a delete of an empty parent */
+#define ETAG_HEAD 4096 /* bytes of an object hashed into its etag */
+#define COMP_MAX 255   /* bytes of one path component */
+
+static long raw_openat2(int dirfd, const char *path, struct open_how *how, size_t size)
+{
+	return syscall(SYS_openat2, dirfd, path, how, size);
+}
 
 /*
  * Every system call goes through this table so that tests can make any one
@@ -32,7 +40,8 @@
 typedef void (*fs_fn)(void);
 
 enum {
-	SYS_OPEN,
+	SYS_OPENAT,
+	SYS_OPENAT2,
 	SYS_CLOSE,
 	SYS_PREAD,
 	SYS_WRITE,
@@ -40,13 +49,13 @@ enum {
 	SYS_FSTAT,
 	SYS_FSTATAT,
 	SYS_MKDIR,
-	SYS_RMDIR,
-	SYS_UNLINK,
-	SYS_RENAME,
-	SYS_LINK,
+	SYS_MKDIRAT,
+	SYS_UNLINKAT,
+	SYS_RENAMEAT,
+	SYS_LINKAT,
 	SYS_FLOCK,
 	SYS_GETRANDOM,
-	SYS_OPENDIR,
+	SYS_FDOPENDIR,
 	SYS_READDIR,
 	SYS_CLOSEDIR,
 	SYS_COUNT
@@ -61,7 +70,8 @@ static struct {
 	fs_fn fn;
 	fs_fn dflt;
 } fs_syscalls[SYS_COUNT] = {
-	[SYS_OPEN] = SC(open),
+	[SYS_OPENAT] = SC(openat),
+	[SYS_OPENAT2] = {"openat2", (fs_fn)raw_openat2, (fs_fn)raw_openat2},
 	[SYS_CLOSE] = SC(close),
 	[SYS_PREAD] = SC(pread),
 	[SYS_WRITE] = SC(write),
@@ -69,19 +79,21 @@ static struct {
 	[SYS_FSTAT] = SC(fstat),
 	[SYS_FSTATAT] = SC(fstatat),
 	[SYS_MKDIR] = SC(mkdir),
-	[SYS_RMDIR] = SC(rmdir),
-	[SYS_UNLINK] = SC(unlink),
-	[SYS_RENAME] = SC(rename),
-	[SYS_LINK] = SC(link),
+	[SYS_MKDIRAT] = SC(mkdirat),
+	[SYS_UNLINKAT] = SC(unlinkat),
+	[SYS_RENAMEAT] = SC(renameat),
+	[SYS_LINKAT] = SC(linkat),
 	[SYS_FLOCK] = SC(flock),
 	[SYS_GETRANDOM] = SC(getrandom),
-	[SYS_OPENDIR] = SC(opendir),
+	[SYS_FDOPENDIR] = SC(fdopendir),
 	[SYS_READDIR] = SC(readdir),
 	[SYS_CLOSEDIR] = SC(closedir),
 };
 
 #define SYS(id, type) ((type)fs_syscalls[id].fn)
-#define sys_open SYS(SYS_OPEN, int (*)(const char *, int, ...))
+#define sys_openat SYS(SYS_OPENAT, int (*)(int, const char *, int, ...))
+#define sys_openat2 \
+	SYS(SYS_OPENAT2, long (*)(int, const char *, struct open_how *, size_t))
 #define sys_close SYS(SYS_CLOSE, int (*)(int))
 #define sys_pread SYS(SYS_PREAD, ssize_t (*)(int, void *, size_t, off_t))
 #define sys_write SYS(SYS_WRITE, ssize_t (*)(int, const void *, size_t))
@@ -89,13 +101,13 @@ static struct {
 #define sys_fstat SYS(SYS_FSTAT, int (*)(int, struct stat *))
 #define sys_fstatat SYS(SYS_FSTATAT, int (*)(int, const char *, struct stat *, int))
 #define sys_mkdir SYS(SYS_MKDIR, int (*)(const char *, mode_t))
-#define sys_rmdir SYS(SYS_RMDIR, int (*)(const char *))
-#define sys_unlink SYS(SYS_UNLINK, int (*)(const char *))
-#define sys_rename SYS(SYS_RENAME, int (*)(const char *, const char *))
-#define sys_link SYS(SYS_LINK, int (*)(const char *, const char *))
+#define sys_mkdirat SYS(SYS_MKDIRAT, int (*)(int, const char *, mode_t))
+#define sys_unlinkat SYS(SYS_UNLINKAT, int (*)(int, const char *, int))
+#define sys_renameat SYS(SYS_RENAMEAT, int (*)(int, const char *, int, const char *))
+#define sys_linkat SYS(SYS_LINKAT, int (*)(int, const char *, int, const char *, int))
 #define sys_flock SYS(SYS_FLOCK, int (*)(int, int))
 #define sys_getrandom SYS(SYS_GETRANDOM, ssize_t (*)(void *, size_t, unsigned int))
-#define sys_opendir SYS(SYS_OPENDIR, DIR *(*)(const char *))
+#define sys_fdopendir SYS(SYS_FDOPENDIR, DIR *(*)(int))
 #define sys_readdir SYS(SYS_READDIR, struct dirent *(*)(DIR *))
 #define sys_closedir SYS(SYS_CLOSEDIR, int (*)(DIR *))
 
@@ -114,25 +126,28 @@ int atrest__fs_set_syscall(const char *name, void *fn)
 
 struct fs_backend {
 	atrest_backend parent;
-	pthread_mutex_t mu; /* guards tmp and lock_fd (prepare, free) */
+	pthread_mutex_t mu; /* guards the writer state below (made on first use) */
 	atomic_ulong seq;   /* names of temp files */
-	int lock_fd;        /* flock'ed for the handle's life, or -1 */
+	int root_fd;        /* the store's directory, from prepare on */
+	int meta_fd;        /* <root>/.atrest, writers only, or -1 */
+	int tmp_fd;         /* <root>/.atrest/tmp, writers only, or -1 */
+	int own_fd;         /* <root>/.atrest/tmp/<hex>, writers only, or -1 */
+	int lock_fd;        /* <hex>.lock, flock'ed for the handle's life */
 	int nosync;         /* ATREST_STORE_NO_SYNC: puts skip fsync */
-	char tmp[PATH_MAX]; /* <root>/.atrest/tmp/<hex>, "" until prepared */
+	char own[24];       /* <hex> */
 	char root[];        /* without trailing "/" */
 };
 
 struct fs_writer {
 	atrest_backend_writer parent;
+	struct fs_backend *fs;
 	int fd;
 	int failed;
 	int synced; /* fsync'ed by fs_sync since the last write */
-	int nosync; /* the handle's ATREST_STORE_NO_SYNC */
 	unsigned int flags;
-	size_t root_len; /* dest[root_len] is the "/" before the key */
-	const char *key;
-	const char *dest;
-	char tmp[]; /* followed by dest and key */
+	char etag[ATREST_BACKEND_ETAG_MAX];
+	char tmp[32]; /* name in the handle's temp dir */
+	char key[];
 };
 
 struct fs_reader {
@@ -141,30 +156,7 @@ struct fs_reader {
 	char key[];
 };
 
-struct fs_lock {
-	int fd;
-};
-
-/* ---- small helpers: paths, retries, directories ---- */
-
-/* out = a b c, or ATREST_EINVAL when that does not fit in PATH_MAX. */
-static int cat3(char out[PATH_MAX], const char *a, const char *b, const char *c)
-{
-	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-
-	if (la + lb + lc >= PATH_MAX)
-		return atrest__error(
-			ATREST_EINVAL, "fs: path too long: %s%s%.64s", a, b, c);
-	memcpy(out, a, la);
-	memcpy(out + la, b, lb);
-	memcpy(out + la + lb, c, lc + 1);
-	return 0;
-}
-
-static int join(char out[PATH_MAX], const char *dir, const char *rel)
-{
-	return cat3(out, dir, "/", rel);
-}
+/* ---- keys and path resolution beneath the root ---- */
 
 /*
  * Defence in depth: the core validated key already, but whatever reaches
@@ -174,11 +166,11 @@ static int check_key(const char *key)
 {
 	const char *c = key, *p;
 
-	if (!key || !*key || *key == '/')
+	if (!key || !*key || *key == '/' || strlen(key) > 1200)
 		goto bad;
 	for (;; c = p + 1) {
 		p = strchrnul(c, '/');
-		if (p == c || (p - c == 1 && c[0] == '.') ||
+		if (p == c || p - c > COMP_MAX || (p - c == 1 && c[0] == '.') ||
 			(p - c == 2 && c[0] == '.' && c[1] == '.'))
 			goto bad;
 		if (!*p)
@@ -190,9 +182,135 @@ static int check_key(const char *key)
 	return 0;
 bad:
 	return atrest__error(ATREST_EINVAL,
-		"fs: refusing a key that is empty, "
-		"absolute, has an empty, \".\" or \"..\" component, or names "
-		"the store's internals");
+		"fs: refusing a key that is empty, too long, absolute, has an empty, "
+		"\".\" or \"..\" component, or names the store's internals");
+}
+
+static int close_keep(int fd)
+{
+	int e = errno;
+
+	if (fd >= 0)
+		sys_close(fd);
+	errno = e;
+	return -1;
+}
+
+/*
+ * One component at a time, each opened with O_NOFOLLOW relative to the
+ * previous one (kernels without openat2).  rel is n bytes long.
+ */
+static int walk_beneath(int root, const char *rel, size_t n, int flags)
+{
+	char comp[COMP_MAX + 1];
+	int cur = -1, next;
+	size_t i = 0;
+
+	for (;;) {
+		const char *p = memchr(rel + i, '/', n - i);
+		size_t len = p ? (size_t)(p - (rel + i)) : n - i;
+		if (len == 0 || len > COMP_MAX) {
+			close_keep(cur);
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(comp, rel + i, len);
+		comp[len] = '\0';
+		next = sys_openat(cur >= 0 ? cur : root, comp,
+			(p ? O_RDONLY | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+		close_keep(cur);
+		if (next < 0 || !p)
+			return next;
+		cur = next;
+		i += len + 1;
+	}
+}
+
+/*
+ * Open the first n bytes of rel (n == 0: the root itself) beneath the root
+ * without following any link: openat2 where the kernel has it, else one
+ * component at a time.  An fd, or -1 with errno (ELOOP: a link on the way).
+ */
+static int open_beneath(struct fs_backend *fs, const char *rel, size_t n, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	char path[PATH_MAX];
+	long fd = -1;
+
+	if (n == 0)
+		return sys_openat(fs->root_fd, ".", flags | O_CLOEXEC);
+	if (n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, rel, n);
+	path[n] = '\0';
+	for (int tries = 0; tries < 8; tries++) {
+		fd = sys_openat2(fs->root_fd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
+	if (fd < 0 && errno == ENOSYS)
+		return walk_beneath(fs->root_fd, rel, n, flags);
+	if (fd < 0 && errno == EXDEV)
+		errno = ELOOP;
+	return (int)fd;
+}
+
+/* Length of the first prefix of rel[0..n) that is a symbolic link, or 0. */
+static size_t find_link(struct fs_backend *fs, const char *rel, size_t n)
+{
+	struct stat st;
+	size_t i = 0;
+
+	while (i < n) {
+		const char *p = memchr(rel + i, '/', n - i);
+		size_t end = p ? (size_t)(p - rel) : n;
+		/* The dir holding this component: rel[0..i-1), no trailing "/". */
+		int dir = end == i
+			? -1
+			: open_beneath(fs, rel, i ? i - 1 : 0, O_RDONLY | O_DIRECTORY);
+		char comp[COMP_MAX + 1];
+		int rc;
+
+		if (dir < 0 || end - i > COMP_MAX) {
+			close_keep(dir);
+			return 0;
+		}
+		memcpy(comp, rel + i, end - i);
+		comp[end - i] = '\0';
+		rc = sys_fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW);
+		sys_close(dir);
+		if (rc != 0)
+			return 0;
+		if (S_ISLNK(st.st_mode))
+			return end;
+		i = end + 1;
+	}
+	return 0;
+}
+
+/*
+ * The error for a failed resolution of rel[0..n): a link on the way is
+ * named; else ENOENT and ENOTDIR (a parent is a file) are "not found" for
+ * readers (code < 0 given) and errors for writers.
+ */
+static int path_err(struct fs_backend *fs, const char *key, const char *rel, size_t n,
+	int e, const char *what)
+{
+	size_t link = e == ELOOP || e == ENOTDIR ? find_link(fs, rel, n) : 0;
+
+	if (link)
+		return atrest__error(ATREST_ERROR,
+			"fs: cannot %s '%s': '%.*s' in store %s is a symbolic link, and "
+			"links inside a store are never followed",
+			what, key, (int)link, rel, fs->root);
+	if (e == ENOENT || e == ENOTDIR || e == ELOOP)
+		return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+	return atrest__error_os(
+		atrest__errno_code(e) == ATREST_ENOSPC ? ATREST_ENOSPC : ATREST_ERROR, e,
+		"fs: cannot %s '%s'", what, key);
 }
 
 static int fsync_fd(int fd)
@@ -204,123 +322,149 @@ static int fsync_fd(int fd)
 	return rc;
 }
 
-/* fsync the directory holding path; 0 or an errno value. */
-static int fsync_parent(const char *path)
+/* mkdir of name in dir (0700), its entry made durable; 0 or an errno. */
+static int mkdir_in(int dir, const char *name)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 0;
-	int fd, e = 0;
-
-	if (n == 0) {
-		strcpy(dir, slash ? "/" : ".");
-	} else {
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	fd = sys_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	if (fsync_fd(fd) != 0)
-		e = errno;
-	sys_close(fd);
-	return e;
+	if (sys_mkdirat(dir, name, 0700) != 0)
+		return errno == EEXIST ? 0 : errno;
+	return fsync_fd(dir) == 0 ? 0 : errno;
 }
 
 /*
- * mkdir -p of path for the components after path[from], each 0700; the
- * parent of every dir made is fsync'ed so the new entry is durable.
- * 0 or an errno value.
+ * Open (making what is missing) the directory rel[0..n) beneath the root,
+ * one component at a time without following links.  An fd, or -1 with
+ * errno.
  */
-static int mkdirs(char *path, size_t from)
+static int make_dirs(struct fs_backend *fs, const char *rel, size_t n)
 {
-	size_t len = strlen(path);
+	char comp[COMP_MAX + 1];
+	int cur = -1, next, e;
+	size_t i = 0;
 
-	for (size_t i = from + 1; i <= len; i++) {
-		int e = 0;
+	while (i < n) {
+		const char *p = memchr(rel + i, '/', n - i);
+		size_t len = p ? (size_t)(p - (rel + i)) : n - i;
+		int at = cur >= 0 ? cur : fs->root_fd;
+		memcpy(comp, rel + i, len);
+		comp[len] = '\0';
+		next = sys_openat(
+			at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT) {
+			e = mkdir_in(at, comp);
+			next = e ? (errno = e, -1)
+				 : sys_openat(at, comp,
+					   O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						   O_CLOEXEC);
+		}
+		close_keep(cur);
+		if (next < 0)
+			return -1;
+		cur = next;
+		i += len + 1;
+	}
+	return cur >= 0 ? cur : sys_openat(fs->root_fd, ".", O_RDONLY | O_CLOEXEC);
+}
+
+/* The directory part of key: its length (0 at the top) and its basename. */
+static size_t dir_len(const char *key, const char **base)
+{
+	const char *slash = strrchr(key, '/');
+
+	*base = slash ? slash + 1 : key;
+	return slash ? (size_t)(slash - key) : 0;
+}
+
+/* ---- etags: identity of the file plus a hash of its first bytes ---- */
+
+static uint64_t hash_head(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/*
+ * A rename leaves a new inode and ctime, but an inode number may be reused
+ * within one clock tick: the hash of the head (an object's random salt, a
+ * keyring's generation) tells such twins apart.
+ */
+static int make_etag(char out[ATREST_BACKEND_ETAG_MAX], int fd, const struct stat *st)
+{
+	uint8_t head[ETAG_HEAD];
+	ssize_t n;
+
+	while ((n = sys_pread(fd, head, sizeof(head), 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return -1;
+	snprintf(out, ATREST_BACKEND_ETAG_MAX,
+		"%llx-%llx-%llx-%lld.%09ld-%lld.%09ld-%016llx",
+		(unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+		(unsigned long long)st->st_size, (long long)st->st_mtim.tv_sec,
+		st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+		(unsigned long long)hash_head(head, (size_t)n));
+	return 0;
+}
+
+/* ---- the writer's state: .atrest, .atrest/tmp, a private temp dir ---- */
+
+/* mkdir -p of the store's root path itself (the caller's path: links in it
+ * are the caller's choice); 0 or an errno value. */
+static int mkdirs_root(const char *root)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(root);
+
+	memcpy(path, root, len + 1);
+	for (size_t i = 1; i <= len; i++) {
 		if (path[i] != '/' && path[i] != '\0')
 			continue;
 		path[i] = '\0';
-		if (sys_mkdir(path, 0700) == 0)
-			e = fsync_parent(path);
-		else if (errno != EEXIST)
-			e = errno;
+		if (sys_mkdir(path, 0700) != 0 && errno != EEXIST)
+			return errno;
 		path[i] = i < len ? '/' : '\0';
-		if (e)
-			return e;
 	}
 	return 0;
 }
 
-/* Remove a flat temp dir and the files in it; best effort. */
-static void remove_temp_dir(const char *dir)
+/*
+ * Open (making it) dir name in at, which must be a real directory owned by
+ * this user and writable by no one else: other users could plant links in
+ * it for the cleanup of stale temp files to follow.
+ */
+static int private_dir(struct fs_backend *fs, int at, const char *name, const char *shown)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = sys_opendir(dir);
-
-	if (!d)
-		return;
-	while ((de = sys_readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-			continue;
-		if (join(path, dir, n) == 0)
-			sys_unlink(path);
-	}
-	sys_closedir(d);
-	sys_rmdir(dir);
-}
-
-/* ---- prepare: the store's dirs, this handle's temp dir, stale cleanup ---- */
-
-static int ensure_root(struct fs_backend *fs, int create)
-{
-	char path[PATH_MAX];
 	struct stat st;
-	int e;
+	int e = mkdir_in(at, name), fd;
 
-	if (sys_fstatat(AT_FDCWD, fs->root, &st, 0) == 0) {
-		ENSURE(S_ISDIR(st.st_mode), ATREST_EINVAL,
-			"fs: store path %s is not a directory", fs->root);
-		return 0;
+	fd = e ? (errno = e, -1)
+	       : sys_openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		return atrest__error(ATREST_ERROR,
+			"fs: %s/%s is not a directory (a link or a file): refusing to "
+			"use the store",
+			fs->root, shown);
+	if (fd < 0)
+		return atrest__error_os(
+			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, errno,
+			"fs: cannot write to store %s (%s)", fs->root, shown);
+	if (sys_fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		sys_close(fd);
+		return atrest__error(ATREST_ERROR,
+			"fs: %s/%s is owned by another user or writable by others: "
+			"refusing to write to the store",
+			fs->root, shown);
 	}
-	e = errno;
-	if (e != ENOENT)
-		return atrest__error_os(
-			ATREST_ERROR, e, "fs: cannot open store %s", fs->root);
-	ENSURE(create, ATREST_ENOTFOUND, "fs: no store at %s", fs->root);
-	strcpy(path, fs->root);
-	e = mkdirs(path, 0);
-	if (e)
-		return atrest__error_os(
-			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, e,
-			"fs: cannot create store %s", fs->root);
-	return 0;
-}
-
-/* 0 when <root>/.atrest/tmp is there (made if need be), 1 for no store. */
-static int ensure_meta(struct fs_backend *fs, int create)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	int e;
-
-	GUARD(join(path, fs->root, ".atrest"));
-	if (sys_fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		ENSURE(S_ISDIR(st.st_mode), ATREST_EINVAL, "fs: %s is not a directory",
-			path);
-	else if (errno != ENOENT)
-		return atrest__error_os(ATREST_ERROR, errno, "fs: cannot open %s", path);
-	else if (!create)
-		return 1;
-	GUARD(join(path, fs->root, ".atrest/tmp"));
-	e = mkdirs(path, strlen(fs->root));
-	if (e)
-		return atrest__error_os(
-			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, e,
-			"fs: cannot create %s", path);
-	return 0;
+	return fd;
 }
 
 static int random_hex(char out[17])
@@ -343,15 +487,17 @@ static int random_hex(char out[17])
 }
 
 /*
- * Take <root>/.atrest/tmp/<hex>.lock: created exclusively and flock'ed.  A
- * cleaner may have taken it between our open and our flock (it looks
- * abandoned for that instant) and removed it; then the path is gone or is
- * another inode, and we start again with a new name.
+ * Take tmp/<hex>.lock: created exclusively and flock'ed.  A cleaner may
+ * have taken it between our open and our flock (it looks abandoned for
+ * that instant) and removed it; then the name is gone or is another inode,
+ * and we start again with a new name.
  */
-static int take_lock(const char *lock)
+static int take_lock(int tmp, const char *lock)
 {
 	struct stat a, b;
-	int fd = sys_open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), e;
+	int fd = sys_openat(
+		tmp, lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int e;
 
 	if (fd < 0)
 		return errno == EEXIST ? -EAGAIN : -errno;
@@ -359,11 +505,11 @@ static int take_lock(const char *lock)
 		e = errno; /* EWOULDBLOCK: a cleaner has it, it will remove it */
 		sys_close(fd);
 		if (e != EWOULDBLOCK)
-			sys_unlink(lock);
+			sys_unlinkat(tmp, lock, 0);
 		return e == EWOULDBLOCK ? -EAGAIN : -e;
 	}
-	if (fstat(fd, &a) == 0 &&
-		sys_fstatat(AT_FDCWD, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	if (sys_fstat(fd, &a) == 0 &&
+		sys_fstatat(tmp, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
 		a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 		return fd;
 	sys_close(fd);
@@ -371,95 +517,252 @@ static int take_lock(const char *lock)
 }
 
 /*
- * This handle's temp dir <root>/.atrest/tmp/<hex>/, made only once
- * <hex>.lock is held, so a temp dir without its lock file always belongs to
- * a dead process, and a lock file whose flock can be taken too.
+ * This handle's temp dir tmp/<hex>/, made only once <hex>.lock is held, so
+ * a temp dir without its lock file always belongs to a dead process, and a
+ * lock file whose flock can be taken too.
  */
-static int make_private_tmp(struct fs_backend *fs)
+static int make_own_tmp(struct fs_backend *fs, int *own)
 {
-	char hex[17], dir[PATH_MAX], lock[PATH_MAX];
-	int fd = -EAGAIN;
+	char hex[17], lock[24];
+	int fd = -EAGAIN, e;
 
 	for (int tries = 0; fd == -EAGAIN && tries < 8; tries++) {
 		GUARD(random_hex(hex));
-		GUARD(cat3(dir, fs->root, "/.atrest/tmp/", hex));
-		GUARD(cat3(lock, dir, ".lock", ""));
-		fd = take_lock(lock);
+		snprintf(lock, sizeof(lock), "%s.lock", hex);
+		fd = take_lock(fs->tmp_fd, lock);
 	}
 	if (fd < 0)
-		return atrest__error_os(
-			ATREST_ERROR, -fd, "fs: cannot create temp lock %s", lock);
-	if (sys_mkdir(dir, 0700) != 0) {
-		int e = errno;
-		sys_unlink(lock);
+		return atrest__error_os(ATREST_ERROR, -fd,
+			"fs: cannot create a temp lock in %s/.atrest/tmp", fs->root);
+	e = mkdir_in(fs->tmp_fd, hex);
+	*own = e ? (errno = e, -1)
+		 : sys_openat(fs->tmp_fd, hex,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*own < 0) {
+		e = errno;
+		sys_unlinkat(fs->tmp_fd, lock, 0);
 		sys_close(fd);
-		return atrest__error_os(
-			ATREST_ERROR, e, "fs: cannot create temp dir %s", dir);
+		return atrest__error_os(ATREST_ERROR, e,
+			"fs: cannot create a temp dir in %s/.atrest/tmp", fs->root);
 	}
 	fs->lock_fd = fd;
-	strcpy(fs->tmp, dir);
+	strcpy(fs->own, hex);
 	return 0;
 }
 
-/* Remove <sub> (a temp dir, or a lock file and its dir) when its owner is
- * gone. */
-static void clean_one(const char *sub)
+/* Remove a flat temp dir (name in at) and its files; never follows links. */
+static void remove_temp_dir(int at, const char *name)
 {
-	char dir[PATH_MAX], lock[PATH_MAX];
-	size_t n = strlen(sub);
+	struct dirent *de;
+	struct stat st;
+	int fd = sys_openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			sys_unlinkat(at, name, 0); /* a planted link: only it goes */
+		return;
+	}
+	if (sys_fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
+		(d = sys_fdopendir(fd)) == NULL) {
+		sys_close(fd);
+		return;
+	}
+	while ((de = sys_readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			sys_unlinkat(dirfd(d), de->d_name, 0);
+	sys_closedir(d);
+	sys_unlinkat(at, name, AT_REMOVEDIR);
+}
+
+/* Remove entry name of tmp when its owner is gone. */
+static void clean_one(int tmp, const char *name)
+{
+	size_t n = strlen(name);
+	char dir[NAME_MAX + 1];
+	struct stat st;
 	int fd;
 
-	if (n > 5 && strcmp(sub + n - 5, ".lock") == 0) {
-		fd = sys_open(sub, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (sys_fstatat(tmp, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		sys_unlinkat(tmp, name, 0); /* links, FIFOs: never ours */
+		return;
+	}
+	if (S_ISREG(st.st_mode) && n > 5 && strcmp(name + n - 5, ".lock") == 0) {
+		/* O_NONBLOCK: a FIFO swapped in meanwhile cannot hang us. */
+		fd = sys_openat(
+			tmp, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (sys_flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			memcpy(dir, sub, n - 5);
+		if (sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+			sys_flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			memcpy(dir, name, n - 5);
 			dir[n - 5] = '\0';
-			remove_temp_dir(dir);
-			sys_unlink(sub);
+			remove_temp_dir(tmp, dir);
+			sys_unlinkat(tmp, name, 0);
 		}
 		sys_close(fd);
 		return;
 	}
 	/* A dir is made after its lock and removed before it. */
-	if (cat3(lock, sub, ".lock", "") == 0 &&
-		sys_fstatat(AT_FDCWD, lock, &(struct stat){0}, AT_SYMLINK_NOFOLLOW) !=
-			0 &&
-		errno == ENOENT)
-		remove_temp_dir(sub);
+	if (S_ISDIR(st.st_mode) && n + 6 <= sizeof(dir)) {
+		snprintf(dir, sizeof(dir), "%s.lock", name);
+		if (sys_fstatat(tmp, dir, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+			errno == ENOENT)
+			remove_temp_dir(tmp, name);
+	}
 }
 
 static void clean_stale(struct fs_backend *fs)
 {
-	char dir[PATH_MAX], sub[PATH_MAX];
+	size_t ol = strlen(fs->own);
 	struct dirent *de;
-	DIR *d;
+	int fd = sys_openat(fs->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? sys_fdopendir(fd) : NULL;
 
-	if (join(dir, fs->root, ".atrest/tmp") != 0 || (d = sys_opendir(dir)) == NULL)
+	if (!d) {
+		close_keep(fd);
 		return;
+	}
 	while ((de = sys_readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || join(sub, dir, de->d_name) != 0 ||
-			strcmp(sub, fs->tmp) == 0)
+		if (de->d_name[0] == '.' ||
+			(strncmp(de->d_name, fs->own, ol) == 0 &&
+				(!de->d_name[ol] || !strcmp(de->d_name + ol, ".lock"))))
 			continue;
-		clean_one(sub);
+		clean_one(fs->tmp_fd, de->d_name);
 	}
 	sys_closedir(d);
 }
 
-static int prepare_locked(struct fs_backend *fs, int create)
+/*
+ * What a writer needs, made on first need so that readers of a read-only
+ * store need nothing: .atrest and .atrest/tmp (real directories of this
+ * user), this handle's temp dir, and the removal of dead handles' ones.
+ */
+static int writable_locked(struct fs_backend *fs)
+{
+	int fd, own = -1;
+
+	if (fs->own_fd >= 0)
+		return 0;
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+		fs->root);
+	if (fs->meta_fd < 0) {
+		GUARD(fd = private_dir(fs, fs->root_fd, ".atrest", ".atrest"));
+		fs->meta_fd = fd;
+	}
+	if (fs->tmp_fd < 0) {
+		GUARD(fd = private_dir(fs, fs->meta_fd, "tmp", ".atrest/tmp"));
+		fs->tmp_fd = fd;
+	}
+	GUARD(make_own_tmp(fs, &own));
+	clean_stale(fs);
+	/* Published last: writers that see it skip the mutex. */
+	__atomic_store_n(&fs->own_fd, own, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int writable(struct fs_backend *fs)
 {
 	int rc;
 
-	GUARD(ensure_root(fs, create));
-	/* No store here (1): create nothing, the core finds no keyring. */
-	rc = ensure_meta(fs, create);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if (fs->lock_fd < 0)
-		GUARD(make_private_tmp(fs));
-	clean_stale(fs);
-	return 0;
+	if (__atomic_load_n(&fs->own_fd, __ATOMIC_ACQUIRE) >= 0)
+		return 0;
+	pthread_mutex_lock(&fs->mu);
+	rc = writable_locked(fs);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* An OS error while storing key; a full disk has its own code. */
+static int put_err(int e, const char *key, const char *step)
+{
+	int code = atrest__errno_code(e);
+
+	if (code == ATREST_ENOSPC)
+		return atrest__error_os(code, e,
+			"fs: cannot store '%s': disk or quota full (%s)", key, step);
+	if (code == ATREST_ENOTFOUND || code == ATREST_EEXISTS)
+		code = ATREST_ERROR;
+	return atrest__error_os(code, e, "fs: cannot store '%s': %s failed", key, step);
+}
+
+/*
+ * The store-wide lock that makes conditional puts exact: held exclusively
+ * to check a condition and publish, shared by plain puts and removes.  A
+ * fresh open file description each time, so threads exclude each other as
+ * processes do.  An fd, or a negative code.
+ */
+static int publish_lock(struct fs_backend *fs, int op, const char *key)
+{
+	struct stat st;
+	int fd = sys_openat(fs->meta_fd, "lock",
+		O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	int e;
+
+	if (fd < 0)
+		return put_err(errno, key, "opening the store's lock");
+	if (sys_fstat(fd, &st) != 0) {
+		e = errno;
+		sys_close(fd);
+		return put_err(e, key, "checking the store's lock");
+	}
+	if (!S_ISREG(st.st_mode)) {
+		sys_close(fd);
+		return atrest__error(ATREST_ERROR,
+			"fs: cannot store '%s': %s/.atrest/lock is not a regular file",
+			key, fs->root);
+	}
+	while ((e = sys_flock(fd, op)) != 0 && errno == EINTR)
+		;
+	if (e != 0) {
+		e = errno;
+		sys_close(fd);
+		return put_err(e, key, "locking the store");
+	}
+	return fd;
+}
+
+static void publish_unlock(int fd)
+{
+	sys_flock(fd, LOCK_UN);
+	sys_close(fd);
+}
+
+/* ---- prepare ---- */
+
+static int prepare_locked(struct fs_backend *fs, int create)
+{
+	struct stat st;
+	int fd, e;
+
+	if (fs->root_fd >= 0)
+		return create ? writable_locked(fs) : 0;
+	fd = sys_openat(AT_FDCWD, fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		e = mkdirs_root(fs->root);
+		if (e)
+			return atrest__error_os(
+				e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR,
+				e, "fs: cannot create store %s", fs->root);
+		fd = sys_openat(AT_FDCWD, fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		e = errno;
+		ENSURE(e != ENOENT, ATREST_ENOTFOUND, "fs: no store at %s", fs->root);
+		ENSURE(e != ENOTDIR, ATREST_EINVAL,
+			"fs: store path %s is not a directory", fs->root);
+		return atrest__error_os(
+			ATREST_ERROR, e, "fs: cannot open store %s", fs->root);
+	}
+	if (sys_fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		sys_close(fd);
+		return atrest__error(
+			ATREST_EINVAL, "fs: store path %s is not a directory", fs->root);
+	}
+	fs->root_fd = fd;
+	return create ? writable_locked(fs) : 0;
 }
 
 static int fs_prepare(atrest_backend *b, int create)
@@ -474,19 +777,6 @@ static int fs_prepare(atrest_backend *b, int create)
 }
 
 /* ---- writing: temp file, fsync, rename (or link), fsync of the dir ---- */
-
-/* An OS error while storing key; a full disk has its own code. */
-static int put_err(int e, const char *key, const char *step)
-{
-	int code = atrest__errno_code(e);
-
-	if (code == ATREST_ENOSPC)
-		return atrest__error_os(code, e,
-			"fs: cannot store '%s': disk or quota full (%s)", key, step);
-	if (code == ATREST_ENOTFOUND || code == ATREST_EEXISTS)
-		code = ATREST_ERROR;
-	return atrest__error_os(code, e, "fs: cannot store '%s': %s failed", key, step);
-}
 
 static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
 {
@@ -510,73 +800,111 @@ static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
 	return 0;
 }
 
-/* Make the parents of dest; AGAIN when one vanished under a delete. */
-static int make_parents(struct fs_writer *w)
+/* The etag of base in dir, or "" when it is not there. */
+static int current_etag(int dir, const char *base, char out[ATREST_BACKEND_ETAG_MAX])
 {
-	char dir[PATH_MAX];
-	size_t n = (size_t)(strrchr(w->dest, '/') - w->dest);
-	int e;
+	struct stat st;
+	int fd = sys_openat(dir, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-	if (n == w->root_len)
-		return 0;
-	memcpy(dir, w->dest, n);
-	dir[n] = '\0';
-	e = mkdirs(dir, w->root_len);
-	if (e == ENOENT)
-		return AGAIN;
-	if (e == ENOTDIR || e == EEXIST)
-		return atrest__error(ATREST_EINVAL,
-			"fs: cannot store '%s': a parent of it is an object", w->key);
-	return e ? put_err(e, w->key, "creating its directories") : 0;
+	out[0] = '\0';
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	if (sys_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+		make_etag(out, fd, &st) != 0)
+		out[0] = '\0';
+	sys_close(fd);
+	return 0;
 }
 
-/* Publish the temp file under dest; AGAIN when a parent vanished. */
-static int place(struct fs_writer *w)
+/*
+ * Publish the temp file as base in dir, under the publish lock; 1 when the
+ * directory vanished under a delete (try again).
+ */
+static int place(struct fs_writer *w, int dir, const char *base)
 {
-	int excl = (w->flags & ATREST_BACKEND_EXCL) != 0, e;
+	struct fs_backend *fs = w->fs;
+	int cond = w->flags & (ATREST_BACKEND_IF_ABSENT | ATREST_BACKEND_IF_MATCH);
+	char now[ATREST_BACKEND_ETAG_MAX];
+	int lock = publish_lock(fs, cond ? LOCK_EX : LOCK_SH, w->key), rc = 0, e = 0;
 
-	if (!excl && sys_rename(w->tmp, w->dest) == 0)
-		return 0;
-	if (excl && sys_link(w->tmp, w->dest) == 0) {
-		sys_unlink(w->tmp);
-		return 0;
+	GUARD(lock);
+	if (w->flags & ATREST_BACKEND_IF_MATCH) {
+		if (current_etag(dir, base, now) != 0)
+			rc = put_err(errno, w->key, "checking its version");
+		else if (strcmp(now, w->etag) != 0)
+			rc = atrest__error(ATREST_ECONFLICT,
+				"fs: '%s' was changed by someone else meanwhile", w->key);
 	}
-	e = errno;
+	if (rc == 0 && (w->flags & ATREST_BACKEND_IF_ABSENT)) {
+		if (sys_linkat(fs->own_fd, w->tmp, dir, base, 0) == 0)
+			sys_unlinkat(fs->own_fd, w->tmp, 0);
+		else
+			e = errno;
+	} else if (rc == 0 && sys_renameat(fs->own_fd, w->tmp, dir, base) != 0) {
+		e = errno;
+	}
+	publish_unlock(lock);
+	if (rc < 0 || e == 0)
+		return rc;
 	if (e == ENOENT)
-		return AGAIN;
-	ENSURE(!(excl && e == EEXIST), ATREST_EEXISTS,
+		return 1;
+	ENSURE(e != EEXIST || !(w->flags & ATREST_BACKEND_IF_ABSENT), ATREST_EEXISTS,
 		"fs: cannot store '%s': it already exists", w->key);
 	ENSURE(e != EISDIR && e != EEXIST && e != ENOTEMPTY, ATREST_EINVAL,
 		"fs: cannot store '%s': a directory of that name exists", w->key);
-	ENSURE(e != ENOTDIR, ATREST_EINVAL,
-		"fs: cannot store '%s': a parent of it is an object", w->key);
-	return put_err(e, w->key, excl ? "link" : "rename");
+	return put_err(
+		e, w->key, (w->flags & ATREST_BACKEND_IF_ABSENT) ? "link" : "rename");
+}
+
+/* Open the destination's directory (making it) and publish there. */
+static int place_in_dir(struct fs_writer *w, int *dir_out)
+{
+	const char *base;
+	size_t n = dir_len(w->key, &base);
+	int dir = make_dirs(w->fs, w->key, n), rc;
+
+	*dir_out = -1;
+	if (dir < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			return 1;
+		if (e == ENOTDIR && !find_link(w->fs, w->key, n))
+			return atrest__error(ATREST_EINVAL,
+				"fs: cannot store '%s': a parent of it is an object",
+				w->key);
+		if (e == ELOOP || e == ENOTDIR)
+			return path_err(w->fs, w->key, w->key, n, e, "store");
+		return put_err(e, w->key, "creating its directories");
+	}
+	rc = place(w, dir, base);
+	if (rc != 0)
+		sys_close(dir);
+	else
+		*dir_out = dir;
+	return rc;
 }
 
 static int finish(struct fs_writer *w)
 {
-	int rc = AGAIN, e;
+	int rc = 1, e, dir = -1;
 
 	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
 		w->key);
-	if (!w->synced && !w->nosync && fsync_fd(w->fd) != 0)
+	if (!w->synced && !w->fs->nosync && fsync_fd(w->fd) != 0)
 		return put_err(errno, w->key, "fsync");
 	e = sys_close(w->fd);
 	w->fd = -1;
 	if (e != 0)
 		return put_err(errno, w->key, "close");
-	for (int i = 0; i < PLACE_TRIES && rc == AGAIN; i++) {
-		rc = make_parents(w);
-		if (rc == 0)
-			rc = place(w);
-	}
-	ENSURE(rc != AGAIN, ATREST_ERROR,
+	for (int i = 0; i < PLACE_TRIES && rc == 1; i++)
+		rc = place_in_dir(w, &dir);
+	ENSURE(rc != 1, ATREST_ERROR,
 		"fs: cannot store '%s': its directory keeps vanishing", w->key);
 	if (rc < 0)
 		return rc;
-	/* ENOENT: a delete of the same key won the race and pruned the dir. */
-	e = w->nosync ? 0 : fsync_parent(w->dest);
-	return e && e != ENOENT ? put_err(e, w->key, "fsync of the directory") : 0;
+	e = w->fs->nosync || fsync_fd(dir) == 0 ? 0 : errno;
+	sys_close(dir);
+	return e ? put_err(e, w->key, "fsync of the directory") : 0;
 }
 
 static int fs_sync(atrest_backend_writer *bw)
@@ -602,7 +930,7 @@ static int fs_commit(atrest_backend_writer *bw)
 	if (w->fd >= 0)
 		sys_close(w->fd);
 	if (rc < 0)
-		sys_unlink(w->tmp);
+		sys_unlinkat(w->fs->own_fd, w->tmp, 0);
 	free(w);
 	return rc;
 }
@@ -613,54 +941,38 @@ static void fs_abort(atrest_backend_writer *bw)
 
 	if (w->fd >= 0)
 		sys_close(w->fd);
-	sys_unlink(w->tmp);
+	sys_unlinkat(w->fs->own_fd, w->tmp, 0);
 	free(w);
 }
 
-static int temp_name(struct fs_backend *fs, char out[PATH_MAX])
-{
-	char name[32];
-	int rc;
-
-	snprintf(name, sizeof(name), "w%lu", atomic_fetch_add(&fs->seq, 1));
-	pthread_mutex_lock(&fs->mu);
-	if (fs->lock_fd < 0)
-		rc = atrest__error(
-			ATREST_ENOTFOUND, "fs: no store at %s (not prepared)", fs->root);
-	else
-		rc = join(out, fs->tmp, name);
-	pthread_mutex_unlock(&fs->mu);
-	return rc;
-}
-
 static int fs_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
-	unsigned int flags)
+	unsigned int flags, const char *etag)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
-	char tmp[PATH_MAX], dest[PATH_MAX];
-	size_t tl, dl;
 	struct fs_writer *w;
 
 	*out = NULL;
 	GUARD(check_key(key));
-	GUARD(join(dest, fs->root, key));
-	GUARD(temp_name(fs, tmp));
-	tl = strlen(tmp) + 1;
-	dl = strlen(dest) + 1;
-	w = calloc(1, sizeof(*w) + tl + dl + strlen(key) + 1);
+	ENSURE(!(flags & ATREST_BACKEND_IF_MATCH) ||
+			(etag && strlen(etag) < ATREST_BACKEND_ETAG_MAX),
+		ATREST_EINVAL, "fs: a conditional put of '%s' without an etag", key);
+	GUARD(writable(fs));
+	w = calloc(1, sizeof(*w) + strlen(key) + 1);
 	ENSURE(w, ATREST_ERROR, "fs: out of memory");
-	memcpy(w->tmp, tmp, tl);
-	w->dest = memcpy(w->tmp + tl, dest, dl);
-	w->key = strcpy(w->tmp + tl + dl, key);
-	w->root_len = strlen(fs->root);
+	strcpy(w->key, key);
+	if (flags & ATREST_BACKEND_IF_MATCH)
+		strcpy(w->etag, etag);
+	w->fs = fs;
 	w->flags = flags;
-	w->nosync = fs->nosync;
-	w->fd = sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	snprintf(w->tmp, sizeof(w->tmp), "w%lu", atomic_fetch_add(&fs->seq, 1));
+	w->fd = sys_openat(fs->own_fd, w->tmp,
+		O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int rc = put_err(errno, key, "creating a temp file");
 		free(w);
 		return rc;
 	}
+	w->parent.version = ATREST_BACKEND_WRITER_VERSION;
 	w->parent.write = fs_write;
 	w->parent.commit = fs_commit;
 	w->parent.abort = fs_abort;
@@ -704,21 +1016,13 @@ static void fs_close(atrest_backend_reader *br)
 	free(r);
 }
 
-/*
- * O_NOFOLLOW: a symlink is not an object (list skips them too); O_NONBLOCK
- * so that a FIFO planted in the store cannot hang the open.
- */
-static int open_object(const char *path, const char *key, struct stat *st)
+/* O_NONBLOCK: a FIFO planted in the store cannot hang the open. */
+static int open_object(struct fs_backend *fs, const char *key, struct stat *st)
 {
-	int fd = sys_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	int e;
+	int fd = open_beneath(fs, key, strlen(key), O_RDONLY | O_NONBLOCK), e;
 
-	if (fd < 0) {
-		e = errno;
-		if (e == ENOENT || e == ENOTDIR || e == ELOOP)
-			return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot open '%s'", key);
-	}
+	if (fd < 0)
+		return path_err(fs, key, key, strlen(key), errno, "read");
 	if (sys_fstat(fd, st) != 0) {
 		e = errno;
 		sys_close(fd);
@@ -735,22 +1039,25 @@ static int open_object(const char *path, const char *key, struct stat *st)
 static int fs_open_read(atrest_backend *b, atrest_backend_reader **out, const char *key)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
-	char path[PATH_MAX];
 	struct fs_reader *r;
 	struct stat st;
 	int fd;
 
 	*out = NULL;
 	GUARD(check_key(key));
-	GUARD(join(path, fs->root, key));
-	GUARD(fd = open_object(path, key, &st));
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+		fs->root);
+	GUARD(fd = open_object(fs, key, &st));
 	r = calloc(1, sizeof(*r) + strlen(key) + 1);
-	if (!r) {
+	if (!r || make_etag(r->parent.etag, fd, &st) != 0) {
+		int e = r ? errno : ENOMEM;
+		free(r);
 		sys_close(fd);
-		return atrest__error(ATREST_ERROR, "fs: out of memory");
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot read '%s'", key);
 	}
 	strcpy(r->key, key);
 	r->fd = fd;
+	r->parent.version = ATREST_BACKEND_READER_VERSION;
 	r->parent.size = (uint64_t)st.st_size;
 	r->parent.mtime = (int64_t)st.st_mtime;
 	r->parent.pread = fs_pread;
@@ -769,12 +1076,13 @@ struct ent {
 };
 
 struct walk {
+	struct fs_backend *fs;
 	const char *prefix;
 	size_t plen;
+	int internal; /* the prefix is under .atrest/ */
 	atrest_backend_list_cb cb;
 	void *payload;
-	size_t rlen;         /* path + rlen is the key (dir keys end in "/") */
-	char path[PATH_MAX]; /* <root>/<key so far> */
+	char path[PATH_MAX]; /* the key so far (dirs end in "/") */
 	struct ent *v;       /* entries being read, of one dir */
 	size_t n, cap;
 };
@@ -802,7 +1110,7 @@ static int ent_cmp(const void *a, const void *b)
 /* Can name (a file, or a dir as "name/") hold keys starting with prefix? */
 static int wanted(const struct walk *w, const char *name, int dir)
 {
-	size_t base = strlen(w->path + w->rlen), nl = strlen(name);
+	size_t base = strlen(w->path), nl = strlen(name);
 	const char *rem = w->prefix + base;
 	size_t rl;
 
@@ -817,19 +1125,28 @@ static int wanted(const struct walk *w, const char *name, int dir)
 	return 1;
 }
 
+/* The store's internals: .atrest unless asked for, its tmp and lock. */
+static int internal_name(const struct walk *w, const char *name)
+{
+	if (w->path[0] == '\0')
+		return strcmp(name, ".atrest") == 0 && !w->internal;
+	if (strcmp(w->path, ".atrest/") == 0)
+		return strcmp(name, "tmp") == 0 || strcmp(name, "lock") == 0;
+	return 0;
+}
+
 static int add_entry(struct walk *w, DIR *d, const struct dirent *de)
 {
 	struct ent e = {0};
 	struct stat st;
-	int top = w->path[w->rlen] == '\0';
 
 	if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-		(top && strcmp(de->d_name, ".atrest") == 0))
+		internal_name(w, de->d_name))
 		return 0;
 	if (de->d_type == DT_DIR)
 		e.dir = 1;
 	else if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-		return 0; /* symlinks, devices, FIFOs are not objects */
+		return 0; /* links, devices, FIFOs are not objects */
 	if (!wanted(w, de->d_name, e.dir) && de->d_type != DT_UNKNOWN)
 		return 0;
 	if (!e.dir) {
@@ -856,24 +1173,32 @@ static int add_entry(struct walk *w, DIR *d, const struct dirent *de)
 	return 0;
 }
 
-/* Read the wanted entries of the dir at w->path into w->v. */
+/*
+ * Read the wanted entries of the dir w->path into w->v.  The dir is
+ * resolved from the root without following links: one that became a link
+ * while we walked is skipped, as are links found in it.
+ */
 static int read_dir(struct walk *w)
 {
+	size_t len = strlen(w->path);
 	struct dirent *de;
 	int rc = 0, e;
-	DIR *d = sys_opendir(w->path);
+	int fd = open_beneath(w->fs, w->path, len ? len - 1 : 0, O_RDONLY | O_DIRECTORY);
+	DIR *d = fd >= 0 ? sys_fdopendir(fd) : NULL;
 
 	if (!d) {
 		e = errno;
-		if (w->path[w->rlen] && (e == ENOENT || e == ENOTDIR))
-			return 0; /* removed while we walked */
+		close_keep(fd);
+		if (len && (e == ENOENT || e == ENOTDIR || e == ELOOP))
+			return 0; /* removed (or replaced by a link) while we walked */
 		return atrest__error_os(e == ENOENT ? ATREST_ENOTFOUND : ATREST_ERROR, e,
-			"fs: cannot list %s", w->path);
+			"fs: cannot list %s/%s", w->fs->root, w->path);
 	}
 	for (errno = 0; rc == 0 && (de = sys_readdir(d)) != NULL; errno = 0)
 		rc = add_entry(w, d, de);
 	if (rc == 0 && errno != 0)
-		rc = atrest__error_os(ATREST_ERROR, errno, "fs: cannot list %s", w->path);
+		rc = atrest__error_os(ATREST_ERROR, errno, "fs: cannot list %s/%s",
+			w->fs->root, w->path);
 	sys_closedir(d);
 	return rc;
 }
@@ -885,14 +1210,14 @@ static int visit(struct walk *w, const struct ent *e)
 	size_t len = strlen(w->path), nl = strlen(e->name);
 	int rc;
 
-	if (len + nl + 2 > sizeof(w->path))
+	if (len + nl + 2 > sizeof(w->path) || len + nl > 1200)
 		return 0; /* deeper than any key can be */
 	memcpy(w->path + len, e->name, nl + 1);
 	if (e->dir) {
 		strcpy(w->path + len + nl, "/");
 		rc = walk_dir(w);
 	} else {
-		rc = w->cb(w->path + w->rlen, e->size, e->mtime, w->payload);
+		rc = w->cb(w->path, e->size, e->mtime, w->payload);
 	}
 	w->path[len] = '\0';
 	return rc;
@@ -928,111 +1253,109 @@ static int fs_list(
 	atrest_backend *b, const char *prefix, atrest_backend_list_cb cb, void *payload)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
-	struct walk *w = calloc(1, sizeof(*w));
+	struct walk *w;
 	int rc;
 
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+		fs->root);
+	w = calloc(1, sizeof(*w));
 	ENSURE(w, ATREST_ERROR, "fs: out of memory");
+	w->fs = fs;
 	w->prefix = prefix ? prefix : "";
 	w->plen = strlen(w->prefix);
+	w->internal = strncmp(w->prefix, ".atrest/", 8) == 0;
 	w->cb = cb;
 	w->payload = payload;
-	rc = join(w->path, fs->root, "");
-	w->rlen = strlen(w->path);
-	if (rc == 0)
-		rc = walk_dir(w);
+	rc = walk_dir(w);
 	free(w);
 	return rc;
 }
 
-/* ---- remove, lock, free ---- */
+/* ---- remove, free ---- */
 
-/* rmdir the now empty parents of path, up to (not including) root. */
-static void prune_parents(struct fs_backend *fs, char *path)
+/* rmdir the now empty parents of key (the first n bytes are its dir), up to
+ * the root, never .atrest itself. */
+static void prune_parents(struct fs_backend *fs, const char *key, size_t n)
 {
-	size_t rl = strlen(fs->root);
-	char *slash;
+	while (n > 0) {
+		const char *slash = memrchr(key, '/', n);
+		size_t up = slash ? (size_t)(slash - key) : 0;
+		char name[COMP_MAX + 1];
+		int dir;
 
-	while ((slash = strrchr(path, '/')) != NULL && (size_t)(slash - path) > rl) {
-		*slash = '\0';
-		/* ENOTEMPTY or EEXIST (not empty) end it, as does any error. */
-		if (strcmp(path + rl, "/.atrest") == 0 || sys_rmdir(path) != 0)
+		if ((n == 7 && memcmp(key, ".atrest", 7) == 0) || n - up > COMP_MAX + 1)
 			return;
+		dir = open_beneath(fs, key, up, O_RDONLY | O_DIRECTORY);
+		if (dir < 0)
+			return;
+		memcpy(name, key + (slash ? up + 1 : 0), n - (slash ? up + 1 : 0));
+		name[n - (slash ? up + 1 : 0)] = '\0';
+		/* ENOTEMPTY or EEXIST (not empty) end it, as does any error. */
+		if (sys_unlinkat(dir, name, AT_REMOVEDIR) != 0) {
+			sys_close(dir);
+			return;
+		}
+		fsync_fd(dir);
+		sys_close(dir);
+		n = up;
 	}
 }
 
 static int fs_remove(atrest_backend *b, const char *key)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
-	char path[PATH_MAX];
-	int e;
+	const char *base;
+	size_t n;
+	int dir, lock, e = 0;
 
 	GUARD(check_key(key));
-	GUARD(join(path, fs->root, key));
-	if (sys_unlink(path) != 0) {
+	n = dir_len(key, &base);
+	GUARD(writable(fs));
+	dir = open_beneath(fs, key, n, O_RDONLY | O_DIRECTORY);
+	if (dir < 0)
+		return path_err(fs, key, key, n, errno, "delete");
+	lock = publish_lock(fs, LOCK_SH, key);
+	if (lock >= 0 && sys_unlinkat(dir, base, 0) != 0)
 		e = errno;
-		if (e == ENOENT || e == ENOTDIR || e == EISDIR || e == EPERM)
-			return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot delete '%s'", key);
-	}
-	e = fsync_parent(path);
-	if (e && e != ENOENT) /* ENOENT: a sibling's delete pruned the dir */
+	if (lock >= 0)
+		publish_unlock(lock);
+	if (lock >= 0 && e == 0 && fsync_fd(dir) != 0) {
+		e = errno;
+		sys_close(dir);
 		return atrest__error_os(ATREST_ERROR, e,
 			"fs: deleted '%s' but fsync of its directory failed", key);
-	prune_parents(fs, path);
-	return 0;
-}
-
-static int fs_lock(atrest_backend *b, atrest_backend_lock **out)
-{
-	struct fs_backend *fs = (struct fs_backend *)b;
-	char path[PATH_MAX];
-	struct fs_lock *l;
-	int fd, e;
-
-	*out = NULL;
-	GUARD(join(path, fs->root, ".atrest/lock"));
-	fd = sys_open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return atrest__error_os(errno == ENOENT ? ATREST_ENOTFOUND : ATREST_ERROR,
-			errno, "fs: cannot open %s", path);
-	while ((e = sys_flock(fd, LOCK_EX)) != 0 && errno == EINTR)
-		;
-	if (e != 0 || (l = malloc(sizeof(*l))) == NULL) {
-		e = e ? errno : ENOMEM;
-		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot lock %s", path);
 	}
-	l->fd = fd;
-	*out = (atrest_backend_lock *)l;
+	sys_close(dir);
+	GUARD(lock);
+	if (e == ENOENT || e == ENOTDIR || e == EISDIR || e == EPERM)
+		return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+	if (e)
+		return atrest__error_os(ATREST_ERROR, e, "fs: cannot delete '%s'", key);
+	prune_parents(fs, key, n);
 	return 0;
-}
-
-static void fs_unlock(atrest_backend *b, atrest_backend_lock *bl)
-{
-	struct fs_lock *l = (struct fs_lock *)bl;
-
-	(void)b;
-	if (!l)
-		return;
-	sys_flock(l->fd, LOCK_UN);
-	sys_close(l->fd);
-	free(l);
 }
 
 /* The temp dir goes first, the lock after: no cleaner races our unlinks. */
 static void fs_free(atrest_backend *b)
 {
 	struct fs_backend *fs = (struct fs_backend *)b;
+	char lock[32];
 
 	if (!fs)
 		return;
-	if (fs->lock_fd >= 0) {
-		char lock[PATH_MAX];
-		remove_temp_dir(fs->tmp);
-		if (cat3(lock, fs->tmp, ".lock", "") == 0)
-			sys_unlink(lock);
+	if (fs->own_fd >= 0) {
+		sys_close(fs->own_fd);
+		remove_temp_dir(fs->tmp_fd, fs->own);
+		snprintf(lock, sizeof(lock), "%s.lock", fs->own);
+		sys_unlinkat(fs->tmp_fd, lock, 0);
 		sys_close(fs->lock_fd);
 	}
+	if (fs->tmp_fd >= 0)
+		sys_close(fs->tmp_fd);
+	if (fs->meta_fd >= 0)
+		sys_close(fs->meta_fd);
+	if (fs->root_fd >= 0)
+		sys_close(fs->root_fd);
 	pthread_mutex_destroy(&fs->mu);
 	free(fs);
 }
@@ -1045,8 +1368,6 @@ static const atrest_backend fs_vtable = {
 	.open_read = fs_open_read,
 	.list = fs_list,
 	.remove = fs_remove,
-	.lock = fs_lock,
-	.unlock = fs_unlock,
 	.free = fs_free,
 };
 
@@ -1066,13 +1387,12 @@ int atrest__backend_fs_new(atrest_backend **out, const char *root, int nosync)
 	n = strlen(root);
 	while (n > 1 && root[n - 1] == '/')
 		n--;
-	/* Room for the longest internal path plus a key of 1024 bytes. */
-	ENSURE(n < PATH_MAX - 1100, ATREST_EINVAL, "fs: store path too long");
+	ENSURE(n < PATH_MAX - 1, ATREST_EINVAL, "fs: store path too long");
 	fs = calloc(1, sizeof(*fs) + n + 1);
 	ENSURE(fs, ATREST_ERROR, "fs: out of memory");
 	memcpy(fs->root, root, n);
 	fs->parent = fs_vtable;
-	fs->lock_fd = -1;
+	fs->root_fd = fs->meta_fd = fs->tmp_fd = fs->own_fd = fs->lock_fd = -1;
 	fs->nosync = nosync;
 	atomic_init(&fs->seq, 0);
 	pthread_mutex_init(&fs->mu, NULL);
