@@ -72,6 +72,10 @@ int bench_store(
  * flags (ATREST_STORE_NO_SYNC...). */
 int bench_store_ex(struct bench *b, atrest_store **out, const char *sub,
 	const uint8_t *key_in, uint8_t key_out[32], unsigned int flags);
+/* The same with the audit trail set ("off", a directory; NULL: default). */
+int bench_store_audit(struct bench *b, atrest_store **out, const char *sub,
+	const uint8_t *key_in, uint8_t key_out[32], unsigned int flags,
+	const char *audit);
 /* Write buf to path as plaintext with put's durability; 0 or errno. */
 int bench_plain_write(const char *dir, const char *name, const void *buf, size_t len);
 /*

@@ -170,6 +170,43 @@ static int put_large(struct bench *b, atrest_store *st, const char *pdir)
 	return 0;
 }
 
+/*
+ * What the audit trail costs a 4 KiB put: puts to a store with it on and
+ * to one with it off, taking turns, medians compared.
+ */
+static int put_audit(struct bench *b)
+{
+	size_t n = b->quick ? 60 : 400, len = 4 * KIB;
+	double *ton = calloc(n, sizeof(double)), *toff = calloc(n, sizeof(double));
+	uint8_t *buf = malloc(len);
+	atrest_store *on = NULL, *off = NULL;
+	int status = 0;
+
+	if (!ton || !toff || !buf)
+		status = cli_err_os(ENOMEM, "bench");
+	if (!status && !(status = bench_store(b, &on, "audit-on", NULL)))
+		status = bench_store_audit(b, &off, "audit-off", NULL, NULL, 0, "off");
+	if (!status)
+		bench_fill_buf(buf, len);
+	for (size_t i = 0; !status && i < n; i++)
+		for (int k = 0; !status && k < 2; k++)
+			status = (k == (int)(i & 1)) ? one_put(&ton[i], on, buf, len)
+						     : one_put(&toff[i], off, buf, len);
+	if (!status) {
+		double a = bench_pct(ton, n, 0.5) * 1e3,
+		       o = bench_pct(toff, n, 0.5) * 1e3;
+		bench_target(bench_add(b, "put 4 KiB, audit on, median", a, "ms",
+				     "the same put, audit off", o, a / o),
+			"ratio", "<=", 1.05);
+	}
+	atrest_store_close(on);
+	atrest_store_close(off);
+	free(ton);
+	free(toff);
+	free(buf);
+	return status;
+}
+
 int bench_put(struct bench *b)
 {
 	char pdir[4096];
@@ -186,6 +223,8 @@ int bench_put(struct bench *b)
 	if (!status)
 		status = put_large(b, st, pdir);
 	atrest_store_close(st);
+	if (!status)
+		status = put_audit(b);
 	return status;
 }
 
@@ -334,6 +373,46 @@ static int fill(struct bench *b, const char *sub, uint64_t count, uint8_t key[32
 	return rc < 0 ? cli_err(rc, "bench: filling %s", sub) : 0;
 }
 
+static int no_key(const atrest_key_info *k, void *payload)
+{
+	(void)k, (void)payload;
+	return 0;
+}
+
+/*
+ * Per-key usage (atrest keys) and the metrics of a large store, from the
+ * store's usage counts: the median of 5 runs each, against listing it.
+ */
+static int usage_figs(struct bench *b, atrest_store *st, uint64_t count, double t_list)
+{
+	double tk[5], tm[5];
+	char name[64], *text;
+	size_t len;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < 5; i++) {
+		double t0 = bench_now();
+		rc = atrest_keys_list(st, ATREST_KEYS_USAGE, no_key, NULL);
+		tk[i] = (bench_now() - t0) * 1e3;
+		t0 = bench_now();
+		if (rc == 0 && (rc = atrest_metrics_write(&text, &len, st)) == 0)
+			atrest_free(text);
+		tm[i] = (bench_now() - t0) * 1e3;
+	}
+	if (rc < 0)
+		return cli_err(rc, "bench: usage counts");
+	snprintf(name, sizeof(name), "keys with usage, %llu objects",
+		(unsigned long long)count);
+	bench_target(bench_add(b, name, bench_pct(tk, 5, 0.5), "ms", "listing the store",
+			     t_list, bench_pct(tk, 5, 0.5) / t_list),
+		"value", "<=", 50);
+	snprintf(name, sizeof(name), "metrics, %llu objects", (unsigned long long)count);
+	bench_target(bench_add(b, name, bench_pct(tm, 5, 0.5), "ms", "listing the store",
+			     t_list, bench_pct(tm, 5, 0.5) / t_list),
+		"value", "<=", 50);
+	return 0;
+}
+
 static int rewrap_one(struct bench *b, uint64_t count)
 {
 	uint8_t key[32];
@@ -363,6 +442,8 @@ static int rewrap_one(struct bench *b, uint64_t count)
 		return cli_err(rc < 0 ? rc : ATREST_ERROR, "bench: filling %s", sub);
 	}
 	status = rewrap_ms(&t_rewrap, st);
+	if (!status)
+		status = usage_figs(b, st, count, t_list);
 	atrest_store_close(st);
 	snprintf(name, sizeof(name), "rewrap, %llu objects", (unsigned long long)count);
 	if (!status)

@@ -133,6 +133,12 @@ void bench_fill_buf(uint8_t *buf, size_t len)
 int bench_store_ex(struct bench *b, atrest_store **out, const char *sub,
 	const uint8_t *key_in, uint8_t key_out[32], unsigned int flags)
 {
+	return bench_store_audit(b, out, sub, key_in, key_out, flags, NULL);
+}
+
+int bench_store_audit(struct bench *b, atrest_store **out, const char *sub,
+	const uint8_t *key_in, uint8_t key_out[32], unsigned int flags, const char *audit)
+{
 	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
 	char path[4096];
 	uint8_t key[32];
@@ -153,6 +159,7 @@ int bench_store_ex(struct bench *b, atrest_store **out, const char *sub,
 	o.path = path;
 	o.create = 1;
 	o.flags = flags;
+	o.audit = audit;
 	rc = atrest_store_open(out, &o);
 	if (rc < 0)
 		return cli_err(rc, "bench: store %s", path);

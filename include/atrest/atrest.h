@@ -13,6 +13,7 @@
 #include "keycheck.h"
 #include "keys.h"
 #include "lifecycle.h"
+#include "observe.h"
 #include "record.h"
 #include "store.h"
 #include "tenant.h"

@@ -26,9 +26,14 @@ typedef struct atrest_key_info {
 typedef int (*atrest_key_cb)(const atrest_key_info *info, void *payload);
 
 /*
- * Call cb for every data key, oldest first.  With usage != 0 every object's
- * header is read to count objects and bytes per key (a scan of the store).
+ * Call cb for every data key, oldest first.  With usage ATREST_KEYS_USAGE,
+ * objects and bytes per key come from the store's counts, kept by every put
+ * and delete (no scan; a store without counts is scanned once); with
+ * ATREST_KEYS_SCAN every object's header is read to count them and the
+ * store's counts are replaced by the result (docs/AUDIT.md, "Usage").
  */
+#define ATREST_KEYS_USAGE 1
+#define ATREST_KEYS_SCAN 2
 ATREST_EXTERN int atrest_keys_list(
 	atrest_store *st, int usage, atrest_key_cb cb, void *payload);
 

@@ -106,6 +106,19 @@ typedef struct atrest_store_options {
 	 * "" for nowhere (no rollback detection).
 	 */
 	const char *state_dir;
+	/* Called for every event (include/atrest/observe.h); copied. */
+	const struct atrest_observer *observer;
+	/*
+	 * The audit trail: "off", "syslog", or a directory for its files.
+	 * NULL: $ATREST_AUDIT, else <store>/.atrest/audit for a local store
+	 * (off for other backends).  docs/AUDIT.md.
+	 */
+	const char *audit;
+	/* Audit files are rotated past this size (0: $ATREST_AUDIT_ROTATE_BYTES,
+	 * else 64 MiB); a signed head is written at least every
+	 * audit_head_lines lines (0: 1000). */
+	uint64_t audit_rotate_bytes;
+	unsigned int audit_head_lines;
 } atrest_store_options;
 
 /*

@@ -73,6 +73,8 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_encrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_decrypt(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_bench(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_audit(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);

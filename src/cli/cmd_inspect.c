@@ -173,7 +173,17 @@ static int verify_one(
 }
 
 /* Verify every listed object; exit status of the first failure. */
-static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
+static int no_key(const atrest_key_info *k, void *payload)
+{
+	(void)k, (void)payload;
+	return 0;
+}
+
+/*
+ * Verify every listed object; exit status of the first failure.  A whole
+ * store's verify also resets the per-key usage counts to a full count.
+ */
+static int verify_all(atrest_store *st, const struct cli_list *l, void *buf, int whole)
 {
 	struct cli_progress p;
 	size_t i, failed = 0;
@@ -188,6 +198,8 @@ static int verify_all(atrest_store *st, const struct cli_list *l, void *buf)
 	}
 	cli_progress_show(&p, l->n);
 	cli_progress_clear(&p);
+	if (whole && (rc = atrest_keys_list(st, ATREST_KEYS_SCAN, no_key, NULL)) < 0)
+		return cli_err(rc, "verify: counting objects per data key");
 	/* Objects that verify may still sit under a compromised key. */
 	warned = cli_warn_exposed(st, "verify");
 	printf("verified %zu objects, %zu failed\n", l->n, failed);
@@ -216,7 +228,7 @@ int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 	if (!status && !buf)
 		status = cli_err_msg(CLI_FAIL, "verify: out of memory");
 	if (!status)
-		status = verify_all(st, &l, buf);
+		status = verify_all(st, &l, buf, optind == argc || !*argv[optind]);
 	if (buf)
 		explicit_bzero(buf, CLI_IO_BUF);
 	free(buf);

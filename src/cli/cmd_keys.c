@@ -126,12 +126,13 @@ static void keys_json(const struct key_rows *r)
 	fputs(r->n ? "\n]\n" : "]\n", stdout);
 }
 
-static int keys_show(atrest_store *st, int json)
+static int keys_show(atrest_store *st, int json, int scan)
 {
 	struct key_rows r;
 	int status;
 
-	status = keys_collect(&r, st, 1, "keys");
+	status =
+		keys_collect(&r, st, scan ? ATREST_KEYS_SCAN : ATREST_KEYS_USAGE, "keys");
 	if (!status && json)
 		keys_json(&r);
 	else if (!status)
@@ -192,7 +193,7 @@ static int keys_destroy(atrest_store *st, uint32_t id, int force)
 /* What 'keys' was asked to do. */
 enum { KEYS_LIST, KEYS_EXPOSE, KEYS_DESTROY };
 struct keys_args {
-	int action, json, force;
+	int action, json, force, scan;
 	uint32_t id;
 };
 
@@ -225,8 +226,8 @@ static int keys_action(struct cli_ctx *ctx, int argc, char **argv, struct keys_a
 static int keys_parse(struct cli_ctx *ctx, int argc, char **argv, struct keys_args *a)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-		{"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+		{"force", no_argument, NULL, 'f'}, {"scan", no_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c, status;
 
 	cli_getopt_reset();
@@ -235,6 +236,8 @@ static int keys_parse(struct cli_ctx *ctx, int argc, char **argv, struct keys_ar
 			a->json = 1;
 		} else if (c == 'f') {
 			a->force = 1;
+		} else if (c == 's') {
+			a->scan = 1;
 		} else if (c == 'h') {
 			cli_help(ctx->cmd);
 			return CLI_DONE;
@@ -245,8 +248,8 @@ static int keys_parse(struct cli_ctx *ctx, int argc, char **argv, struct keys_ar
 	status = keys_action(ctx, argc, argv, a);
 	if (status)
 		return status;
-	if (a->json && a->action != KEYS_LIST)
-		return cli_usage_err(ctx, "--json only applies to the list");
+	if ((a->json || a->scan) && a->action != KEYS_LIST)
+		return cli_usage_err(ctx, "--json and --scan only apply to the list");
 	if (a->force && a->action != KEYS_DESTROY)
 		return cli_usage_err(ctx, "--force only applies to 'keys destroy'");
 	return CLI_OK;
@@ -269,7 +272,7 @@ int cmd_keys(struct cli_ctx *ctx, int argc, char **argv)
 	else if (a.action == KEYS_DESTROY)
 		status = keys_destroy(st, a.id, a.force);
 	else
-		status = keys_show(st, a.json);
+		status = keys_show(st, a.json, a.scan);
 	atrest_store_close(st);
 	return status;
 }

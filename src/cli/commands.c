@@ -102,15 +102,19 @@ const struct cli_cmd cli_commands[] = {
 		"verify [PREFIX]\n\n"
 		"Read and authenticate every object whose name starts with PREFIX.\n"
 		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
-		"line on stdout.  Exit status: 0, or that of the first failure.\n"},
+		"line on stdout.  Without PREFIX the per-key usage counts are reset\n"
+		"to a full count.  Exit status: 0, or that of the first failure.\n"},
 	{"keys", cmd_keys, "list, expose or destroy data keys",
-		"keys [--json]\n"
+		"keys [--json] [--scan]\n"
 		"       atrest keys expose ID\n"
 		"       atrest keys destroy ID [--force]\n\n"
 		"Without an action, list the store's data keys, oldest first: id,\n"
 		"status (active, retired, exposed, destroyed), creation time (UTC)\n"
-		"and the objects and plaintext bytes sealed under each (a scan of\n"
-		"every header).  Exposed keys still in use are warned about.\n\n"
+		"and the objects and plaintext bytes sealed under each, from the\n"
+		"store's usage counts (kept by every put and delete; no scan).\n"
+		"Exposed keys still in use are warned about.\n\n"
+		"  --scan      count by reading every header, and reset the store's\n"
+		"              counts to the result (also done by a full 'verify')\n"
 		"  expose ID   mark data key ID compromised (an active key is\n"
 		"              rotated away first); then 'atrest reencrypt'\n"
 		"  destroy ID  wipe data key ID from the keyring: its objects can\n"
@@ -152,6 +156,31 @@ const struct cli_cmd cli_commands[] = {
 		"whose name starts with PREFIX, one atomic put per file, so that a\n"
 		"crash leaves each file either plaintext or encrypted.  Creates the\n"
 		"store in an existing directory of checkpoints.  Resumable.\n"},
+	{"audit", cmd_audit, "verify the audit trail, export its public key",
+		"audit verify [--pubkey F] [--min-seq N] [DIR|FILE]\n"
+		"       atrest audit pubkey [--hex] [-o FILE]\n\n"
+		"verify: check the audit log (default the store's .atrest/audit/, or\n"
+		"$ATREST_AUDIT) with the public key alone: every line must follow the\n"
+		"one before it, every signed head must verify, and nothing may follow\n"
+		"the last signed head.  No master key is needed.  Exit status 0 when\n"
+		"intact (prints how many lines were verified and the last signed\n"
+		"head), 4 naming the first bad line otherwise.\n\n"
+		"  --pubkey F   the public key (PEM or 64 hex digits) from 'atrest\n"
+		"               audit pubkey'; without it the key is read from the\n"
+		"               store's keyring, unauthenticated\n"
+		"  --min-seq N  fail when the last signed head is older than sequence\n"
+		"               N (a head recorded earlier: detects a replayed log)\n\n"
+		"pubkey: print the audit trail's Ed25519 public key (PEM, or --hex),\n"
+		"read from the keyring with the master key (made when missing).\n\n"
+		"  --hex        64 hex digits instead of PEM\n"
+		"  -o, --output FILE  write it to FILE\n"},
+	{"stats", cmd_stats, "show the metrics and key facts of a store",
+		"stats [--json|--prometheus]\n\n"
+		"Show the store's settings, data keys (status, age, objects and\n"
+		"bytes from the store's usage counts) and audit location.\n\n"
+		"  --json        one JSON object\n"
+		"  --prometheus  the library's metrics in Prometheus text format\n"
+		"                (counters of this process, gauges of the store)\n"},
 	{"tenant", cmd_tenant, "add, list or shred tenants",
 		"tenant add T [--key-uri URI | --key-file F]\n"
 		"       atrest tenant list [--json]\n"

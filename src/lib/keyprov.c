@@ -14,6 +14,7 @@
 #include "atrest/keys.h"
 #include "crypto.h"
 #include "keyring.h"
+#include "obs.h"
 #include "plugins.h"
 
 /* A provider that failed without saying why still gets a message. */
@@ -56,20 +57,32 @@ int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap)
 	return 0;
 }
 
+/* After a wrap or a rewrap of n bytes: its event, then its length checked. */
+static int wrapped_out(atrest_keyprov *kp, int op, int rc, uint64_t t0,
+	const uint8_t *aad, size_t aad_len, size_t n)
+{
+	atrest__obs_provider(kp, op, aad, aad_len, rc, t0);
+	GUARD(rc);
+	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
+		"key provider '%s' returned a %s key of bad length %zu", kp->kind,
+		op == ATREST_OP_KEY_REWRAP ? "rewrapped" : "wrapped", n);
+	return 0;
+}
+
 int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uint8_t *key,
 	const uint8_t *aad, size_t aad_len)
 {
+	uint64_t t0 = atrest__obs_clock();
 	size_t n = 0;
+	int rc;
 
 	GUARD(check_kp(kp));
 	atrest_error_clear();
-	GUARD(kp_failed(kp,
+	rc = kp_failed(kp,
 		kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
 			aad_len),
-		"wrap a key"));
-	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
-		"key provider '%s' returned a wrapped key of bad length %zu", kp->kind,
-		n);
+		"wrap a key");
+	GUARD(wrapped_out(kp, ATREST_OP_KEY_WRAP, rc, t0, aad, aad_len, n));
 	*out_len = n;
 	return 0;
 }
@@ -89,9 +102,11 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	 */
 	GUARD(atrest__secret_new(&s, ATREST_WRAPPED_MAX));
 	atrest_error_clear();
+	uint64_t t0 = atrest__obs_clock();
 	rc = kp_failed(kp,
 		kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len),
 		"unwrap a key");
+	atrest__obs_provider(kp, ATREST_OP_KEY_UNWRAP, aad, aad_len, rc, t0);
 	if (rc == 0 && n != ATREST__DEK_LEN)
 		rc = atrest__error(ATREST_ERROR,
 			"key provider '%s' unwrapped a key of bad length %zu", kp->kind,
@@ -115,17 +130,18 @@ int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
 {
 	uint8_t tmp[ATREST_WRAPPED_MAX];
 	size_t n = 0;
+	uint64_t t0;
+	int rc;
 
 	GUARD(check_kp(kp));
 	ENSURE(atrest__kp_can_rewrap(kp), ATREST_EINVAL,
 		"key provider '%s' cannot rewrap inside its service", kp->kind);
 	atrest_error_clear();
-	GUARD(kp_failed(kp,
+	t0 = atrest__obs_clock();
+	rc = kp_failed(kp,
 		kp->rewrap(kp, tmp, sizeof(tmp), &n, wrapped, wrapped_len, aad, aad_len),
-		"rewrap a key"));
-	ENSURE(n > ATREST__DEK_LEN / 2 && n <= ATREST_WRAPPED_MAX, ATREST_ERROR,
-		"key provider '%s' returned a rewrapped key of bad length %zu", kp->kind,
-		n);
+		"rewrap a key");
+	GUARD(wrapped_out(kp, ATREST_OP_KEY_REWRAP, rc, t0, aad, aad_len, n));
 	memcpy(out, tmp, n);
 	*out_len = n;
 	return 0;

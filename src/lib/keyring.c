@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "keyring.h"
 #include "names.h"
+#include "obs.h"
 
 #define KEYRING_FORMAT "atrest-keyring"
 #define MAX_KEYS 100000
@@ -203,7 +204,20 @@ static void canon_str(canon *c, const char *s)
 	canon_bytes(c, s ? s : "", s ? strlen(s) : 0);
 }
 
-/* Version 2 appends the tenant, the settings and the tenant registry. */
+/* The audit trail's signing key: absent from keyrings that have none. */
+static void canon_audit(canon *c, const atrest__keyring *kr)
+{
+	if (!kr->has_audit)
+		return;
+	canon_str(c, "audit");
+	canon_put(c, kr->audit_pub, 32);
+	canon_bytes(c, kr->audit_wrapped, kr->audit_wrapped_len);
+}
+
+/*
+ * Version 2 appends the tenant, the settings, the tenant registry and
+ * (when there is one) the audit key.
+ */
 static void canon_v2(canon *c, const atrest__keyring *kr)
 {
 	const atrest_settings *s = &kr->settings;
@@ -221,6 +235,7 @@ static void canon_v2(canon *c, const atrest__keyring *kr)
 		canon_str(c, t->key_uri);
 		canon_str(c, t->key_file);
 	}
+	canon_audit(c, kr);
 }
 
 static int keyring_mac(uint8_t mac[32], const atrest__keyring *kr)
@@ -340,6 +355,84 @@ static int parse_blob(uint8_t *out, size_t *len, const char *b64)
 		: -1;
 }
 
+/* ---- the audit trail's signing key (docs/FORMAT.md, "Keyring") ---- */
+
+static int parse_audit(atrest__keyring *kr, json_t *o)
+{
+	const char *pub = jstr(o, "public");
+
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || json_object_size(o) != 2 || !pub ||
+		atrest__unhex(kr->audit_pub, 32, pub) ||
+		parse_blob(kr->audit_wrapped, &kr->audit_wrapped_len, jstr(o, "wrapped")))
+		return -1;
+	kr->has_audit = 1;
+	return 0;
+}
+
+static json_t *audit_json(const atrest__keyring *kr)
+{
+	char pub[65], *w;
+	json_t *o;
+
+	atrest__hex(pub, kr->audit_pub, 32);
+	w = atrest__b64(kr->audit_wrapped, kr->audit_wrapped_len);
+	o = w ? json_pack("{s:s, s:s}", "public", pub, "wrapped", w) : NULL;
+	free(w);
+	return o;
+}
+
+static int unwrap_audit(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	uint8_t aad[64], pub[32];
+
+	if (kr->audit_seed)
+		return 0;
+	GUARD(atrest__kp_unwrap(kp, &kr->audit_seed, kr->audit_wrapped,
+		kr->audit_wrapped_len, aad, wrap_aad(aad, kr, "atrest/v1 audit", 0)));
+	if (atrest__ed25519_public(pub, kr->audit_seed->data) == 0 &&
+		atrest__ct_equal(pub, kr->audit_pub, 32))
+		return 0;
+	atrest__secret_free(kr->audit_seed);
+	kr->audit_seed = NULL;
+	return atrest__error(ATREST_EINTEGRITY,
+		"keyring damaged: the audit key does not match its public half");
+}
+
+int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp)
+{
+	atrest__secret *seed = NULL;
+	uint8_t aad[64];
+	int rc;
+
+	if (kr->has_audit)
+		return 0;
+	ENSURE(!kr->tenant[0], ATREST_EINVAL,
+		"a tenant's keyring holds no audit key (the store's signs)");
+	GUARD(atrest__secret_new(&seed, 32));
+	GUARD_OUT(atrest__rand(seed->data, 32));
+	GUARD_OUT(atrest__ed25519_public(kr->audit_pub, seed->data));
+	GUARD_OUT(atrest__kp_wrap(kp, kr->audit_wrapped, &kr->audit_wrapped_len,
+		seed->data, aad, wrap_aad(aad, kr, "atrest/v1 audit", 0)));
+	kr->has_audit = 1;
+	kr->audit_seed = seed;
+	seed = NULL;
+out:
+	atrest__secret_free(seed);
+	return rc;
+}
+
+int atrest__keyring_audit_seed(
+	atrest__secret **out, atrest__keyring *kr, atrest_keyprov *kp)
+{
+	*out = NULL;
+	if (!kr->has_audit)
+		return ATREST_ENOTFOUND;
+	GUARD(unwrap_audit(kr, kp));
+	return atrest__secret_dup(out, kr->audit_seed->data, 32);
+}
+
 static int parse_dek(atrest__dek *d, json_t *o)
 {
 	json_int_t id, created;
@@ -447,15 +540,18 @@ static int parse_v2(atrest__keyring *kr, json_t *root)
 
 	if (kr->version == 1)
 		return json_object_get(root, "settings") || t ||
-				json_object_get(root, "tenants") || kr->active < 1
+				json_object_get(root, "tenants") ||
+				json_object_get(root, "audit") || kr->active < 1
 			? -1
 			: 0;
 	if (t && (!json_is_string(t) || atrest__tenant_check(json_string_value(t)) < 0))
 		return -1;
 	if (t)
 		strcpy(kr->tenant, json_string_value(t));
-	if (t && json_object_get(root, "tenants"))
-		return -1; /* a tenant has no tenants */
+	if (t && (json_object_get(root, "tenants") || json_object_get(root, "audit")))
+		return -1; /* a tenant has no tenants and no audit key */
+	if (parse_audit(kr, json_object_get(root, "audit")) < 0)
+		return -1;
 	if (parse_settings(kr, json_object_get(root, "settings")) < 0)
 		return -1;
 	return parse_tenants(kr, json_object_get(root, "tenants"));
@@ -598,6 +694,8 @@ static json_t *keyring_json(const atrest__keyring *kr, const uint8_t mac[32])
 	bad |= put(root, "keys", keys_json(kr));
 	if (kr->ntenants)
 		bad |= put(root, "tenants", tenants_json(kr));
+	if (kr->has_audit)
+		bad |= put(root, "audit", audit_json(kr));
 	bad |= put(root, "mac", json_string(machex));
 	free(check);
 	if (bad) {
@@ -682,11 +780,16 @@ int atrest__keyring_dek_lookup(uint8_t *out, atrest__dek_req *req, atrest__keyri
 {
 	atrest__dek *d;
 
+	atrest__op_key(id);
 	GUARD(usable(&d, kr, id));
 	if (fresh(d, cache)) {
+		atrest__obs_cache(ATREST__CACHE_HIT);
 		copy_out(out, d);
 		return 0;
 	}
+	if (d->key) /* expired: asked of the provider again */
+		atrest__obs_cache(ATREST__CACHE_EVICT);
+	atrest__obs_cache(ATREST__CACHE_MISS);
 	req->id = id;
 	memcpy(req->store_id, kr->store_id, 16);
 	memcpy(req->wrapped, d->wrapped, d->wrapped_len);
@@ -748,8 +851,19 @@ int atrest__keyring_dek_install(uint8_t *out, atrest__keyring *kr,
 	return rc;
 }
 
+/* The same audit key (public half) in both keyrings. */
+static int same_audit(const atrest__keyring *kr, const atrest__keyring *old)
+{
+	return kr->has_audit && old->has_audit &&
+		memcmp(kr->audit_pub, old->audit_pub, 32) == 0;
+}
+
 void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
 {
+	if (!kr->audit_seed && old->audit_seed && same_audit(kr, old)) {
+		kr->audit_seed = old->audit_seed;
+		old->audit_seed = NULL;
+	}
 	for (size_t i = 0; i < kr->nkeys; i++) {
 		atrest__dek *d = &kr->keys[i], *o = atrest__keyring_find(old, d->id);
 		if (!o || !o->key || d->key || d->status == ATREST__DEK_DESTROYED)
@@ -763,6 +877,8 @@ void atrest__keyring_take_keys(atrest__keyring *kr, atrest__keyring *old)
 
 int atrest__keyring_copy_keys(atrest__keyring *kr, const atrest__keyring *from)
 {
+	if (!kr->audit_seed && from->audit_seed && same_audit(kr, from))
+		GUARD(atrest__secret_dup(&kr->audit_seed, from->audit_seed->data, 32));
 	for (size_t i = 0; i < kr->nkeys; i++) {
 		atrest__dek *d = &kr->keys[i];
 		const atrest__dek *o =
@@ -778,6 +894,8 @@ int atrest__keyring_copy_keys(atrest__keyring *kr, const atrest__keyring *from)
 
 int atrest__keyring_unwrap_all(atrest__keyring *kr, atrest_keyprov *kp)
 {
+	if (kr->has_audit)
+		GUARD(unwrap_audit(kr, kp));
 	for (size_t i = 0; i < kr->nkeys; i++) {
 		atrest__dek *d = &kr->keys[i];
 		if (d->key || d->status == ATREST__DEK_DESTROYED)
@@ -808,7 +926,27 @@ int atrest__keyring_adopt(atrest__keyring *kr, atrest__keyring *old)
 	return 1;
 }
 
-/* New wrapped blobs for every live key and the check, into scratch first. */
+/* The audit seed under to, into out (in place where the service can). */
+static int audit_rewrap(
+	atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to, atrest__dek *out)
+{
+	uint8_t aad[64];
+	size_t n = wrap_aad(aad, kr, "atrest/v1 audit", 0);
+
+	if (!kr->has_audit)
+		return 0;
+	if (!kr->audit_seed && from == to && atrest__kp_can_rewrap(to))
+		return atrest__kp_rewrap(to, out->wrapped, &out->wrapped_len,
+			kr->audit_wrapped, kr->audit_wrapped_len, aad, n);
+	GUARD(unwrap_audit(kr, from));
+	return atrest__kp_wrap(
+		to, out->wrapped, &out->wrapped_len, kr->audit_seed->data, aad, n);
+}
+
+/*
+ * New wrapped blobs for every live key, the audit key (at nk[nkeys]) and
+ * the check, into scratch first.
+ */
 static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to,
 	atrest__dek *nk, const atrest__secret *check_secret, uint8_t *check,
 	size_t *check_len)
@@ -836,6 +974,7 @@ static int rewrap_all(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov 
 		GUARD(atrest__kp_wrap(to, nk[i].wrapped, &nk[i].wrapped_len, d->key->data,
 			aad, wrap_aad(aad, kr, "atrest/v1 dek", d->id)));
 	}
+	GUARD(audit_rewrap(kr, from, to, &nk[kr->nkeys]));
 	return atrest__kp_wrap(to, check, check_len, check_secret->data, aad,
 		wrap_aad(aad, kr, "atrest/v1 check", 0));
 }
@@ -861,6 +1000,11 @@ static void rewrap_commit(atrest__keyring *kr, atrest__keyring *probe,
 		memcpy(kr->keys[i].wrapped, nk[i].wrapped, nk[i].wrapped_len);
 		kr->keys[i].wrapped_len = nk[i].wrapped_len;
 	}
+	if (kr->has_audit) {
+		memcpy(kr->audit_wrapped, nk[kr->nkeys].wrapped,
+			nk[kr->nkeys].wrapped_len);
+		kr->audit_wrapped_len = nk[kr->nkeys].wrapped_len;
+	}
 	memcpy(kr->check, check, check_len);
 	kr->check_len = check_len;
 	memcpy(kr->kind, probe->kind, sizeof(kr->kind));
@@ -879,7 +1023,7 @@ static void rewrap_commit(atrest__keyring *kr, atrest__keyring *probe,
 int atrest__keyring_rewrap(atrest__keyring *kr, atrest_keyprov *from, atrest_keyprov *to)
 {
 	atrest__keyring probe = *kr;
-	atrest__dek *nk = calloc(kr->nkeys, sizeof(*nk));
+	atrest__dek *nk = calloc(kr->nkeys + 1, sizeof(*nk)); /* + the audit key */
 	uint8_t check[ATREST_WRAPPED_MAX];
 	size_t check_len = 0;
 	int rc;
@@ -898,7 +1042,7 @@ out:
 	free(probe.params);
 	atrest__secret_free(probe.check_secret);
 	atrest__secret_free(probe.mac_key);
-	atrest__wipe(nk, kr->nkeys * sizeof(*nk));
+	atrest__wipe(nk, (kr->nkeys + 1) * sizeof(*nk));
 	free(nk);
 	return rc;
 }
@@ -1036,6 +1180,7 @@ void atrest__keyring_free(atrest__keyring *kr)
 	free(kr->params);
 	atrest__secret_free(kr->mac_key);
 	atrest__secret_free(kr->check_secret);
+	atrest__secret_free(kr->audit_seed);
 	atrest__wipe(kr, sizeof(*kr));
 	free(kr);
 }

@@ -70,6 +70,12 @@ typedef struct atrest__keyring {
 	uint8_t mac[32];              /* as read from the file */
 	atrest__secret *check_secret; /* unwrapped check secret */
 	atrest__secret *mac_key;      /* from the unwrapped check secret */
+	/* The audit trail's Ed25519 key: public half, private seed wrapped. */
+	int has_audit;
+	uint8_t audit_pub[32];
+	uint8_t audit_wrapped[ATREST_WRAPPED_MAX];
+	size_t audit_wrapped_len;
+	atrest__secret *audit_seed; /* unwrapped on first use (rewrap uses it) */
 } atrest__keyring;
 
 /*
@@ -172,6 +178,12 @@ int atrest__keyring_tenant_add(atrest__keyring *kr, const atrest__tenant *t);
 void atrest__keyring_tenant_remove(atrest__keyring *kr, const char *name);
 
 void atrest__keyring_free(atrest__keyring *kr);
+
+/* Make the audit signing key when the keyring has none (docs/AUDIT.md). */
+int atrest__keyring_audit_make(atrest__keyring *kr, atrest_keyprov *kp);
+/* Unwrap the audit key's 32-byte seed; ATREST_ENOTFOUND when there is none. */
+int atrest__keyring_audit_seed(
+	atrest__secret **out, atrest__keyring *kr, atrest_keyprov *kp);
 
 const char *atrest__dek_status_name(int status);
 

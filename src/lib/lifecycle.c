@@ -26,11 +26,15 @@ static int rotate_op(
 int atrest_rotate(uint32_t *new_id, atrest_store *st)
 {
 	uint32_t id = 0;
+	atrest__op op;
+	int rc;
 
-	GUARD(atrest__store_update(st, rotate_op, &id));
-	if (new_id)
+	atrest__op_begin(&op, st, ATREST_OP_ROTATE, NULL);
+	rc = atrest__store_update(st, rotate_op, &id);
+	op.dek = id;
+	if (new_id && rc == 0)
 		*new_id = id;
-	return 0;
+	return atrest__op_end(&op, rc);
 }
 
 /* Age of the active key (0 for a shredded tenant: nothing to rotate). */
@@ -60,7 +64,7 @@ static int policy_op(
 	return atrest__keyring_rotate(kr, *kp);
 }
 
-int atrest_maintain(atrest_store *st, int *rotated)
+static int maintain(atrest_store *st, int *rotated)
 {
 	int did = 0, rc = 0;
 	atrest_settings set = ATREST_SETTINGS_INIT;
@@ -83,6 +87,22 @@ int atrest_maintain(atrest_store *st, int *rotated)
 	return active_age(st) >= force_at ? rc : 0;
 }
 
+/* A rotate event when the policy rotated, or failed to. */
+int atrest_maintain(atrest_store *st, int *rotated)
+{
+	atrest__op op;
+	int did = 0, rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_ROTATE, NULL);
+	op.name = "policy";
+	rc = maintain(st, &did);
+	if (rotated)
+		*rotated = did;
+	if (rc == 0 && !did)
+		atrest__op_drop(&op);
+	return atrest__op_end(&op, rc);
+}
+
 int atrest__store_policy(atrest_store *st)
 {
 	int64_t now = atrest__now();
@@ -99,7 +119,7 @@ int atrest__store_policy(atrest_store *st)
  * master key move together (tenant.c); a tenant's handle cannot change
  * the store's master key.
  */
-int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
+static int rewrap(atrest_store *st, atrest_keyprov *new_key)
 {
 	atrest_keyprov *to = new_key ? new_key : st->kp;
 	int rc = st->tenant[0] ? atrest__error(ATREST_EINVAL,
@@ -127,6 +147,14 @@ int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
 	return 0;
 }
 
+int atrest_rewrap(atrest_store *st, atrest_keyprov *new_key)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_REWRAP, NULL);
+	return atrest__op_end(&op, rewrap(st, new_key));
+}
+
 static int expose_op(
 	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {
@@ -136,7 +164,11 @@ static int expose_op(
 
 int atrest_key_expose(atrest_store *st, uint32_t id)
 {
-	return atrest__store_update(st, expose_op, &id);
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_EXPOSE, NULL);
+	op.dek = id;
+	return atrest__op_end(&op, atrest__store_update(st, expose_op, &id));
 }
 
 /* ---- scanning objects ---- */
@@ -183,10 +215,7 @@ static int names_of(name_list *l, atrest_store *st, const char *prefix)
 	return rc;
 }
 
-typedef struct usage {
-	uint32_t id;
-	uint64_t objects, bytes;
-} usage;
+typedef atrest__usage_row usage;
 
 static void count_usage(usage *u, size_t n, const atrest__object_facts_t *f)
 {
@@ -208,6 +237,37 @@ static int scan_usage(atrest_store *st, usage *u, size_t n)
 			count_usage(u, n, &f);
 	names_free(&l);
 	return 0;
+}
+
+/*
+ * Usage per key: the store's counts (kept by every put and delete), or a
+ * scan of every header that then replaces them (docs/AUDIT.md).
+ */
+static int usage_counts(atrest_store *st, usage *u, size_t n, int scan)
+{
+	atrest__usage_row *rows = NULL;
+	size_t nr = 0;
+	atrest__op op;
+	int rc = scan ? ATREST_ENOTFOUND : atrest__usage_read(&rows, &nr, st);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		for (size_t j = 0; j < nr; j++)
+			if (rows[j].id == u[i].id)
+				u[i] = rows[j];
+	free(rows);
+	if (rc != ATREST_ENOTFOUND && rc != ATREST_EINTEGRITY)
+		return rc;
+	atrest__op_begin(&op, st, ATREST_OP_RECOUNT, NULL);
+	rc = scan_usage(st, u, n);
+	for (size_t i = 0; i < n; i++)
+		op.count += u[i].objects;
+	/* The scan's answer stands even where the counts cannot be saved (a
+	 * read-only store): the next scan tries again. */
+	if (rc == 0 && atrest__usage_write(st, u, n) < 0) {
+		atrest_error_clear();
+		op.note = "counts not saved";
+	}
+	return atrest__op_end(&op, rc);
 }
 
 /* A snapshot of the keyring's key list, taken under the mutex. */
@@ -243,7 +303,7 @@ int atrest_keys_list(atrest_store *st, int with_usage, atrest_key_cb cb, void *p
 	GUARD(atrest__store_refresh(st, 1));
 	GUARD(key_snapshot(st, &keys, &u, &n));
 	if (with_usage)
-		rc = scan_usage(st, u, n);
+		rc = usage_counts(st, u, n, with_usage == ATREST_KEYS_SCAN);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		keys[i].objects = u[i].objects;
 		keys[i].bytes = u[i].bytes;
@@ -262,7 +322,7 @@ static int destroy_op(
 	return atrest__keyring_destroy(kr, *(uint32_t *)arg);
 }
 
-int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
+static int key_destroy(atrest_store *st, uint32_t id, int force)
 {
 	usage u = {id, 0, 0};
 
@@ -279,6 +339,15 @@ int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
 			id, (unsigned long long)u.objects, id);
 	}
 	return atrest__store_update(st, destroy_op, &id);
+}
+
+int atrest_key_destroy(atrest_store *st, uint32_t id, int force)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_DESTROY, force ? "forced" : NULL);
+	op.dek = id;
+	return atrest__op_end(&op, key_destroy(st, id, force));
 }
 
 int atrest_object_key_id(uint32_t *out, atrest_store *st, const char *name)
@@ -349,7 +418,7 @@ static int run_job(atrest_store *st, const char *prefix, job_pick pick, uint32_t
 	return first_rc;
 }
 
-int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
+static int reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
 	const char *prefix, atrest_progress_cb cb, void *payload)
 {
 	GUARD(atrest__store_refresh(st, 1));
@@ -370,8 +439,39 @@ int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
 	return run_job(st, prefix, pick_dek, dek_id, cb, payload, out);
 }
 
+/* A job's event (detail "job") closes the events of its objects. */
+static int job_end(
+	atrest__op *op, atrest_job_stats *out, const atrest_job_stats *s, int rc)
+{
+	op->bytes = s->bytes;
+	op->count = s->done;
+	op->note = "job";
+	if (out)
+		*out = *s;
+	return atrest__op_end(op, rc);
+}
+
+int atrest_reencrypt(atrest_job_stats *out, atrest_store *st, uint32_t dek_id,
+	const char *prefix, atrest_progress_cb cb, void *payload)
+{
+	atrest_job_stats s = {0};
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_REENCRYPT, prefix ? prefix : "");
+	rc = reencrypt(&s, st, dek_id, prefix, cb, payload);
+	op.dek = dek_id;
+	return job_end(&op, out, &s, rc);
+}
+
 int atrest_migrate(atrest_job_stats *out, atrest_store *st, const char *prefix,
 	atrest_progress_cb cb, void *payload)
 {
-	return run_job(st, prefix, pick_plain, 0, cb, payload, out);
+	atrest_job_stats s = {0};
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_MIGRATE, prefix ? prefix : "");
+	rc = run_job(st, prefix, pick_plain, 0, cb, payload, &s);
+	return job_end(&op, out, &s, rc);
 }

@@ -76,6 +76,7 @@ struct atrest_writer {
 	int failed;
 	uint8_t *head; /* header and sealed metadata, sent with the first stage */
 	size_t head_len;
+	atrest__op op; /* its event, sent before commit (obs.h) */
 };
 
 struct atrest_reader {
@@ -94,6 +95,7 @@ struct atrest_reader {
 	size_t meta_len;
 	uint8_t head[ATREST__HDR_READ];
 	size_t head_len;
+	atrest__op op; /* its event, sent at close (obs.h) */
 };
 
 /* The store's pool, started on first need; NULL when threads is 1. */
@@ -299,27 +301,6 @@ static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	return 0;
 }
 
-int atrest_writer_open(
-	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
-{
-	return writer_open(out, st, name, meta, 0, NULL);
-}
-
-int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *name,
-	const atrest_meta *meta, const atrest_write_options *opts)
-{
-	unsigned int flags = opts ? opts->flags : 0;
-
-	*out = NULL;
-	if (opts)
-		GUARD(atrest__check_version(opts->version, ATREST_WRITE_OPTIONS_VERSION,
-			"atrest_write_options"));
-	ENSURE(!(flags & ~ATREST_WRITE_IF_ABSENT), ATREST_EINVAL,
-		"unknown atrest_write_options flags 0x%x", flags);
-	return writer_open(out, st, name, meta,
-		flags & ATREST_WRITE_IF_ABSENT ? ATREST_BACKEND_IF_ABSENT : 0, NULL);
-}
-
 static int seal_item(void *ctx, size_t item, unsigned slot)
 {
 	seal_task *t = ctx;
@@ -482,14 +463,44 @@ int atrest_writer_write(atrest_writer *w, const void *buf, size_t len)
 	return rc;
 }
 
-int atrest_writer_commit(atrest_writer *w)
+/* Plaintext bytes staged, once the last stage is (stage flips cur). */
+static uint64_t writer_bytes(const atrest_writer *w)
+{
+	const seal_task *t = &w->task[w->cur ^ 1];
+
+	return (w->index - t->nseg) * w->obj.hdr.segment_size + t->len;
+}
+
+/*
+ * Commit the backend object: its event goes out first, so that no object
+ * is ever visible without it, and the per-key usage counts it after.
+ */
+static int commit_visible(atrest_writer *w)
+{
+	uint64_t bytes = writer_bytes(w);
+	atrest__object_facts_t old;
+	int had =
+		atrest__object_facts(&old, w->st, w->obj.hdr.name) == 0 && !old.plaintext;
+	int rc = atrest__op_precommit(w->st, w->obj.hdr.name, bytes, w->obj.hdr.dek_id);
+
+	if (rc < 0) {
+		atrest__bw_abort(w->bw);
+		return rc;
+	}
+	GUARD(atrest__bw_commit(w->bw));
+	atrest__usage_put(
+		w->st, had ? old.dek_id : 0, old.size, w->obj.hdr.dek_id, bytes);
+	return 0;
+}
+
+static int writer_commit(atrest_writer *w)
 {
 	int rc = w->failed ? atrest__error(ATREST_EINVAL, "writer already failed") : 0;
 
 	if (rc == 0)
 		rc = finish(w, w->pt[w->cur], w->fill);
 	if (rc == 0) {
-		rc = atrest__bw_commit(w->bw);
+		rc = commit_visible(w);
 	} else {
 		atrest__bw_abort(w->bw);
 	}
@@ -497,10 +508,8 @@ int atrest_writer_commit(atrest_writer *w)
 	return rc;
 }
 
-void atrest_writer_abort(atrest_writer *w)
+static void writer_abort(atrest_writer *w)
 {
-	if (!w)
-		return;
 	atrest__bw_abort(w->bw);
 	writer_free(w);
 }
@@ -518,7 +527,7 @@ static int put_all(atrest_writer *w, const uint8_t *p, size_t len)
 	return finish(w, p, len);
 }
 
-int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
+static int put(atrest_store *st, const char *name, const void *buf, size_t len,
 	const atrest_meta *meta)
 {
 	atrest_writer *w;
@@ -527,11 +536,81 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	GUARD(atrest_writer_open(&w, st, name, meta));
 	rc = put_all(w, buf, len);
 	if (rc == 0)
-		rc = atrest__bw_commit(w->bw);
+		rc = commit_visible(w);
 	else
 		atrest__bw_abort(w->bw);
 	writer_free(w);
 	return rc;
+}
+
+/* ---- public entry points: each one event (obs.h) ---- */
+
+int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
+	const atrest_meta *meta)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
+	op.bytes = len;
+	return atrest__op_end(&op, put(st, name, buf, len, meta));
+}
+
+/* The options' checks and the backend condition of a create-only writer. */
+static int write_flags(unsigned int *out, const atrest_write_options *opts)
+{
+	*out = 0;
+	if (!opts)
+		return 0;
+	GUARD(atrest__check_version(
+		opts->version, ATREST_WRITE_OPTIONS_VERSION, "atrest_write_options"));
+	ENSURE(!(opts->flags & ~ATREST_WRITE_IF_ABSENT), ATREST_EINVAL,
+		"unknown atrest_write_options flags 0x%x", opts->flags);
+	*out = opts->flags & ATREST_WRITE_IF_ABSENT ? ATREST_BACKEND_IF_ABSENT : 0;
+	return 0;
+}
+
+int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, const atrest_write_options *opts)
+{
+	unsigned int flags;
+	atrest__op op;
+	int rc;
+
+	*out = NULL;
+	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
+	rc = write_flags(&flags, opts);
+	if (rc == 0)
+		rc = writer_open(out, st, name, meta, flags, NULL);
+	if (rc < 0)
+		return atrest__op_end(&op, rc);
+	atrest__op_suspend(&op, &(*out)->op);
+	return 0;
+}
+
+int atrest_writer_open(
+	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+{
+	return atrest_writer_open_ex(out, st, name, meta, NULL);
+}
+
+int atrest_writer_commit(atrest_writer *w)
+{
+	atrest__op op;
+
+	atrest__op_resume(&op, &w->op);
+	return atrest__op_end(&op, writer_commit(w));
+}
+
+void atrest_writer_abort(atrest_writer *w)
+{
+	atrest__op op;
+
+	if (!w)
+		return;
+	atrest__op_resume(&op, &w->op);
+	writer_abort(w);
+	atrest__op_end(&op, atrest__error(ATREST_ERROR, "aborted by the caller"));
+	atrest_error_clear();
 }
 
 static int pread_full(atrest_backend_reader *br, void *buf, size_t len, uint64_t off)
@@ -649,8 +728,12 @@ static int reader_start(atrest_reader *r, const char *name)
 
 void atrest_reader_close(atrest_reader *r)
 {
+	atrest__op op;
+
 	if (!r)
 		return;
+	atrest__op_resume(&op, &r->op);
+	atrest__op_end(&op, op.failed);
 	atrest__br_close(r->br);
 	if (r->pt)
 		atrest__wipe(r->pt, r->obj.seg_ct);
@@ -688,7 +771,15 @@ static int reader_open(
 
 int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
 {
-	return reader_open(out, st, name, st->allow_plaintext);
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_GET, name);
+	rc = reader_open(out, st, name, st->allow_plaintext);
+	if (rc < 0)
+		return atrest__op_end(&op, rc);
+	atrest__op_suspend(&op, &(*out)->op);
+	return 0;
 }
 
 uint64_t atrest_reader_size(const atrest_reader *r)
@@ -891,7 +982,7 @@ static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room, size
 	return 0;
 }
 
-int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+static int reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
 	*got = 0;
 	if (r->plain)
@@ -899,7 +990,15 @@ int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 	return read_into(r, buf, len, len, got);
 }
 
-int atrest_get_range(atrest_store *st, const char *name, uint64_t off, void *buf,
+int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+{
+	int rc = reader_read(r, buf, len, got);
+
+	atrest__op_count(&r->op, *got, rc);
+	return rc;
+}
+
+static int get_range(atrest_store *st, const char *name, uint64_t off, void *buf,
 	size_t len, size_t *got)
 {
 	atrest_reader *r;
@@ -925,7 +1024,22 @@ static int read_all(atrest_reader *r, uint8_t *out, size_t room)
 	return 0;
 }
 
-int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
+int atrest_get_range(atrest_store *st, const char *name, uint64_t off, void *buf,
+	size_t len, size_t *got)
+{
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_GET, name);
+	op.ranged = 1;
+	op.offset = off;
+	op.length = len;
+	rc = get_range(st, name, off, buf, len, got);
+	op.bytes = *got;
+	return atrest__op_end(&op, rc);
+}
+
+static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
@@ -957,7 +1071,18 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	return rc;
 }
 
-int atrest_stat(atrest_stat_info *out, atrest_store *st, const char *name)
+int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
+{
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_GET, name);
+	rc = get(out, out_len, st, name);
+	op.bytes = *out_len;
+	return atrest__op_end(&op, rc);
+}
+
+static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	int rc = 0;
@@ -982,6 +1107,14 @@ int atrest_stat(atrest_stat_info *out, atrest_store *st, const char *name)
 	return rc;
 }
 
+int atrest_stat(atrest_stat_info *out, atrest_store *st, const char *name)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_STAT, name);
+	return atrest__op_end(&op, stat_(out, st, name));
+}
+
 void atrest_stat_info_clear(atrest_stat_info *info)
 {
 	free(info->meta);
@@ -993,6 +1126,7 @@ typedef struct list_ctx {
 	atrest_list_cb cb;
 	void *payload;
 	size_t skip; /* the tenant's prefix */
+	uint64_t n;
 } list_ctx;
 
 static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
@@ -1000,6 +1134,7 @@ static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 	list_ctx *c = p;
 	atrest_list_entry e = {key + c->skip, size, mtime};
 
+	c->n++;
 	return c->cb(&e, c->payload);
 }
 
@@ -1007,21 +1142,43 @@ static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *payload)
 {
 	char key[ATREST__STORE_KEY_MAX];
-	list_ctx c = {cb, payload, strlen(st->prefix)};
+	list_ctx c = {cb, payload, strlen(st->prefix), 0};
+	atrest__op op;
+	int rc;
 
 	prefix = prefix ? prefix : "";
-	GUARD(atrest__name_check_prefix(prefix));
-	GUARD(atrest__store_key(key, sizeof(key), st, prefix));
-	return atrest__b_list(st->b, key, list_one, &c);
+	atrest__op_begin(&op, st, ATREST_OP_LIST, prefix);
+	rc = atrest__name_check_prefix(prefix);
+	if (rc == 0)
+		rc = atrest__store_key(key, sizeof(key), st, prefix);
+	if (rc == 0)
+		rc = atrest__b_list(st->b, key, list_one, &c);
+	op.count = c.n;
+	return atrest__op_end(&op, rc);
+}
+
+/* The per-key usage forgets a deleted object. */
+static int delete (atrest_store *st, const char *name)
+{
+	char key[ATREST__STORE_KEY_MAX];
+	atrest__object_facts_t f;
+	int had;
+
+	GUARD(atrest_name_check(name));
+	GUARD(atrest__store_key(key, sizeof(key), st, name));
+	had = atrest__object_facts(&f, st, name) == 0 && !f.plaintext;
+	GUARD(atrest__b_remove(st->b, key));
+	if (had)
+		atrest__usage_put(st, f.dek_id, f.size, 0, 0);
+	return 0;
 }
 
 int atrest_delete(atrest_store *st, const char *name)
 {
-	char key[ATREST__STORE_KEY_MAX];
+	atrest__op op;
 
-	GUARD(atrest_name_check(name));
-	GUARD(atrest__store_key(key, sizeof(key), st, name));
-	return atrest__b_remove(st->b, key);
+	atrest__op_begin(&op, st, ATREST_OP_DELETE, name);
+	return atrest__op_end(&op, delete (st, name));
 }
 
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name)
@@ -1097,14 +1254,14 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	meta.entries = entries;
 	GUARD_OUT(writer_open(&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag));
 	GUARD_OUT(copy_stream(r, w, bytes));
-	rc = atrest_writer_commit(w);
+	rc = writer_commit(w);
 	w = NULL;
 	if (rc == ATREST_ECONFLICT)
 		rc = atrest__error(ATREST_EEXISTS,
 			"object '%s' changed while being rewritten; left as it is", name);
 out:
 	if (w)
-		atrest_writer_abort(w);
+		writer_abort(w);
 	free(entries);
 	atrest_reader_close(r);
 	return rc;

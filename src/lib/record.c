@@ -79,6 +79,15 @@ static int derive_key(rec_key *k, atrest_recorder *r, uint32_t id, int cipher, i
 	return rc;
 }
 
+/* A data key for the recorder: its one event per key (obs.h). */
+static int recorder_dek(atrest_recorder *r, uint32_t id, uint8_t *dek)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, r->st, ATREST_OP_RECORDS, r->ns);
+	return atrest__op_end(&op, atrest__store_dek(r->st, id, dek));
+}
+
 /* The keyed context for data key id, from the small cache. */
 static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher, int form)
 {
@@ -92,7 +101,7 @@ static int key_for(rec_key **out, atrest_recorder *r, uint32_t id, int cipher, i
 			*out = &r->keys[i];
 			return 0;
 		}
-	GUARD(atrest__store_dek(r->st, id, dek));
+	GUARD(recorder_dek(r, id, dek));
 	k = &r->keys[REC_CACHE - 1];
 	atrest__aead_free(k->aead);
 	memmove(&r->keys[1], &r->keys[0], (REC_CACHE - 1) * sizeof(*k));

@@ -370,7 +370,7 @@ int atrest__store_refresh(atrest_store *st, int force)
 /* ---- the update protocol ---- */
 
 /* A short random pause after a lost race, growing with the attempts. */
-static void backoff(int tries)
+void atrest__store_backoff(int tries)
 {
 	unsigned char r = 0;
 	long max_us = tries < 6 ? 1000L << tries : 50000;
@@ -421,7 +421,7 @@ int atrest__store_update(atrest_store *st, atrest__keyring_op op, void *arg)
 	pthread_mutex_lock(&st->update_mu);
 	while ((rc = update_once(st, op, arg)) == ATREST_ECONFLICT &&
 		++tries < UPDATE_TRIES)
-		backoff(tries);
+		atrest__store_backoff(tries);
 	__atomic_store_n(&st->last_refresh, atrest__now(), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->update_mu);
 	if (rc == ATREST_ECONFLICT)
@@ -535,6 +535,7 @@ static int store_create(atrest_store *st, const atrest_store_options *o)
 	GUARD(settings_default(&s, o->cipher, o->segment_size));
 	GUARD(atrest__keyring_create(&kr, st->kp));
 	kr->settings = s;
+	GUARD_OUT(atrest__keyring_audit_make(kr, st->kp)); /* the store's only */
 	GUARD_OUT(atrest__keyring_serialize(&text, &len, kr));
 	/* ATREST_EEXISTS: another process created it first; use theirs. */
 	GUARD_OUT(atrest__store_write_file(
@@ -678,6 +679,9 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 	}
 	GUARD(atrest__b_prepare(st->b, o->create && !tenant));
 	GUARD(keyring_open(st, o));
+	/* The audit trail is the store's, signed by its keyring's key, for
+	 * tenants too: taken before a tenant's keyring replaces it. */
+	atrest__obs_keyring(st);
 	return tenant ? tenant_switch(st, tenant) : 0;
 }
 
@@ -707,7 +711,10 @@ int atrest_store_open(atrest_store **out, const atrest_store_options *opts)
 	st->b = opts->backend;
 	st->kp = opts->key;
 	st->old_kp = opts->old_key;
-	rc = store_setup(st, opts);
+	rc = atrest__obs_new(st, opts);
+	if (rc == 0)
+		rc = store_setup(st, opts);
+	rc = atrest__obs_opened(st, rc);
 	if (rc < 0) {
 		atrest_store_close(st);
 		return rc;
@@ -736,6 +743,8 @@ int atrest__store_tenant(atrest_store **out, atrest_store *st, const char *name)
 	pthread_mutex_init(&t->pool_mu, NULL);
 	rc = t->location ? 0 : atrest__error(ATREST_ERROR, "out of memory");
 	if (rc == 0)
+		rc = atrest__obs_share(t, st);
+	if (rc == 0)
 		rc = keyring_load(t);
 	if (rc == 1)
 		rc = no_store(t);
@@ -753,6 +762,7 @@ void atrest_store_close(atrest_store *st)
 {
 	if (!st)
 		return;
+	atrest__obs_free(st);
 	atrest__keyring_free(st->kr);
 	if (!st->borrowed) {
 		atrest_keyprov_free(st->kp);
@@ -886,7 +896,7 @@ static int settings_op(
 	return 0;
 }
 
-int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
+static int set_settings(atrest_store *st, const atrest_settings *s)
 {
 	atrest_settings c;
 
@@ -899,35 +909,50 @@ int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
 	return atrest__store_update(st, settings_op, &c);
 }
 
-int atrest_settings_peek(atrest_settings *out, const char *location, const char *tenant)
+int atrest__keyring_peek(atrest__keyring **out, const char *location, const char *tenant)
 {
-	unsigned int version = out->version;
+	const char *loc = location && *location ? location : "./atrest-store";
 	atrest_backend *b = NULL;
-	atrest__keyring *kr = NULL;
 	char key[ATREST__KEY_PREFIX_MAX];
 	int rc;
 
-	GUARD(atrest__check_version(version, ATREST_SETTINGS_VERSION, "atrest_settings"));
+	*out = NULL;
 	if (tenant && *tenant)
 		GUARD(atrest__tenant_check(tenant));
 	snprintf(key, sizeof(key),
 		tenant && *tenant ? ATREST__TENANTS_DIR "%s/keyring" : "%s",
 		tenant && *tenant ? tenant : ATREST__KEYRING_NAME);
-	rc = atrest__backend_from_location(
-		&b, location && *location ? location : "./atrest-store", 0);
+	rc = atrest__backend_from_location(&b, loc, 0);
 	GUARD_OUT(rc);
 	GUARD_OUT(atrest__backend_check(b));
 	GUARD_OUT(atrest__b_prepare(b, 0));
-	rc = keyring_read(&kr, b, key, NULL);
-	ENSURE_OUT(rc != ATREST_ENOTFOUND, ATREST_ENOTFOUND, "no atrest store at %s",
-		location && *location ? location : "./atrest-store");
-	GUARD_OUT(rc);
-	*out = kr->settings;
-	out->version = version;
+	rc = keyring_read(out, b, key, NULL);
+	ENSURE_OUT(
+		rc != ATREST_ENOTFOUND, ATREST_ENOTFOUND, "no atrest store at %s", loc);
 out:
-	atrest__keyring_free(kr);
 	atrest__b_free(b);
 	return rc;
+}
+
+int atrest_settings_peek(atrest_settings *out, const char *location, const char *tenant)
+{
+	unsigned int version = out->version;
+	atrest__keyring *kr = NULL;
+
+	GUARD(atrest__check_version(version, ATREST_SETTINGS_VERSION, "atrest_settings"));
+	GUARD(atrest__keyring_peek(&kr, location, tenant));
+	*out = kr->settings;
+	out->version = version;
+	atrest__keyring_free(kr);
+	return 0;
+}
+
+int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_CONFIG, NULL);
+	return atrest__op_end(&op, set_settings(st, s));
 }
 
 int atrest_store_id(char out[33], atrest_store *st)

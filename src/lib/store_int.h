@@ -13,6 +13,7 @@
 #include "atrest/sys/backend.h"
 #include "atrest/sys/keyprov.h"
 #include "keyring.h"
+#include "obs.h"
 #include "pool.h"
 #include "store/backend_int.h"
 
@@ -51,6 +52,7 @@ struct atrest_store {
 	int own_pool;            /* pool is this handle's (not the caller's) */
 	pthread_mutex_t pool_mu; /* serialises starting it */
 	void *spare[8];          /* ciphertext buffers kept for reuse (atomic) */
+	struct atrest__obs *obs; /* events: metrics, audit trail, observer */
 };
 
 /*
@@ -81,6 +83,8 @@ int atrest__store_refresh(atrest_store *st, int force);
 typedef int (*atrest__keyring_op)(
 	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg);
 int atrest__store_update(atrest_store *st, atrest__keyring_op op, void *arg);
+/* A short random pause after a lost race, growing with the attempts. */
+void atrest__store_backoff(int tries);
 
 /* Apply the rotation policy (throttled to once a minute). */
 int atrest__store_policy(atrest_store *st);
@@ -129,6 +133,10 @@ int atrest__store_tenant(atrest_store **out, atrest_store *st, const char *name)
 /* Rewrap the store's keyring and every tenant keyring wrapped by the
  * store's master key under to (tenant.c). */
 int atrest__store_rewrap_all(atrest_store *st, atrest_keyprov *to);
+
+/* The keyring at location (a tenant's, or the store's for NULL), read
+ * and parsed but NOT authenticated (no master key). */
+int atrest__keyring_peek(atrest__keyring **out, const char *location, const char *tenant);
 
 /* Rewrap this handle's keyring alone under to. */
 int atrest__store_rewrap_one(atrest_store *st, atrest_keyprov *to);

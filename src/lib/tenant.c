@@ -130,7 +130,7 @@ static int tenant_keyring(atrest_store *st, atrest__keyring *kr, const char *nam
  * Registered first, keyring second: a crash in between leaves a tenant
  * without a keyring, which opening reports and shred finishes.
  */
-int atrest_tenant_add(
+static int tenant_add(
 	atrest_store *st, const char *name, const atrest_tenant_options *opts)
 {
 	atrest__tenant t;
@@ -163,6 +163,20 @@ out:
 	free(t.key_uri);
 	free(t.key_file);
 	return rc;
+}
+
+int atrest_tenant_add(
+	atrest_store *st, const char *name, const atrest_tenant_options *opts)
+{
+	atrest__op op;
+
+	atrest__op_begin(&op, st, ATREST_OP_TENANT_ADD, name);
+	op.note = opts &&
+			((opts->key_uri && *opts->key_uri) ||
+				(opts->key_file && *opts->key_file))
+		? "own master key"
+		: NULL;
+	return atrest__op_end(&op, tenant_add(st, name, opts));
 }
 
 /* ---- list ---- */
@@ -284,7 +298,7 @@ static int remove_objects(atrest_store *st, const char *name, uint64_t *removed)
 	return 0;
 }
 
-int atrest_tenant_shred(uint64_t *removed, atrest_store *st, const char *name)
+static int tenant_shred(uint64_t *removed, atrest_store *st, const char *name)
 {
 	char kr_key[ATREST__KEY_PREFIX_MAX];
 	uint64_t count = 0;
@@ -304,9 +318,24 @@ int atrest_tenant_shred(uint64_t *removed, atrest_store *st, const char *name)
 	if (removed)
 		*removed = count;
 	GUARD(rc);
+	GUARD(atrest__usage_remove(st->b, kr_key));
 	rc = atrest__b_remove(st->b, kr_key);
 	GUARD(rc == ATREST_ENOTFOUND ? 0 : rc);
 	return atrest__store_update(st, unregister_op, (void *)name);
+}
+
+int atrest_tenant_shred(uint64_t *removed, atrest_store *st, const char *name)
+{
+	uint64_t count = 0;
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_TENANT_SHRED, name);
+	rc = tenant_shred(&count, st, name);
+	op.count = count;
+	if (removed)
+		*removed = count;
+	return atrest__op_end(&op, rc);
 }
 
 /* ---- the store's rewrap ---- */

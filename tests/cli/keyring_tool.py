@@ -7,7 +7,8 @@ attacker of a stolen old master key (a keyring edited and MAC'd with the
 MAC key an old copy of the keyring gives).  Local raw keys only (4.1).
 
 Usage:
-  keyring_tool.py verify KEYRING HEXKEY
+  keyring_tool.py verify KEYRING HEXKEY   (MAC; and the audit key, when there
+                                           is one, unwraps to its public half)
   keyring_tool.py forge KEYRING OLDKEYRING HEXKEY ACTIVATE_ID OUT
   keyring_tool.py data-key KEYRING HEXKEY ID
 """
@@ -19,7 +20,8 @@ import json
 import struct
 import sys
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -89,7 +91,24 @@ def canonical(kr):
             out += [lp(t["name"].encode()), bytes.fromhex(t["id"]),
                     lp(t.get("key_uri", "").encode()),
                     lp(t.get("key_file", "").encode())]
+        if "audit" in kr:
+            a = kr["audit"]
+            out += [lp(b"audit"), bytes.fromhex(a["public"]),
+                    lp(base64.b64decode(a["wrapped"], validate=True))]
     return b"".join(out)
+
+
+def check_audit(kr, mk):
+    """The audit seed unwraps under mk and gives the recorded public key."""
+    if "audit" not in kr:
+        return
+    a = kr["audit"]
+    aad = b"atrest/v1 audit" + store_id(kr) + struct.pack("<I", 0)
+    seed = unwrap(mk, base64.b64decode(a["wrapped"], validate=True), aad)
+    pub = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if pub.hex() != a["public"]:
+        sys.exit("audit seed does not match its public key")
 
 
 def mac(kr, kmac):
@@ -102,6 +121,7 @@ def main(argv):
         want = mac(kr, mac_key(kr, bytes.fromhex(argv[3])))
         if not hmac.compare_digest(want, kr["mac"]):
             sys.exit("MAC differs: FORMAT.md section 4 does not describe it")
+        check_audit(kr, bytes.fromhex(argv[3]))
         return 0
     if argv[1] == "forge":
         kr, old = load(argv[2]), load(argv[3])

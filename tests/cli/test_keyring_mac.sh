@@ -21,6 +21,11 @@ K2=$(atrest keys --json | $PY -c 'import json,sys; print([k["id"] for k in json.
 check_exit 0 atrest keys destroy "$K1" --force
 check_exit 0 atrest put b "$ATREST_SRC/README.md"
 check "keyring MAC recomputed from FORMAT.md" $PY "$TOOL" verify "$KR" "$A"
+json_keyring_has_audit() {
+	$PY -c 'import json,sys; sys.exit(0 if "audit" in json.load(open(sys.argv[1])) else 1)' "$KR"
+}
+check "the store's keyring holds the audit key (under the MAC)" json_keyring_has_audit
+PUB_A=$(atrest audit pubkey --hex)
 cp "$KR" "$T/old-keyring"
 
 # Incident response: master key A leaked.  Rewrap to B, expose the active
@@ -30,6 +35,9 @@ export ATREST_KEY="$B"
 check_exit 0 atrest keys expose "$K2"
 check_exit 0 atrest reencrypt --data-key "$K2"
 check "rewrapped keyring MAC recomputed" $PY "$TOOL" verify "$KR" "$B"
+[ "$(atrest audit pubkey --hex)" = "$PUB_A" ] ||
+	fail "the rewrap changed the audit key"
+ok "the audit key is rewrapped with the data keys, not replaced"
 check "the old key cannot unwrap the rewrapped check" \
 	not $PY "$TOOL" verify "$KR" "$A" 2>/dev/null
 cp "$KR" "$T/good-keyring"

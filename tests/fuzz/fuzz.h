@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* The record target's namespace and associated data. */
 #define FUZZ_RECORD_NS "fuzz"
@@ -17,6 +19,22 @@ static inline void fuzz_key(uint8_t key[32])
 {
 	for (int i = 0; i < 32; i++)
 		key[i] = (uint8_t)i;
+}
+
+/*
+ * A temporary file for targets that read files: its path in path (cap
+ * bytes), its descriptor returned; removed at exit by the caller's handler.
+ */
+static inline int fuzz_temp_file(char *path, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, cap, "%s/atrest-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		abort();
+	return fd;
 }
 
 /* libFuzzer's entry point, also called by the corpus replayer. */

@@ -21,12 +21,7 @@ static void remove_file(void)
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(path, sizeof(path), "%s/atrest-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		abort();
+	fd = fuzz_temp_file(path, sizeof(path));
 	atexit(remove_file);
 }
 

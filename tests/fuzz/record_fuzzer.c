@@ -39,7 +39,6 @@ static void setup(void)
 	snprintf(dir, sizeof(dir), "%s/atrest-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		abort();
-	atexit(teardown);
 	fuzz_key(key);
 	o.path = dir;
 	o.create = 1;
@@ -50,6 +49,9 @@ static void setup(void)
 			atrest_error_last()->message);
 		abort();
 	}
+	/* After OpenSSL's own exit handler: handlers run in reverse order, and
+	 * closing the store signs the audit trail. */
+	atexit(teardown);
 }
 
 /* Any input as plaintext must seal and open back to itself. */

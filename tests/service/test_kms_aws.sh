@@ -16,7 +16,8 @@ export ATREST_KEY_URI="$AWS_URI"
 
 # ---- round trip; the keyring names the KMS key
 round_trip "$A" kms:Encrypt "aws-kms:$ARN"
-expect_calls "$A" kms:Decrypt 4 "each process unwraps the check secret and one data key"
+expect_calls "$A" kms:Decrypt 6 \
+	"each process unwraps the check secret, the audit key and one data key"
 
 # ---- the EncryptionContext binds the store id and the role
 sid=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["store_id"])' \

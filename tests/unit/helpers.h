@@ -30,6 +30,17 @@ uint8_t *th_read_file(const char *path, size_t *len);
 /* Write a whole file (0 on success). */
 int th_write_file(const char *path, const void *buf, size_t len);
 
+/* 1 in an ASan or TSan build (sizes and memory limits differ there). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 /* A raw-key provider for the 32 bytes at k (fails the test otherwise). */
 atrest_keyprov *th_raw_key(const uint8_t *k);
 /* Open (creating) the store at dir under the 32-byte raw key, with cipher,

@@ -277,9 +277,65 @@ static void test_parse_types(void **state)
 	th_rmrf(dir);
 }
 
+/*
+ * The audit key: under the MAC (an edited or removed member is damage), and
+ * a rewrap to another master key wraps the same seed under it with the new
+ * check secret (same public key; the old master key unwraps it no more).
+ */
+static void test_audit_key(void **state)
+{
+	char dir[256], pub[65], bad[65];
+	atrest__secret *seed = NULL;
+	atrest__keyring *a, *b;
+	atrest_keyprov *kp;
+	atrest_store *st;
+	char *text;
+	size_t len;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	assert_int_equal(th_store_open(&st, dir, th_raw_key(KA), NULL), 0);
+	atrest_store_close(st);
+	field_value(pub, sizeof(pub), dir, "public");
+	snprintf(bad, sizeof(bad), "%s", pub);
+	bad[7] = bad[7] == 'a' ? 'b' : 'a';
+	edit_keyring(dir, pub, bad);
+	assert_int_equal(
+		th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
+	edit_keyring(dir, bad, pub);
+	text = keyring_text(dir, &len);
+	a = unlocked(text, len, th_raw_key(KA));
+	free(text);
+	edit_keyring(dir, "\"audit\": {", "\"audit_gone\": {");
+	assert_int_equal(
+		th_store_open(&st, dir, th_raw_key(KA), NULL), ATREST_EINTEGRITY);
+	edit_keyring(dir, "\"audit_gone\": {", "\"audit\": {");
+	/* Opened with KB and the old KA: rewrapped to KB. */
+	assert_int_equal(th_store_open(&st, dir, th_raw_key(KB), th_raw_key(KA)), 0);
+	atrest_store_close(st);
+	text = keyring_text(dir, &len);
+	b = unlocked(text, len, th_raw_key(KB));
+	free(text);
+	assert_memory_equal(a->audit_pub, b->audit_pub, 32);
+	assert_int_not_equal(memcmp(a->mac_key->data, b->mac_key->data, 32), 0);
+	kp = th_raw_key(KB);
+	assert_int_equal(atrest__keyring_audit_seed(&seed, b, kp), 0);
+	atrest_keyprov_free(kp);
+	atrest__secret_free(seed);
+	atrest__secret_free(b->audit_seed);
+	b->audit_seed = NULL;
+	kp = th_raw_key(KA);
+	assert_int_not_equal(atrest__keyring_audit_seed(&seed, b, kp), 0);
+	atrest_keyprov_free(kp);
+	atrest__keyring_free(a);
+	atrest__keyring_free(b);
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_audit_key),
 		cmocka_unit_test(test_rewrap_forgery),
 		cmocka_unit_test(test_rewrap_new_check),
 		cmocka_unit_test(test_edited_check_is_damage),

@@ -211,13 +211,13 @@ void atrest__br_close(atrest_backend_reader *r)
 /* ---- the registry of location schemes ---- */
 
 /* file:///abs/path (%XX decoded) or file://localhost/abs/path. */
-static int file_location(atrest_backend **out, const char *location, unsigned int flags)
+static int file_path(char **out, const char *location)
 {
 	const char *p = location + 7; /* after "file://" */
 	char *path;
 	size_t n = 0;
-	int rc;
 
+	*out = NULL;
 	if (strncmp(p, "localhost/", 10) == 0)
 		p += 9;
 	ENSURE(*p == '/', ATREST_EINVAL,
@@ -235,6 +235,16 @@ static int file_location(atrest_backend **out, const char *location, unsigned in
 		}
 	}
 	path[n] = '\0';
+	*out = path;
+	return 0;
+}
+
+static int file_location(atrest_backend **out, const char *location, unsigned int flags)
+{
+	char *path;
+	int rc;
+
+	GUARD(file_path(&path, location));
 	rc = atrest__backend_fs_new(out, path, (flags & ATREST_STORE_NO_SYNC) != 0);
 	free(path);
 	return rc;
@@ -294,6 +304,20 @@ int atrest__backend_from_location(
 	return atrest__error(ATREST_EINVAL,
 		"store location '%.*s://...': unknown scheme (built in: %s)", (int)n,
 		location, built);
+}
+
+int atrest__location_dir(char **dir, const char *location)
+{
+	size_t n = scheme_len(location);
+
+	*dir = NULL;
+	if (n == 4 && strncasecmp(location, "file", 4) == 0)
+		return file_path(dir, location);
+	if (n == 0) {
+		*dir = strdup(location);
+		ENSURE(*dir, ATREST_ERROR, "out of memory");
+	}
+	return 0;
 }
 
 int atrest_backend_open(atrest_backend **out, const char *location)

@@ -13,6 +13,10 @@
 int atrest__backend_from_location(
 	atrest_backend **out, const char *location, unsigned int flags);
 
+/* The local directory of a location (a plain path or file:// URI) in *dir
+ * (malloc'd), or NULL for a location elsewhere (s3://...). */
+int atrest__location_dir(char **dir, const char *location);
+
 /* Version and required methods: once, before any call. */
 int atrest__backend_check(atrest_backend *b);
 

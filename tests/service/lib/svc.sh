@@ -106,7 +106,8 @@ elapsed() {
 # ---- checks every provider passes (the key URI and credentials set up)
 
 # per_process DIR UNWRAP WRAP: a process that writes and reads 60 objects
-# asks the service for 2 unwraps (check secret, data key) and no wrap.
+# asks the service for 3 unwraps (check secret, audit key, data key) and
+# no wrap.
 per_process() {
 	ctl "$1" reset
 	{
@@ -117,7 +118,8 @@ per_process() {
 	} | "$ATREST_DRIVER" >"$T/driver.out"
 	[ "$(grep -c '^ok' "$T/driver.out")" = 61 ] ||
 		fail "driver: $(grep -v '^ok' "$T/driver.out" | head -3)"
-	expect_calls "$1" "$2" 2 "60 objects in one process: 2 unwraps (check secret, data key)"
+	expect_calls "$1" "$2" 3 \
+		"60 objects in one process: 3 unwraps (check secret, audit key, data key)"
 	expect_calls "$1" "$3" 0 "no wrap for objects"
 }
 
@@ -189,7 +191,8 @@ retries() {
 	ctl "$1" reset
 	ctl "$1" throttle '{"count": 2}'
 	run 0 atrest get obj/1 -o "$T/got"
-	expect_calls "$1" "$2" 4 "two throttled calls retried"
+	expect_calls "$1" "$2" 5 \
+		"a get's 3 unwraps (check secret, audit key, data key), two retried"
 	ctl "$1" fail '{"count": 2, "status": 503}'
 	run 0 atrest get obj/1 -o "$T/got"
 	ctl "$1" throttle '{"count": 1000}'
@@ -225,14 +228,15 @@ answer() {
 	sed -n "${1}p" "$T/steps.out"
 }
 
-# round_trip DIR WRAP KEY_ID: a new store wraps its check secret and first
-# data key (2 WRAP calls), an object goes in and comes back, and the
-# keyring records KEY_ID as the master key.
+# round_trip DIR WRAP KEY_ID: a new store wraps its check secret, first
+# data key and audit signing key (3 WRAP calls), an object goes in and
+# comes back, and the keyring records KEY_ID as the master key.
 round_trip() {
 	head -c 100000 /dev/urandom >"$T/data"
 	ctl "$1" reset
 	run 0 atrest init
-	expect_calls "$1" "$2" 2 "init wraps the check secret and the first data key"
+	expect_calls "$1" "$2" 3 \
+		"init wraps the check secret, the first data key and the audit key"
 	run 0 atrest put obj/1 "$T/data"
 	run 0 atrest get obj/1 -o "$T/got"
 	same "$T/data" "$T/got"

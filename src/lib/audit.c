@@ -1,0 +1,692 @@
+/*
+ * The audit writer: one JSON line per event, each carrying the SHA-256 of the
+ * line before it, with Ed25519-signed heads (docs/AUDIT.md).  Lines go to a
+ * sink: numbered segment files in a directory (flock'ed, so that threads and
+ * processes extend one linear chain) or syslog.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "crypto.h"
+#include "keyring.h"
+#include "obs.h"
+
+#define TAIL_WINDOW (2 * ATREST__AUDIT_LINE_MAX)
+#define DETAIL_MAX 400
+
+/*
+ * Where lines go.  lock gives the exclusive right to append with the
+ * writer's view of the chain's tail (last, seq) current; append writes one
+ * whole line; sync makes what was appended durable.  A sink that rotates
+ * (files) is told so by the writer through seal.  A future object-store
+ * sink seals segments into objects behind the same five calls.
+ */
+typedef struct sink_ops {
+	int (*lock)(atrest__audit *a);
+	void (*unlock)(atrest__audit *a);
+	int (*append)(atrest__audit *a, const char *line, size_t n);
+	int (*sync)(atrest__audit *a);
+	/* After the sealing head: later lines start a new segment (NULL: none). */
+	void (*seal)(atrest__audit *a);
+} sink_ops;
+
+struct atrest__audit {
+	pthread_mutex_t mu;
+	const sink_ops *sink;
+	char dir[PATH_MAX];
+	uint64_t rotate_bytes;
+	unsigned head_lines;
+	uint8_t sid[16];
+	EVP_PKEY *key; /* NULL until the keyring gave it: heads unsigned */
+	char fp[17];
+	/* The active segment, and our view of its tail. */
+	int fd;
+	uint32_t segno;
+	uint64_t known; /* its size after our last write; UINT64_MAX: unknown */
+	uint8_t last[32];
+	uint64_t seq;
+	uint64_t unsigned_lines; /* since the last head */
+	int dirty;               /* written since the last fdatasync */
+	uint64_t lost;           /* events that could not be written */
+	char note[200];          /* a repair to record before the next line */
+	char line[ATREST__AUDIT_LINE_MAX];
+};
+
+/* ---- line coding ---- */
+
+typedef struct lbuf {
+	char *p;
+	size_t len, cap;
+	int over;
+} lbuf;
+
+static void lb_put(lbuf *b, const char *s, size_t n)
+{
+	if (b->over || b->len + n >= b->cap) {
+		b->over = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void lb_fmt(lbuf *b, const char *fmt, ...) ATREST__PRINTF(2, 3);
+static void lb_fmt(lbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		b->over = 1;
+	else
+		lb_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void lb_str(lbuf *b, const char *s, size_t max)
+{
+	lb_put(b, "\"", 1);
+	for (size_t i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			lb_put(b, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			lb_fmt(b, "\\u%04x", c);
+		} else {
+			lb_put(b, (const char *)&c, 1);
+		}
+	}
+	lb_put(b, "\"", 1);
+}
+
+static void lb_key_str(lbuf *b, const char *key, const char *v, size_t max)
+{
+	lb_fmt(b, ",\"%s\":", key);
+	lb_str(b, v, max);
+}
+
+static const char *outcome_name(int rc)
+{
+	static const char *const names[] = {"ok", "error", "invalid", "not_found",
+		"integrity", "key", "exists", "unavailable", "no_space", "too_big"};
+
+	return rc <= 0 && rc >= ATREST_ETOOBIG ? names[-rc] : "error";
+}
+
+static void now_iso(char out[40])
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+		tm.tm_year % 10000 + 1900, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+		tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
+		(int)(tv.tv_usec % 1000000));
+}
+
+/* {"seq":N,"time":"...","prev":"<hex>","op":"..." -- every line starts so. */
+static void line_start(lbuf *b, uint64_t seq, const uint8_t prev[32], const char *op)
+{
+	char t[40], ph[65];
+
+	now_iso(t);
+	atrest__hex(ph, prev, 32);
+	lb_fmt(b, "{\"seq\":%llu,\"time\":\"%s\",\"prev\":\"%s\",\"op\":",
+		(unsigned long long)seq, t, ph);
+	lb_str(b, op, 64);
+}
+
+static void event_fields(lbuf *b, const atrest_event *e)
+{
+	lb_key_str(b, "outcome", outcome_name(e->outcome), 32);
+	lb_key_str(b, "principal", e->principal ? e->principal : "", 127);
+	lb_key_str(b, "tenant", e->tenant ? e->tenant : "", 64);
+	if (e->name)
+		lb_key_str(b, "name", e->name, 1024);
+	if (e->bytes || e->op == ATREST_OP_PUT || e->op == ATREST_OP_GET)
+		lb_fmt(b, ",\"bytes\":%llu", (unsigned long long)e->bytes);
+	if (e->ranged)
+		lb_fmt(b, ",\"offset\":%llu,\"length\":%llu",
+			(unsigned long long)e->offset, (unsigned long long)e->length);
+	if (e->data_key_id)
+		lb_fmt(b, ",\"data_key\":%u", e->data_key_id);
+	if (e->master_key_id)
+		lb_key_str(b, "master_key", e->master_key_id, 127);
+	if (e->provider)
+		lb_key_str(b, "provider", e->provider, 31);
+	if (e->count)
+		lb_fmt(b, ",\"count\":%llu", (unsigned long long)e->count);
+	lb_fmt(b, ",\"latency_us\":%llu,\"pid\":%ld",
+		(unsigned long long)(e->duration_ns / 1000), (long)getpid());
+	if (e->detail)
+		lb_key_str(b, e->outcome < 0 ? "error" : "detail", e->detail, DETAIL_MAX);
+	lb_put(b, "}\n", 2);
+}
+
+void atrest__audit_sigmsg(uint8_t out[ATREST__AUDIT_SIGMSG_LEN], const uint8_t sid[16],
+	uint64_t seq, const uint8_t prev[32])
+{
+	memcpy(out, "atrest-audit-head-v1", 20);
+	memcpy(out + 20, sid, 16);
+	atrest__put_le64(out + 36, seq);
+	memcpy(out + 44, prev, 32);
+}
+
+void atrest__audit_key_fp(char out[17], const uint8_t pub[32])
+{
+	uint8_t h[32];
+
+	atrest__sha256(h, pub, 32);
+	atrest__hex(out, h, 8);
+}
+
+int atrest__ed25519_public(uint8_t pub[32], const uint8_t seed[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	size_t n = 32;
+	int ok = k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32;
+
+	EVP_PKEY_free(k);
+	if (!ok)
+		return atrest__error_ossl(ATREST_ERROR, "Ed25519 key");
+	return 0;
+}
+
+/* A head line: the signature over the chain up to the line before it. */
+static int head_line(lbuf *b, atrest__audit *a, int last)
+{
+	uint8_t msg[ATREST__AUDIT_SIGMSG_LEN], sig[64];
+	size_t sl = sizeof(sig);
+	char *s64;
+	EVP_MD_CTX *c;
+	int ok;
+
+	line_start(b, a->seq + 1, a->last, "head");
+	if (a->key) {
+		atrest__audit_sigmsg(msg, a->sid, a->seq + 1, a->last);
+		c = EVP_MD_CTX_new();
+		ok = c && EVP_DigestSignInit(c, NULL, NULL, NULL, a->key) == 1 &&
+			EVP_DigestSign(c, sig, &sl, msg, sizeof(msg)) == 1 && sl == 64;
+		EVP_MD_CTX_free(c);
+		if (!ok)
+			return atrest__error_ossl(ATREST_ERROR, "audit: signing a head");
+		s64 = atrest__b64(sig, 64);
+		ENSURE(s64, ATREST_ERROR, "out of memory");
+		char sid[33];
+		atrest__hex(sid, a->sid, 16);
+		lb_key_str(b, "store", sid, 32);
+		lb_key_str(b, "key", a->fp, 16);
+		lb_key_str(b, "sig", s64, 100);
+		free(s64);
+	}
+	if (last)
+		lb_put(b, ",\"last\":true", 12);
+	lb_fmt(b, ",\"pid\":%ld}\n", (long)getpid());
+	return 0;
+}
+
+/* ---- the file sink: segments, tails, repairs ---- */
+
+static void seg_path(char out[PATH_MAX], const atrest__audit *a, uint32_t n)
+{
+	/* The directory was checked to leave room for the name (audit_new). */
+	int len = snprintf(out, PATH_MAX, "%s/", a->dir);
+
+	snprintf(out + len, PATH_MAX - (size_t)len,
+		ATREST__AUDIT_PREFIX "%06u" ATREST__AUDIT_SUFFIX, n);
+}
+
+/* The highest segment number in the directory (0: none). */
+static uint32_t newest_segment(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint32_t best = 0;
+	unsigned n;
+	char tail[16];
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (sscanf(de->d_name, ATREST__AUDIT_PREFIX "%u%15s", &n, tail) == 2 &&
+			strcmp(tail, ATREST__AUDIT_SUFFIX) == 0 && n > best)
+			best = n;
+	closedir(d);
+	return best;
+}
+
+static int open_segment(atrest__audit *a, uint32_t n)
+{
+	char p[PATH_MAX];
+
+	seg_path(p, a, n);
+	if (mkdir(a->dir, 0700) != 0 && errno != EEXIST)
+		return atrest__error_os(
+			ATREST_ERROR, errno, "audit: cannot create %s", a->dir);
+	a->fd = open(p, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (a->fd < 0)
+		return atrest__error_os(ATREST_ERROR, errno, "audit: cannot open %s", p);
+	a->segno = n;
+	a->known = UINT64_MAX;
+	return 0;
+}
+
+static void close_segment(atrest__audit *a)
+{
+	if (a->fd >= 0) {
+		if (a->dirty)
+			fdatasync(a->fd);
+		close(a->fd);
+	}
+	a->fd = -1;
+	a->dirty = 0;
+}
+
+/* What the last complete line of a tail says. */
+typedef struct tail_info {
+	uint64_t seq;
+	uint8_t hash[32];
+	int head, sealed;
+} tail_info;
+
+static int parse_last(tail_info *t, const char *line, size_t n)
+{
+	json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, NULL);
+	json_t *seq = json_object_get(j, "seq"), *op = json_object_get(j, "op");
+	int ok =
+		json_is_integer(seq) && json_integer_value(seq) > 0 && json_is_string(op);
+
+	if (ok) {
+		t->seq = (uint64_t)json_integer_value(seq);
+		t->head = strcmp(json_string_value(op), "head") == 0;
+		t->sealed = t->head && json_is_true(json_object_get(j, "last"));
+		atrest__sha256(t->hash, line, n);
+	}
+	json_decref(j);
+	ENSURE(ok, ATREST_EINTEGRITY,
+		"audit: the last line of the log is not an audit line");
+	return 0;
+}
+
+/*
+ * Read the tail of fd (size bytes): the last complete line, and a torn
+ * line after it, which is cut off (and noted, to be recorded).  *empty when
+ * no complete line is left.
+ */
+static int read_tail(atrest__audit *a, int fd, uint64_t size, tail_info *t, int *empty)
+{
+	char buf[TAIL_WINDOW + 1];
+	size_t n = size < TAIL_WINDOW ? (size_t)size : TAIL_WINDOW, end, start;
+	uint64_t base = size - n;
+	ssize_t got = pread(fd, buf, n, (off_t)base);
+
+	*empty = 0;
+	if (got != (ssize_t)n)
+		return atrest__error_os(
+			ATREST_ERROR, errno, "audit: cannot read the log tail");
+	end = n;
+	while (end > 0 && buf[end - 1] != '\n')
+		end--;
+	if (end < n) { /* a torn last line: cut, and record that it was */
+		ENSURE(end > 0 || base == 0, ATREST_EINTEGRITY,
+			"audit: the log ends with an overlong line");
+		if (ftruncate(fd, (off_t)(base + end)) != 0)
+			return atrest__error_os(
+				ATREST_ERROR, errno, "audit: cannot repair the log");
+		snprintf(a->note, sizeof(a->note),
+			"cut a torn last line of %zu bytes (a writer died mid-line)",
+			n - end);
+	}
+	if (end == 0) {
+		*empty = 1;
+		return 0;
+	}
+	start = end - 1;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	ENSURE(start > 0 || base == 0, ATREST_EINTEGRITY,
+		"audit: the log ends with an overlong line");
+	return parse_last(t, buf + start, end - 1 - start);
+}
+
+/* The tail of segment n (read-only), for a new or empty segment after it. */
+static int tail_of(atrest__audit *a, uint32_t n, tail_info *t, int *empty)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	int fd, rc;
+
+	seg_path(p, a, n);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return atrest__error_os(
+			ATREST_EINTEGRITY, errno, "audit: segment %u is missing", n);
+	rc = fstat(fd, &sb) == 0 ? read_tail(a, fd, (uint64_t)sb.st_size, t, empty)
+				 : atrest__error_os(ATREST_ERROR, errno, "audit: stat");
+	close(fd);
+	return rc;
+}
+
+/* Our fd still names the segment file (not removed or replaced). */
+static int same_file(const atrest__audit *a, const struct stat *sb)
+{
+	char p[PATH_MAX];
+	struct stat now;
+
+	seg_path(p, a, a->segno);
+	return stat(p, &now) == 0 && now.st_ino == sb->st_ino && now.st_dev == sb->st_dev;
+}
+
+/* Learn the chain's tail after another writer (or nobody) wrote. */
+static int resync(atrest__audit *a, uint64_t size, int *sealed)
+{
+	tail_info t = {0};
+	int empty = 1, here;
+
+	*sealed = 0;
+	if (size > 0)
+		GUARD(read_tail(a, a->fd, size, &t, &empty));
+	here = !empty;
+	for (uint32_t n = a->segno; empty && n > 1;) /* start of a segment */
+		GUARD(tail_of(a, --n, &t, &empty));
+	if (empty) { /* a new log */
+		memset(a->last, 0, 32);
+		a->seq = 0;
+		a->unsigned_lines = 0;
+		return 0;
+	}
+	memcpy(a->last, t.hash, 32);
+	a->seq = t.seq;
+	a->unsigned_lines = !t.head;
+	*sealed = t.sealed && here;
+	return 0;
+}
+
+static void unlock_tail(atrest__audit *a)
+{
+	if (a->fd >= 0)
+		flock(a->fd, LOCK_UN);
+}
+
+/* Take the active segment's lock with our view of its tail up to date. */
+static int lock_tail(atrest__audit *a)
+{
+	struct stat sb;
+	int sealed;
+
+	for (int tries = 0; tries < 1000; tries++) {
+		if (a->fd < 0) {
+			uint32_t n = newest_segment(a->dir);
+			GUARD(open_segment(a, n ? n : 1));
+		}
+		if (flock(a->fd, LOCK_EX) != 0)
+			return atrest__error_os(ATREST_ERROR, errno, "audit: flock");
+		if (fstat(a->fd, &sb) != 0 || !same_file(a, &sb)) {
+			close_segment(a); /* rotated away or replaced: start over */
+			continue;
+		}
+		if ((uint64_t)sb.st_size == a->known)
+			return 0;
+		if (a->known != UINT64_MAX && (uint64_t)sb.st_size < a->known)
+			snprintf(a->note, sizeof(a->note),
+				"the log was shorter than this process last wrote it "
+				"(cut or replaced)");
+		GUARD(resync(a, (uint64_t)sb.st_size, &sealed));
+		fstat(a->fd, &sb);
+		a->known = (uint64_t)sb.st_size;
+		if (!sealed)
+			return 0;
+		close_segment(a); /* rotated: the next segment continues */
+		GUARD(open_segment(a, a->segno + 1));
+	}
+	return atrest__error(ATREST_ERROR, "audit: the log keeps changing under us");
+}
+
+/* One whole line to the file; a failed write is cut back (no torn line). */
+static int file_append(atrest__audit *a, const char *line, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(a->fd, line + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = errno;
+			if (ftruncate(a->fd, (off_t)a->known) != 0)
+				a->known = UINT64_MAX;
+			return atrest__error_os(
+				ATREST_ERROR, e, "audit: cannot write to %s", a->dir);
+		}
+		done += (size_t)w;
+	}
+	a->known += n;
+	a->dirty = 1;
+	return 0;
+}
+
+static int file_sync(atrest__audit *a)
+{
+	if (!a->dirty || a->fd < 0)
+		return 0;
+	a->dirty = 0;
+	if (fdatasync(a->fd) != 0)
+		return atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
+	return 0;
+}
+
+static void file_seal(atrest__audit *a)
+{
+	unlock_tail(a);
+	close_segment(a);
+}
+
+static const sink_ops FILE_SINK = {
+	lock_tail, unlock_tail, file_append, file_sync, file_seal};
+
+/* Syslog: the chain is this process's own; syslog orders and keeps it. */
+static int syslog_lock(atrest__audit *a)
+{
+	(void)a;
+	return 0;
+}
+
+static void syslog_unlock(atrest__audit *a)
+{
+	(void)a;
+}
+
+static int syslog_append(atrest__audit *a, const char *line, size_t n)
+{
+	(void)a;
+	syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)(n - 1), line);
+	return 0;
+}
+
+static const sink_ops SYSLOG_SINK = {
+	syslog_lock, syslog_unlock, syslog_append, syslog_lock, NULL};
+
+/* Append a line and advance the chain. */
+static int put_line(atrest__audit *a, const char *line, size_t n)
+{
+	ENSURE(n > 1 && line[n - 1] == '\n', ATREST_ERROR, "audit: line too long");
+	GUARD(a->sink->append(a, line, n));
+	atrest__sha256(a->last, line, n - 1);
+	a->seq++;
+	return 0;
+}
+
+static int write_head(atrest__audit *a, int last)
+{
+	lbuf b = {a->line, 0, sizeof(a->line), 0};
+
+	GUARD(head_line(&b, a, last));
+	ENSURE(!b.over, ATREST_ERROR, "audit: head line too long");
+	GUARD(put_line(a, b.p, b.len));
+	a->unsigned_lines = 0;
+	return 0;
+}
+
+/* A repair noted while reading the tail, or events lost, as a line. */
+static int write_note(atrest__audit *a)
+{
+	atrest_event ev = ATREST_EVENT_INIT;
+	lbuf b = {a->line, 0, sizeof(a->line), 0};
+	char d[260];
+
+	if (!a->note[0] && !a->lost)
+		return 0;
+	snprintf(d, sizeof(d), "%s%s%llu events could not be written before", a->note,
+		a->note[0] ? "; " : "", (unsigned long long)a->lost);
+	if (!a->lost)
+		snprintf(d, sizeof(d), "%s", a->note);
+	ev.op = ATREST_OP_RECOVERED;
+	ev.detail = d;
+	ev.principal = "atrest";
+	line_start(&b, a->seq + 1, a->last, atrest_op_name(ev.op));
+	event_fields(&b, &ev);
+	ENSURE(!b.over, ATREST_ERROR, "audit: note too long");
+	GUARD(put_line(a, b.p, b.len));
+	a->note[0] = '\0';
+	a->lost = 0;
+	a->unsigned_lines++;
+	return 0;
+}
+
+static int append_locked(atrest__audit *a, atrest_event *ev)
+{
+	lbuf b = {a->line, 0, sizeof(a->line), 0};
+
+	GUARD(write_note(a));
+	line_start(&b, a->seq + 1, a->last, atrest_op_name(ev->op));
+	event_fields(&b, ev);
+	ENSURE(!b.over, ATREST_ERROR, "audit: event too long");
+	GUARD(put_line(a, b.p, b.len));
+	ev->seq = a->seq;
+	a->unsigned_lines++;
+	/* Heads and rotation wait for the key (a handle still opening). */
+	if (a->key && a->unsigned_lines >= a->head_lines)
+		GUARD(write_head(a, 0));
+	if (a->key && a->sink->seal && a->known >= a->rotate_bytes) {
+		GUARD(write_head(a, 1)); /* sealed: the next line opens a new file */
+		a->sink->seal(a);
+	}
+	return 0;
+}
+
+int atrest__audit_append(atrest__audit *a, atrest_event *ev)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	rc = a->sink->lock(a);
+	if (rc == 0)
+		rc = append_locked(a, ev);
+	a->sink->unlock(a);
+	if (rc < 0)
+		a->lost++;
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+int atrest__audit_flush(atrest__audit *a)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->key && (a->unsigned_lines || a->note[0] || a->lost)) {
+		rc = a->sink->lock(a);
+		if (rc == 0)
+			rc = write_note(a);
+		if (rc == 0 && a->unsigned_lines)
+			rc = write_head(a, 0);
+		a->sink->unlock(a);
+	}
+	if (a->sink->sync(a) < 0 && rc == 0)
+		rc = ATREST_ERROR;
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+uint64_t atrest__audit_last_seq(atrest__audit *a)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&a->mu);
+	s = a->seq;
+	pthread_mutex_unlock(&a->mu);
+	return s;
+}
+
+int atrest__audit_new(atrest__audit **out, const atrest__audit_conf *c)
+{
+	atrest__audit *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	ENSURE(a, ATREST_ERROR, "out of memory");
+	pthread_mutex_init(&a->mu, NULL);
+	a->fd = -1;
+	a->known = UINT64_MAX;
+	a->rotate_bytes = c->rotate_bytes;
+	a->head_lines = c->head_lines ? c->head_lines : 1000;
+	a->sink = &FILE_SINK;
+	if (strcmp(c->where, "syslog") == 0) {
+		a->sink = &SYSLOG_SINK;
+		openlog("atrest", LOG_PID, LOG_AUTHPRIV);
+	} else if (snprintf(a->dir, sizeof(a->dir), "%s", c->where) >=
+		(int)sizeof(a->dir) - 64) {
+		free(a);
+		return atrest__error(ATREST_EINVAL, "audit directory path too long");
+	}
+	*out = a;
+	return 0;
+}
+
+int atrest__audit_set_key(atrest__audit *a, const uint8_t seed[32], const uint8_t sid[16])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	uint8_t pub[32];
+
+	if (!k)
+		return atrest__error_ossl(ATREST_ERROR, "audit: Ed25519 key");
+	GUARD(atrest__ed25519_public(pub, seed));
+	pthread_mutex_lock(&a->mu);
+	EVP_PKEY_free(a->key);
+	a->key = k;
+	memcpy(a->sid, sid, 16);
+	atrest__audit_key_fp(a->fp, pub);
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
+void atrest__audit_free(atrest__audit *a)
+{
+	if (!a)
+		return;
+	(void)atrest__audit_flush(a);
+	close_segment(a);
+	EVP_PKEY_free(a->key);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
