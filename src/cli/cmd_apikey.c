@@ -1,6 +1,7 @@
 /*
  * atrest apikey create|list|revoke: the server's API keys, through the key
- * file module of src/server (apikeys.c), which the server reads too.
+ * file module of src/server (apikeys.c), which the server reads too;
+ * creations and revocations go to the store's audit trail.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,6 +74,40 @@ static int parse(struct apikey_args *a, struct cli_ctx *ctx, int argc, char **ar
 	return CLI_OK;
 }
 
+/*
+ * A key created or revoked, in the store's audit trail (name: the key's id;
+ * principal: this user), when the store opens with the master key of the
+ * environment; else a note on stderr (the key file changed anyway).
+ */
+static void audit_change(
+	const struct cli_ctx *ctx, int op, const char *id, const char *tenant)
+{
+	atrest_event ev = ATREST_EVENT_INIT;
+	atrest_store_options o;
+	atrest_store *st;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.version = ATREST_STORE_OPTIONS_VERSION;
+	o.path = ctx->store;
+	rc = atrest_keyprov_from_env(&o.key, 0);
+	if (rc == 0)
+		rc = atrest_store_open(&st, &o);
+	if (rc == 0) {
+		ev.op = op;
+		ev.tenant = tenant;
+		ev.name = id;
+		rc = atrest_audit_record(st, &ev);
+		atrest_store_close(st);
+	}
+	if (rc < 0)
+		fprintf(stderr,
+			"atrest: note: API key %s is not in the store's audit trail: %s\n",
+			id,
+			rc == ATREST_ENOTFOUND ? "no master key or no store"
+					       : cli_lib_message(rc));
+}
+
 static int apikey_create(struct apikey_args *a, struct cli_ctx *ctx)
 {
 	struct srv_apikey e;
@@ -95,6 +130,7 @@ static int apikey_create(struct apikey_args *a, struct cli_ctx *ctx)
 		explicit_bzero(key, sizeof(key));
 		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
 	}
+	audit_change(ctx, ATREST_OP_APIKEY_CREATE, e.id, e.tenant);
 	if (a->json) {
 		printf("{\"id\": \"%s\", \"key\": \"%s\", \"tenant\": ", e.id, key);
 		cli_json_str(stdout, e.tenant);
@@ -162,6 +198,7 @@ static int apikey_revoke(struct apikey_args *a, struct cli_ctx *ctx, const char 
 		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
 	if (rc > 0)
 		return cli_err_msg(3, "apikey: no key with id '%s' in %s", id, a->path);
+	audit_change(ctx, ATREST_OP_APIKEY_REVOKE, id, NULL);
 	printf("revoked API key %s\n", id);
 	return CLI_OK;
 }

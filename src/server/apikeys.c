@@ -483,6 +483,23 @@ int srv_apikeys_revoke(const char *path, const char *id, char *why, size_t cap)
 	return locked_edit(path, drop_one, id, why, cap);
 }
 
+int srv_apikey_claimed_id(char out[SRV_APIKEY_ID_LEN + 1], const char *presented)
+{
+	out[0] = '\0';
+	if (strlen(presented) != SRV_APIKEY_LEN || strncmp(presented, "atr_", 4) != 0 ||
+		presented[4 + SRV_APIKEY_ID_LEN] != '_')
+		return -1;
+	for (size_t i = 0; i < SRV_APIKEY_ID_LEN; i++) {
+		char c = presented[4 + i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return -1;
+	}
+	memcpy(out, presented + 4, SRV_APIKEY_ID_LEN);
+	out[SRV_APIKEY_ID_LEN] = '\0';
+	return 0;
+}
+
 const struct srv_apikey *srv_apikeys_check(
 	const struct srv_apikeys *k, const char *presented)
 {
@@ -492,12 +509,9 @@ const struct srv_apikey *srv_apikeys_check(
 	char id[SRV_APIKEY_ID_LEN + 1];
 	size_t i;
 
-	if (strlen(presented) != SRV_APIKEY_LEN || strncmp(presented, "atr_", 4) != 0 ||
-		presented[4 + SRV_APIKEY_ID_LEN] != '_' ||
+	if (srv_apikey_claimed_id(id, presented) < 0 ||
 		unb64url32(secret, presented + 5 + SRV_APIKEY_ID_LEN) < 0)
 		return NULL;
-	memcpy(id, presented + 4, SRV_APIKEY_ID_LEN);
-	id[SRV_APIKEY_ID_LEN] = '\0';
 	for (i = 0; i < k->n; i++)
 		if (!strcmp(k->v[i].id, id))
 			hit = &k->v[i];

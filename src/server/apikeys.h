@@ -68,6 +68,12 @@ int srv_apikeys_add(
 	const char *path, const struct srv_apikey *e, char *why, size_t why_cap);
 int srv_apikeys_revoke(const char *path, const char *id, char *why, size_t why_cap);
 
+/*
+ * The id a presented key claims (not a secret: to name a revoked or
+ * unknown key in logs), when it has a key's shape; 0, or -1 (out "").
+ */
+int srv_apikey_claimed_id(char out[SRV_APIKEY_ID_LEN + 1], const char *presented);
+
 /* The entry a presented key matches (compared in constant time), or NULL. */
 const struct srv_apikey *srv_apikeys_check(
 	const struct srv_apikeys *k, const char *presented);

@@ -81,6 +81,8 @@ int srv_auth_reload(struct srv_auth *a, int force)
 		srv_event("apikeys_reload", "result=failed keys_in_use=%zu reason=\"%s\"",
 			a->keys.n, why);
 		srv_metrics_reload("apikeys", 0);
+		srv_audit(ATREST_OP_SERVER, ATREST_EINVAL, NULL, NULL, "apikeys_reload",
+			why);
 		return -1;
 	}
 	pthread_rwlock_wrlock(&a->lock);
@@ -91,6 +93,8 @@ int srv_auth_reload(struct srv_auth *a, int force)
 	srv_apikeys_free(&old);
 	srv_event("apikeys_reload", "result=ok keys=%zu file=%s", fresh.n, a->path);
 	srv_metrics_reload("apikeys", 1);
+	snprintf(why, sizeof(why), "%zu keys", fresh.n);
+	srv_audit(ATREST_OP_SERVER, 0, NULL, NULL, "apikeys_reload", why);
 	return 1;
 }
 

@@ -25,13 +25,19 @@ struct reader_body {
 	uint64_t *bytes_out;
 	void *hold; /* the request's hold, released after the reader */
 	void (*hold_release)(void *hold);
+	/* Who read: the reader's event (at close) is recorded for it, even
+	 * when the response outlives the request. */
+	struct http_principal who;
 };
 
 static void reader_body_free(void *cls)
 {
 	struct reader_body *b = cls;
+	const struct http_principal *was = srv_principal();
 
+	srv_principal_set(&b->who);
 	atrest_reader_close(b->r);
+	srv_principal_set(was);
 	if (b->hold_release)
 		b->hold_release(b->hold);
 	free(b->pre);
@@ -100,6 +106,7 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 		return;
 	}
 	b->r = r;
+	b->who = req->principal;
 	b->hold = req->hold;
 	b->hold_release = req->hold_release;
 	req->hold = NULL;

@@ -13,10 +13,12 @@
 #include "events.h"
 
 static _Thread_local const struct http_principal *principal;
+static atrest_store *audit_st;
 
 void srv_principal_set(const struct http_principal *p)
 {
 	principal = p;
+	atrest_principal_set(p && p->key_id[0] ? p->key_id : NULL);
 }
 
 const struct http_principal *srv_principal(void)
@@ -49,6 +51,33 @@ int64_t http_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void srv_audit_store(atrest_store *st)
+{
+	__atomic_store_n(&audit_st, st, __ATOMIC_RELEASE);
+}
+
+void srv_audit(int op, int outcome, const char *who, const char *tenant, const char *name,
+	const char *detail)
+{
+	atrest_store *st = __atomic_load_n(&audit_st, __ATOMIC_ACQUIRE);
+	atrest_event ev = ATREST_EVENT_INIT;
+
+	if (!st)
+		return;
+	ev.op = op;
+	ev.outcome = outcome;
+	ev.principal = who;
+	ev.tenant = tenant ? tenant : "";
+	ev.name = name;
+	ev.detail = detail;
+	if (atrest_audit_record(st, &ev) < 0) {
+		const atrest_error *e = atrest_error_last();
+
+		srv_log("event=audit_failed op=%s reason=\"%s\"", atrest_op_name(op),
+			e ? e->message : "?");
+	}
 }
 
 void srv_log(const char *fmt, ...)

@@ -215,6 +215,11 @@ int srv_metrics_add_section(srv_metrics_section fn, void *payload)
 	return 0;
 }
 
+void srv_metrics_clear_sections(void)
+{
+	nsections = 0;
+}
+
 static void header(
 	struct srv_buf *b, const char *name, const char *type, const char *help)
 {

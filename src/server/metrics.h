@@ -35,6 +35,8 @@ void srv_metrics_reload(const char *what, int ok);
  */
 typedef int (*srv_metrics_section)(struct srv_buf *b, void *payload);
 int srv_metrics_add_section(srv_metrics_section fn, void *payload);
+/* Forget every section (before what they render is freed). */
+void srv_metrics_clear_sections(void);
 
 /* Everything as Prometheus text (version 0.0.4); 0 or -1 (no memory). */
 int srv_metrics_render(struct srv_buf *out);

@@ -95,6 +95,8 @@ int rest_store(atrest_store **out, struct http_req *req)
 	rc = srv_tenants_acquire(out, &ref, r->tenants, req->principal.tenant);
 	if (rc == ATREST_ENOTFOUND) {
 		srv_event("unknown_tenant", "route=%s", req->route->label);
+		srv_audit(ATREST_OP_AUTH, ATREST_ENOTFOUND, NULL, req->principal.tenant,
+			req->route->label, "the key's tenant is not in the store");
 		http_error(req, 403, "unknown_tenant",
 			"this key's tenant is not (or no longer) in the store");
 		return -1;
@@ -123,34 +125,53 @@ static const char *presented_key(struct http_req *req)
 	return http_header(req, "X-API-Key");
 }
 
+/*
+ * An authentication failure: counted, logged (rate limited) and audited
+ * (every one) for who (NULL: not authenticated), reason and the route.
+ */
+static void auth_failed(struct http_req *req, const char *who, const char *reason,
+	int outcome, const char *detail)
+{
+	char note[160];
+
+	srv_metrics_auth_failure(req->api->name, reason);
+	srv_event("auth_failure", "reason=%s%s%s route=%s", reason, detail ? " " : "",
+		detail ? detail : "", req->route->label);
+	snprintf(note, sizeof(note), "%s%s%s", reason, detail ? " " : "",
+		detail ? detail : "");
+	srv_audit(ATREST_OP_AUTH, outcome, who ? who : "unauthenticated",
+		who ? req->principal.tenant : NULL, req->route->label, note);
+}
+
 static int authenticate(struct http_req *req, int need)
 {
 	static const struct http_header_kv challenge = {
 		MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"atrest\""};
 	struct srv_rest *r = req->api->ctx;
 	const char *key = presented_key(req);
+	char detail[96];
 
 	if (!key || !*key) {
-		srv_metrics_auth_failure("rest", "missing");
-		srv_event("auth_failure", "reason=missing route=%s", req->route->label);
+		auth_failed(req, NULL, "missing", ATREST_EKEY, NULL);
 		http_error_with(req, 401, "unauthorized", &challenge, 1,
 			"an API key is needed: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
 		return -1;
 	}
 	if (srv_auth_check(r->auth, key, &req->principal) < 0) {
-		srv_metrics_auth_failure("rest", "unknown_key");
-		srv_event(
-			"auth_failure", "reason=unknown_key route=%s", req->route->label);
+		char id[SRV_APIKEY_ID_LEN + 1];
+
+		snprintf(detail, sizeof(detail), "claimed_id=%s",
+			srv_apikey_claimed_id(id, key) == 0 ? id : "none");
+		auth_failed(req, NULL, "unknown_key", ATREST_EKEY, detail);
 		http_error_with(req, 401, "unauthorized", &challenge, 1,
 			"the API key is not valid (unknown or revoked)");
 		return -1;
 	}
 	if (req->principal.role < need) {
 		srv_principal_set(&req->principal);
-		srv_metrics_auth_failure("rest", "role");
-		srv_event("auth_failure", "reason=role role=%s needs=%s route=%s",
-			srv_role_name(req->principal.role), srv_role_name(need),
-			req->route->label);
+		snprintf(detail, sizeof(detail), "role=%s needs=%s",
+			srv_role_name(req->principal.role), srv_role_name(need));
+		auth_failed(req, req->principal.key_id, "role", ATREST_EINVAL, detail);
 		http_error(req, 403, "forbidden",
 			"this key's role (%s) may not do this; %s needed",
 			srv_role_name(req->principal.role), srv_role_name(need));
@@ -181,22 +202,36 @@ static int state_writable(const char *state_dir)
 	return ok;
 }
 
-/* Seal and open a record with the active data key: the key is usable. */
-static int key_usable(atrest_store *st)
+/*
+ * Seal and open a record with the default tenant's active data key: the key
+ * is usable.  One recorder for the server's life (under readyz's mutex), so
+ * probes add no audit line (a recorder records once per data key).
+ */
+static int key_usable(struct srv_rest *r)
 {
-	atrest_recorder *rec;
 	uint8_t sealed[64 + ATREST_RECORD_OVERHEAD], out[64];
 	size_t n, m;
 	int rc;
 
-	rc = atrest_recorder_open(&rec, st, "atrest-server-readyz");
-	if (rc < 0)
-		return rc;
-	rc = atrest_record_seal(rec, sealed, sizeof(sealed), &n, "ready", 5, NULL, 0);
+	if (!r->ready_rec) {
+		rc = atrest_recorder_open(&r->ready_rec, srv_tenants_root(r->tenants),
+			"atrest-server-readyz");
+		if (rc < 0)
+			return rc;
+	}
+	rc = atrest_record_seal(
+		r->ready_rec, sealed, sizeof(sealed), &n, "ready", 5, NULL, 0);
 	if (rc == 0)
-		rc = atrest_record_open(rec, out, sizeof(out), &m, sealed, n, NULL, 0);
-	atrest_recorder_close(rec);
+		rc = atrest_record_open(
+			r->ready_rec, out, sizeof(out), &m, sealed, n, NULL, 0);
 	return rc;
+}
+
+void srv_rest_cleanup(struct srv_rest *r)
+{
+	if (r->ready_rec)
+		atrest_recorder_close(r->ready_rec);
+	r->ready_rec = NULL;
 }
 
 /* The answer of the last check, kept a second so probes cost little. */
@@ -212,7 +247,7 @@ static void readyz(struct http_req *req)
 	pthread_mutex_lock(&mu);
 	if (!checked || now - checked > 1000000000LL) {
 		why[0] = '\0';
-		if ((rc = key_usable(srv_tenants_root(r->tenants))) < 0)
+		if ((rc = key_usable(r)) < 0)
 			snprintf(why, sizeof(why), "master key not usable: %s",
 				atrest_strerror(rc));
 		else if (!state_writable(r->state_dir))

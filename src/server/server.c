@@ -59,7 +59,8 @@ struct server {
 	struct srv_tenants *tenants;
 	struct srv_auth *auth;
 	struct srv_tls *tls;
-	char lib_state[4096]; /* the library's state: generation floors */
+	char lib_state[4096]; /* DIR/.atrest: API keys, generation floors */
+	char audit[4200];     /* the audit trail of a store that is not local */
 	struct srv_rest rest;
 	struct http_api api;
 	struct http_listener *listener;
@@ -90,10 +91,38 @@ static int state_subdir(char *out, size_t cap, const char *state_dir)
 	return mkdir(out, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/*
+ * The audit trail of a store that is not a local directory (an object
+ * store has no append) goes to the state directory, unless ATREST_AUDIT
+ * says where; a local store keeps its own, shared with every process.
+ */
+static const char *audit_dir(struct server *s)
+{
+	const char *loc = s->cfg->store, *env = getenv("ATREST_AUDIT");
+
+	if ((env && *env) || !strstr(loc, "://") || !strncmp(loc, "file://", 7))
+		return NULL;
+	snprintf(s->audit, sizeof(s->audit), "%s/audit", s->lib_state);
+	return s->audit;
+}
+
+/* The library's metrics, after the server's own in /metrics. */
+static int library_metrics(struct srv_buf *b, void *payload)
+{
+	char *text;
+	size_t len;
+
+	if (srv_tenants_metrics(&text, &len, payload) < 0)
+		return -1;
+	srv_buf_printf(b, "%s", text);
+	atrest_free(text);
+	return b->oom ? -1 : 0;
+}
+
 static int open_store(struct server *s)
 {
-	struct srv_store_config sc = {
-		s->cfg->store, s->lib_state, s->cfg->threads, 0, s->cfg->allow_plaintext};
+	struct srv_store_config sc = {s->cfg->store, s->lib_state, audit_dir(s),
+		s->cfg->threads, 0, s->cfg->allow_plaintext};
 	int rc = srv_tenants_new(&s->tenants, &sc);
 
 	if (rc < 0) {
@@ -106,6 +135,8 @@ static int open_store(struct server *s)
 					  : "");
 		return key_status(rc);
 	}
+	srv_audit_store(srv_tenants_root(s->tenants));
+	srv_metrics_add_section(library_metrics, s->tenants);
 	return 0;
 }
 
@@ -132,9 +163,12 @@ static void startup_line(struct server *s)
 	snprintf(url, sizeof(url), strchr(addr, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
 		s->tls ? "https" : "http", addr, http_listener_port(s->listener));
 	srv_log("encryption at rest on: cipher %s, master key %s %s; store %s "
-		"(%u tenant%s besides the default)%s; %zu API keys; listening on %s",
+		"(%u tenant%s besides the default)%s; audit %s; %zu API keys; "
+		"listening on %s",
 		atrest_cipher_name(set.cipher), kind, id, s->cfg->store, tenants,
-		tenants == 1 ? "" : "s", state, srv_auth_count(s->auth), url);
+		tenants == 1 ? "" : "s", state, atrest_audit_location(st),
+		srv_auth_count(s->auth), url);
+	srv_audit(ATREST_OP_SERVER, 0, NULL, NULL, "start", url);
 }
 
 static int start(struct server *s)
@@ -179,6 +213,8 @@ static void reload(struct server *s)
 
 		srv_event("tls_reload", "result=%s",
 			ok ? "ok" : "failed (old certificate kept)");
+		srv_audit(ATREST_OP_SERVER, ok ? 0 : ATREST_EINVAL, NULL, NULL,
+			"tls_reload", ok ? NULL : "old certificate kept");
 	}
 }
 
@@ -224,9 +260,15 @@ static int serve(struct server *s, const sigset_t *set)
 	}
 }
 
-static void stop(struct server *s)
+static void stop(struct server *s, int rc)
 {
 	http_listener_stop(s->listener);
+	srv_rest_cleanup(&s->rest);
+	if (s->listener)
+		srv_audit(ATREST_OP_SERVER, rc == 0 ? 0 : ATREST_ERROR, NULL, NULL,
+			"stop", NULL);
+	srv_audit_store(NULL);
+	srv_metrics_clear_sections();
 	srv_tenants_free(s->tenants);
 	srv_auth_free(s->auth);
 	srv_tls_free(s->tls);
@@ -270,7 +312,7 @@ int srv_run(const struct srv_config *cfg)
 	rc = start(&s);
 	if (rc == 0)
 		rc = serve(&s, &set);
-	stop(&s);
+	stop(&s, rc);
 	if (rc == 0)
 		srv_log("stopped");
 	return rc;

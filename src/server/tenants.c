@@ -27,7 +27,7 @@ struct srv_tenant {
 
 struct srv_tenants {
 	struct srv_store_config cfg;
-	char *path, *state_dir;
+	char *path, *state_dir, *audit;
 	atrest_pool *pool;
 	pthread_mutex_t mu;
 	struct srv_tenant **v;
@@ -63,6 +63,7 @@ static int open_handle(atrest_store **out, struct srv_tenants *t, const char *te
 	o.allow_plaintext = t->cfg.allow_plaintext;
 	o.pool = t->pool;
 	o.state_dir = t->state_dir;
+	o.audit = t->audit;
 	return atrest_store_open(out, &o);
 }
 
@@ -144,7 +145,10 @@ int srv_tenants_new(struct srv_tenants **out, const struct srv_store_config *cfg
 	t->cfg = *cfg;
 	t->path = strdup(cfg->path);
 	t->state_dir = cfg->state_dir ? strdup(cfg->state_dir) : NULL;
-	rc = !t->path || (cfg->state_dir && !t->state_dir) ? ATREST_ERROR : 0;
+	t->audit = cfg->audit ? strdup(cfg->audit) : NULL;
+	rc = !t->path || (cfg->state_dir && !t->state_dir) || (cfg->audit && !t->audit)
+		? ATREST_ERROR
+		: 0;
 	if (rc == 0)
 		rc = atrest_pool_new(&t->pool, cfg->threads);
 	if (rc == 0)
@@ -336,6 +340,26 @@ void srv_tenants_release_all(struct srv_tenant **refs, size_t n)
 	free(refs);
 }
 
+int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t)
+{
+	struct srv_tenant **refs;
+	atrest_store **v;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (srv_tenants_all(&refs, &n, t) < 0)
+		return ATREST_ERROR;
+	v = malloc((n ? n : 1) * sizeof(*v));
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = refs[i]->st;
+	rc = v ? atrest_metrics_write_many(out, len, v, n) : ATREST_ERROR;
+	free(v);
+	srv_tenants_release_all(refs, n);
+	return rc;
+}
+
 void srv_tenants_free(struct srv_tenants *t)
 {
 	if (!t)
@@ -347,5 +371,6 @@ void srv_tenants_free(struct srv_tenants *t)
 	free(t->v);
 	free(t->path);
 	free(t->state_dir);
+	free(t->audit);
 	free(t);
 }

@@ -18,6 +18,7 @@ struct srv_tenant; /* a counted reference to one tenant's handle */
 struct srv_store_config {
 	const char *path;      /* the store's location */
 	const char *state_dir; /* atrest_store_options.state_dir */
+	const char *audit;     /* atrest_store_options.audit (NULL: default) */
 	unsigned int threads;  /* of the pool every handle shares (0: CPUs) */
 	unsigned int flags;    /* ATREST_STORE_* */
 	int allow_plaintext;
@@ -56,6 +57,12 @@ const char *srv_tenant_name(const struct srv_tenant *ref);
  */
 int srv_tenants_all(struct srv_tenant ***out, size_t *n, struct srv_tenants *t);
 void srv_tenants_release_all(struct srv_tenant **refs, size_t n);
+
+/*
+ * The library's metrics of every open handle as one Prometheus exposition
+ * (each sample labelled with its tenant); free *out with atrest_free.
+ */
+int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t);
 
 /* Close every handle and the pool; no request may be in flight. */
 void srv_tenants_free(struct srv_tenants *t);
