@@ -106,15 +106,22 @@ static const char *audit_dir(struct server *s)
 	return s->audit;
 }
 
-/* The library's metrics, after the server's own in /metrics. */
+/*
+ * The library's metrics, after the server's own in /metrics: of every
+ * tenant for a key of the default tenant (the operator's), of its own
+ * tenant alone for any other key, so no tenant learns of another.
+ */
 static int library_metrics(struct srv_buf *b, void *payload)
 {
+	const struct http_principal *p = srv_principal();
 	char *text;
 	size_t len;
 
-	if (srv_tenants_metrics(&text, &len, payload) < 0)
+	if (srv_tenants_metrics(
+		    &text, &len, payload, p && p->tenant[0] ? p->tenant : NULL) < 0)
 		return -1;
-	srv_buf_printf(b, "%s", text);
+	if (text)
+		srv_buf_printf(b, "%s", text);
 	atrest_free(text);
 	return b->oom ? -1 : 0;
 }

@@ -340,11 +340,11 @@ void srv_tenants_release_all(struct srv_tenant **refs, size_t n)
 	free(refs);
 }
 
-int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t)
+int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t, const char *only)
 {
 	struct srv_tenant **refs;
 	atrest_store **v;
-	size_t n;
+	size_t n, m = 0;
 	int rc;
 
 	*out = NULL;
@@ -353,8 +353,9 @@ int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t)
 		return ATREST_ERROR;
 	v = malloc((n ? n : 1) * sizeof(*v));
 	for (size_t i = 0; v && i < n; i++)
-		v[i] = refs[i]->st;
-	rc = v ? atrest_metrics_write_many(out, len, v, n) : ATREST_ERROR;
+		if (!only || !strcmp(only, refs[i]->name))
+			v[m++] = refs[i]->st;
+	rc = !v ? ATREST_ERROR : m ? atrest_metrics_write_many(out, len, v, m) : 0;
 	free(v);
 	srv_tenants_release_all(refs, n);
 	return rc;

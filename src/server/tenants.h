@@ -59,10 +59,11 @@ int srv_tenants_all(struct srv_tenant ***out, size_t *n, struct srv_tenants *t);
 void srv_tenants_release_all(struct srv_tenant **refs, size_t n);
 
 /*
- * The library's metrics of every open handle as one Prometheus exposition
- * (each sample labelled with its tenant); free *out with atrest_free.
+ * The library's metrics of every open handle (only: of that tenant's
+ * alone, when open) as one Prometheus exposition, each sample labelled
+ * with its tenant; free *out with atrest_free.
  */
-int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t);
+int srv_tenants_metrics(char **out, size_t *len, struct srv_tenants *t, const char *only);
 
 /* Close every handle and the pool; no request may be in flight. */
 void srv_tenants_free(struct srv_tenants *t);
