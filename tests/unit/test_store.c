@@ -671,9 +671,11 @@ static int create_only(atrest_store *st, const char *name, const char *data)
 }
 
 /*
- * A child: open its own handle, open a create-only writer, write, wait
- * for the parent's go (every child has written), commit.  Exit 0 when it
- * created the object, 17 when it existed, 1 otherwise.
+ * A child (this program run again, "create-child DIR FD I": a fresh
+ * process, as sanitizers want threads after a fork): open its own handle,
+ * open a create-only writer, write, wait for the parent's go (every child
+ * has written), commit.  Exit 0 when it created the object, 17 when it
+ * existed, 1 otherwise.
  */
 static void create_child(const char *dir, int go, int i)
 {
@@ -739,8 +741,14 @@ static void test_create_only(void **state)
 		pid[i] = fork();
 		assert_true(pid[i] >= 0);
 		if (pid[i] == 0) {
+			char fd[16], idx[16];
+
 			close(go[1]);
-			create_child(dir, go[0], i);
+			snprintf(fd, sizeof(fd), "%d", go[0]);
+			snprintf(idx, sizeof(idx), "%d", i);
+			execl("/proc/self/exe", "test_store", "create-child", dir, fd,
+				idx, (char *)NULL);
+			_exit(1);
 		}
 	}
 	close(go[0]);
@@ -765,7 +773,7 @@ static void test_create_only(void **state)
 	th_rmrf(dir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_ciphers),
@@ -787,6 +795,8 @@ int main(void)
 
 	th_fill(KEY, 32, 1000);
 	th_fill(OTHER, 32, 1001);
+	if (argc == 5 && !strcmp(argv[1], "create-child"))
+		create_child(argv[2], atoi(argv[3]), atoi(argv[4]));
 	srand((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
