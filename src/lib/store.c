@@ -921,6 +921,20 @@ out:
 	return rc;
 }
 
+int atrest_store_cleanup(uint64_t *count, atrest_store *st, uint64_t older_than)
+{
+	uint64_t n = 0;
+	int rc;
+
+	if (count)
+		*count = 0;
+	ENSURE(st, ATREST_EINVAL, "no store");
+	rc = atrest__b_cleanup(st->b, older_than, &n);
+	if (count)
+		*count = n;
+	return rc;
+}
+
 int atrest_store_id(char out[33], atrest_store *st)
 {
 	GUARD(atrest__store_refresh(st, 0));
