@@ -117,7 +117,8 @@ static void *fill_main(void *arg)
 		snprintf(key, sizeof(key), "%s%05ld", f->prefix, i);
 		if (f->b->open_write(f->b, &w, key, 0, NULL) != 0 ||
 			w->write(w, key, strlen(key)) != 0 || w->commit(w) != 0) {
-			fprintf(stderr, "fill %s: %s\n", key, atrest_error_last()->message);
+			fprintf(stderr, "fill %s: %s\n", key,
+				atrest_error_last()->message);
 			atomic_store(&f->failed, 1);
 			return NULL;
 		}
@@ -256,8 +257,8 @@ static int keep_last(const atrest_list_entry *e, void *p)
 	return 0;
 }
 
-static int race_round(atrest_store *st, long i, const char *tag, const char *other,
-	FILE *out)
+static int race_round(
+	atrest_store *st, long i, const char *tag, const char *other, FILE *out)
 {
 	char name[256], prefix[256];
 	size_t n;
@@ -273,11 +274,15 @@ static int race_round(atrest_store *st, long i, const char *tag, const char *oth
 	rc = atrest_put(st, name, p, n, NULL);
 	free(p);
 	if (rc != 0)
-		return fprintf(stderr, "put %s: %s\n", name, atrest_error_last()->message), 1;
+		return fprintf(stderr, "put %s: %s\n", name,
+			       atrest_error_last()->message),
+		       1;
 	fprintf(out, "obj %s\n", name);
 	if (i % 4 == 0) {
 		if (atrest_rotate(&id, st) != 0)
-			return fprintf(stderr, "rotate: %s\n", atrest_error_last()->message), 1;
+			return fprintf(stderr, "rotate: %s\n",
+				       atrest_error_last()->message),
+			       1;
 		fprintf(out, "key %u\n", id);
 	}
 	snprintf(prefix, sizeof(prefix), "%s/", other);
@@ -347,8 +352,8 @@ static int check_file(atrest_store *st, const struct idset *ids, const char *pat
 		} else if (!strncmp(line, "key ", 4)) {
 			uint32_t id = (uint32_t)strtoul(line + 4, NULL, 10);
 			if (has_id(ids, id) != 1) {
-				fprintf(stderr, "data key %u: %d times in the keyring\n", id,
-					has_id(ids, id));
+				fprintf(stderr, "data key %u: %d times in the keyring\n",
+					id, has_id(ids, id));
 				bad = 1;
 			}
 			(*keys)++;
@@ -373,7 +378,8 @@ static int check(int n, char **paths)
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		if (has_id(&ids, ids.v[i]) != 1) {
-			fprintf(stderr, "data key id %u is in the keyring twice\n", ids.v[i]);
+			fprintf(stderr, "data key id %u is in the keyring twice\n",
+				ids.v[i]);
 			bad = 1;
 		}
 	for (int i = 0; i < n; i++)
@@ -388,8 +394,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "suite")) {
 		struct suite_ctx c = {.base = argv[2]};
-		backend_factory f = {"s3 (real server)", suite_create, suite_open,
-			suite_destroy, &c};
+		backend_factory f = {
+			"s3 (real server)", suite_create, suite_open, suite_destroy, &c};
 		return backend_suite_run(&f) ? 1 : 0;
 	}
 	if (argc == 6 && !strcmp(argv[1], "fill"))
@@ -402,8 +408,9 @@ int main(int argc, char **argv)
 		return race(atol(argv[2]), argv[3], argv[4], argv[5]);
 	if (argc >= 3 && !strcmp(argv[1], "check"))
 		return check(argc - 2, argv + 2);
-	fprintf(stderr, "usage: s3_tool suite BASE | fill LOC PREFIX N THREADS | "
-			"count LOC PREFIX | cleanup SECONDS | race SECS TAG OTHER OUT | "
-			"check OUT...\n");
+	fprintf(stderr,
+		"usage: s3_tool suite BASE | fill LOC PREFIX N THREADS | "
+		"count LOC PREFIX | cleanup SECONDS | race SECS TAG OTHER OUT | "
+		"check OUT...\n");
 	return 2;
 }

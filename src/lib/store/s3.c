@@ -35,10 +35,11 @@
 /* Length of the UTF-8 sequence at p (0: invalid). */
 static size_t utf8_len(const unsigned char *p)
 {
-	size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-		: p[0] >= 0xe0 && p[0] < 0xf0			   ? 3
-		: p[0] >= 0xf0 && p[0] < 0xf5			   ? 4
-								   : 0;
+	size_t n = p[0] < 0x80                ? 1
+		: p[0] >= 0xc2 && p[0] < 0xe0 ? 2
+		: p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+		: p[0] >= 0xf0 && p[0] < 0xf5 ? 4
+					      : 0;
 
 	for (size_t i = 1; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
@@ -163,8 +164,8 @@ long atrest__s3_time_for(const atrest__s3 *s, uint64_t n)
 struct signer {
 	atrest__s3 *s;
 	atrest__s3_req *r;
-	const char *path;  /* as on the wire */
-	const char *hash;  /* x-amz-content-sha256 */
+	const char *path; /* as on the wire */
+	const char *hash; /* x-amz-content-sha256 */
 	const atrest__aws_keys *keys;
 };
 
@@ -200,8 +201,8 @@ static int sign(atrest__http_req *req, void *arg)
 }
 
 /* The URL of r into b, and where its path starts. */
-static void url_of(atrest__buf *b, size_t *path_at, const atrest__s3 *s,
-	const atrest__s3_req *r)
+static void url_of(
+	atrest__buf *b, size_t *path_at, const atrest__s3 *s, const atrest__s3_req *r)
 {
 	atrest__buf_puts(b, s->base);
 	*path_at = s->base_path;
@@ -305,6 +306,8 @@ int atrest__s3_call(atrest__s3 *s, atrest__s3_req *r, atrest__http_resp *resp,
 		if (rc < 0 || !expired(resp) || r->read)
 			break;
 	}
+	if (rc < 0) /* nothing for the caller to free */
+		atrest__http_resp_free(resp);
 	return rc;
 }
 
@@ -344,11 +347,11 @@ static void code_from_status(atrest__http_resp *resp, const atrest__s3_req *r)
 	if (*resp->code)
 		return;
 	snprintf(resp->code, sizeof(resp->code), "%s",
-		resp->status == 404	? (r->key ? "NoSuchKey" : "NoSuchBucket")
-		: resp->status == 403 ? "AccessDenied"
-		: resp->status == 412 ? "PreconditionFailed"
-		: resp->status == 301 ? "PermanentRedirect"
-				      : "");
+		resp->status == 404           ? (r->key ? "NoSuchKey" : "NoSuchBucket")
+			: resp->status == 403 ? "AccessDenied"
+			: resp->status == 412 ? "PreconditionFailed"
+			: resp->status == 301 ? "PermanentRedirect"
+					      : "");
 }
 
 int atrest__s3_fail(atrest__s3 *s, const atrest__s3_req *r, const atrest__http_resp *resp,
@@ -369,8 +372,9 @@ int atrest__s3_fail(atrest__s3 *s, const atrest__s3_req *r, const atrest__http_r
 			s3_errors[i].rc == ATREST_EUNAVAILABLE && keys_source
 				? "; credentials from "
 				: "",
-			s3_errors[i].rc == ATREST_EUNAVAILABLE && keys_source ? keys_source
-									 : "");
+			s3_errors[i].rc == ATREST_EUNAVAILABLE && keys_source
+				? keys_source
+				: "");
 		return atrest__http_fail(s->http, &req, &c, s3_errors[i].rc,
 			*fix ? fix + (fix[0] == ';' ? 2 : 0) : NULL);
 	}
@@ -620,8 +624,8 @@ static int delete_batch(atrest__s3 *s, const char *const *keys, size_t n)
 		GUARD_OUT(atrest__s3_fail(s, &r, &resp, src));
 	GUARD_OUT(atrest__s3_parse_delete(&errors, ekey, sizeof(ekey), code, sizeof(code),
 		resp.body.data, resp.body.len));
-	ENSURE_OUT(errors == 0, strcmp(code, "AccessDenied") == 0 ? ATREST_EUNAVAILABLE
-								  : ATREST_ERROR,
+	ENSURE_OUT(errors == 0,
+		strcmp(code, "AccessDenied") == 0 ? ATREST_EUNAVAILABLE : ATREST_ERROR,
 		"S3 DeleteObjects s3://%s/%s: %zu of %zu keys not removed (%s: %s)",
 		s->bucket, s->prefix, errors, n, ekey, code);
 out:
@@ -637,7 +641,8 @@ static int s3_remove_many(atrest_backend *b, const char *const *keys, size_t n)
 	for (size_t i = 0; i < n; i++)
 		GUARD(atrest__s3_check_key(s, keys[i]));
 	for (size_t i = 0; i < n; i += DELETE_BATCH)
-		GUARD(delete_batch(s, keys + i, n - i < DELETE_BATCH ? n - i : DELETE_BATCH));
+		GUARD(delete_batch(
+			s, keys + i, n - i < DELETE_BATCH ? n - i : DELETE_BATCH));
 	return 0;
 }
 
@@ -703,7 +708,8 @@ out:
 int atrest__s3_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count)
 {
 	atrest__s3 *s = (atrest__s3 *)b;
-	int64_t cut = (int64_t)time(NULL) - (int64_t)(older_than < INT32_MAX ? older_than : INT32_MAX);
+	int64_t cut = (int64_t)time(NULL) -
+		(int64_t)(older_than < INT32_MAX ? older_than : INT32_MAX);
 	char *key = NULL, *id = NULL;
 	int rc = 0, more = 1;
 
@@ -847,8 +853,8 @@ struct loc {
 
 static int bad_loc(const char *why)
 {
-	return atrest__error(ATREST_EINVAL, "S3 store location: %s (s3://BUCKET/PREFIX?...)",
-		why);
+	return atrest__error(
+		ATREST_EINVAL, "S3 store location: %s (s3://BUCKET/PREFIX?...)", why);
 }
 
 /* %XX-decode n bytes of s into out (cap bytes); -1 when it does not fit. */
@@ -870,7 +876,8 @@ static int pct_decode(char *out, size_t cap, const char *s, size_t n)
 }
 
 /* "8M", "5242880", "64k", "1g"; 0 or -1. */
-static int parse_scaled(uint64_t *out, const char *v, const char *units, const uint64_t *mult)
+static int parse_scaled(
+	uint64_t *out, const char *v, const char *units, const uint64_t *mult)
 {
 	char *end;
 	unsigned long long n;
@@ -897,16 +904,19 @@ static int set_param(atrest__s3 *s, struct loc *l, const char *name, const char 
 	uint64_t n;
 
 	if (!strcmp(name, "endpoint"))
-		ENSURE(strlen(v) < sizeof(l->endpoint), ATREST_EINVAL, "S3: endpoint too long");
+		ENSURE(strlen(v) < sizeof(l->endpoint), ATREST_EINVAL,
+			"S3: endpoint too long");
 	if (!strcmp(name, "endpoint"))
 		strcpy(l->endpoint, v);
 	else if (!strcmp(name, "region") && strlen(v) < sizeof(l->region) && *v)
 		strcpy(l->region, v);
 	else if (!strcmp(name, "profile") && strlen(v) < sizeof(l->profile) && *v)
 		strcpy(l->profile, v);
-	else if (!strcmp(name, "path-style") && (!strcmp(v, "true") || !strcmp(v, "false")))
+	else if (!strcmp(name, "path-style") &&
+		(!strcmp(v, "true") || !strcmp(v, "false")))
 		l->path_style = !strcmp(v, "true");
-	else if (!strcmp(name, "allow-http") && (!strcmp(v, "true") || !strcmp(v, "false")))
+	else if (!strcmp(name, "allow-http") &&
+		(!strcmp(v, "true") || !strcmp(v, "false")))
 		l->allow_http = !strcmp(v, "true");
 	else if (!strcmp(name, "part-size") && parse_scaled(&n, v, "bkmg", bytes) == 0 &&
 		n >= ATREST__S3_PART_MIN && n <= (1u << 30))
@@ -939,9 +949,10 @@ static int parse_params(atrest__s3 *s, struct loc *l, const char *q)
 				"S3 store location: parameters are name=value");
 			memcpy(name, q, nl);
 			name[nl] = '\0';
-			ENSURE(pct_decode(value, sizeof(value), q + nl + 1, len - nl - 1) == 0,
-				ATREST_EINVAL, "S3 store location: parameter %s is too long",
-				name);
+			ENSURE(pct_decode(value, sizeof(value), q + nl + 1,
+				       len - nl - 1) == 0,
+				ATREST_EINVAL,
+				"S3 store location: parameter %s is too long", name);
 			GUARD(set_param(s, l, name, value));
 		}
 		q += len + (q[len] == '&');
@@ -1001,7 +1012,8 @@ static int dns_bucket(const char *b, int https)
 {
 	size_t n = strlen(b);
 
-	if (b[0] == '-' || b[n - 1] == '-' || (https && strchr(b, '.')) || strstr(b, ".."))
+	if (b[0] == '-' || b[n - 1] == '-' || (https && strchr(b, '.')) ||
+		strstr(b, ".."))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!(islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) ||
@@ -1026,8 +1038,9 @@ static int set_endpoint(atrest__s3 *s, const struct loc *l)
 	hn = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#@");
 	ENSURE(hn > 0 && h + hn <= ep + n, ATREST_EINVAL, "S3 endpoint has no host");
 	pn = (size_t)(ep + n - (h + hn));
-	ENSURE(pn == 0 || (h[hn] == ':' && pn >= 2 && pn <= 6 &&
-				   strspn(h + hn + 1, "0123456789") == pn - 1),
+	ENSURE(pn == 0 ||
+			(h[hn] == ':' && pn >= 2 && pn <= 6 &&
+				strspn(h + hn + 1, "0123456789") == pn - 1),
 		ATREST_EINVAL,
 		"S3 endpoint must be a base URL like https://HOST[:PORT] (no path)");
 	for (size_t i = 0; i < hn; i++)
@@ -1038,9 +1051,10 @@ static int set_endpoint(atrest__s3 *s, const struct loc *l)
 		snprintf(port, sizeof(port), "%.*s", (int)pn, h + hn);
 	s->plain_http = !https;
 	if (!https && !l->allow_http && !atrest__http_is_loopback(ep))
-		return bad_loc("a plain http:// endpoint other than loopback needs "
-			       "?allow-http=true (names, sizes and session tokens travel in "
-			       "clear)");
+		return bad_loc(
+			"a plain http:// endpoint other than loopback needs "
+			"?allow-http=true (names, sizes and session tokens travel in "
+			"clear)");
 	if (l->path_style == 1 || (l->path_style == -1 && host_is_ip(h, hn)) ||
 		!dns_bucket(s->bucket, https)) {
 		snprintf(s->host, sizeof(s->host), "%.*s%s", (int)hn, h, port);
@@ -1048,7 +1062,8 @@ static int set_endpoint(atrest__s3 *s, const struct loc *l)
 			s->host, s->bucket);
 		s->base_path = strlen(s->base) - strlen(s->bucket) - 1;
 	} else {
-		snprintf(s->host, sizeof(s->host), "%s.%.*s%s", s->bucket, (int)hn, h, port);
+		snprintf(s->host, sizeof(s->host), "%s.%.*s%s", s->bucket, (int)hn, h,
+			port);
 		snprintf(s->base, sizeof(s->base), "%s://%s", https ? "https" : "http",
 			s->host);
 		s->base_path = strlen(s->base);
@@ -1068,20 +1083,22 @@ static int s3_configure(atrest__s3 *s, const char *location)
 	s->uploads = UPLOADS_DEFAULT;
 	s->abort_after = ABORT_AFTER_DEFAULT;
 	s->timeout_ms = t && atoi(t) > 0 && atoi(t) <= 86400 ? atoi(t) * 1000L
-							       : TIMEOUT_DEFAULT_MS;
+							     : TIMEOUT_DEFAULT_MS;
 	GUARD(parse_bucket_prefix(s, p, n));
 	GUARD(parse_params(s, &l, p[n] == '?' ? p + n + 1 : NULL));
 	if (*l.region)
 		snprintf(s->region, sizeof(s->region), "%s", l.region);
-	else if (atrest__aws_region(s->region, sizeof(s->region), *l.profile ? l.profile : NULL) < 0)
+	else if (atrest__aws_region(
+			 s->region, sizeof(s->region), *l.profile ? l.profile : NULL) < 0)
 		strcpy(s->region, "us-east-1");
 	atrest_error_clear();
 	if (!*l.endpoint) {
-		GUARD(rc = atrest__aws_endpoint(
-			      l.endpoint, sizeof(l.endpoint), "S3", *l.profile ? l.profile : NULL));
+		GUARD(rc = atrest__aws_endpoint(l.endpoint, sizeof(l.endpoint), "S3",
+			      *l.profile ? l.profile : NULL));
 		if (rc == 0)
-			snprintf(l.endpoint, sizeof(l.endpoint), "https://s3.%s.amazonaws.com%s",
-				s->region, strncmp(s->region, "cn-", 3) == 0 ? ".cn" : "");
+			snprintf(l.endpoint, sizeof(l.endpoint),
+				"https://s3.%s.amazonaws.com%s", s->region,
+				strncmp(s->region, "cn-", 3) == 0 ? ".cn" : "");
 	}
 	GUARD(set_endpoint(s, &l));
 	snprintf(s->location, sizeof(s->location), "s3://%s/%s", s->bucket, s->prefix);

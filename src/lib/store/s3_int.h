@@ -33,17 +33,17 @@ typedef struct atrest__s3 {
 	char prefix[ATREST__S3_KEY_MAX + 1]; /* "" or "a/b/" */
 	size_t prefix_len;
 	char region[64];
-	char base[600]; /* scheme://host[:port][/bucket]: the start of every URL */
-	char host[300]; /* the Host header (signed) */
+	char base[600];   /* scheme://host[:port][/bucket]: the start of every URL */
+	char host[300];   /* the Host header (signed) */
 	size_t base_path; /* where the path starts in base ("" or "/bucket") */
 	int plain_http;
 	char location[ATREST__S3_KEY_MAX + 80]; /* "s3://bucket/prefix", for messages */
-	size_t part_size;    /* bytes of a multipart part (the first thousand) */
+	size_t part_size;     /* bytes of a multipart part (the first thousand) */
 	unsigned int uploads; /* parts uploaded at once by one writer */
-	long timeout_ms;     /* a small request, retries included */
+	long timeout_ms;      /* a small request, retries included */
 	uint64_t abort_after; /* seconds after which open aborts an upload (0: never) */
-	int if_match_bare;   /* (atomic) the server wants If-Match without quotes */
-	pthread_mutex_t mu;  /* guards the sweep below */
+	int if_match_bare;    /* (atomic) the server wants If-Match without quotes */
+	pthread_mutex_t mu;   /* guards the sweep below */
 	pthread_t sweeper;
 	int sweeping; /* a sweeper thread was started (joined by free) */
 } atrest__s3;
@@ -71,7 +71,7 @@ typedef struct atrest__s3_req {
 	atrest__http_write_fn write;
 	atrest__http_rewind_fn write_rewind;
 	void *write_arg;
-	long time_ms; /* 0: the handle's timeout */
+	long time_ms;                        /* 0: the handle's timeout */
 	char what[ATREST__S3_KEY_MAX + 200]; /* filled: "PutObject s3://bucket/key" */
 } atrest__s3_req;
 
@@ -82,7 +82,7 @@ void atrest__s3_hdr(atrest__s3_req *r, const char *name, const char *value);
  * Sign and send r; resp gets the final answer whatever its status (free it
  * with atrest__http_resp_free).  Expired credentials are fetched again
  * once.  Fails only when no answer came (ATREST_EUNAVAILABLE, one line
- * naming the request).  keys_source (may be NULL) receives where the
+ * naming the request); resp is then empty.  keys_source (may be NULL) receives where the
  * credentials came from, for messages.
  */
 int atrest__s3_call(atrest__s3 *s, atrest__s3_req *r, atrest__http_resp *resp,
@@ -115,8 +115,8 @@ int atrest__s3_head(atrest__s3 *s, const char *key, char etag[ATREST__S3_ETAG_MA
 	char nonce[ATREST__S3_NONCE_LEN + 1]);
 
 /* The etag the core sees: "ETAG" or "ETAG:NONCE"; and back. */
-void atrest__s3_etag_join(char out[ATREST_BACKEND_ETAG_MAX], const char *etag,
-	const char *nonce);
+void atrest__s3_etag_join(
+	char out[ATREST_BACKEND_ETAG_MAX], const char *etag, const char *nonce);
 int atrest__s3_etag_split(char etag[ATREST__S3_ETAG_MAX],
 	char nonce[ATREST__S3_NONCE_LEN + 1], const char *joined);
 /* An ETag header value without its quotes (and W/ prefix). */
@@ -127,8 +127,8 @@ void atrest__s3_etag_clean(char out[ATREST__S3_ETAG_MAX], const char *value);
 int atrest__s3_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count);
 
 /* The writer and the reader (s3_write.c, s3_read.c). */
-int atrest__s3_open_write(atrest_backend *b, atrest_backend_writer **out,
-	const char *key, unsigned int flags, const char *etag);
+int atrest__s3_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
+	unsigned int flags, const char *etag);
 int atrest__s3_open_read(atrest_backend *b, atrest_backend_reader **out, const char *key);
 
 /* ---- XML answers (s3_xml.c): libxml2, no network, no DTD, no entities */

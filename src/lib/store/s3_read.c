@@ -60,7 +60,8 @@ static int sink_write(const void *p, size_t n, void *arg)
 {
 	struct sink *k = arg;
 
-	if (n > k->cap - k->got || (k->cancel && __atomic_load_n(k->cancel, __ATOMIC_RELAXED)))
+	if (n > k->cap - k->got ||
+		(k->cancel && __atomic_load_n(k->cancel, __ATOMIC_RELAXED)))
 		return -1;
 	memcpy(k->buf + k->got, p, n);
 	k->got += n;
@@ -76,8 +77,8 @@ static int sink_rewind(void *arg)
 static int replaced(const struct s3_reader *r)
 {
 	return atrest__error(ATREST_ECONFLICT,
-		"S3: s3://%s/%s%s was replaced or removed while being read",
-		r->s->bucket, r->s->prefix, r->key);
+		"S3: s3://%s/%s%s was replaced or removed while being read", r->s->bucket,
+		r->s->prefix, r->key);
 }
 
 /* The answer is the version opened, the bytes asked for. */
@@ -102,8 +103,8 @@ static int check_range(const struct s3_reader *r, const atrest__http_resp *resp,
 	return 0;
 }
 
-static int get_range(struct s3_reader *r, uint8_t *buf, uint64_t off, size_t len,
-	const int *cancel)
+static int get_range(
+	struct s3_reader *r, uint8_t *buf, uint64_t off, size_t len, const int *cancel)
 {
 	atrest__s3_req q = {.method = "GET", .op = "GetObject", .key = r->key};
 	struct sink k = {buf, len, 0, cancel};
@@ -121,7 +122,8 @@ static int get_range(struct s3_reader *r, uint8_t *buf, uint64_t off, size_t len
 	rc = atrest__s3_call(r->s, &q, &resp, src, sizeof(src));
 	if (rc == 0 && atrest__http_ok(&resp))
 		rc = check_range(r, &resp, off, len, k.got);
-	else if (rc == 0 && (resp.status == 404 || resp.status == 412 || resp.status == 416))
+	else if (rc == 0 &&
+		(resp.status == 404 || resp.status == 412 || resp.status == 416))
 		rc = replaced(r);
 	else if (rc == 0)
 		rc = atrest__s3_fail(r->s, &q, &resp, src);
@@ -172,7 +174,8 @@ static int chunk_start(struct s3_reader *r, struct chunk *c, uint64_t off, size_
 	c->state = C_BUSY;
 	if (pthread_create(&c->th, NULL, chunk_main, c) != 0) {
 		c->state = C_EMPTY;
-		return atrest__error(ATREST_ERROR, "S3: cannot start a read-ahead thread");
+		return atrest__error(
+			ATREST_ERROR, "S3: cannot start a read-ahead thread");
 	}
 	return 0;
 }
@@ -219,7 +222,8 @@ static int top_up(struct s3_reader *r, uint64_t pos, uint64_t need)
 		uint64_t left = want - r->win_end;
 		if (c->state != C_EMPTY)
 			continue;
-		GUARD(chunk_start(r, c, r->win_end, left < RA_CHUNK ? (size_t)left : RA_CHUNK));
+		GUARD(chunk_start(
+			r, c, r->win_end, left < RA_CHUNK ? (size_t)left : RA_CHUNK));
 		r->win_end += c->len;
 	}
 	return 0;
@@ -257,8 +261,8 @@ static int in_order(const struct s3_reader *r, uint64_t off)
 }
 
 /* One step of a read: from the head, a chunk, a new window, or a GET. */
-static int read_step(struct s3_reader *r, uint8_t *out, uint64_t off, size_t want,
-	int seq, size_t *n)
+static int read_step(
+	struct s3_reader *r, uint8_t *out, uint64_t off, size_t want, int seq, size_t *n)
 {
 	struct chunk *c;
 
@@ -297,7 +301,8 @@ static int s3r_pread(
 	if (!seq)
 		r->run_start = off;
 	while (done < len) {
-		GUARD(read_step(r, (uint8_t *)buf + done, off + done, len - done, seq, &n));
+		GUARD(read_step(
+			r, (uint8_t *)buf + done, off + done, len - done, seq, &n));
 		done += n;
 	}
 	r->last_end = off + len;
@@ -336,10 +341,11 @@ static int open_facts(struct s3_reader *r, const atrest__http_resp *resp, size_t
 		strcpy(r->nonce, nonce);
 	r->parent.mtime = when < 0 ? 0 : (int64_t)when;
 	if (resp->status == 206) {
-		ENSURE(cr && sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &t) == 3 && a == 0 &&
-				b + 1 == got && b < t,
-			ATREST_EUNAVAILABLE, "S3 GetObject s3://%s/%s%s: a bad Content-Range",
-			r->s->bucket, r->s->prefix, r->key);
+		ENSURE(cr && sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &t) == 3 &&
+				a == 0 && b + 1 == got && b < t,
+			ATREST_EUNAVAILABLE,
+			"S3 GetObject s3://%s/%s%s: a bad Content-Range", r->s->bucket,
+			r->s->prefix, r->key);
 		r->parent.size = t;
 	} else {
 		r->parent.size = got;

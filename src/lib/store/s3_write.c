@@ -20,9 +20,9 @@
 #include "s3_int.h"
 #include "sigv4.h"
 
-#define BUFS_MAX 17       /* uploads (at most 16) + the one filling */
+#define BUFS_MAX 17          /* uploads (at most 16) + the one filling */
 #define GROW_MIN (64u << 10) /* first allocation of a part buffer */
-#define CONFLICT_TRIES 5  /* 409 ConditionalRequestConflict: try again */
+#define CONFLICT_TRIES 5     /* 409 ConditionalRequestConflict: try again */
 
 enum { FREE, FILLING, QUEUED, SENDING };
 
@@ -179,12 +179,13 @@ static int lost(struct s3_writer *w)
 }
 
 /*
- * A conditional PUT.  If-Match is sent quoted, as HTTP writes an ETag; a
- * server that refuses the quoted form of the very ETag the object has
- * (Ceph RGW 16) gets it bare from then on.
+ * A conditional PUT: 0 done, 1 with an answer that is an error, or a
+ * failure.  If-Match is sent quoted, as HTTP writes an ETag; a server that
+ * refuses the quoted form of the very ETag the object has (Ceph RGW 16)
+ * gets it bare from then on.
  */
-static int put_conditional(struct s3_writer *w, atrest__http_resp *resp, char *src,
-	size_t cap)
+static int put_conditional(
+	struct s3_writer *w, atrest__http_resp *resp, char *src, size_t cap)
 {
 	int match = (w->flags & ATREST_BACKEND_IF_MATCH) != 0, rc = 0;
 	int bare = __atomic_load_n(&w->s->if_match_bare, __ATOMIC_RELAXED);
@@ -196,10 +197,12 @@ static int put_conditional(struct s3_writer *w, atrest__http_resp *resp, char *s
 		snprintf(value, sizeof(value), bare || !match ? "%s" : "\"%s\"",
 			match ? w->if_etag : "*");
 		atrest__http_resp_free(resp);
-		GUARD(put_try(w, match ? "If-Match" : "If-None-Match", value, resp, src, cap));
+		GUARD(put_try(
+			w, match ? "If-Match" : "If-None-Match", value, resp, src, cap));
 		if (atrest__http_ok(resp))
 			return 0;
-		if (resp->status == 409 && strcmp(resp->code, "ConditionalRequestConflict") == 0)
+		if (resp->status == 409 &&
+			strcmp(resp->code, "ConditionalRequestConflict") == 0)
 			continue;
 		if (resp->status != 412 && !(match && resp->status == 404))
 			return 1;
@@ -222,11 +225,14 @@ static int commit_single(struct s3_writer *w)
 	int rc;
 
 	memset(&resp, 0, sizeof(resp));
-	if (w->flags)
+	if (w->flags) {
 		rc = put_conditional(w, &resp, src, sizeof(src));
-	else
+	} else {
 		rc = put_try(w, NULL, NULL, &resp, src, sizeof(src));
-	if (rc == 1 || (rc == 0 && !atrest__http_ok(&resp))) {
+		if (rc == 0 && !atrest__http_ok(&resp))
+			rc = 1;
+	}
+	if (rc == 1) {
 		snprintf(r.what, sizeof(r.what), "PutObject s3://%s/%s%s", w->s->bucket,
 			w->s->prefix, w->key);
 		rc = atrest__s3_fail(w->s, &r, &resp, src);
@@ -312,8 +318,9 @@ static int upload_part(struct s3_writer *w, struct part *p)
 		w->etags[p->num - 1], atrest__http_hdrs_get(&resp.headers, "ETag"));
 	rc = *w->etags[p->num - 1] ? 0 : -1;
 	pthread_mutex_unlock(&w->mu);
-	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE, "S3 UploadPart s3://%s/%s%s: no ETag in the answer",
-		w->s->bucket, w->s->prefix, w->key);
+	ENSURE_OUT(rc == 0, ATREST_EUNAVAILABLE,
+		"S3 UploadPart s3://%s/%s%s: no ETag in the answer", w->s->bucket,
+		w->s->prefix, w->key);
 out:
 	atrest__http_resp_free(&resp);
 	atrest__buf_free(&q);
@@ -363,8 +370,10 @@ static void *uploader(void *arg)
 
 static int start_multipart(struct s3_writer *w)
 {
-	atrest__s3_req r = {.method = "POST", .op = "CreateMultipartUpload",
-		.key = w->key, .query = "uploads="};
+	atrest__s3_req r = {.method = "POST",
+		.op = "CreateMultipartUpload",
+		.key = w->key,
+		.query = "uploads="};
 	atrest__http_resp resp;
 	char src[96];
 	int rc;
@@ -378,7 +387,8 @@ static int start_multipart(struct s3_writer *w)
 	GUARD(rc);
 	for (unsigned int i = 0; i < w->s->uploads; i++) {
 		if (pthread_create(&w->th[i], NULL, uploader, w) != 0)
-			return atrest__error(ATREST_ERROR, "S3: cannot start an upload thread");
+			return atrest__error(
+				ATREST_ERROR, "S3: cannot start an upload thread");
 		w->nth++;
 	}
 	return 0;
@@ -515,7 +525,8 @@ static int complete_body(atrest__buf *b, const struct s3_writer *w)
 {
 	atrest__buf_puts(b, "<CompleteMultipartUpload>");
 	for (unsigned int i = 0; i < w->parts; i++)
-		atrest__buf_printf(b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+		atrest__buf_printf(b,
+			"<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
 			i + 1, w->etags[i]);
 	atrest__buf_puts(b, "</CompleteMultipartUpload>");
 	return atrest__buf_check(b);
@@ -533,13 +544,13 @@ static int complete_once(struct s3_writer *w, atrest__s3_req *r)
 			? 0
 			: atrest__s3_fail(w->s, r, &resp, src);
 	else if (rc == 0)
-		rc = atrest__s3_parse_complete(
-			code, sizeof(code), msg, sizeof(msg), resp.body.data, resp.body.len);
+		rc = atrest__s3_parse_complete(code, sizeof(code), msg, sizeof(msg),
+			resp.body.data, resp.body.len);
 	if (rc == 1 && (!strcmp(code, "InternalError") || !strcmp(code, "SlowDown")))
 		rc = 2;
 	else if (rc == 1)
 		rc = atrest__error(strcmp(code, "EntityTooSmall") ? ATREST_EUNAVAILABLE
-								 : ATREST_ERROR,
+								  : ATREST_ERROR,
 			"%s: %s%s%s", r->what, code, *msg ? ": " : "", msg);
 	atrest__http_resp_free(&resp);
 	return rc == 2 ? 1 : rc;
@@ -548,7 +559,8 @@ static int complete_once(struct s3_writer *w, atrest__s3_req *r)
 static int complete(struct s3_writer *w)
 {
 	atrest__buf q = ATREST__BUF_INIT, body = ATREST__BUF_INIT;
-	atrest__s3_req r = {.method = "POST", .op = "CompleteMultipartUpload", .key = w->key};
+	atrest__s3_req r = {
+		.method = "POST", .op = "CompleteMultipartUpload", .key = w->key};
 	int rc;
 
 	atrest__buf_puts(&q, "uploadId=");
@@ -572,7 +584,8 @@ out:
 static void abort_upload(struct s3_writer *w)
 {
 	atrest__buf q = ATREST__BUF_INIT;
-	atrest__s3_req r = {.method = "DELETE", .op = "AbortMultipartUpload", .key = w->key};
+	atrest__s3_req r = {
+		.method = "DELETE", .op = "AbortMultipartUpload", .key = w->key};
 	atrest__http_resp resp;
 	atrest__saved_error keep;
 
@@ -639,8 +652,8 @@ static void s3w_abort(atrest_backend_writer *bw)
 	writer_free(w);
 }
 
-int atrest__s3_open_write(atrest_backend *b, atrest_backend_writer **out,
-	const char *key, unsigned int flags, const char *etag)
+int atrest__s3_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
+	unsigned int flags, const char *etag)
 {
 	atrest__s3 *s = (atrest__s3 *)b;
 	struct s3_writer *w;
@@ -663,7 +676,8 @@ int atrest__s3_open_write(atrest_backend *b, atrest_backend_writer **out,
 	pthread_cond_init(&w->cv, NULL);
 	if (w->flags & ATREST_BACKEND_IF_MATCH)
 		rc = etag ? atrest__s3_etag_split(w->if_etag, w->if_nonce, etag)
-			  : atrest__error(ATREST_EINVAL, "S3: a conditional put needs an etag");
+			  : atrest__error(
+				    ATREST_EINVAL, "S3: a conditional put needs an etag");
 	if (rc == 0)
 		rc = atrest__s3_nonce(w->nonce);
 	if (rc < 0) {

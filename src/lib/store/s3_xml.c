@@ -42,7 +42,8 @@ static xmlDoc *parse(const char *xml, size_t len)
 /* Element node n is called name (namespaces ignored). */
 static int is(const xmlNode *n, const char *name)
 {
-	return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+	return n && n->type == XML_ELEMENT_NODE &&
+		strcmp((const char *)n->name, name) == 0;
 }
 
 static const xmlNode *child(const xmlNode *n, const char *name)
@@ -123,7 +124,8 @@ int atrest__s3_url_decode(char *out, size_t cap, const char *s)
 	for (; *s; s++) {
 		uint8_t c = (uint8_t)*s;
 		if (*s == '%') {
-			ENSURE(atrest__unhex_n(&c, 1, s + 1) == 0, ATREST_EINVAL,
+			ENSURE(s[1] && s[2] && atrest__unhex_n(&c, 1, s + 1) == 0,
+				ATREST_EINVAL,
 				"S3: a listed key is not valid URL encoding");
 			s += 2;
 		} else if (*s == '+') {
@@ -155,8 +157,8 @@ static char *key_text(const xmlNode *n, const char *name, int encoded)
 
 static int bad(const char *what)
 {
-	return atrest__error(ATREST_EUNAVAILABLE, "S3: the answer to %s is not the XML expected",
-		what);
+	return atrest__error(ATREST_EUNAVAILABLE,
+		"S3: the answer to %s is not the XML expected", what);
 }
 
 static int oom(void)
@@ -360,7 +362,8 @@ static void printable(char *out, size_t cap, const char *s)
 	size_t k = 0;
 
 	for (; s && *s && k + 1 < cap; s++)
-		out[k++] = (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : ' ';
+		out[k++] =
+			(unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : ' ';
 	out[k] = '\0';
 }
 
