@@ -910,7 +910,7 @@ static int read_all(atrest_reader *r, uint8_t *out, size_t room)
 	return 0;
 }
 
-int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
+static int get_once(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
@@ -939,6 +939,19 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 		*out_len = r->size;
 	}
 	atrest_reader_close(r);
+	return rc;
+}
+
+/*
+ * All or nothing, so an object replaced while being read (an object
+ * store's reader then fails with ATREST_ECONFLICT) is read again, whole.
+ */
+int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
+{
+	int rc, tries = 0;
+
+	while ((rc = get_once(out, out_len, st, name)) == ATREST_ECONFLICT && ++tries < 5)
+		;
 	return rc;
 }
 

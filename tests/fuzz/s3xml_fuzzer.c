@@ -37,7 +37,8 @@ static void answers(const char *s, size_t n)
 	if (atrest__s3_parse_upload_id(&id, s, n) == 0)
 		free(id);
 	(void)atrest__s3_parse_complete(code, sizeof(code), msg, sizeof(msg), s, n);
-	(void)atrest__s3_parse_delete(&errors, key, sizeof(key), code, sizeof(code), s, n);
+	(void)atrest__s3_parse_delete(
+		&errors, key, sizeof(key), code, sizeof(code), s, n);
 	memset(&resp, 0, sizeof(resp));
 	atrest__buf_put(&resp.body, s, n);
 	atrest__s3_parse_error(&resp);

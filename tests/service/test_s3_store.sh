@@ -3,6 +3,7 @@
 # from 0 bytes to past the multipart threshold, byte ranges that fetch only
 # the segments they need (bytes counted by a proxy), listing, removal,
 # tenants (batch deletes), what /usr/bin/aws and s3cmd see (ciphertext),
+# the documented bucket policy (a user limited to a prefix) and lifecycle rule,
 # tampering through the S3 API (exit 4), refused credentials, a missing
 # bucket, an endpoint that is down, a name that does not resolve, and one
 # that accepts connections but never answers (bounded time, one line).
@@ -153,6 +154,50 @@ check_out 'acme shredded: .* 3 objects removed'
 awscli s3 ls --recursive "s3://$BUCKET/store/.atrest/tenants/acme/" >"$T/ls" || :
 [ ! -s "$T/ls" ] || fail "left after shred: $(cat "$T/ls")"
 ok "a shredded tenant's objects and keyring are gone from the bucket"
+
+# ---- the bucket policy and lifecycle rule of docs/OPERATIONS.md, on RGW:
+# credentials limited to one prefix (S3 then answers 403 for a missing key)
+lim_ak="LIM$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)"
+lim_sk=$(openssl rand -hex 20)
+CEPH_CONF="$RGW_DIR/ceph.conf" timeout 120 radosgw-admin user create --uid="u-$lim_ak" \
+	--display-name=limited --access-key="$lim_ak" --secret-key="$lim_sk" >/dev/null ||
+	fail "radosgw-admin user create"
+cat >"$T/policy.json" <<JSON
+{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/u-$lim_ak"]},
+   "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+   "Resource": "arn:aws:s3:::$BUCKET/engine-7/*"},
+  {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/u-$lim_ak"]},
+   "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+   "Resource": "arn:aws:s3:::$BUCKET",
+   "Condition": {"StringLike": {"s3:prefix": ["engine-7/*"]}}}]}
+JSON
+awscli s3api put-bucket-policy --bucket "$BUCKET" --policy "file://$T/policy.json" ||
+	fail "put-bucket-policy"
+limited() {
+	AWS_ACCESS_KEY_ID=$lim_ak AWS_SECRET_ACCESS_KEY=$lim_sk XDG_STATE_HOME="$T/lim" \
+		ATREST_STORE="s3://$BUCKET/engine-7?part-size=5M" "$ATREST_BIN" "$@"
+}
+check_exit 0 limited put chk "$T/in.$((12 * MIB + 3))"
+check_exit 0 limited get chk -o "$T/lim.out"
+same "$T/in.$((12 * MIB + 3))" "$T/lim.out"
+check_exit 3 limited get nothere
+check_exit 0 limited rotate
+check_exit 0 limited ls
+check_exit 0 limited rm chk
+AWS_ACCESS_KEY_ID=$lim_ak AWS_SECRET_ACCESS_KEY=$lim_sk check_exit 5 atrest ls
+check_err "HTTP 403 AccessDenied"
+ok "credentials limited to their prefix by the documented policy work there only"
+cat >"$T/lc.json" <<JSON
+{"Rules": [{"ID": "atrest-aborted-uploads", "Status": "Enabled",
+  "Filter": {"Prefix": "engine-7/"},
+  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]}
+JSON
+awscli s3api put-bucket-lifecycle-configuration --bucket "$BUCKET" \
+	--lifecycle-configuration "file://$T/lc.json" || fail "put-bucket-lifecycle-configuration"
+awscli s3api get-bucket-lifecycle-configuration --bucket "$BUCKET" >"$T/lc.out"
+grep -q '"DaysAfterInitiation": 2' "$T/lc.out" || fail "lifecycle: $(cat "$T/lc.out")"
+ok "RGW keeps the documented lifecycle rule for aborted uploads"
 
 # ---- refused credentials, missing bucket: one line, the right exit status
 AWS_SECRET_ACCESS_KEY=wrong-secret-0123456789 within 30 5 atrest get big

@@ -25,6 +25,12 @@ const char *s3d_endpoint(const s3d *d);
 void s3d_page(s3d *d, int n);
 /* Refuse If-Match with a quoted ETag, as Ceph RGW 16 does. */
 void s3d_bare_if_match(s3d *d, int on);
+/* Ignore If-Match and If-None-Match, as servers without conditional
+ * writes do. */
+void s3d_ignore_conditions(s3d *d, int on);
+/* Answer 403 to a GET or HEAD of a missing key, as S3 does to credentials
+ * that may list only a prefix of the bucket. */
+void s3d_deny_missing(s3d *d, int on);
 /*
  * The next count requests of op ("PutObject", "UploadPart", "GetObject",
  * ...; "*" for any) answer status with code; with status 0 the connection
@@ -49,6 +55,7 @@ void s3d_age_uploads(s3d *d, long secs);
 void s3d_poke(s3d *d, const char *bucket, const char *key, const void *p, size_t n);
 uint8_t *s3d_peek(s3d *d, const char *bucket, const char *key, size_t *n);
 /* The last request's header name (NULL when absent; copied into out). */
-const char *s3d_last_header(s3d *d, const char *op, const char *name, char *out, size_t cap);
+const char *s3d_last_header(
+	s3d *d, const char *op, const char *name, char *out, size_t cap);
 
 #endif

@@ -5,7 +5,8 @@
  * aborted put aborts its upload; retries (5xx, SlowDown, dropped and cut
  * answers); conditional puts with RGW's bare If-Match, lost answers and
  * 409s, spooled when larger than a part; reads that fetch only what they
- * need and fail on a replaced object; listing pages around .atrest/;
+ * need and fail on a replaced object; a server that ignores conditions
+ * refused; listing pages around .atrest/;
  * batch deletes; cleanup of old uploads; errors; threads.  The same code
  * runs against Ceph RGW in tests/service/test_s3_*.sh.
  */
@@ -92,7 +93,8 @@ static int put_odd(atrest_backend *b, const char *key, const uint8_t *buf, size_
 	return w->commit(w);
 }
 
-static void expect_object(atrest_backend *b, const char *key, const uint8_t *want, size_t n)
+static void expect_object(
+	atrest_backend *b, const char *key, const uint8_t *want, size_t n)
 {
 	size_t len = 0;
 	int rc;
@@ -133,8 +135,9 @@ static void t_locations(void **state)
 {
 	static const char *bad[] = {"s3://ab", "s3://bucket/a//b", "s3://bucket/a/../b",
 		"s3://bucket/p?colour=red", "s3://bucket/p?part-size=1M",
-		"s3://bucket/p?part-size=2G", "s3://bucket/p?uploads=0", "s3://bucket/p?timeout=x",
-		"s3://bucket/p?path-style=yes", "s3://bu*ket/p", "s3://bucket/p?endpoint=ftp://x",
+		"s3://bucket/p?part-size=2G", "s3://bucket/p?uploads=0",
+		"s3://bucket/p?timeout=x", "s3://bucket/p?path-style=yes",
+		"s3://bu*ket/p", "s3://bucket/p?endpoint=ftp://x",
 		"s3://bucket/p?endpoint=https://host/path",
 		"s3://bucket/p?endpoint=http://example.com:9000"};
 	atrest_backend *b;
@@ -160,16 +163,18 @@ static void t_locations(void **state)
 	assert_string_equal(s->base, "https://s3.us-west-2.amazonaws.com/my.bucket");
 	assert_string_equal(s->prefix, "");
 	b->free(b);
-	assert_int_equal(atrest_backend_open(&b,
-				 "s3://bkt/p%20q?endpoint=https%3A%2F%2Fminio.lan%3A443%2F"),
+	assert_int_equal(
+		atrest_backend_open(
+			&b, "s3://bkt/p%20q?endpoint=https%3A%2F%2Fminio.lan%3A443%2F"),
 		0);
 	s = (atrest__s3 *)b;
 	assert_string_equal(s->base, "https://bkt.minio.lan");
 	assert_string_equal(s->prefix, "p q/");
 	b->free(b);
-	assert_int_equal(atrest_backend_open(&b,
-				 "s3://bkt/p?endpoint=http://minio.lan:9000&allow-http=true&"
-				 "path-style=true&part-size=16M&uploads=5&timeout=2m&abort-after=2d"),
+	assert_int_equal(
+		atrest_backend_open(&b,
+			"s3://bkt/p?endpoint=http://minio.lan:9000&allow-http=true&"
+			"path-style=true&part-size=16M&uploads=5&timeout=2m&abort-after=2d"),
 		0);
 	s = (atrest__s3 *)b;
 	assert_string_equal(s->base, "http://minio.lan:9000/bkt");
@@ -179,7 +184,8 @@ static void t_locations(void **state)
 	assert_int_equal(s->abort_after, 2 * 86400);
 	b->free(b);
 	/* An IP address is path-style by itself. */
-	assert_int_equal(atrest_backend_open(&b, "s3://bkt?endpoint=http://127.0.0.1:1"), 0);
+	assert_int_equal(
+		atrest_backend_open(&b, "s3://bkt?endpoint=http://127.0.0.1:1"), 0);
 	assert_string_equal(((atrest__s3 *)b)->base, "http://127.0.0.1:1/bkt");
 	b->free(b);
 	env_for(D);
@@ -326,8 +332,8 @@ static void t_conditional(void **state)
 	puts = s3d_calls(D, "PutObject");
 	assert_int_equal(bs_put(b, "c/k", "v3", 2, ATREST_BACKEND_IF_MATCH, e1), 0);
 	assert_int_equal(s3d_calls(D, "PutObject") - puts, 1);
-	assert_int_equal(bs_put(b, "c/k", "v4", 2, ATREST_BACKEND_IF_MATCH, e1),
-		ATREST_ECONFLICT);
+	assert_int_equal(
+		bs_put(b, "c/k", "v4", 2, ATREST_BACKEND_IF_MATCH, e1), ATREST_ECONFLICT);
 	s3d_bare_if_match(D, 0);
 	/* A lost answer to a put that took effect: the nonce says it was ours. */
 	s3d_drop(D, "PutObject", 1, 1);
@@ -342,17 +348,31 @@ static void t_conditional(void **state)
 	/* Larger than a part: still one conditional PUT, from a temp file. */
 	puts = s3d_calls(D, "PutObject");
 	long creates = s3d_calls(D, "CreateMultipartUpload");
-	assert_int_equal(put_odd(b, "c/big", big, 12 * MIB, ATREST_BACKEND_IF_ABSENT, NULL), 0);
+	assert_int_equal(
+		put_odd(b, "c/big", big, 12 * MIB, ATREST_BACKEND_IF_ABSENT, NULL), 0);
 	assert_int_equal(s3d_calls(D, "PutObject") - puts, 1);
 	assert_int_equal(s3d_calls(D, "CreateMultipartUpload"), creates);
 	expect_object(b, "c/big", big, 12 * MIB);
 	free(bs_get(b, "c/big", NULL, &rc, e1));
 	th_fill(big, 12 * MIB, 8);
-	assert_int_equal(put_odd(b, "c/big", big, 12 * MIB, ATREST_BACKEND_IF_MATCH, e1), 0);
+	assert_int_equal(
+		put_odd(b, "c/big", big, 12 * MIB, ATREST_BACKEND_IF_MATCH, e1), 0);
 	expect_object(b, "c/big", big, 12 * MIB);
 	assert_int_equal(put_odd(b, "c/big", big, 7 * MIB, ATREST_BACKEND_IF_MATCH, e1),
 		ATREST_ECONFLICT);
 	free(big);
+	b->free(b);
+	/* A server that ignores conditions is found out before the first. */
+	b = fresh(NULL);
+	s3d_ignore_conditions(D, 1);
+	atrest_error_clear();
+	assert_int_equal(bs_put(b, "c/k", "v", 1, ATREST_BACKEND_IF_ABSENT, NULL),
+		ATREST_EUNAVAILABLE);
+	assert_non_null(strstr(last_msg(), "ignores If-None-Match"));
+	s3d_ignore_conditions(D, 0);
+	assert_int_equal(bs_put(b, "c/k", "v", 1, ATREST_BACKEND_IF_ABSENT, NULL), 0);
+	assert_int_equal(
+		bs_put(b, "c/k", "v", 1, ATREST_BACKEND_IF_ABSENT, NULL), ATREST_EEXISTS);
 	b->free(b);
 }
 
@@ -423,7 +443,8 @@ static void t_list_pages(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 8; i++)
-		assert_int_equal(bs_put(b, names[i], names[i], strlen(names[i]), 0, NULL), 0);
+		assert_int_equal(
+			bs_put(b, names[i], names[i], strlen(names[i]), 0, NULL), 0);
 	for (int i = 0; i < 20; i++) {
 		snprintf(key, sizeof(key), ".atrest/f/%02d", i);
 		assert_int_equal(bs_put(b, key, key, strlen(key), 0, NULL), 0);
@@ -468,7 +489,8 @@ static void t_remove_batches(void **state)
 		keys[i] = malloc(32);
 		snprintf(keys[i], 32, "many/%04d & <x>", i);
 		if (i % 500 == 0)
-			assert_int_equal(bs_put(b, keys[i], keys[i], strlen(keys[i]), 0, NULL), 0);
+			assert_int_equal(
+				bs_put(b, keys[i], keys[i], strlen(keys[i]), 0, NULL), 0);
 	}
 	assert_int_equal(b->remove_many(b, (const char *const *)keys, 2500), 0);
 	assert_int_equal(s3d_calls(D, "DeleteObjects") - dels, 3);
@@ -510,6 +532,7 @@ static void t_errors(void **state)
 {
 	atrest_backend *b;
 	atrest_backend_reader *r;
+	int rc;
 	double t0;
 	struct timespec ts;
 
@@ -542,6 +565,18 @@ static void t_errors(void **state)
 	assert_true(ts.tv_sec + ts.tv_nsec / 1e9 - t0 < 2.0);
 	assert_non_null(strstr(last_msg(), "S3 GetObject s3://unit/e/k: cannot reach"));
 	s3d_delay(D, 0);
+	b->free(b);
+	/* Credentials that may list only a prefix get 403 for a missing key:
+	 * a listing of it tells. */
+	b = fresh(NULL);
+	assert_int_equal(bs_put(b, "there", "x", 1, 0, NULL), 0);
+	s3d_deny_missing(D, 1);
+	assert_int_equal(b->open_read(b, &r, "absent"), ATREST_ENOTFOUND);
+	assert_int_equal(b->remove(b, "absent"), ATREST_ENOTFOUND);
+	assert_int_equal(bs_put(b, "new", "y", 1, ATREST_BACKEND_IF_ABSENT, NULL), 0);
+	free(bs_get(b, "there", NULL, &rc, NULL));
+	assert_int_equal(rc, 0);
+	s3d_deny_missing(D, 0);
 	b->free(b);
 	/* Keys S3 cannot hold. */
 	b = fresh(NULL);
@@ -620,7 +655,8 @@ int main(void)
 		cmocka_unit_test(t_threads),
 	};
 	struct suite_ctx c;
-	backend_factory f = {"s3 (test server)", suite_create, suite_open, suite_destroy, &c};
+	backend_factory f = {
+		"s3 (test server)", suite_create, suite_open, suite_destroy, &c};
 	int fails;
 
 	D = s3d_start("AKIDUNITTEST", "unit-test-secret");

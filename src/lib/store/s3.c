@@ -384,6 +384,34 @@ int atrest__s3_fail(atrest__s3 *s, const atrest__s3_req *r, const atrest__http_r
 
 /* ---- HEAD, listing, removal */
 
+int atrest__s3_absent(atrest__s3 *s, const char *key)
+{
+	atrest__buf q = ATREST__BUF_INIT;
+	atrest__s3_req r = {.method = "GET", .op = "ListObjectsV2"};
+	atrest__http_resp resp;
+	atrest__s3_list page = {0};
+	atrest__saved_error keep;
+	int absent = 0;
+
+	atrest__error_save(&keep);
+	memset(&resp, 0, sizeof(resp));
+	atrest__buf_puts(&q, "encoding-type=url&list-type=2&max-keys=1&prefix=");
+	atrest__buf_urlenc(&q, s->prefix, s->prefix_len, 0);
+	atrest__buf_urlenc(&q, key, strlen(key), 0);
+	r.query = q.data;
+	if (atrest__buf_check(&q) == 0 && atrest__s3_call(s, &r, &resp, NULL, 0) == 0 &&
+		atrest__http_ok(&resp) &&
+		atrest__s3_parse_list(&page, resp.body.data, resp.body.len) == 0)
+		absent = page.n == 0 ||
+			strncmp(page.v[0].key, s->prefix, s->prefix_len) != 0 ||
+			strcmp(page.v[0].key + s->prefix_len, key) != 0;
+	atrest__s3_list_free(&page);
+	atrest__http_resp_free(&resp);
+	atrest__buf_free(&q);
+	atrest__error_restore(&keep);
+	return absent;
+}
+
 int atrest__s3_head(atrest__s3 *s, const char *key, char etag[ATREST__S3_ETAG_MAX],
 	char nonce[ATREST__S3_NONCE_LEN + 1])
 {
@@ -394,7 +422,9 @@ int atrest__s3_head(atrest__s3 *s, const char *key, char etag[ATREST__S3_ETAG_MA
 	int rc = atrest__s3_call(s, &r, &resp, src, sizeof(src));
 
 	etag[0] = nonce[0] = '\0';
-	if (rc == 0 && resp.status == 404) {
+	if (rc == 0 &&
+		(resp.status == 404 ||
+			(resp.status == 403 && atrest__s3_absent(s, key)))) {
 		rc = 0;
 	} else if (rc == 0 && atrest__http_ok(&resp)) {
 		atrest__s3_etag_clean(etag, atrest__http_hdrs_get(&resp.headers, "ETag"));
@@ -516,7 +546,7 @@ static int s3_list(
 	return rc;
 }
 
-static int delete_one(atrest__s3 *s, const char *key)
+int atrest__s3_delete(atrest__s3 *s, const char *key)
 {
 	atrest__s3_req r = {.method = "DELETE", .op = "DeleteObject", .key = key};
 	atrest__http_resp resp;
@@ -540,7 +570,7 @@ static int s3_remove(atrest_backend *b, const char *key)
 	GUARD(rc = atrest__s3_head(s, key, etag, nonce));
 	ENSURE(rc == 1, ATREST_ENOTFOUND, "S3: no object s3://%s/%s%s", s->bucket,
 		s->prefix, key);
-	return delete_one(s, key);
+	return atrest__s3_delete(s, key);
 }
 
 /* XML text: the five entities (keys hold no control characters). */

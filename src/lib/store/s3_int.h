@@ -43,6 +43,7 @@ typedef struct atrest__s3 {
 	long timeout_ms;      /* a small request, retries included */
 	uint64_t abort_after; /* seconds after which open aborts an upload (0: never) */
 	int if_match_bare;    /* (atomic) the server wants If-Match without quotes */
+	int cond_checked;     /* (atomic) the server was seen to honour conditions */
 	pthread_mutex_t mu;   /* guards the sweep below */
 	pthread_t sweeper;
 	int sweeping; /* a sweeper thread was started (joined by free) */
@@ -113,6 +114,17 @@ int atrest__s3_nonce(char out[ATREST__S3_NONCE_LEN + 1]);
  */
 int atrest__s3_head(atrest__s3 *s, const char *key, char etag[ATREST__S3_ETAG_MAX],
 	char nonce[ATREST__S3_NONCE_LEN + 1]);
+
+/*
+ * 1 when a listing shows key is not there.  S3 answers 403, not 404, to a
+ * GET or HEAD of a missing key when the credentials may list only a
+ * prefix of the bucket (s3:ListBucket with an s3:prefix condition); such
+ * a 403 is told apart by listing that very key.
+ */
+int atrest__s3_absent(atrest__s3 *s, const char *key);
+
+/* DeleteObject of key (a missing key is no error). */
+int atrest__s3_delete(atrest__s3 *s, const char *key);
 
 /* The etag the core sees: "ETAG" or "ETAG:NONCE"; and back. */
 void atrest__s3_etag_join(

@@ -15,7 +15,7 @@
 #include "s3_int.h"
 
 #define HEAD_GET (64u << 10) /* bytes fetched by open */
-#define RA_CHUNK (2u << 20)  /* one read-ahead GET */
+#define RA_CHUNK (4u << 20)  /* one read-ahead GET */
 #define RA_SLOTS 12
 #define RA_AHEAD (16u << 20) /* most bytes fetched past the last read */
 #define SLACK (4u << 20)     /* reads this close to the last one are in order */
@@ -369,7 +369,9 @@ static int open_empty(struct s3_reader *r)
 		const char *cl = atrest__http_hdrs_get(&resp.headers, "Content-Length");
 		if (rc == 0 && cl && strcmp(cl, "0") != 0)
 			rc = replaced(r);
-	} else if (rc == 0 && resp.status == 404) {
+	} else if (rc == 0 &&
+		(resp.status == 404 ||
+			(resp.status == 403 && atrest__s3_absent(r->s, r->key)))) {
 		rc = atrest__error(ATREST_ENOTFOUND, "S3: no object s3://%s/%s%s",
 			r->s->bucket, r->s->prefix, r->key);
 	} else if (rc == 0) {
@@ -397,7 +399,9 @@ static int open_get(struct s3_reader *r)
 		rc = open_facts(r, &resp, k.got);
 	else if (rc == 0 && resp.status == 416)
 		rc = open_empty(r);
-	else if (rc == 0 && resp.status == 404 && strcmp(resp.code, "NoSuchBucket") != 0)
+	else if (rc == 0 &&
+		((resp.status == 404 && strcmp(resp.code, "NoSuchBucket") != 0) ||
+			(resp.status == 403 && atrest__s3_absent(r->s, r->key))))
 		rc = atrest__error(ATREST_ENOTFOUND, "S3: no object s3://%s/%s%s",
 			r->s->bucket, r->s->prefix, r->key);
 	else if (rc == 0)

@@ -217,6 +217,60 @@ static int put_conditional(
 	return 1;
 }
 
+/* One probe PUT of key; 0 with the status, or a failure. */
+static int probe_put(
+	atrest__s3 *s, const char *key, const char *name, const char *value, long *status)
+{
+	atrest__s3_req r = {.method = "PUT", .op = "PutObject", .key = key};
+	atrest__http_resp resp;
+	char src[96];
+	int rc;
+
+	r.body = "probe";
+	r.body_len = 5;
+	if (name)
+		atrest__s3_hdr(&r, name, value);
+	GUARD(atrest__s3_call(s, &r, &resp, src, sizeof(src)));
+	*status = resp.status;
+	rc = atrest__http_ok(&resp) || resp.status == 412
+		? 0
+		: atrest__s3_fail(s, &r, &resp, src);
+	atrest__http_resp_free(&resp);
+	return rc;
+}
+
+/*
+ * Keyring updates are only as safe as the server's conditional puts: once
+ * per handle, before the first, make sure it refuses what it must (a
+ * create-only put of an existing key, a replace of a version that is not
+ * there), so that a server that ignores conditions fails loudly.
+ */
+static int check_conditions(atrest__s3 *s)
+{
+	char key[64], nonce[ATREST__S3_NONCE_LEN + 1];
+	long st1 = 0, st2 = 0, st3 = 0;
+	int rc;
+
+	if (__atomic_load_n(&s->cond_checked, __ATOMIC_ACQUIRE))
+		return 0;
+	GUARD(atrest__s3_nonce(nonce));
+	snprintf(key, sizeof(key), ".atrest/probe/%s", nonce);
+	GUARD(probe_put(s, key, NULL, NULL, &st1));
+	rc = probe_put(s, key, "If-None-Match", "*", &st2);
+	if (rc == 0)
+		rc = probe_put(
+			s, key, "If-Match", "\"00000000000000000000000000000000\"", &st3);
+	(void)atrest__s3_delete(s, key);
+	GUARD(rc);
+	ENSURE(st2 == 412 && st3 == 412, ATREST_EUNAVAILABLE,
+		"S3 s3://%s/%s: the server ignores %s on PutObject, so keyring updates "
+		"could be lost: atrest needs a server with conditional writes (AWS S3, "
+		"MinIO, Ceph RGW 16 or later)",
+		s->bucket, s->prefix, st2 != 412 ? "If-None-Match" : "If-Match");
+	__atomic_store_n(&s->cond_checked, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static int commit_single(struct s3_writer *w)
 {
 	atrest__http_resp resp;
@@ -226,6 +280,7 @@ static int commit_single(struct s3_writer *w)
 
 	memset(&resp, 0, sizeof(resp));
 	if (w->flags) {
+		GUARD(check_conditions(w->s));
 		rc = put_conditional(w, &resp, src, sizeof(src));
 	} else {
 		rc = put_try(w, NULL, NULL, &resp, src, sizeof(src));
