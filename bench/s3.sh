@@ -72,22 +72,33 @@ gc() {
 		>/dev/null 2>&1 || :
 }
 
-# cli SIZE-NAME BYTES RUNS: hyperfine of the six commands on one file.  Gets
-# write a file without fsync, as aws and s3cmd do (atrest get -o would sync
-# it); hyperfine subtracts the shell's own start-up.
-cli() {
-	head -c "$2" /dev/urandom >"$T/in.$1"
-	hyperfine --warmup 1 --runs "$3" --export-json "$T/cli.$1.json" \
-		-n "atrest put" "$bin put obj/$1 $T/in.$1" \
-		-n "aws s3 cp (put)" "$aws s3 cp --quiet $T/in.$1 s3://$bucket/plain/aws.$1" \
-		-n "s3cmd put" "$s3c --quiet put $T/in.$1 s3://$bucket/plain/s3cmd.$1" \
-		-n "atrest get" "$bin get obj/$1 >$T/out.$1" \
-		-n "aws s3 cp (get)" "$aws s3 cp --quiet s3://$bucket/plain/aws.$1 $T/out.aws.$1" \
-		-n "s3cmd get" "$s3c --quiet --force get s3://$bucket/plain/s3cmd.$1 $T/out.s3cmd.$1" \
-		>"$T/hyperfine.$1.log" 2>&1 || {
-		cat "$T/hyperfine.$1.log" >&2
+# hf NAME RUNS (LABEL COMMAND)...: one hyperfine run into $T/NAME.json.
+hf() {
+	n=$1
+	runs=$2
+	shift 2
+	hyperfine --warmup 1 --runs "$runs" --export-json "$T/$n.json" "$@" \
+		>"$T/$n.log" 2>&1 || {
+		cat "$T/$n.log" >&2
 		exit 1
 	}
+}
+
+# cli SIZE-NAME BYTES RUNS: the three puts, then (the server's garbage
+# collected, so that it does not run during the gets) the three gets of the
+# same file.  Gets write a file without fsync, as aws and s3cmd do (atrest
+# get -o would sync it); hyperfine subtracts the shell's own start-up.
+cli() {
+	head -c "$2" /dev/urandom >"$T/in.$1"
+	hf "put.$1" "$3" \
+		-n "atrest put" "$bin put obj/$1 $T/in.$1" \
+		-n "aws s3 cp (put)" "$aws s3 cp --quiet $T/in.$1 s3://$bucket/plain/aws.$1" \
+		-n "s3cmd put" "$s3c --quiet put $T/in.$1 s3://$bucket/plain/s3cmd.$1"
+	gc
+	hf "get.$1" "$3" \
+		-n "atrest get" "$bin get obj/$1 >$T/out.$1" \
+		-n "aws s3 cp (get)" "$aws s3 cp --quiet s3://$bucket/plain/aws.$1 $T/out.aws.$1" \
+		-n "s3cmd get" "$s3c --quiet --force get s3://$bucket/plain/s3cmd.$1 $T/out.s3cmd.$1"
 	cmp -s "$T/in.$1" "$T/out.$1" || { echo "atrest get returned other bytes" >&2; exit 1; }
 	rm -f "$T/in.$1" "$T/out.$1" "$T/out.aws.$1" "$T/out.s3cmd.$1"
 	"$bin" rm "obj/$1"
@@ -106,9 +117,11 @@ cli() {
 	cli 1g 1073741824 3
 	printf '"cli": {'
 	for s in 4k 1m 1g; do
-		printf '"%s": ' "$s"
-		cat "$T/cli.$s.json"
-		[ "$s" = 1g ] || printf ', '
+		for op in put get; do
+			printf '"%s.%s": ' "$op" "$s"
+			cat "$T/$op.$s.json"
+			[ "$op.$s" = get.1g ] || printf ', '
+		done
 	done
 	printf '}, "library": '
 	"$bench" --only s3 --s3 "s3://$bucket/lib" --json

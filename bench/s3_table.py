@@ -12,7 +12,8 @@ print("%s, %s CPUs (%s), load average %s before and %s after; Ceph RGW %s, %s, s
 print("| size | operation | atrest | aws s3 cp | s3cmd | atrest / aws |")
 print("|---|---|---|---|---|---|")
 for key, (label, n) in sizes.items():
-    res = {x["command"]: x for x in r["cli"][key]["results"]}
+    res = {x["command"]: x for op in ("put", "get")
+           for x in r["cli"]["%s.%s" % (op, key)]["results"]}
     for op in ("put", "get"):
         a = res["atrest " + op]["median"]
         w = res["aws s3 cp (%s)" % op]["median"]

@@ -61,7 +61,8 @@ static int lib_put(struct s3b *s, const char *name, size_t len)
 	int rc = atrest_writer_open(&w, s->st, name, NULL);
 
 	for (size_t off = 0; rc == 0 && off < len; off += STREAM)
-		rc = atrest_writer_write(w, s->buf, len - off < STREAM ? len - off : STREAM);
+		rc = atrest_writer_write(
+			w, s->buf, len - off < STREAM ? len - off : STREAM);
 	if (rc < 0) {
 		atrest_writer_abort(w);
 		return lib_err(rc, "put");
