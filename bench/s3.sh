@@ -41,15 +41,8 @@ mkdir -p "$HOME"
 export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY"
 export AWS_ENDPOINT_URL="$RGW_ENDPOINT" AWS_CONFIG_FILE="$T/aws-config"
 printf '[default]\nregion = us-east-1\n' >"$AWS_CONFIG_FILE"
-cat >"$T/s3cfg" <<CFG
-[default]
-access_key = $S3_ACCESS_KEY
-secret_key = $S3_SECRET_KEY
-host_base = 127.0.0.1:$RGW_PORT
-host_bucket = 127.0.0.1:$RGW_PORT
-use_https = False
-signature_v2 = False
-CFG
+S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY RGW_PORT=$RGW_PORT \
+	"$svc/s3cfg" >"$T/s3cfg"
 export XDG_STATE_HOME="$T/state" ATREST_KEY_FILE="$T/key"
 bucket=atrest-bench-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 export ATREST_STORE="s3://$bucket/store"

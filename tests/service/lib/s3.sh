@@ -24,15 +24,8 @@ export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY"
 export AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$RGW_ENDPOINT"
 export AWS_CONFIG_FILE="$T/aws-config"
 printf '[default]\nregion = us-east-1\n' >"$AWS_CONFIG_FILE"
-cat >"$T/s3cfg" <<CFG
-[default]
-access_key = $S3_ACCESS_KEY
-secret_key = $S3_SECRET_KEY
-host_base = 127.0.0.1:$RGW_PORT
-host_bucket = 127.0.0.1:$RGW_PORT
-use_https = False
-signature_v2 = False
-CFG
+S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY RGW_PORT=$RGW_PORT \
+	"$SVC/s3cfg" >"$T/s3cfg"
 
 # A bucket per test run (names are 3 to 63 characters).
 BUCKET="atrest-$(basename "$0" .sh | tr '_' '-' | cut -c1-30)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
