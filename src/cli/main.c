@@ -54,13 +54,17 @@ static const struct cli_cmd commands[] = {
 		"                    then FILE must be given); repeatable, kept in\n"
 		"                    order with --meta\n"},
 	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
-		"get NAME [-o FILE]\n\n"
+		"get NAME [-o FILE] [--range START-END]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
 		"the whole object verified; on failure nothing is left at FILE and\n"
 		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
 		"standard output segment by segment as each one verifies: after a\n"
 		"failure (non-zero exit) the output so far is incomplete.\n\n"
-		"  -o, --output FILE  write to FILE (created with mode 0600)\n"},
+		"  -o, --output FILE  write to FILE (created with mode 0600)\n"
+		"  --range START-END  only bytes START to END of the plaintext, both\n"
+		"                     included, as HTTP counts them (START- to the\n"
+		"                     end, -N the last N bytes); only the segments\n"
+		"                     holding them are read and authenticated\n"},
 	{"encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
 		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
 		"Encrypt IN (standard input when absent or '-') into a standalone\n"
@@ -216,7 +220,8 @@ static const char global_usage[] =
 	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
-	"  --store LOCATION   the store: a directory or file:///dir (default\n"
+	"  --store LOCATION   the store: a directory, file:///dir or\n"
+	"                     s3://BUCKET/PREFIX (AWS_* settings; README) (default\n"
 	"                     $ATREST_STORE, else ./atrest-store)\n"
 	"  --tenant T         work on tenant T's objects and keys ('atrest\n"
 	"                     tenant add' makes tenants)\n"

@@ -1015,7 +1015,7 @@ int atrest_get_range(atrest_store *st, const char *name, uint64_t off, void *buf
 	return atrest__op_end(&op, rc);
 }
 
-static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
+static int get_once(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
@@ -1044,6 +1044,19 @@ static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
 		*out_len = r->size;
 	}
 	atrest_reader_close(r);
+	return rc;
+}
+
+/*
+ * All or nothing, so an object replaced while being read (an object
+ * store's reader then fails with ATREST_ECONFLICT) is read again, whole.
+ */
+static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
+{
+	int rc, tries = 0;
+
+	while ((rc = get_once(out, out_len, st, name)) == ATREST_ECONFLICT && ++tries < 5)
+		;
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #define SETTINGS_V1 ".atrest/settings.json" /* beside version 1 keyrings only */
 #define KEYRING_MAX (64u * 1024 * 1024)
 #define UPDATE_TRIES 2000 /* conditional puts lost before an update gives up */
+#define READ_TRIES 20     /* reads of a file replaced while being read */
 
 static const char *CIPHER_NAMES[] = {
 	NULL, "aes-256-gcm", "chacha20-poly1305", "aes-256-cbc-hmac-sha256"};
@@ -40,7 +41,8 @@ int atrest_cipher_from_name(const char *name)
 		name ? name : "");
 }
 
-int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size_t *len,
+/* One read of a whole small file (read_file retries it). */
+static int read_file_once(atrest_backend *b, const char *key, char **out, size_t *len,
 	size_t max, char *etag)
 {
 	atrest_backend_reader *r;
@@ -72,6 +74,22 @@ int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size
 	*out = buf;
 	*len = got;
 	return 0;
+}
+
+/*
+ * An object store's reader fails with ATREST_ECONFLICT when the file is
+ * replaced between two of its reads (S3: a keyring larger than the first
+ * GET, updated meanwhile): read the new version instead.
+ */
+int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size_t *len,
+	size_t max, char *etag)
+{
+	int rc, tries = 0;
+
+	while ((rc = read_file_once(b, key, out, len, max, etag)) == ATREST_ECONFLICT &&
+		++tries < READ_TRIES)
+		;
+	return rc;
 }
 
 int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf,
@@ -944,6 +962,20 @@ int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
 
 	atrest__op_begin(&op, st, ATREST_OP_CONFIG, NULL);
 	return atrest__op_end(&op, set_settings(st, s));
+}
+
+int atrest_store_cleanup(uint64_t *count, atrest_store *st, uint64_t older_than)
+{
+	uint64_t n = 0;
+	int rc;
+
+	if (count)
+		*count = 0;
+	ENSURE(st, ATREST_EINVAL, "no store");
+	rc = atrest__b_cleanup(st->b, older_than, &n);
+	if (count)
+		*count = n;
+	return rc;
 }
 
 int atrest_store_id(char out[33], atrest_store *st)

@@ -273,13 +273,11 @@ static int remove_pass(
 	int rc = atrest__b_list(st->b, prefix, collect_key, &l);
 
 	*found = l.n;
-	for (size_t i = 0; rc == 0 && i < l.n; i++) {
-		rc = atrest__b_remove(st->b, l.v[i]);
-		if (rc == ATREST_ENOTFOUND)
-			rc = 0;
-		else if (rc == 0)
-			(*removed)++;
-	}
+	/* In batches where the backend has them (S3 DeleteObjects). */
+	if (rc == 0)
+		rc = atrest__b_remove_many(st->b, (const char *const *)l.v, l.n);
+	if (rc == 0)
+		*removed += l.n;
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i]);
 	free(l.v);
