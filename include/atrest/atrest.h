@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "lifecycle.h"
 #include "record.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tenant.h"
 
