@@ -384,6 +384,20 @@ static const char *get_str(cursor *c, arena *a, size_t n)
 	return s;
 }
 
+/* n bytes of c copied into the arena (they outlive the input). */
+static const uint8_t *get_blob(cursor *c, arena *a, size_t n)
+{
+	const uint8_t *p = take(c, n);
+	char *s;
+
+	if (!p || a->used + n + 1 > a->cap)
+		return NULL;
+	s = a->base + a->used;
+	memcpy(s, p, n);
+	a->used += n + 1;
+	return (const uint8_t *)s;
+}
+
 typedef struct mstore {
 	atrest__manifest m;
 	atrest__snap_obj *objs;
@@ -398,6 +412,8 @@ static int get_xattrs(cursor *c, mstore *s, atrest__snap_ent *e)
 	size_t start = s->nxattr;
 
 	e->nxattr = get16(c);
+	if (c->short_)
+		return bad("cut short inside an entry");
 	ENSURE(e->nxattr <= ATREST__SNAP_XATTRS_MAX && (size_t)e->nxattr * 5 <= c->left,
 		ATREST_EINTEGRITY, "snapshot manifest malformed: too many extended "
 				   "attributes");
@@ -412,7 +428,7 @@ static int get_xattrs(cursor *c, mstore *s, atrest__snap_ent *e)
 		atrest__snap_xattr *x = &s->xattrs[s->nxattr++];
 		x->name = get_str(c, &s->ar, get8(c));
 		x->len = get32(c);
-		x->value = x->len <= ATREST__SNAP_XVALUE_MAX ? take(c, x->len) : NULL;
+		x->value = x->len <= ATREST__SNAP_XVALUE_MAX ? get_blob(c, &s->ar, x->len) : NULL;
 		if (!x->name || (!x->value && x->len))
 			return bad("an extended attribute is cut or malformed");
 	}
@@ -484,7 +500,9 @@ static int get_entries(cursor *c, mstore *s, uint32_t n)
 		s->m.nent = i + 1;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		s->ents[i].xattrs = s->xattrs + (uintptr_t)s->ents[i].xattrs;
+		s->ents[i].xattrs = s->ents[i].nxattr
+			? s->xattrs + (uintptr_t)s->ents[i].xattrs
+			: NULL;
 	return 0;
 }
 
@@ -543,7 +561,7 @@ int atrest__manifest_decode(atrest__manifest **out, const uint8_t *buf, size_t l
 	GUARD_OUT(get_head(&c, &s->m, &s->ar, &nobj, &nent));
 	GUARD_OUT(get_objects(&c, s, nobj));
 	GUARD_OUT(get_entries(&c, s, nent));
-	ENSURE_OUT(c.left == 0, ATREST_EINTEGRITY,
+	ENSURE_OUT(!c.short_ && c.left == 0, ATREST_EINTEGRITY,
 		"snapshot manifest malformed: bytes after the last entry");
 	GUARD_OUT(atrest__manifest_check(&s->m));
 	*out = &s->m;

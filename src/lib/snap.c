@@ -401,6 +401,7 @@ int atrest__snap_from_entry(atrest__snap_ent *e, atrest__snap_xattr *xa,
 	e->uid = in->uid;
 	e->gid = in->gid;
 	e->mtime = in->mtime_ns;
+	e->size = in->type == ATREST_SNAP_FILE ? in->size : 0;
 	e->obj = ATREST__SNAP_NOOBJ;
 	e->target = in->type == ATREST_SNAP_SYMLINK ? in->target : NULL;
 	e->rdev = in->rdev;
@@ -803,8 +804,9 @@ static int add_parents(atrest_snap *s, size_t *added)
 			rc = atrest__snap_add_ent(s, &d, NULL, 1);
 			(*added)++;
 		}
-		free(miss[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(miss[i]);
 	free(miss);
 	return rc;
 }
@@ -918,23 +920,30 @@ static int wait_markers(atrest_snap *s)
 	return 0;
 }
 
-/* The parent must still be the version read at begin. */
-static int recheck_parent(atrest_snap *s)
+/*
+ * Every object shared with the parent must still exist: a gc that ended
+ * before this writer looked for markers, without having seen its lease,
+ * may have removed them (the parent removed meanwhile).  From here on no
+ * gc can: those that start see the lease, those that ran are over.
+ */
+static int check_shared(atrest_snap *s)
 {
-	char mname[SNAP_NAME_MAX], etag[ATREST_BACKEND_ETAG_MAX];
+	char name[SNAP_NAME_MAX];
 	int rc;
 
-	if (!s->parent)
-		return 0;
-	GUARD(atrest__snap_mname(mname, s->parent->name));
-	rc = atrest__snap_version(etag, NULL, s->st, mname);
-	if (rc == ATREST_ENOTFOUND || (rc == 0 && strcmp(etag, s->parent_etag) != 0))
-		return atrest__error(ATREST_ECONFLICT,
-			"parent snapshot '%s' was removed or replaced while '%s' was "
-			"written (the files it shared may be gone); take the snapshot "
-			"again",
-			s->parent->name, s->name);
-	return rc;
+	for (size_t k = 0; s->parent && k < s->parent->nobj; k++) {
+		if (s->parent_map[k] == ATREST__SNAP_NOOBJ)
+			continue;
+		atrest__snap_dname(name, &s->parent->objs[k].ref);
+		rc = atrest__snap_version(NULL, NULL, s->st, name);
+		if (rc == ATREST_ENOTFOUND)
+			return atrest__error(ATREST_ECONFLICT,
+				"%s, shared with parent snapshot '%s', was removed while "
+				"'%s' was written; take the snapshot again",
+				name, s->parent->name, s->name);
+		GUARD(rc);
+	}
+	return 0;
 }
 
 /* One more than the counter and than floor, by a conditional put. */
@@ -1043,7 +1052,7 @@ static int commit(uint64_t *seq, atrest_snap *s)
 		s->name, s->open_files);
 	GUARD(pack_close(s));
 	GUARD(wait_markers(s));
-	GUARD(recheck_parent(s));
+	GUARD(check_shared(s));
 	GUARD(atrest__snap_tick(s, 1));
 	GUARD(next_seq(seq, s->st, s->parent ? s->parent->seq : 0));
 	rc = build(&m, &ents, &objs, s, *seq);

@@ -304,15 +304,17 @@ static int build(rctx *c)
 	char extra[SNAP_NAME_MAX] = "";
 	size_t n = 0;
 
-	GUARD(atrest__snapshot_extra(s, &n, first_extra, extra));
-	ENSURE(n == 0, ATREST_EINTEGRITY,
-		"object %s is not part of snapshot '%s' (added to its set, or renamed)", extra,
-		s->m->name);
 	GUARD(make_dirs(c));
 	GUARD(atrest__snapshot_plan(s));
 	GUARD(atrest__pool_run(atrest__store_pool(s->st), restore_obj, c, s->m->nobj));
 	GUARD(make_others(c));
-	return dir_meta(c);
+	GUARD(dir_meta(c));
+	/* Last, so that an object renamed is reported as the file it held. */
+	GUARD(atrest__snapshot_extra(s, &n, first_extra, extra));
+	ENSURE(n == 0, ATREST_EINTEGRITY,
+		"object %s is not part of snapshot '%s' (added to its set, or renamed)", extra,
+		s->m->name);
+	return 0;
 }
 
 /* ---- the private directory and the rename ---- */
