@@ -47,11 +47,11 @@ typedef struct atrest_snap_entry {
 	int type;      /* atrest_snap_type */
 	uint32_t mode; /* permission bits (07777) */
 	uint32_t uid, gid;
-	int64_t mtime_ns; /* nanoseconds since the epoch */
-	uint64_t size;    /* FILE: bytes (filled in when reading) */
-	const char *target; /* SYMLINK: the link's text; HARDLINK: the path
+	int64_t mtime_ns;                /* nanoseconds since the epoch */
+	uint64_t size;                   /* FILE: bytes (filled in when reading) */
+	const char *target;              /* SYMLINK: the link's text; HARDLINK: the path
 	                       of the FILE entry it is another name of */
-	uint64_t rdev;      /* CHAR, BLOCK: the device number */
+	uint64_t rdev;                   /* CHAR, BLOCK: the device number */
 	const atrest_snap_xattr *xattrs; /* sorted by name when reading */
 	size_t xattr_count;
 } atrest_snap_entry;
@@ -68,9 +68,9 @@ typedef struct atrest_snap_entry {
  */
 typedef struct atrest_snap_stats {
 	uint64_t files, dirs, symlinks, hardlinks, specials;
-	uint64_t skipped;        /* sockets (never stored) */
-	uint64_t bytes;          /* bytes of the files */
-	uint64_t shared_files;   /* unchanged since the parent, not rewritten */
+	uint64_t skipped;      /* sockets (never stored) */
+	uint64_t bytes;        /* bytes of the files */
+	uint64_t shared_files; /* unchanged since the parent, not rewritten */
 	uint64_t shared_bytes;
 	uint64_t objects;        /* data objects written, read or removed */
 	uint64_t stored_bytes;   /* plaintext bytes of those objects */
@@ -132,8 +132,8 @@ typedef struct atrest_snap_options {
  * under name until commit.  Fails with ATREST_EEXISTS when the snapshot
  * exists, ATREST_ENOTFOUND when the parent does not.
  */
-ATREST_EXTERN int atrest_snap_begin(
-	atrest_snap **out, atrest_store *st, const char *name, const atrest_snap_options *opts);
+ATREST_EXTERN int atrest_snap_begin(atrest_snap **out, atrest_store *st, const char *name,
+	const atrest_snap_options *opts);
 
 /* The parent snapshot's name (chosen or found), or NULL when none. */
 ATREST_EXTERN const char *atrest_snap_parent(const atrest_snap *s);
@@ -154,7 +154,8 @@ ATREST_EXTERN int atrest_snap_add(atrest_snap *s, const atrest_snap_entry *e);
  */
 ATREST_EXTERN int atrest_snap_add_file(
 	atrest_snap_file **out, atrest_snap *s, const atrest_snap_entry *e);
-ATREST_EXTERN int atrest_snap_file_write(atrest_snap_file *f, const void *buf, size_t len);
+ATREST_EXTERN int atrest_snap_file_write(
+	atrest_snap_file *f, const void *buf, size_t len);
 /* Make the file's object durable and add its entry; frees f. */
 ATREST_EXTERN int atrest_snap_file_commit(atrest_snap_file *f);
 /* Drop the file (the snapshot goes on without it); frees f. */
@@ -280,7 +281,8 @@ ATREST_EXTERN size_t atrest_snapshot_count(const atrest_snapshot *s);
 ATREST_EXTERN int atrest_snapshot_entry(
 	atrest_snap_entry *out, const atrest_snapshot *s, size_t i);
 /* The number of the entry at path, or ATREST_ENOTFOUND. */
-ATREST_EXTERN int atrest_snapshot_find(size_t *out, const atrest_snapshot *s, const char *path);
+ATREST_EXTERN int atrest_snapshot_find(
+	size_t *out, const atrest_snapshot *s, const char *path);
 
 /*
  * A reader of FILE (or HARDLINK) entry i's bytes: its object is checked to
@@ -325,8 +327,8 @@ typedef struct atrest_snap_restore_options {
  * removed by the next one.
  */
 ATREST_EXTERN int atrest_snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s,
-	const char *dir, const atrest_snap_restore_options *opts, atrest_snap_progress_cb cb,
-	void *payload);
+	const char *dir, const atrest_snap_restore_options *opts,
+	atrest_snap_progress_cb cb, void *payload);
 
 /*
  * Read and check everything: every object the manifest pins (version and
@@ -347,7 +349,8 @@ typedef struct atrest_snapshot_list_entry {
 	const char *parent;
 } atrest_snapshot_list_entry;
 
-typedef int (*atrest_snapshot_list_cb)(const atrest_snapshot_list_entry *e, void *payload);
+typedef int (*atrest_snapshot_list_cb)(
+	const atrest_snapshot_list_entry *e, void *payload);
 
 /*
  * Call cb for every snapshot whose name starts with prefix, in byte order
@@ -364,8 +367,8 @@ ATREST_EXTERN int atrest_snapshot_list(
  * that number is below min_seq (the store was rolled back, or newer
  * snapshots removed).
  */
-ATREST_EXTERN int atrest_snapshot_latest(
-	char **name, uint64_t *seq, atrest_store *st, const char *prefix, uint64_t min_seq);
+ATREST_EXTERN int atrest_snapshot_latest(char **name, uint64_t *seq, atrest_store *st,
+	const char *prefix, uint64_t min_seq);
 
 /*
  * Remove snapshot name: its manifest first (the snapshot is gone at once),
@@ -391,8 +394,8 @@ typedef struct atrest_gc_options {
 } atrest_gc_options;
 
 #define ATREST_GC_OPTIONS_VERSION 1
-#define ATREST_GC_OPTIONS_INIT                                  \
-	{                                                       \
+#define ATREST_GC_OPTIONS_INIT                                    \
+	{                                                         \
 		.version = ATREST_GC_OPTIONS_VERSION, .grace = -1 \
 	}
 

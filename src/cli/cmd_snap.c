@@ -91,7 +91,8 @@ static void on_progress(const atrest_snap_progress *p, void *payload)
 			fprintf(stderr, "atrest: %s: %s\n", b->what, p->note);
 		else
 			fprintf(stderr, "atrest: warning: %s: %s\n",
-				p->note_path && *p->note_path ? p->note_path : ".", p->note);
+				p->note_path && *p->note_path ? p->note_path : ".",
+				p->note);
 		return;
 	}
 	if (!b->on)
@@ -99,8 +100,9 @@ static void on_progress(const atrest_snap_progress *p, void *payload)
 	human(done, sizeof(done), (double)p->bytes_done);
 	human(total, sizeof(total), (double)p->bytes_total);
 	human(rate, sizeof(rate), t > 0 ? (double)p->bytes_done / t : 0);
-	fprintf(stderr, "\r\033[K%s %s / %s, %llu / %llu files, %s/s", b->label, done, total,
-		(unsigned long long)p->files_done, (unsigned long long)p->files_total, rate);
+	fprintf(stderr, "\r\033[K%s %s / %s, %llu / %llu files, %s/s", b->label, done,
+		total, (unsigned long long)p->files_done,
+		(unsigned long long)p->files_total, rate);
 	fflush(stderr);
 	b->drawn = 1;
 }
@@ -118,7 +120,8 @@ static int put_tree_parse(struct cli_ctx *ctx, int argc, char **argv, struct put
 	enum { O_PARENT = 256, O_FULL, O_XATTRS, O_CHECKSUM };
 	static const struct option opts[] = {{"recursive", no_argument, NULL, 'r'},
 		{"parent", required_argument, NULL, O_PARENT},
-		{"full", no_argument, NULL, O_FULL}, {"xattrs", no_argument, NULL, O_XATTRS},
+		{"full", no_argument, NULL, O_FULL},
+		{"xattrs", no_argument, NULL, O_XATTRS},
 		{"checksum", no_argument, NULL, O_CHECKSUM},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
@@ -173,8 +176,8 @@ static int put_tree_once(atrest_store *st, const struct put_tree *a, int full,
 	return atrest_snap_commit(seq, s);
 }
 
-static void put_summary(const char *name, uint64_t seq, const atrest_snap_stats *s,
-	const char *parent)
+static void put_summary(
+	const char *name, uint64_t seq, const atrest_snap_stats *s, const char *parent)
 {
 	char bytes[32], written[32];
 
@@ -189,7 +192,8 @@ static void put_summary(const char *name, uint64_t seq, const atrest_snap_stats 
 		printf(", %llu directories, %llu symbolic links, %llu hard links, %llu "
 		       "special files",
 			(unsigned long long)s->dirs, (unsigned long long)s->symlinks,
-			(unsigned long long)s->hardlinks, (unsigned long long)s->specials);
+			(unsigned long long)s->hardlinks,
+			(unsigned long long)s->specials);
 	if (s->skipped)
 		printf(", %llu sockets skipped", (unsigned long long)s->skipped);
 	putchar('\n');
@@ -212,7 +216,8 @@ int cmd_put_tree(struct cli_ctx *ctx, int argc, char **argv)
 	if (stat(a.dir, &sb) != 0)
 		return cli_err_os(errno, "put -r %s: %s", a.name, a.dir);
 	if (!S_ISDIR(sb.st_mode))
-		return cli_err_msg(CLI_USAGE, "put -r %s: %s is not a directory", a.name, a.dir);
+		return cli_err_msg(
+			CLI_USAGE, "put -r %s: %s is not a directory", a.name, a.dir);
 	status = cli_open_store(&st, ctx, 1);
 	if (status)
 		return status;
@@ -240,8 +245,8 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
 		{"owners", no_argument, NULL, O_OWNERS},
 		{"no-owners", no_argument, NULL, O_NO_OWNERS},
 		{"no-xattrs", no_argument, NULL, O_NO_XATTRS},
-		{"no-sync", no_argument, NULL, O_NO_SYNC}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+		{"no-sync", no_argument, NULL, O_NO_SYNC},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	atrest_snapshot_open_options oo = ATREST_SNAPSHOT_OPEN_OPTIONS_INIT;
 	atrest_snap_restore_options ro = ATREST_SNAP_RESTORE_OPTIONS_INIT;
 	atrest_snapshot *s = NULL;
@@ -256,12 +261,13 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
 		if (c == 'h')
 			return cli_help(ctx->cmd);
 		if (c == O_MIN && parse_u64(optarg, &oo.min_seq) < 0)
-			return cli_usage_err(ctx, "--min-seq needs a number, not '%s'", optarg);
-		ro.flags |= c == O_OWNERS		? ATREST_SNAP_RESTORE_OWNERS
-			: c == O_NO_OWNERS	? ATREST_SNAP_RESTORE_NO_OWNERS
-			: c == O_NO_XATTRS	? ATREST_SNAP_RESTORE_NO_XATTRS
-			: c == O_NO_SYNC	? ATREST_SNAP_RESTORE_NO_SYNC
-						: 0;
+			return cli_usage_err(
+				ctx, "--min-seq needs a number, not '%s'", optarg);
+		ro.flags |= c == O_OWNERS  ? ATREST_SNAP_RESTORE_OWNERS
+			: c == O_NO_OWNERS ? ATREST_SNAP_RESTORE_NO_OWNERS
+			: c == O_NO_XATTRS ? ATREST_SNAP_RESTORE_NO_XATTRS
+			: c == O_NO_SYNC   ? ATREST_SNAP_RESTORE_NO_SYNC
+					   : 0;
 		if (c != 'r' && c != O_MIN && c != O_OWNERS && c != O_NO_OWNERS &&
 			c != O_NO_XATTRS && c != O_NO_SYNC)
 			return CLI_USAGE;
@@ -274,16 +280,17 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
 	rc = atrest_snapshot_open(&s, st, argv[optind], &oo);
 	if (rc == 0) {
 		bar_init(&b, "get -r", NULL);
-		rc = atrest_snapshot_restore(&stats, s, argv[optind + 1], &ro, on_progress, &b);
+		rc = atrest_snapshot_restore(
+			&stats, s, argv[optind + 1], &ro, on_progress, &b);
 		bar_clear(&b);
 	}
 	if (rc < 0) {
 		status = cli_err(rc, "get -r %s", argv[optind]);
 	} else {
 		human(bytes, sizeof(bytes), (double)stats.bytes);
-		printf("restored %s to %s: %llu files (%s), %llu directories\n", argv[optind],
-			argv[optind + 1], (unsigned long long)stats.files, bytes,
-			(unsigned long long)stats.dirs + 1);
+		printf("restored %s to %s: %llu files (%s), %llu directories\n",
+			argv[optind], argv[optind + 1], (unsigned long long)stats.files,
+			bytes, (unsigned long long)stats.dirs + 1);
 	}
 	atrest_snapshot_close(s);
 	atrest_store_close(st);
@@ -311,8 +318,8 @@ static void mode_string(char out[11], int type, uint32_t mode)
 
 static const char *type_name(int t)
 {
-	static const char *names[] = {"?", "dir", "file", "symlink", "hardlink", "fifo",
-		"char", "block"};
+	static const char *names[] = {
+		"?", "dir", "file", "symlink", "hardlink", "fifo", "char", "block"};
 
 	return t >= 1 && t <= 7 ? names[t] : "?";
 }
@@ -323,8 +330,8 @@ static void ls_long(const atrest_snap_entry *e)
 
 	mode_string(mode, e->type, e->mode);
 	cli_iso_time(when, e->mtime_ns / 1000000000);
-	printf("%s %u %u %llu %s %s", mode, e->uid, e->gid, (unsigned long long)e->size, when,
-		*e->path ? e->path : ".");
+	printf("%s %u %u %llu %s %s", mode, e->uid, e->gid, (unsigned long long)e->size,
+		when, *e->path ? e->path : ".");
 	if (e->type == ATREST_SNAP_SYMLINK)
 		printf(" -> %s", e->target);
 	else if (e->type == ATREST_SNAP_HARDLINK)
@@ -564,8 +571,8 @@ int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv)
 {
 	enum { O_MIN = 256 };
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-		{"min-seq", required_argument, NULL, O_MIN}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+		{"min-seq", required_argument, NULL, O_MIN},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *action, *prefix;
 	atrest_store *st;
 	uint64_t min = 0;
@@ -607,8 +614,9 @@ int cmd_gc(struct cli_ctx *ctx, int argc, char **argv)
 {
 	enum { O_GRACE = 256, O_TTL, O_DRY };
 	static const struct option opts[] = {{"grace", required_argument, NULL, O_GRACE},
-		{"ttl", required_argument, NULL, O_TTL}, {"dry-run", no_argument, NULL, O_DRY},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+		{"ttl", required_argument, NULL, O_TTL},
+		{"dry-run", no_argument, NULL, O_DRY}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	atrest_gc_options o = ATREST_GC_OPTIONS_INIT;
 	atrest_snap_stats stats;
 	atrest_store *st;
@@ -621,7 +629,8 @@ int cmd_gc(struct cli_ctx *ctx, int argc, char **argv)
 		if (c == 'h')
 			return cli_help(ctx->cmd);
 		if ((c == O_GRACE || c == O_TTL) && cli_parse_u32(optarg, &v) < 0)
-			return cli_usage_err(ctx, "needs a number of seconds, not '%s'", optarg);
+			return cli_usage_err(
+				ctx, "needs a number of seconds, not '%s'", optarg);
 		if (c == O_GRACE)
 			o.grace = v;
 		else if (c == O_TTL && v > 0)
@@ -643,8 +652,9 @@ int cmd_gc(struct cli_ctx *ctx, int argc, char **argv)
 	} else {
 		human(bytes, sizeof(bytes), (double)stats.stored_bytes);
 		printf("gc: %llu objects %s (%s), %llu kept, %llu stale leases removed\n",
-			(unsigned long long)stats.objects, o.dry_run ? "to remove" : "removed",
-			bytes, (unsigned long long)stats.kept,
+			(unsigned long long)stats.objects,
+			o.dry_run ? "to remove" : "removed", bytes,
+			(unsigned long long)stats.kept,
 			(unsigned long long)stats.leases_removed);
 	}
 	atrest_store_close(st);

@@ -62,21 +62,18 @@ int atrest__snap_path_check(const char *path, size_t len)
 	return 0;
 }
 
+static int ent_key(const void *key, const void *e)
+{
+	return atrest__snap_path_cmp(key, ((const atrest__snap_ent *)e)->path);
+}
+
 long atrest__manifest_find(const atrest__manifest *m, const char *path)
 {
-	size_t lo = 0, hi = m->nent;
+	const atrest__snap_ent *e = m->nent
+		? bsearch(path, m->ents, m->nent, sizeof(*m->ents), ent_key)
+		: NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = atrest__snap_path_cmp(m->ents[mid].path, path);
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return e ? e - m->ents : -1;
 }
 
 /* The parent directory of entry i must be an earlier DIR entry. */
@@ -136,7 +133,8 @@ static int check_entry(const atrest__manifest *m, size_t i, uint8_t *used)
 
 	GUARD(atrest__snap_path_check(e->path, strlen(e->path)));
 	if (i == 0) {
-		ENSURE(e->path[0] == '\0' && e->type == ATREST__SNAP_DIR, ATREST_EINTEGRITY,
+		ENSURE(e->path[0] == '\0' && e->type == ATREST__SNAP_DIR,
+			ATREST_EINTEGRITY,
 			"snapshot manifest malformed: the first entry is not the root "
 			"directory");
 	} else {
@@ -191,7 +189,8 @@ int atrest__manifest_check(const atrest__manifest *m)
 	GUARD(check_name(m->parent, 1));
 	ENSURE(m->nent >= 1, ATREST_EINTEGRITY, "snapshot manifest malformed: no root");
 	for (size_t k = 0; k < m->nobj; k++) {
-		if (k > 0 && atrest__snap_ref_cmp(&m->objs[k - 1].ref, &m->objs[k].ref) >= 0)
+		if (k > 0 &&
+			atrest__snap_ref_cmp(&m->objs[k - 1].ref, &m->objs[k].ref) >= 0)
 			return bad("objects out of order or repeated");
 		if (m->objs[k].size == 0 || m->objs[k].dek == 0)
 			return bad("an object is empty or has no data key");
@@ -415,8 +414,9 @@ static int get_xattrs(cursor *c, mstore *s, atrest__snap_ent *e)
 	if (c->short_)
 		return bad("cut short inside an entry");
 	ENSURE(e->nxattr <= ATREST__SNAP_XATTRS_MAX && (size_t)e->nxattr * 5 <= c->left,
-		ATREST_EINTEGRITY, "snapshot manifest malformed: too many extended "
-				   "attributes");
+		ATREST_EINTEGRITY,
+		"snapshot manifest malformed: too many extended "
+		"attributes");
 	if (s->nxattr + e->nxattr > s->xcap) {
 		size_t cap = (s->xcap + e->nxattr) * 2;
 		atrest__snap_xattr *x = realloc(s->xattrs, cap * sizeof(*x));
@@ -428,7 +428,8 @@ static int get_xattrs(cursor *c, mstore *s, atrest__snap_ent *e)
 		atrest__snap_xattr *x = &s->xattrs[s->nxattr++];
 		x->name = get_str(c, &s->ar, get8(c));
 		x->len = get32(c);
-		x->value = x->len <= ATREST__SNAP_XVALUE_MAX ? get_blob(c, &s->ar, x->len) : NULL;
+		x->value = x->len <= ATREST__SNAP_XVALUE_MAX ? get_blob(c, &s->ar, x->len)
+							     : NULL;
 		if (!x->name || (!x->value && x->len))
 			return bad("an extended attribute is cut or malformed");
 	}
@@ -507,7 +508,8 @@ static int get_entries(cursor *c, mstore *s, uint32_t n)
 }
 
 /* The fixed part and the two names. */
-static int get_head(cursor *c, atrest__manifest *m, arena *ar, uint32_t *nobj, uint32_t *nent)
+static int get_head(
+	cursor *c, atrest__manifest *m, arena *ar, uint32_t *nobj, uint32_t *nent)
 {
 	const uint8_t *magic = take(c, sizeof(MANIFEST_MAGIC)), *w;
 
@@ -571,7 +573,8 @@ out:
 	return rc;
 }
 
-int atrest__manifest_head_decode(atrest__manifest_head *out, const uint8_t *buf, size_t len)
+int atrest__manifest_head_decode(
+	atrest__manifest_head *out, const uint8_t *buf, size_t len)
 {
 	char names[2 * (ATREST__SNAP_NAME_MAX + 1) + 8];
 	arena ar = {names, 0, sizeof(names)};
@@ -599,8 +602,8 @@ int atrest__lease_encode(uint8_t **out, size_t *out_len, const atrest__snap_leas
 
 	*out = NULL;
 	for (size_t k = 1; k < l->nref; k++)
-		ENSURE(atrest__snap_ref_cmp(&l->refs[k - 1], &l->refs[k]) < 0, ATREST_EINVAL,
-			"lease references out of order");
+		ENSURE(atrest__snap_ref_cmp(&l->refs[k - 1], &l->refs[k]) < 0,
+			ATREST_EINVAL, "lease references out of order");
 	ENSURE(l->nref <= UINT32_MAX, ATREST_EINVAL, "lease too large");
 	atrest__buf_put(&b, LEASE_MAGIC, sizeof(LEASE_MAGIC));
 	put32(&b, l->ttl);
@@ -634,9 +637,11 @@ int atrest__lease_decode(atrest__snap_lease *out, const uint8_t *buf, size_t len
 	out->refs = calloc(n ? n : 1, sizeof(*out->refs));
 	ENSURE(out->refs, ATREST_ERROR, "out of memory");
 	for (uint32_t k = 0; k < n; k++) {
-		memcpy(out->refs[k].writer, take(&c, ATREST__SNAP_ID_LEN), ATREST__SNAP_ID_LEN);
+		memcpy(out->refs[k].writer, take(&c, ATREST__SNAP_ID_LEN),
+			ATREST__SNAP_ID_LEN);
 		out->refs[k].index = get32(&c);
-		if (k > 0 && atrest__snap_ref_cmp(&out->refs[k - 1], &out->refs[k]) >= 0) {
+		if (k > 0 &&
+			atrest__snap_ref_cmp(&out->refs[k - 1], &out->refs[k]) >= 0) {
 			free(out->refs);
 			out->refs = NULL;
 			return atrest__error(ATREST_EINTEGRITY,
@@ -647,7 +652,8 @@ int atrest__lease_decode(atrest__snap_lease *out, const uint8_t *buf, size_t len
 	return 0;
 }
 
-void atrest__marker_encode(uint8_t out[ATREST__SNAP_MARKER_LEN], uint32_t ttl, int64_t created)
+void atrest__marker_encode(
+	uint8_t out[ATREST__SNAP_MARKER_LEN], uint32_t ttl, int64_t created)
 {
 	memcpy(out, MARKER_MAGIC, 8);
 	atrest__put_le32(out + 8, ttl);

@@ -43,8 +43,8 @@ typedef struct atrest__snap_ref {
 
 typedef struct atrest__snap_obj {
 	atrest__snap_ref ref;
-	uint32_t dek;   /* the data key it is sealed with (and hashed with) */
-	uint64_t size;  /* plaintext bytes */
+	uint32_t dek;       /* the data key it is sealed with (and hashed with) */
+	uint64_t size;      /* plaintext bytes */
 	uint8_t commit[32]; /* its key commitment: the version pinned */
 } atrest__snap_obj;
 
@@ -130,8 +130,10 @@ int atrest__lease_decode(atrest__snap_lease *out, const uint8_t *buf, size_t len
 /* A gc marker (.atrest/snap/g/<id>) and the sequence counter (.atrest/snap/seq). */
 #define ATREST__SNAP_MARKER_LEN 20
 #define ATREST__SNAP_SEQ_LEN 16
-void atrest__marker_encode(uint8_t out[ATREST__SNAP_MARKER_LEN], uint32_t ttl, int64_t created);
-int atrest__marker_decode(uint32_t *ttl, int64_t *created, const uint8_t *buf, size_t len);
+void atrest__marker_encode(
+	uint8_t out[ATREST__SNAP_MARKER_LEN], uint32_t ttl, int64_t created);
+int atrest__marker_decode(
+	uint32_t *ttl, int64_t *created, const uint8_t *buf, size_t len);
 void atrest__seqobj_encode(uint8_t out[ATREST__SNAP_SEQ_LEN], uint64_t seq);
 int atrest__seqobj_decode(uint64_t *seq, const uint8_t *buf, size_t len);
 

@@ -117,7 +117,8 @@ static int ent_copy(atrest__went *w, const atrest__snap_ent *e, const char *link
 			xa[k].value = malloc(xa[k].len ? xa[k].len : 1);
 			ok = xa[k].name && xa[k].value;
 			if (ok)
-				memcpy((uint8_t *)xa[k].value, e->xattrs[k].value, xa[k].len);
+				memcpy((uint8_t *)xa[k].value, e->xattrs[k].value,
+					xa[k].len);
 		}
 		if (ok)
 			qsort(xa, e->nxattr, sizeof(*xa), xattr_cmp);
@@ -167,7 +168,8 @@ int atrest__snap_share(atrest_snap *s, const atrest__snap_ent *e, long pi)
 		"'%s' is not a file in snapshot '%s'", pe->path, s->parent->name);
 	ENSURE(e->size == pe->size, ATREST_EINVAL,
 		"'%s' has %llu bytes in snapshot '%s', not %llu", pe->path,
-		(unsigned long long)pe->size, s->parent->name, (unsigned long long)e->size);
+		(unsigned long long)pe->size, s->parent->name,
+		(unsigned long long)e->size);
 	n.type = ATREST__SNAP_FILE;
 	n.off = pe->off;
 	n.obj = ATREST__SNAP_NOOBJ;
@@ -283,7 +285,8 @@ static int find_parent(atrest_snap *s, const atrest_snap_options *o)
 	int rc;
 
 	if (!parent && o && (o->flags & ATREST_SNAP_AUTO_PARENT) && slash) {
-		snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - s->name + 1), s->name);
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - s->name + 1),
+			s->name);
 		rc = atrest_snapshot_latest(&auto_name, &seq, s->st, prefix, 0);
 		if (rc == ATREST_ENOTFOUND)
 			return 0;
@@ -295,9 +298,11 @@ static int find_parent(atrest_snap *s, const atrest_snap_options *o)
 	rc = atrest__snap_load(&s->parent, s->parent_etag, s->st, parent);
 	free(auto_name);
 	GUARD(rc);
-	s->parent_map = malloc((s->parent->nobj ? s->parent->nobj : 1) * sizeof(uint32_t));
+	s->parent_map =
+		malloc((s->parent->nobj ? s->parent->nobj : 1) * sizeof(uint32_t));
 	ENSURE(s->parent_map, ATREST_ERROR, "out of memory");
-	memset(s->parent_map, 0xff, (s->parent->nobj ? s->parent->nobj : 1) * sizeof(uint32_t));
+	memset(s->parent_map, 0xff,
+		(s->parent->nobj ? s->parent->nobj : 1) * sizeof(uint32_t));
 	return 0;
 }
 
@@ -335,16 +340,16 @@ static void snap_free(atrest_snap *s)
 	free(s);
 }
 
-int atrest_snap_begin(
-	atrest_snap **out, atrest_store *st, const char *name, const atrest_snap_options *opts)
+int atrest_snap_begin(atrest_snap **out, atrest_store *st, const char *name,
+	const atrest_snap_options *opts)
 {
 	atrest_snap *s;
 	int rc;
 
 	*out = NULL;
 	if (opts)
-		GUARD(atrest__check_version(
-			opts->version, ATREST_SNAP_OPTIONS_VERSION, "atrest_snap_options"));
+		GUARD(atrest__check_version(opts->version, ATREST_SNAP_OPTIONS_VERSION,
+			"atrest_snap_options"));
 	GUARD(atrest__snap_name_check(name));
 	s = calloc(1, sizeof(*s));
 	ENSURE(s, ATREST_ERROR, "out of memory");
@@ -376,11 +381,13 @@ static int type_ok(int t)
 	return t >= ATREST_SNAP_DIR && t <= ATREST_SNAP_BLOCK;
 }
 
-int atrest__snap_from_entry(atrest__snap_ent *e, atrest__snap_xattr *xa,
-	const atrest_snap_entry *in)
+int atrest__snap_from_entry(
+	atrest__snap_ent *e, atrest__snap_xattr *xa, const atrest_snap_entry *in)
 {
-	GUARD(atrest__check_version(in->version, ATREST_SNAP_ENTRY_VERSION, "atrest_snap_entry"));
-	ENSURE(in->path && type_ok(in->type), ATREST_EINVAL, "entry without a path or type");
+	GUARD(atrest__check_version(
+		in->version, ATREST_SNAP_ENTRY_VERSION, "atrest_snap_entry"));
+	ENSURE(in->path && type_ok(in->type), ATREST_EINVAL,
+		"entry without a path or type");
 	ENSURE(atrest__snap_path_check(in->path, strlen(in->path)) == 0, ATREST_EINVAL,
 		"invalid entry path");
 	ENSURE(!(in->mode & ~ATREST__SNAP_MODE_MASK), ATREST_EINVAL,
@@ -409,7 +416,8 @@ int atrest__snap_from_entry(atrest__snap_ent *e, atrest__snap_xattr *xa,
 		const atrest_snap_xattr *x = &in->xattrs[k];
 		size_t n = x->name ? strlen(x->name) : 0;
 		ENSURE(n >= 1 && n <= ATREST__SNAP_XNAME_MAX &&
-				x->len <= ATREST__SNAP_XVALUE_MAX && (x->value || !x->len),
+				x->len <= ATREST__SNAP_XVALUE_MAX &&
+				(x->value || !x->len),
 			ATREST_EINVAL, "'%s': bad extended attribute", in->path);
 		xa[k].name = x->name;
 		xa[k].value = x->value;
@@ -421,7 +429,8 @@ int atrest__snap_from_entry(atrest__snap_ent *e, atrest__snap_xattr *xa,
 }
 
 /* The caller's entry as ours: xa has room for its extended attributes. */
-static int convert(atrest__snap_ent *e, atrest__snap_xattr **xa, const atrest_snap_entry *in)
+static int convert(
+	atrest__snap_ent *e, atrest__snap_xattr **xa, const atrest_snap_entry *in)
 {
 	*xa = NULL;
 	ENSURE(!in || in->xattr_count <= ATREST__SNAP_XATTRS_MAX, ATREST_EINVAL,
@@ -432,9 +441,20 @@ static int convert(atrest__snap_ent *e, atrest__snap_xattr **xa, const atrest_sn
 	return atrest__snap_from_entry(e, *xa, in);
 }
 
+/* The same for a FILE entry (ATREST_EINVAL for any other type). */
+static int convert_file(
+	atrest__snap_ent *e, atrest__snap_xattr **xa, const atrest_snap_entry *in)
+{
+	GUARD(convert(e, xa, in));
+	ENSURE(e->type == ATREST__SNAP_FILE, ATREST_EINVAL, "'%s' is not a file entry",
+		in->path);
+	return 0;
+}
+
 static int usable(atrest_snap *s)
 {
-	ENSURE(!s->failed, ATREST_EINVAL, "snapshot '%s' already failed; abort it", s->name);
+	ENSURE(!s->failed, ATREST_EINVAL, "snapshot '%s' already failed; abort it",
+		s->name);
 	return atrest__snap_tick(s, 0);
 }
 
@@ -502,7 +522,8 @@ static void file_free(atrest_snap_file *f)
 	free(f);
 }
 
-int atrest_snap_add_file(atrest_snap_file **out, atrest_snap *s, const atrest_snap_entry *in)
+int atrest_snap_add_file(
+	atrest_snap_file **out, atrest_snap *s, const atrest_snap_entry *in)
 {
 	atrest__snap_xattr *xa;
 	atrest_snap_file *f;
@@ -511,9 +532,7 @@ int atrest_snap_add_file(atrest_snap_file **out, atrest_snap *s, const atrest_sn
 
 	*out = NULL;
 	GUARD(usable(s));
-	rc = convert(&e, &xa, in);
-	if (rc == 0 && e.type != ATREST__SNAP_FILE)
-		rc = atrest__error(ATREST_EINVAL, "'%s' is not a file entry", in->path);
+	rc = convert_file(&e, &xa, in);
 	f = rc == 0 ? calloc(1, sizeof(*f)) : NULL;
 	if (rc == 0 && !f)
 		rc = atrest__error(ATREST_ERROR, "out of memory");
@@ -696,9 +715,7 @@ int atrest_snap_add_buffer(
 	int rc;
 
 	GUARD(usable(s));
-	rc = convert(&e, &xa, in);
-	if (rc == 0 && e.type != ATREST__SNAP_FILE)
-		rc = atrest__error(ATREST_EINVAL, "'%s' is not a file entry", in->path);
+	rc = convert_file(&e, &xa, in);
 	e.size = len;
 	if (rc == 0 && len == 0) {
 		rc = atrest__snap_add_ent(s, &e, NULL, 0);
@@ -725,15 +742,14 @@ int atrest_snap_add_unchanged(
 
 	GUARD(usable(s));
 	ENSURE(s->parent, ATREST_EINVAL, "snapshot '%s' has no parent", s->name);
-	rc = convert(&e, &xa, in);
-	if (rc == 0 && e.type != ATREST__SNAP_FILE)
-		rc = atrest__error(ATREST_EINVAL, "'%s' is not a file entry", in->path);
+	rc = convert_file(&e, &xa, in);
 	if (rc == 0) {
-		pi = atrest__manifest_find(s->parent, parent_path ? parent_path : in->path);
-		rc = pi < 0 ? atrest__error(ATREST_ENOTFOUND, "no '%s' in snapshot '%s'",
-				      parent_path ? parent_path : in->path,
-				      s->parent->name)
-			    : atrest__snap_share(s, &e, pi);
+		pi = atrest__manifest_find(
+			s->parent, parent_path ? parent_path : in->path);
+		rc = pi < 0
+			? atrest__error(ATREST_ENOTFOUND, "no '%s' in snapshot '%s'",
+				  parent_path ? parent_path : in->path, s->parent->name)
+			: atrest__snap_share(s, &e, pi);
 	}
 	free(xa);
 	return rc;
@@ -747,21 +763,18 @@ static int went_cmp(const void *a, const void *b)
 		((const atrest__went *)a)->e.path, ((const atrest__went *)b)->e.path);
 }
 
+static int went_key(const void *key, const void *w)
+{
+	return atrest__snap_path_cmp(key, ((const atrest__went *)w)->e.path);
+}
+
 static long went_find(const atrest_snap *s, const char *path)
 {
-	size_t lo = 0, hi = s->nent;
+	const atrest__went *w = s->nent
+		? bsearch(path, s->ents, s->nent, sizeof(*s->ents), went_key)
+		: NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = atrest__snap_path_cmp(s->ents[mid].e.path, path);
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return w ? w - s->ents : -1;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -795,7 +808,8 @@ static int add_parents(atrest_snap *s, size_t *added)
 	}
 	qsort(miss, n, sizeof(*miss), str_cmp);
 	for (size_t i = 0; i < n; i++) {
-		atrest__snap_ent d = {.type = ATREST__SNAP_DIR, .path = miss[i], .mode = 0700};
+		atrest__snap_ent d = {
+			.type = ATREST__SNAP_DIR, .path = miss[i], .mode = 0700};
 		d.uid = (uint32_t)geteuid();
 		d.gid = (uint32_t)getegid();
 		d.mtime = atrest__snap_now_ns();
@@ -824,8 +838,8 @@ static int settle_entries(atrest_snap *s)
 	for (size_t i = 0; i < s->nent; i++) {
 		atrest__went *w = &s->ents[i];
 		long j;
-		ENSURE(i == 0 || strcmp(s->ents[i - 1].e.path, w->e.path) != 0, ATREST_EINVAL,
-			"'%s' was added twice", w->e.path);
+		ENSURE(i == 0 || strcmp(s->ents[i - 1].e.path, w->e.path) != 0,
+			ATREST_EINVAL, "'%s' was added twice", w->e.path);
 		if (w->e.type != ATREST__SNAP_HARDLINK)
 			continue;
 		j = went_find(s, w->link_path);
@@ -872,7 +886,8 @@ static int build(atrest__manifest *m, atrest__snap_ent **ents, atrest__snap_obj 
 	}
 	for (size_t i = 0; i < s->nent; i++) {
 		(*ents)[i] = s->ents[i].e;
-		if ((*ents)[i].type == ATREST__SNAP_FILE && (*ents)[i].obj != ATREST__SNAP_NOOBJ)
+		if ((*ents)[i].type == ATREST__SNAP_FILE &&
+			(*ents)[i].obj != ATREST__SNAP_NOOBJ)
 			(*ents)[i].obj = newidx[(*ents)[i].obj];
 	}
 	free(perm);
@@ -960,7 +975,8 @@ static int next_seq(uint64_t *out, atrest_store *st, uint64_t floor)
 		if (i)
 			atrest__snap_pause(5);
 		cur = 0;
-		rc = atrest__snap_get_small(&buf, &len, etag, NULL, st, SNAP_SEQ_NAME, 64);
+		rc = atrest__snap_get_small(
+			&buf, &len, etag, NULL, st, SNAP_SEQ_NAME, 64);
 		if (rc == 0) {
 			rc = atrest__seqobj_decode(&cur, buf, len);
 			free(buf);
@@ -996,7 +1012,8 @@ static int publish(atrest_snap *s, const uint8_t *buf, size_t len)
 	int rc;
 
 	GUARD(atrest__snap_mname(mname, s->name));
-	rc = atrest__snap_put_small(s->st, mname, buf, len, ATREST_BACKEND_IF_ABSENT, NULL);
+	rc = atrest__snap_put_small(
+		s->st, mname, buf, len, ATREST_BACKEND_IF_ABSENT, NULL);
 	if (rc == ATREST_EEXISTS)
 		return atrest__error(rc, "snapshot '%s' already exists", s->name);
 	if (rc < 0 && published(s))

@@ -47,8 +47,8 @@ int atrest__snapshot_plan(atrest_snapshot *s)
 		}
 	free(fill);
 	for (size_t k = 0; k < m->nobj; k++)
-		qsort_r(s->order + s->start[k], s->start[k + 1] - s->start[k], sizeof(size_t),
-			by_offset, (void *)m->ents);
+		qsort_r(s->order + s->start[k], s->start[k + 1] - s->start[k],
+			sizeof(size_t), by_offset, (void *)m->ents);
 	return 0;
 }
 
@@ -74,7 +74,8 @@ static void failed(vctx *v, const char *path)
 }
 
 /* Object k's files, in offset order, then the rest of its bytes. */
-static int check_files(vctx *v, uint32_t k, atrest_reader *r, atrest__mac *mac, uint8_t *buf)
+static int check_files(
+	vctx *v, uint32_t k, atrest_reader *r, atrest__mac *mac, uint8_t *buf)
 {
 	const atrest__manifest *m = v->s->m;
 	uint64_t pos = 0;
@@ -84,7 +85,8 @@ static int check_files(vctx *v, uint32_t k, atrest_reader *r, atrest__mac *mac, 
 		if (e->off < pos)
 			GUARD(atrest_reader_seek(r, e->off));
 		else if (e->off > pos)
-			GUARD(atrest__snap_copy(r, e->off - pos, NULL, -1, buf, VERIFY_BUF, e->path));
+			GUARD(atrest__snap_copy(
+				r, e->off - pos, NULL, -1, buf, VERIFY_BUF, e->path));
 		GUARD(atrest__mac_reset(mac));
 		GUARD(atrest__snap_copy(r, e->size, mac, -1, buf, VERIFY_BUF, e->path));
 		if (atrest__snap_check_hash(mac, e) < 0)
@@ -93,8 +95,8 @@ static int check_files(vctx *v, uint32_t k, atrest_reader *r, atrest__mac *mac, 
 		atrest__snap_prog_add(&v->prog, 1, e->size);
 	}
 	if (pos < m->objs[k].size)
-		GUARD(atrest__snap_copy(r, m->objs[k].size - pos, NULL, -1, buf, VERIFY_BUF,
-			m->ents[v->s->order[v->s->start[k]]].path));
+		GUARD(atrest__snap_copy(r, m->objs[k].size - pos, NULL, -1, buf,
+			VERIFY_BUF, m->ents[v->s->order[v->s->start[k]]].path));
 	return 0;
 }
 
@@ -132,8 +134,8 @@ static void extra_found(const char *name, void *payload)
 	vctx *v = payload;
 
 	atrest__error(ATREST_EINTEGRITY,
-		"object %s is not part of snapshot '%s' (added to its set, or renamed)", name,
-		v->s->m->name);
+		"object %s is not part of snapshot '%s' (added to its set, or renamed)",
+		name, v->s->m->name);
 	failed(v, name);
 }
 
@@ -166,7 +168,8 @@ int atrest_snapshot_verify(atrest_snap_stats *out, atrest_snapshot *s,
 	v.prog.p.bytes_total = v.st.bytes;
 	rc = atrest__snapshot_plan(s);
 	if (rc == 0)
-		rc = atrest__pool_run(atrest__store_pool(s->st), verify_obj, &v, s->m->nobj);
+		rc = atrest__pool_run(
+			atrest__store_pool(s->st), verify_obj, &v, s->m->nobj);
 	if (rc == 0)
 		rc = atrest__snapshot_extra(s, &extra, extra_found, &v);
 	atrest__snap_prog_end(&v.prog);

@@ -33,7 +33,8 @@ static int walk(int root, const char *path, int flags, mode_t mode)
 		}
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		fd = sl ? openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		fd = sl ? openat(dir, comp,
+				  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 			: openat(dir, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (dir != root)
 			close(dir);
@@ -57,7 +58,8 @@ int atrest__snap_openat(int root, const char *path, int flags, mode_t mode)
 	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
 		how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
 		how.mode = (flags & O_CREAT) ? mode : 0;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+		how.resolve =
+			RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 		fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
 		if (fd >= 0 || errno != ENOSYS)
 			return (int)fd;
@@ -80,8 +82,8 @@ void atrest__snap_dirc_close(atrest__snap_dirc *c)
 	atrest__snap_dirc_init(c);
 }
 
-int atrest__snap_dirc_parent(atrest__snap_dirc *c, int root, const char *path,
-	const char **base)
+int atrest__snap_dirc_parent(
+	atrest__snap_dirc *c, int root, const char *path, const char **base)
 {
 	const char *sl = strrchr(path, '/');
 	size_t n = sl ? (size_t)(sl - path) : 0;

@@ -72,8 +72,8 @@ static int pick_latest(const atrest_snapshot_list_entry *e, void *p)
 	return 0;
 }
 
-int atrest_snapshot_latest(
-	char **name, uint64_t *seq, atrest_store *st, const char *prefix, uint64_t min_seq)
+int atrest_snapshot_latest(char **name, uint64_t *seq, atrest_store *st,
+	const char *prefix, uint64_t min_seq)
 {
 	lctx c = {0};
 	int rc;
@@ -82,7 +82,8 @@ int atrest_snapshot_latest(
 	*seq = 0;
 	rc = atrest_snapshot_list(st, prefix, pick_latest, &c);
 	if (rc == 0 && !c.best)
-		rc = atrest__error(ATREST_ENOTFOUND, "no snapshot under '%s'", prefix ? prefix : "");
+		rc = atrest__error(
+			ATREST_ENOTFOUND, "no snapshot under '%s'", prefix ? prefix : "");
 	if (rc == 0 && c.best_seq < min_seq)
 		rc = atrest__error(ATREST_EINTEGRITY,
 			"the newest snapshot under '%s' is '%s' with sequence %llu, older "
@@ -173,56 +174,6 @@ static void refset_free(refset *s)
 	free(s->used);
 }
 
-/* ---- keys of the snapshot area, collected before they are used ---- */
-
-typedef struct key {
-	char *rel;
-	uint64_t size;
-	int64_t mtime;
-} key;
-
-typedef struct keys {
-	key *v;
-	size_t n, cap;
-} keys;
-
-static int key_one(const char *rel, uint64_t size, int64_t mtime, void *p)
-{
-	keys *k = p;
-
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? 2 * k->cap : 256;
-		key *v = realloc(k->v, cap * sizeof(*v));
-		ENSURE(v, ATREST_ERROR, "out of memory");
-		k->v = v;
-		k->cap = cap;
-	}
-	k->v[k->n].rel = strdup(rel);
-	ENSURE(k->v[k->n].rel, ATREST_ERROR, "out of memory");
-	k->v[k->n].size = size;
-	k->v[k->n++].mtime = mtime;
-	return 0;
-}
-
-static void keys_free(keys *k)
-{
-	for (size_t i = 0; i < k->n; i++)
-		free(k->v[i].rel);
-	free(k->v);
-	memset(k, 0, sizeof(*k));
-}
-
-static int keys_of(keys *k, atrest_store *st, const char *sub)
-{
-	int rc;
-
-	memset(k, 0, sizeof(*k));
-	rc = atrest__snap_list(st, sub, key_one, k);
-	if (rc < 0)
-		keys_free(k);
-	return rc;
-}
-
 /* ---- the collection ---- */
 
 typedef struct gc {
@@ -238,7 +189,7 @@ typedef struct gc {
 	refset keep;
 	uint8_t (*live)[ATREST__SNAP_ID_LEN]; /* writers with a live lease */
 	size_t nlive;
-	keys stale; /* leases past their ttl */
+	atrest__snap_keys stale; /* leases past their ttl */
 	atrest_snap_stats out;
 } gc;
 
@@ -306,7 +257,7 @@ static int is_live(const gc *g, const uint8_t *writer)
 
 /* A lease: its references are kept (this run, even when stale); a live
  * one keeps its writer's own objects too. */
-static int read_lease(gc *g, const key *k)
+static int read_lease(gc *g, const atrest__snap_key *k)
 {
 	char name[SNAP_NAME_MAX];
 	atrest__snap_lease l;
@@ -316,7 +267,8 @@ static int read_lease(gc *g, const key *k)
 	int rc;
 
 	snprintf(name, sizeof(name), SNAP_ROOT "%s", k->rel);
-	rc = atrest__snap_get_small(&buf, &len, NULL, &mtime, g->st, name, SNAP_SMALL_MAX);
+	rc = atrest__snap_get_small(
+		&buf, &len, NULL, &mtime, g->st, name, SNAP_SMALL_MAX);
 	if (rc == ATREST_ENOTFOUND) /* its writer finished: its manifest is listed next */
 		return 0;
 	if (rc == 0) {
@@ -324,8 +276,9 @@ static int read_lease(gc *g, const key *k)
 		free(buf);
 	}
 	if (rc < 0) {
-		atrest__error_prefix("snapshot writer's lease %s (remove it by hand if no "
-				     "snapshot is being written)",
+		atrest__error_prefix(
+			"snapshot writer's lease %s (remove it by hand if no "
+			"snapshot is being written)",
 			name);
 		return rc;
 	}
@@ -334,11 +287,11 @@ static int read_lease(gc *g, const key *k)
 	free(l.refs);
 	GUARD(rc);
 	if (g->t0 - mtime > (int64_t)l.ttl)
-		return key_one(k->rel, 0, mtime, &g->stale);
+		return atrest__snap_keys_add(&g->stale, k->rel, 0, mtime);
 	return add_live(g, k->rel + 2);
 }
 
-static int read_manifest(gc *g, const key *k)
+static int read_manifest(gc *g, const atrest__snap_key *k)
 {
 	atrest__manifest *m;
 	int rc = atrest__snap_load(&m, NULL, g->st, k->rel + 2);
@@ -359,24 +312,24 @@ static int read_manifest(gc *g, const key *k)
  * listings published its manifest before dropping its lease. */
 static int mark(gc *g)
 {
-	keys k;
+	atrest__snap_keys k;
 	int rc;
 
-	GUARD(keys_of(&k, g->st, "l/"));
+	GUARD(atrest__snap_keys_of(&k, g->st, "l/"));
 	rc = 0;
 	for (size_t i = 0; i < k.n && rc == 0; i++)
 		rc = read_lease(g, &k.v[i]);
-	keys_free(&k);
+	atrest__snap_keys_free(&k);
 	GUARD(rc);
 	GUARD(gc_tick(g));
-	GUARD(keys_of(&k, g->st, "m/"));
+	GUARD(atrest__snap_keys_of(&k, g->st, "m/"));
 	rc = 0;
 	for (size_t i = 0; i < k.n && rc == 0; i++) {
 		rc = read_manifest(g, &k.v[i]);
 		if (rc == 0)
 			rc = gc_tick(g);
 	}
-	keys_free(&k);
+	atrest__snap_keys_free(&k);
 	return rc;
 }
 
@@ -404,10 +357,10 @@ static int sweep_one(gc *g, const atrest__snap_ref *r, uint64_t size)
 static int sweep_all(gc *g)
 {
 	atrest__snap_ref r;
-	keys k;
+	atrest__snap_keys k;
 	int rc = 0;
 
-	GUARD(keys_of(&k, g->st, "d/"));
+	GUARD(atrest__snap_keys_of(&k, g->st, "d/"));
 	for (size_t i = 0; i < k.n && rc == 0; i++) {
 		if (atrest__snap_parse_dref(&r, k.v[i].rel + 2) < 0)
 			continue; /* not one of ours: left alone */
@@ -416,7 +369,7 @@ static int sweep_all(gc *g)
 		else
 			rc = sweep_one(g, &r, k.v[i].size);
 	}
-	keys_free(&k);
+	atrest__snap_keys_free(&k);
 	return rc;
 }
 
@@ -440,21 +393,22 @@ static void remove_dead_markers(gc *g)
 	int64_t created;
 	uint8_t *buf;
 	size_t len;
-	keys k;
+	atrest__snap_keys k;
 
-	if (g->dry_run || keys_of(&k, g->st, "g/") < 0)
+	if (g->dry_run || atrest__snap_keys_of(&k, g->st, "g/") < 0)
 		return;
 	for (size_t i = 0; i < k.n; i++) {
 		snprintf(name, sizeof(name), SNAP_ROOT "%s", k.v[i].rel);
 		if (!strcmp(name, g->marker) ||
-			atrest__snap_get_small(&buf, &len, NULL, NULL, g->st, name, 64) < 0)
+			atrest__snap_get_small(&buf, &len, NULL, NULL, g->st, name, 64) <
+				0)
 			continue;
 		if (atrest__marker_decode(&ttl, &created, buf, len) == 0 &&
 			g->t0 - k.v[i].mtime > 2 * (int64_t)ttl)
 			(void)atrest__snap_remove(g->st, name);
 		free(buf);
 	}
-	keys_free(&k);
+	atrest__snap_keys_free(&k);
 }
 
 static void gc_end(gc *g)
@@ -466,7 +420,7 @@ static void gc_end(gc *g)
 		(void)atrest__snap_remove(g->st, g->marker);
 	atrest__error_restore(&e);
 	refset_free(&g->keep);
-	keys_free(&g->stale);
+	atrest__snap_keys_free(&g->stale);
 	free(g->live);
 }
 
@@ -495,7 +449,8 @@ static int collect(gc *g, const atrest__manifest *scope)
 	return 0;
 }
 
-int atrest_snapshot_gc(atrest_snap_stats *out, atrest_store *st, const atrest_gc_options *opts)
+int atrest_snapshot_gc(
+	atrest_snap_stats *out, atrest_store *st, const atrest_gc_options *opts)
 {
 	gc g;
 	int rc;

@@ -42,8 +42,8 @@ int atrest__snap_parse_dref(atrest__snap_ref *out, const char *rel);
 int atrest__snap_parse_id(uint8_t out[ATREST__SNAP_ID_LEN], const char *hex);
 
 /* A small sealed object of the library's own, whole. */
-int atrest__snap_put_small(atrest_store *st, const char *name, const void *buf, size_t len,
-	unsigned int flags, const char *etag);
+int atrest__snap_put_small(atrest_store *st, const char *name, const void *buf,
+	size_t len, unsigned int flags, const char *etag);
 /* Read one whole (at most max bytes); etag and mtime (may be NULL) get the
  * version read. */
 int atrest__snap_get_small(uint8_t **out, size_t *len, char *etag, int64_t *mtime,
@@ -55,14 +55,35 @@ int atrest__snap_remove(atrest_store *st, const char *name);
 
 /* Every key under SNAP_ROOT sub ("m/", "d/<hex>/", ...): cb gets the part
  * after SNAP_ROOT. */
-typedef int (*atrest__snap_list_cb)(const char *rel, uint64_t size, int64_t mtime, void *p);
+typedef int (*atrest__snap_list_cb)(
+	const char *rel, uint64_t size, int64_t mtime, void *p);
 int atrest__snap_list(
 	atrest_store *st, const char *sub, atrest__snap_list_cb cb, void *payload);
 
+/* Keys under SNAP_ROOT sub, collected (to use the store while going
+ * through them): rel is the part after SNAP_ROOT. */
+typedef struct atrest__snap_key {
+	char *rel;
+	uint64_t size;
+	int64_t mtime;
+} atrest__snap_key;
+
+typedef struct atrest__snap_keys {
+	atrest__snap_key *v;
+	size_t n, cap;
+} atrest__snap_keys;
+
+int atrest__snap_keys_of(atrest__snap_keys *out, atrest_store *st, const char *sub);
+int atrest__snap_keys_add(
+	atrest__snap_keys *k, const char *rel, uint64_t size, int64_t mtime);
+void atrest__snap_keys_free(atrest__snap_keys *k);
+
 /* Read and decode manifest name; etag (may be NULL) gets its version. */
-int atrest__snap_load(atrest__manifest **out, char *etag, atrest_store *st, const char *name);
+int atrest__snap_load(
+	atrest__manifest **out, char *etag, atrest_store *st, const char *name);
 /* Head of manifest name (its first segment only). */
-int atrest__snap_load_head(atrest__manifest_head *out, atrest_store *st, const char *name);
+int atrest__snap_load_head(
+	atrest__manifest_head *out, atrest_store *st, const char *name);
 
 /* Keys of the content hash, one per data key, derived once per handle. */
 typedef struct atrest__snap_hkeys {
@@ -94,7 +115,8 @@ typedef struct atrest__snap_prog {
 	double last;
 } atrest__snap_prog;
 
-void atrest__snap_prog_init(atrest__snap_prog *g, atrest_snap_progress_cb cb, void *payload);
+void atrest__snap_prog_init(
+	atrest__snap_prog *g, atrest_snap_progress_cb cb, void *payload);
 void atrest__snap_prog_add(atrest__snap_prog *g, uint64_t files, uint64_t bytes);
 void atrest__snap_prog_note(atrest__snap_prog *g, const char *path, const char *fmt, ...)
 	ATREST__PRINTF(3, 4);
@@ -120,7 +142,7 @@ struct atrest_snap {
 	char *name;
 	uint8_t writer[ATREST__SNAP_ID_LEN];
 	uint32_t lease_ttl;
-	int64_t begun; /* ns: files are read after this (the manifest's time) */
+	int64_t begun;      /* ns: files are read after this (the manifest's time) */
 	pthread_mutex_t mu; /* guards everything below */
 	atrest__manifest *parent;
 	char parent_etag[ATREST_BACKEND_ETAG_MAX];
@@ -129,10 +151,10 @@ struct atrest_snap {
 	size_t nent, ent_cap;
 	atrest__snap_obj *objs;
 	size_t nobj, obj_cap;
-	uint32_t next_index; /* of the next data object d/<writer>/<n> */
+	uint32_t next_index;            /* of the next data object d/<writer>/<n> */
 	struct atrest__snap_pack *pack; /* open pack of add_buffer */
 	size_t open_files;
-	double renewed; /* atrest__snap_clock() of the last lease renewal */
+	double renewed;               /* atrest__snap_clock() of the last lease renewal */
 	atrest__snap_marker *markers; /* gc markers live at begin */
 	size_t nmarkers;
 	int leased; /* the lease was written: there is something to clean */
@@ -153,8 +175,8 @@ int atrest__snap_share(atrest_snap *s, const atrest__snap_ent *e, long pi);
 /* Renew the lease when due (force: now); locks s->mu. */
 int atrest__snap_tick(atrest_snap *s, int force);
 /* Convert a caller's entry (validated) into e; strings borrowed. */
-int atrest__snap_from_entry(atrest__snap_ent *e, atrest__snap_xattr *xa,
-	const atrest_snap_entry *in);
+int atrest__snap_from_entry(
+	atrest__snap_ent *e, atrest__snap_xattr *xa, const atrest_snap_entry *in);
 
 /* Open writer w for the next data object; its ref, dek and commitment. */
 int atrest__snap_open_obj(atrest_writer **w, atrest__snap_obj *o, atrest_snap *s);
@@ -221,8 +243,8 @@ typedef struct atrest__snap_dirc {
 void atrest__snap_dirc_init(atrest__snap_dirc *c);
 void atrest__snap_dirc_close(atrest__snap_dirc *c);
 /* The fd of path's parent (owned by c) and path's last component. */
-int atrest__snap_dirc_parent(atrest__snap_dirc *c, int root, const char *path,
-	const char **base);
+int atrest__snap_dirc_parent(
+	atrest__snap_dirc *c, int root, const char *path, const char **base);
 
 /* rm -r of name in dirfd, never following a link (name may be missing). */
 int atrest__snap_rmtree(int dirfd, const char *name);

@@ -23,7 +23,8 @@ int atrest_snapshot_open(atrest_snapshot **out, atrest_store *st, const char *na
 	*out = NULL;
 	if (opts)
 		GUARD(atrest__check_version(opts->version,
-			ATREST_SNAPSHOT_OPEN_OPTIONS_VERSION, "atrest_snapshot_open_options"));
+			ATREST_SNAPSHOT_OPEN_OPTIONS_VERSION,
+			"atrest_snapshot_open_options"));
 	GUARD(atrest__snap_name_check(name));
 	s = calloc(1, sizeof(*s));
 	ENSURE(s, ATREST_ERROR, "out of memory");
@@ -126,7 +127,8 @@ int atrest_snapshot_entry(atrest_snap_entry *out, const atrest_snapshot *s, size
 	out->gid = e->gid;
 	out->mtime_ns = e->mtime;
 	out->size = e->type == ATREST__SNAP_FILE ? e->size : 0;
-	out->target = e->type == ATREST__SNAP_HARDLINK ? s->m->ents[e->link].path : e->target;
+	out->target =
+		e->type == ATREST__SNAP_HARDLINK ? s->m->ents[e->link].path : e->target;
 	out->rdev = e->rdev;
 	out->xattrs = e->nxattr ? s->xattrs + s->xoff[i] : NULL;
 	out->xattr_count = e->nxattr;
@@ -200,8 +202,8 @@ static int write_all(int fd, const uint8_t *p, size_t n, const char *file)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return atrest__error_os(atrest__errno_code(errno), errno, "writing '%s'",
-				file);
+			return atrest__error_os(
+				atrest__errno_code(errno), errno, "writing '%s'", file);
 		p += w;
 		n -= (size_t)w;
 	}
@@ -220,7 +222,8 @@ int atrest__snap_copy(atrest_reader *r, uint64_t len, atrest__mac *mac, int fd,
 			atrest__error_prefix("file '%s'", file);
 			return rc;
 		}
-		ENSURE(got > 0, ATREST_EINTEGRITY, "file '%s': its object ends too soon", file);
+		ENSURE(got > 0, ATREST_EINTEGRITY, "file '%s': its object ends too soon",
+			file);
 		if (mac)
 			GUARD(atrest__mac_update(mac, buf, got));
 		if (fd >= 0)
@@ -236,7 +239,8 @@ int atrest__snap_check_hash(atrest__mac *mac, const atrest__snap_ent *e)
 
 	GUARD(atrest__mac_final(mac, h));
 	ENSURE(atrest__ct_equal(h, e->hash, sizeof(h)), ATREST_EINTEGRITY,
-		"file '%s': its bytes do not match the hash the snapshot recorded", e->path);
+		"file '%s': its bytes do not match the hash the snapshot recorded",
+		e->path);
 	return 0;
 }
 
@@ -262,7 +266,8 @@ int atrest_snapshot_entry_open(atrest_snap_reader **out, atrest_snapshot *s, siz
 	e = &s->m->ents[i];
 	if (e->type == ATREST__SNAP_HARDLINK)
 		e = &s->m->ents[e->link];
-	ENSURE(e->type == ATREST__SNAP_FILE, ATREST_EINVAL, "'%s' is not a file", e->path);
+	ENSURE(e->type == ATREST__SNAP_FILE, ATREST_EINVAL, "'%s' is not a file",
+		e->path);
 	r = calloc(1, sizeof(*r));
 	ENSURE(r, ATREST_ERROR, "out of memory");
 	r->s = s;
@@ -273,7 +278,8 @@ int atrest_snapshot_entry_open(atrest_snap_reader **out, atrest_snapshot *s, siz
 		if (rc == 0)
 			rc = atrest_reader_seek(r->r, e->off);
 		if (rc == 0)
-			rc = atrest__snap_mac(&r->mac, &s->hk, s->st, s->m->objs[e->obj].dek);
+			rc = atrest__snap_mac(
+				&r->mac, &s->hk, s->st, s->m->objs[e->obj].dek);
 	}
 	if (rc < 0) {
 		atrest_snap_reader_close(r);
@@ -294,8 +300,8 @@ int atrest_snap_reader_read(atrest_snap_reader *r, void *buf, size_t len, size_t
 		return 0;
 	rc = atrest_reader_read(r->r, buf, want, &n);
 	if (rc == 0 && n == 0)
-		rc = atrest__error(ATREST_EINTEGRITY, "file '%s': its object ends too soon",
-			r->e->path);
+		rc = atrest__error(ATREST_EINTEGRITY,
+			"file '%s': its object ends too soon", r->e->path);
 	if (rc == 0)
 		rc = atrest__mac_update(r->mac, buf, n);
 	if (rc == 0 && (r->left -= n) == 0)

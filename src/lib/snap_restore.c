@@ -60,8 +60,8 @@ static int set_meta(rctx *c, int fd, const atrest__snap_ent *e)
 		if (fsetxattr(fd, e->xattrs[k].name, e->xattrs[k].value, e->xattrs[k].len,
 			    0) != 0)
 			atrest__snap_prog_note(&c->prog, e->path,
-				"extended attribute %s not restored: %s", e->xattrs[k].name,
-				strerror(errno));
+				"extended attribute %s not restored: %s",
+				e->xattrs[k].name, strerror(errno));
 	if (fchmod(fd, e->mode) != 0)
 		return os_err(errno, "setting the mode of", e->path);
 	ts_of(ts, e->mtime);
@@ -78,15 +78,17 @@ static int create_file(rctx *c, atrest__snap_dirc *dc, const atrest__snap_ent *e
 	int dir = atrest__snap_dirc_parent(dc, c->tmp, e->path, &base);
 
 	if (dir < 0)
-		return os_err(errno, "refusing to create (a link or no directory on the way)",
+		return os_err(errno,
+			"refusing to create (a link or no directory on the way)",
 			e->path);
-	*fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	*fd = openat(
+		dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	return *fd < 0 ? os_err(errno, "creating", e->path) : 0;
 }
 
 /* One file of object r: its bytes, checked, then its metadata. */
-static int restore_file(rctx *c, atrest__snap_dirc *dc, atrest_reader *r, atrest__mac *mac,
-	const atrest__snap_ent *e, uint8_t *buf)
+static int restore_file(rctx *c, atrest__snap_dirc *dc, atrest_reader *r,
+	atrest__mac *mac, const atrest__snap_ent *e, uint8_t *buf)
 {
 	int fd = -1, rc;
 
@@ -188,7 +190,8 @@ static int make_node(rctx *c, atrest__snap_dirc *dc, const atrest__snap_ent *e)
 						   : S_IFREG;
 
 	if (dir < 0)
-		return os_err(errno, "refusing to create (a link or no directory on the way)",
+		return os_err(errno,
+			"refusing to create (a link or no directory on the way)",
 			e->path);
 	if (kind != S_IFREG && mknodat(dir, base, kind | 0600, (dev_t)e->rdev) != 0) {
 		if (errno == EPERM && kind != S_IFIFO) {
@@ -199,7 +202,8 @@ static int make_node(rctx *c, atrest__snap_dirc *dc, const atrest__snap_ent *e)
 		return os_err(errno, "creating", e->path);
 	}
 	fd = openat(dir, base,
-		(kind == S_IFREG ? O_WRONLY | O_CREAT | O_EXCL : O_PATH) | O_NOFOLLOW | O_CLOEXEC,
+		(kind == S_IFREG ? O_WRONLY | O_CREAT | O_EXCL : O_PATH) | O_NOFOLLOW |
+			O_CLOEXEC,
 		0600);
 	if (fd < 0)
 		return os_err(errno, "creating", e->path);
@@ -208,7 +212,8 @@ static int make_node(rctx *c, atrest__snap_dirc *dc, const atrest__snap_ent *e)
 	} else { /* O_PATH: through the directory instead */
 		struct timespec ts[2];
 		ts_of(ts, e->mtime);
-		rc = (c->owners && fchownat(dir, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW)) ||
+		rc = (c->owners &&
+			     fchownat(dir, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW)) ||
 				fchmodat(dir, base, e->mode, 0) ||
 				utimensat(dir, base, ts, AT_SYMLINK_NOFOLLOW)
 			? os_err(errno, "setting the metadata of", e->path)
@@ -312,8 +317,8 @@ static int build(rctx *c)
 	/* Last, so that an object renamed is reported as the file it held. */
 	GUARD(atrest__snapshot_extra(s, &n, first_extra, extra));
 	ENSURE(n == 0, ATREST_EINTEGRITY,
-		"object %s is not part of snapshot '%s' (added to its set, or renamed)", extra,
-		s->m->name);
+		"object %s is not part of snapshot '%s' (added to its set, or renamed)",
+		extra, s->m->name);
 	return 0;
 }
 
@@ -338,14 +343,15 @@ static int split(char **parent, char **base, const char *dir)
 		sl[sl == copy ? 1 : 0] = '\0';
 		*parent = copy;
 	}
-	if (!*parent || !*base || !**base || !strcmp(*base, ".") || !strcmp(*base, "..") ||
-		!strcmp(*base, "/")) {
+	if (!*parent || !*base || !**base || !strcmp(*base, ".") ||
+		!strcmp(*base, "..") || !strcmp(*base, "/")) {
 		int bad = *parent && *base;
 		free(*parent);
 		free(*base);
 		*parent = *base = NULL;
-		return bad ? atrest__error(ATREST_EINVAL, "'%s' cannot be restored to", dir)
-			   : atrest__error(ATREST_ERROR, "out of memory");
+		return bad
+			? atrest__error(ATREST_EINVAL, "'%s' cannot be restored to", dir)
+			: atrest__error(ATREST_ERROR, "out of memory");
 	}
 	return 0;
 }
@@ -396,7 +402,8 @@ static void remove_leftovers(int pfd, const char *base)
 	while ((de = readdir(d)) != NULL) {
 		const char *x = de->d_name;
 		int lf;
-		if (x[0] != '.' || strncmp(x + 1, base, n) || strncmp(x + 1 + n, TMP_TAG, 8))
+		if (x[0] != '.' || strncmp(x + 1, base, n) ||
+			strncmp(x + 1 + n, TMP_TAG, 8))
 			continue;
 		lf = openat(pfd, x, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (lf >= 0 && flock(lf, LOCK_EX | LOCK_NB) == 0)
@@ -415,8 +422,8 @@ static int make_tmp(rctx *c, int pfd, const char *base, char *name, size_t cap)
 	for (int tries = 0; tries < 16; tries++) {
 		GUARD(atrest__rand(r, sizeof(r)));
 		snprintf(name, cap, ".%s" TMP_TAG "%c%c%c%c%c%c", base, chars[r[0] % 36],
-			chars[r[1] % 36], chars[r[2] % 36], chars[r[3] % 36], chars[r[4] % 36],
-			chars[r[5] % 36]);
+			chars[r[1] % 36], chars[r[2] % 36], chars[r[3] % 36],
+			chars[r[4] % 36], chars[r[5] % 36]);
 		if (mkdirat(pfd, name, 0700) == 0)
 			break;
 		if (errno != EEXIST)
@@ -450,13 +457,15 @@ static int restore(rctx *c, const char *dir, unsigned flags)
 	GUARD(split(&parent, &base, dir));
 	ENSURE_OUT(strlen(base) < 255 - 16, ATREST_EINVAL, "'%s': name too long", dir);
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ENSURE_OUT(pfd >= 0, atrest__errno_code(errno), "%s: %s", parent, strerror(errno));
+	ENSURE_OUT(
+		pfd >= 0, atrest__errno_code(errno), "%s: %s", parent, strerror(errno));
 	GUARD_OUT(target_free(pfd, base, dir, &exists));
 	remove_leftovers(pfd, base);
 	GUARD_OUT(make_tmp(c, pfd, base, tmp, sizeof(tmp)));
 	GUARD_OUT(build(c));
 	GUARD_OUT(target_free(pfd, base, dir, &exists));
-	GUARD_OUT(publish(c, pfd, tmp, base, dir, !(flags & ATREST_SNAP_RESTORE_NO_SYNC), exists));
+	GUARD_OUT(publish(
+		c, pfd, tmp, base, dir, !(flags & ATREST_SNAP_RESTORE_NO_SYNC), exists));
 	tmp[0] = '\0';
 out:
 	if (c->tmp >= 0)
@@ -471,14 +480,16 @@ out:
 }
 
 int atrest_snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s, const char *dir,
-	const atrest_snap_restore_options *opts, atrest_snap_progress_cb cb, void *payload)
+	const atrest_snap_restore_options *opts, atrest_snap_progress_cb cb,
+	void *payload)
 {
 	unsigned flags = opts ? opts->flags : 0;
 	rctx c;
 	int rc;
 
 	if (opts)
-		GUARD(atrest__check_version(opts->version, ATREST_SNAP_RESTORE_OPTIONS_VERSION,
+		GUARD(atrest__check_version(opts->version,
+			ATREST_SNAP_RESTORE_OPTIONS_VERSION,
 			"atrest_snap_restore_options"));
 	memset(&c, 0, sizeof(c));
 	c.s = s;

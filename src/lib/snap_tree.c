@@ -72,9 +72,10 @@ static int read_xattrs(titem *it, const char *full)
 	size_t count = 0;
 
 	if (n < 0)
-		return errno == ENOTSUP ? 0 : atrest__error_os(ATREST_ERROR, errno,
-							"listing extended attributes of '%s'",
-							it->path);
+		return errno == ENOTSUP
+			? 0
+			: atrest__error_os(ATREST_ERROR, errno,
+				  "listing extended attributes of '%s'", it->path);
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
 		count++;
 	ENSURE(count <= ATREST__SNAP_XATTRS_MAX, ATREST_ETOOBIG,
@@ -87,8 +88,10 @@ static int read_xattrs(titem *it, const char *full)
 		uint8_t *v;
 		if (vl < 0 && errno == ENODATA)
 			continue;
-		ENSURE(vl >= 0 && vl <= ATREST__SNAP_XVALUE_MAX && strlen(names + i) <= 255,
-			ATREST_ERROR, "extended attribute %s of '%s' unreadable or too large",
+		ENSURE(vl >= 0 && vl <= ATREST__SNAP_XVALUE_MAX &&
+				strlen(names + i) <= 255,
+			ATREST_ERROR,
+			"extended attribute %s of '%s' unreadable or too large",
 			names + i, it->path);
 		v = malloc(vl ? (size_t)vl : 1);
 		x->name = strdup(names + i);
@@ -154,8 +157,8 @@ static int scan_entry(tree *t, int dfd, const char *rel, const char *name)
 	ENSURE(path, ATREST_ERROR, "out of memory");
 	snprintf(path, len, "%s%s%s", rel, *rel ? "/" : "", name);
 	rc = strlen(path) > ATREST__SNAP_PATH_MAX
-		     ? atrest__error(ATREST_ETOOBIG, "path too long: '%.64s...'", path)
-		     : add_item(t, dfd, name, path);
+		? atrest__error(ATREST_ETOOBIG, "path too long: '%.64s...'", path)
+		: add_item(t, dfd, name, path);
 	if (rc == 0 && S_ISDIR(t->v[t->n - 1].sb.st_mode)) {
 		sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		rc = sub < 0 ? atrest__error_os(ATREST_ERROR, errno, "'%s'", path)
@@ -165,24 +168,30 @@ static int scan_entry(tree *t, int dfd, const char *rel, const char *name)
 	return rc;
 }
 
-/* Read the names first, so that one fd per level stays open. */
-static int scan_dir(tree *t, int dfd, const char *rel)
+/* The names in directory dfd (left open for the caller). */
+static int read_names(char ***out, size_t *count, int dfd, const char *rel)
 {
-	DIR *d = fdopendir(dfd);
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
+	*out = NULL;
+	*count = 0;
 	if (!d) {
-		close(dfd);
-		return atrest__error_os(ATREST_ERROR, errno, "'%s'", *rel ? rel : ".");
+		rc = atrest__error_os(ATREST_ERROR, errno, "'%s'", *rel ? rel : ".");
+		if (fd >= 0)
+			close(fd);
+		return rc;
 	}
 	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (n == cap) {
-			char **v = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+			char **v =
+				realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*v));
 			if (!v)
 				rc = atrest__error(ATREST_ERROR, "out of memory");
 			else
@@ -193,13 +202,83 @@ static int scan_dir(tree *t, int dfd, const char *rel)
 	}
 	if (rc == 0 && errno)
 		rc = atrest__error_os(ATREST_ERROR, errno, "reading directory '%s'", rel);
-	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && names[i])
-			rc = scan_entry(t, dirfd(d), rel, names[i]);
-		free(names[i]);
-	}
-	free(names);
 	closedir(d);
+	*out = names;
+	*count = n;
+	return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Directory dfd (taken over): one fd per level stays open. */
+static int scan_dir(tree *t, int dfd, const char *rel)
+{
+	char **names;
+	size_t n;
+	int rc = read_names(&names, &n, dfd, rel);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = scan_entry(t, dfd, rel, names[i]);
+	free_names(names, n);
+	close(dfd);
+	return rc;
+}
+
+/* The root's entries are scanned in parallel, each into a tree of its own. */
+typedef struct scan_job {
+	tree *subs;
+	char **names;
+} scan_job;
+
+static int scan_one(void *ctx, size_t i, unsigned slot)
+{
+	scan_job *j = ctx;
+
+	(void)slot;
+	return scan_entry(&j->subs[i], j->subs[i].root, "", j->names[i]);
+}
+
+static int scan_root(tree *t)
+{
+	scan_job j = {NULL, NULL};
+	size_t n = 0;
+	int rc = read_names(&j.names, &n, t->root, "");
+
+	if (rc == 0 && !(j.subs = calloc(n + 1, sizeof(*j.subs))))
+		rc = atrest__error(ATREST_ERROR, "out of memory");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		j.subs[i] = *t;
+		j.subs[i].v = NULL;
+		j.subs[i].n = j.subs[i].cap = 0;
+	}
+	if (rc == 0)
+		rc = atrest__pool_run(atrest__store_pool(t->s->st), scan_one, &j, n);
+	for (size_t i = 0; j.subs && i < n; i++) {
+		tree *sub = &j.subs[i];
+		for (size_t k = 0; k < sub->n; k++) {
+			if (rc == 0 && t->n == t->cap) {
+				size_t cap = 2 * t->cap + 1024;
+				titem *v = realloc(t->v, cap * sizeof(*v));
+				if (!v)
+					rc = atrest__error(ATREST_ERROR, "out of memory");
+				else
+					t->v = v, t->cap = cap;
+			}
+			if (rc == 0)
+				t->v[t->n++] = sub->v[k];
+			else
+				free(sub->v[k].path), free(sub->v[k].target),
+					free(sub->v[k].xa);
+		}
+		free(sub->v);
+	}
+	free(j.subs);
+	free_names(j.names, n);
 	return rc;
 }
 
@@ -240,7 +319,8 @@ static int find_hardlinks(tree *t)
 	qsort(r, n, sizeof(*r), inode_cmp);
 	for (size_t k = 1; k < n; k++) {
 		size_t first = k;
-		while (first > 0 && r[first - 1].dev == r[k].dev && r[first - 1].ino == r[k].ino)
+		while (first > 0 && r[first - 1].dev == r[k].dev &&
+			r[first - 1].ino == r[k].ino)
 			first--;
 		if (first == k)
 			continue;
@@ -258,7 +338,8 @@ static void classify_file(tree *t, titem *it)
 	int64_t mt = ns_of(&it->sb.st_mtim);
 
 	it->act = it->sb.st_size == 0 ? ACT_EMPTY : ACT_WRITE;
-	if (!p || it->sb.st_size == 0 || (it->pi = atrest__manifest_find(p, it->path)) < 0)
+	if (!p || it->sb.st_size == 0 ||
+		(it->pi = atrest__manifest_find(p, it->path)) < 0)
 		return;
 	pe = &p->ents[it->pi];
 	if (pe->type != ATREST__SNAP_FILE || pe->size != (uint64_t)it->sb.st_size)
@@ -348,21 +429,25 @@ static int pump(tree *t, const titem *it, atrest__mac *mac, atrest_writer *w,
 	uint8_t *buf, uint64_t *n, struct stat *sb)
 {
 	int fd = atrest__snap_openat(t->root, it->path, O_RDONLY, 0), rc = 0;
-	ssize_t got;
+	ssize_t got = 0;
 
 	*n = 0;
 	if (fd < 0)
 		return atrest__error_os(ATREST_ERROR, errno, "'%s'", it->path);
 	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
 		close(fd);
-		return atrest__error(ATREST_ERROR, "'%s' changed while being read", it->path);
+		return atrest__error(
+			ATREST_ERROR, "'%s' changed while being read", it->path);
 	}
-	for (;;) {
-		got = read(fd, buf, READ_BUF);
+	/* The bytes it had when opened (as tar reads them): a file still
+	 * being written is stored as long as it was then. */
+	for (uint64_t left = (uint64_t)sb->st_size; left > 0;) {
+		got = read(fd, buf, left < READ_BUF ? (size_t)left : READ_BUF);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			break;
+		left -= (uint64_t)got;
 		rc = atrest__mac_update(mac, buf, (size_t)got);
 		if (rc == 0 && w)
 			rc = atrest_writer_write(w, buf, (size_t)got);
@@ -374,8 +459,9 @@ static int pump(tree *t, const titem *it, atrest__mac *mac, atrest_writer *w,
 	}
 	if (rc == 0 && got < 0)
 		rc = atrest__error_os(ATREST_ERROR, errno, "reading '%s'", it->path);
+
 	close(fd);
-	if (rc == 0 && *n != (uint64_t)it->sb.st_size)
+	if (rc == 0 && (*n != (uint64_t)it->sb.st_size || *n != (uint64_t)sb->st_size))
 		atrest__snap_prog_note(&t->prog, it->path,
 			"changed while being read (%llu bytes stored, %llu listed)",
 			(unsigned long long)*n, (unsigned long long)it->sb.st_size);
@@ -507,7 +593,8 @@ static int run_unit(void *ctx, size_t u, unsigned slot)
 static int size_desc(const void *a, const void *b, void *ctx)
 {
 	const tree *t = ctx;
-	off_t x = t->v[*(const size_t *)a].sb.st_size, y = t->v[*(const size_t *)b].sb.st_size;
+	off_t x = t->v[*(const size_t *)a].sb.st_size,
+	      y = t->v[*(const size_t *)b].sb.st_size;
 
 	return x > y ? -1 : x < y;
 }
@@ -658,15 +745,12 @@ static void tree_free(tree *t)
 
 static int add_tree(tree *t)
 {
-	int fd;
-
 	t->root = open(t->rootpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->root < 0)
-		return atrest__error_os(atrest__errno_code(errno), errno, "%s", t->rootpath);
+		return atrest__error_os(
+			atrest__errno_code(errno), errno, "%s", t->rootpath);
 	GUARD(add_item(t, t->root, ".", ""));
-	fd = openat(t->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ENSURE(fd >= 0, ATREST_ERROR, "%s: cannot reopen", t->rootpath);
-	GUARD(scan_dir(t, fd, ""));
+	GUARD(scan_root(t));
 	GUARD(prepare(t));
 	GUARD(confirm_pass(t));
 	GUARD(write_pass(t));
@@ -680,9 +764,10 @@ int atrest_snap_add_tree(atrest_snap_stats *out, atrest_snap *s, const char *dir
 	int rc;
 
 	if (opts)
-		GUARD(atrest__check_version(opts->version, ATREST_SNAP_TREE_OPTIONS_VERSION,
-			"atrest_snap_tree_options"));
-	ENSURE(!s->failed, ATREST_EINVAL, "snapshot '%s' already failed; abort it", s->name);
+		GUARD(atrest__check_version(opts->version,
+			ATREST_SNAP_TREE_OPTIONS_VERSION, "atrest_snap_tree_options"));
+	ENSURE(!s->failed, ATREST_EINVAL, "snapshot '%s' already failed; abort it",
+		s->name);
 	memset(&t, 0, sizeof(t));
 	t.s = s;
 	t.root = -1;

@@ -78,7 +78,8 @@ int atrest__snap_parse_dref(atrest__snap_ref *out, const char *rel)
 	const char *n = rel + 2 * ATREST__SNAP_ID_LEN + 1;
 	uint64_t v = 0;
 
-	if (atrest__snap_parse_id(out->writer, rel) < 0 || rel[2 * ATREST__SNAP_ID_LEN] != '/')
+	if (atrest__snap_parse_id(out->writer, rel) < 0 ||
+		rel[2 * ATREST__SNAP_ID_LEN] != '/')
 		return -1;
 	if (!*n || (n[0] == '0' && n[1]) || strlen(n) > 10)
 		return -1;
@@ -95,8 +96,8 @@ int atrest__snap_parse_dref(atrest__snap_ref *out, const char *rel)
 
 /* ---- small sealed objects ---- */
 
-int atrest__snap_put_small(atrest_store *st, const char *name, const void *buf, size_t len,
-	unsigned int flags, const char *etag)
+int atrest__snap_put_small(atrest_store *st, const char *name, const void *buf,
+	size_t len, unsigned int flags, const char *etag)
 {
 	atrest_writer *w;
 	int rc;
@@ -192,7 +193,8 @@ static int list_one(const char *key, uint64_t size, int64_t mtime, void *p)
 	return c->cb(key + c->skip, size, mtime, c->payload);
 }
 
-int atrest__snap_list(atrest_store *st, const char *sub, atrest__snap_list_cb cb, void *payload)
+int atrest__snap_list(
+	atrest_store *st, const char *sub, atrest__snap_list_cb cb, void *payload)
 {
 	char name[SNAP_NAME_MAX + 16], key[ATREST__STORE_KEY_MAX];
 	list_ctx c = {cb, payload, 0};
@@ -205,49 +207,66 @@ int atrest__snap_list(atrest_store *st, const char *sub, atrest__snap_list_cb cb
 	return atrest__b_list(st->b, key, list_one, &c);
 }
 
-typedef struct names {
-	char **v;
-	size_t n, cap;
-} names;
-
-static int name_one(const char *rel, uint64_t size, int64_t mtime, void *p)
+static int key_one(const char *rel, uint64_t size, int64_t mtime, void *p)
 {
-	names *l = p;
-	size_t len = sizeof(SNAP_ROOT) + strlen(rel);
+	return atrest__snap_keys_add(p, rel, size, mtime);
+}
 
-	(void)size;
-	(void)mtime;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		char **v = realloc(l->v, cap * sizeof(*v));
+int atrest__snap_keys_add(
+	atrest__snap_keys *k, const char *rel, uint64_t size, int64_t mtime)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 256;
+		atrest__snap_key *v = realloc(k->v, cap * sizeof(*v));
 		ENSURE(v, ATREST_ERROR, "out of memory");
-		l->v = v;
-		l->cap = cap;
+		k->v = v;
+		k->cap = cap;
 	}
-	l->v[l->n] = malloc(len);
-	ENSURE(l->v[l->n], ATREST_ERROR, "out of memory");
-	snprintf(l->v[l->n++], len, SNAP_ROOT "%s", rel);
+	k->v[k->n].rel = strdup(rel);
+	ENSURE(k->v[k->n].rel, ATREST_ERROR, "out of memory");
+	k->v[k->n].size = size;
+	k->v[k->n++].mtime = mtime;
 	return 0;
+}
+
+void atrest__snap_keys_free(atrest__snap_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i].rel);
+	free(k->v);
+	memset(k, 0, sizeof(*k));
+}
+
+int atrest__snap_keys_of(atrest__snap_keys *k, atrest_store *st, const char *sub)
+{
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	rc = atrest__snap_list(st, sub, key_one, k);
+	if (rc < 0)
+		atrest__snap_keys_free(k);
+	return rc;
 }
 
 int atrest__snap_each_object(
 	atrest_store *st, int (*fn)(const char *name, void *payload), void *payload)
 {
-	names l = {NULL, 0, 0};
-	int rc = atrest__snap_list(st, "", name_one, &l);
+	char name[SNAP_NAME_MAX];
+	atrest__snap_keys k;
+	int rc = atrest__snap_keys_of(&k, st, "");
 
-	for (size_t i = 0; i < l.n; i++) {
-		if (rc == 0)
-			rc = fn(l.v[i], payload);
-		free(l.v[i]);
+	for (size_t i = 0; rc == 0 && i < k.n; i++) {
+		snprintf(name, sizeof(name), SNAP_ROOT "%s", k.v[i].rel);
+		rc = fn(name, payload);
 	}
-	free(l.v);
+	atrest__snap_keys_free(&k);
 	return rc;
 }
 
 /* ---- manifests ---- */
 
-int atrest__snap_load(atrest__manifest **out, char *etag, atrest_store *st, const char *name)
+int atrest__snap_load(
+	atrest__manifest **out, char *etag, atrest_store *st, const char *name)
 {
 	char mname[SNAP_NAME_MAX];
 	uint8_t *buf;
@@ -267,8 +286,8 @@ int atrest__snap_load(atrest__manifest **out, char *etag, atrest_store *st, cons
 	if (rc == 0 && strcmp((*out)->name, name) != 0) {
 		atrest__manifest_free(*out);
 		*out = NULL;
-		rc = atrest__error(ATREST_EINTEGRITY, "manifest of '%s' names another snapshot",
-			name);
+		rc = atrest__error(ATREST_EINTEGRITY,
+			"manifest of '%s' names another snapshot", name);
 	}
 	if (rc < 0)
 		atrest__error_prefix("snapshot '%s'", name);
@@ -288,7 +307,8 @@ int atrest__snap_load_head(atrest__manifest_head *out, atrest_store *st, const c
 	if (rc == ATREST_ENOTFOUND)
 		return atrest__error(rc, "no snapshot '%s'", name);
 	GUARD(rc);
-	len = atrest_reader_size(r) < sizeof(buf) ? (size_t)atrest_reader_size(r) : sizeof(buf);
+	len = atrest_reader_size(r) < sizeof(buf) ? (size_t)atrest_reader_size(r)
+						  : sizeof(buf);
 	rc = read_all(r, buf, len);
 	atrest_reader_close(r);
 	if (rc == 0)
@@ -328,7 +348,8 @@ static int derive_hkey(uint8_t out[32], atrest_store *st, uint32_t dek)
 	return rc;
 }
 
-int atrest__snap_mac(atrest__mac **out, atrest__snap_hkeys *h, atrest_store *st, uint32_t dek)
+int atrest__snap_mac(
+	atrest__mac **out, atrest__snap_hkeys *h, atrest_store *st, uint32_t dek)
 {
 	uint8_t key[32];
 	size_t cap = sizeof(h->ids) / sizeof(h->ids[0]);
@@ -391,7 +412,8 @@ void atrest__snap_pause(unsigned ms)
 
 /* ---- progress ---- */
 
-void atrest__snap_prog_init(atrest__snap_prog *g, atrest_snap_progress_cb cb, void *payload)
+void atrest__snap_prog_init(
+	atrest__snap_prog *g, atrest_snap_progress_cb cb, void *payload)
 {
 	memset(g, 0, sizeof(*g));
 	pthread_mutex_init(&g->mu, NULL);

@@ -49,8 +49,9 @@ static void lease(const uint8_t *data, size_t size)
 
 static void small(const uint8_t *data, size_t size)
 {
-	uint8_t enc[ATREST__SNAP_MARKER_LEN > ATREST__SNAP_SEQ_LEN ? ATREST__SNAP_MARKER_LEN
-								   : ATREST__SNAP_SEQ_LEN];
+	uint8_t enc[ATREST__SNAP_MARKER_LEN > ATREST__SNAP_SEQ_LEN
+			? ATREST__SNAP_MARKER_LEN
+			: ATREST__SNAP_SEQ_LEN];
 	uint32_t ttl;
 	int64_t created;
 	uint64_t seq;

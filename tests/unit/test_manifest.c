@@ -44,8 +44,8 @@ static char *field(char *line, const char *key)
 
 static int type_of(const char *t)
 {
-	static const char *names[] = {"", "dir", "file", "symlink", "hardlink", "fifo",
-		"char", "block"};
+	static const char *names[] = {
+		"", "dir", "file", "symlink", "hardlink", "fifo", "char", "block"};
 
 	for (int i = 1; i < 8; i++)
 		if (!strcmp(t, names[i]))
@@ -64,8 +64,8 @@ static void parse_entry(vman *v, char *s)
 	int n;
 
 	memset(e, 0, sizeof(*e));
-	assert_int_equal(sscanf(s, "%15s %63s %o %u %u %lld%n", type, path, &mode, &e->uid,
-				 &e->gid, &mtime, &n),
+	assert_int_equal(sscanf(s, "%15s %63s %o %u %u %lld%n", type, path, &mode,
+				 &e->uid, &e->gid, &mtime, &n),
 		6);
 	e->type = (uint8_t)type_of(type);
 	snprintf(v->paths[v->nent], 64, "%s", strcmp(path, "-") ? path : "");
@@ -116,8 +116,8 @@ static void parse_object(vman *v, const char *s)
 	char w[40], commit[80];
 	unsigned long long size;
 
-	assert_int_equal(
-		sscanf(s, "%39s %u %u %llu %79s", w, &o->ref.index, &o->dek, &size, commit),
+	assert_int_equal(sscanf(s, "%39s %u %u %llu %79s", w, &o->ref.index, &o->dek,
+				 &size, commit),
 		5);
 	assert_int_equal(atrest__unhex_n(o->ref.writer, 16, w), 0);
 	assert_int_equal(atrest__unhex_n(o->commit, 32, commit), 0);
@@ -136,7 +136,8 @@ static void same_entry(const atrest__snap_ent *a, const atrest__snap_ent *b)
 	for (size_t k = 0; k < a->nxattr; k++) {
 		assert_string_equal(a->xattrs[k].name, b->xattrs[k].name);
 		assert_int_equal(a->xattrs[k].len, b->xattrs[k].len);
-		assert_memory_equal(a->xattrs[k].value, b->xattrs[k].value, a->xattrs[k].len);
+		assert_memory_equal(
+			a->xattrs[k].value, b->xattrs[k].value, a->xattrs[k].len);
 	}
 	if (a->type == ATREST__SNAP_FILE) {
 		assert_true(a->size == b->size && a->obj == b->obj && a->off == b->off);
@@ -200,7 +201,8 @@ static void check_hash(const char *sid, const char *dek, const char *content,
 {
 	static const char info[] = "atrest/v1 snapshot content";
 	size_t n, cl;
-	uint8_t *s = th_unhex(sid, &n), *d = th_unhex(dek, &n), *c = th_unhex(content, &cl);
+	uint8_t *s = th_unhex(sid, &n), *d = th_unhex(dek, &n),
+		*c = th_unhex(content, &cl);
 	uint8_t k[32], h[32];
 	char *x;
 
@@ -292,7 +294,8 @@ static void test_vectors(void **state)
 			snprintf(f2[4], sizeof(f2[4]), "%s", x);
 		else if ((x = field(line, "manifest")))
 			snprintf(f2[5], sizeof(f2[5]), "%s", x);
-		else if ((x = field(line, "object")) && !strcmp(kind, "manifest-object")) {
+		else if ((x = field(line, "object")) &&
+			!strcmp(kind, "manifest-object")) {
 			check_object(f2[1], x, f2[5], v.name, f2[4]);
 			objects++;
 		}
@@ -433,10 +436,10 @@ static void m_dot(atrest__manifest *m, atrest__snap_ent *e, atrest__snap_obj *o)
 
 static void test_rules(void **state)
 {
-	static const mutate_fn muts[] = {m_dotdot, m_absolute, m_under_link, m_swap, m_dup,
-		m_noroot, m_past, m_overflow, m_noobj, m_unused, m_empty_obj, m_link_fwd,
-		m_link_dir, m_mode, m_seq, m_name, m_parent, m_objorder, m_dek, m_type,
-		m_target, m_xorder, m_dot};
+	static const mutate_fn muts[] = {m_dotdot, m_absolute, m_under_link, m_swap,
+		m_dup, m_noroot, m_past, m_overflow, m_noobj, m_unused, m_empty_obj,
+		m_link_fwd, m_link_dir, m_mode, m_seq, m_name, m_parent, m_objorder,
+		m_dek, m_type, m_target, m_xorder, m_dot};
 	uint8_t *bytes, *enc;
 	size_t len, enc_len;
 	atrest__manifest *m = sample(&bytes, &len);
@@ -452,7 +455,8 @@ static void test_rules(void **state)
 		x.objs = objs;
 		muts[i](&x, ents, objs);
 		assert_int_equal(atrest__manifest_check(&x), ATREST_EINTEGRITY);
-		assert_int_equal(atrest__manifest_encode(&enc, &enc_len, &x), ATREST_EINVAL);
+		assert_int_equal(
+			atrest__manifest_encode(&enc, &enc_len, &x), ATREST_EINVAL);
 		assert_null(enc);
 	}
 	atrest__manifest_free(m);
@@ -471,14 +475,16 @@ static void test_cuts_and_flips(void **state)
 	(void)state;
 	atrest__manifest_free(m);
 	for (size_t cut = 0; cut < len; cut++) {
-		assert_int_equal(atrest__manifest_decode(&d, bytes, cut), ATREST_EINTEGRITY);
+		assert_int_equal(
+			atrest__manifest_decode(&d, bytes, cut), ATREST_EINTEGRITY);
 		assert_null(d);
 	}
 	for (size_t i = 0; i < len; i++)
 		for (int bit = 0; bit < 8; bit += 3) {
 			bytes[i] ^= (uint8_t)(1 << bit);
 			if (atrest__manifest_decode(&d, bytes, len) == 0) {
-				assert_int_equal(atrest__manifest_encode(&enc, &enc_len, d), 0);
+				assert_int_equal(
+					atrest__manifest_encode(&enc, &enc_len, d), 0);
 				assert_int_equal(enc_len, len);
 				assert_memory_equal(enc, bytes, len);
 				free(enc);
@@ -519,7 +525,8 @@ static void test_lease_marker_counter(void **state)
 	assert_memory_equal(back.refs, refs, sizeof(refs));
 	free(back.refs);
 	for (size_t cut = 0; cut < len; cut++)
-		assert_int_equal(atrest__lease_decode(&back, enc, cut), ATREST_EINTEGRITY);
+		assert_int_equal(
+			atrest__lease_decode(&back, enc, cut), ATREST_EINTEGRITY);
 	memcpy(enc + 24 + 20, enc + 24, 20); /* a repeated reference */
 	assert_int_equal(atrest__lease_decode(&back, enc, len), ATREST_EINTEGRITY);
 	free(enc);
@@ -532,8 +539,8 @@ static void test_lease_marker_counter(void **state)
 	assert_int_equal(atrest__marker_decode(&ttl, &created, m, sizeof(m) - 1),
 		ATREST_EINTEGRITY);
 	atrest__marker_encode(m, 0, 7);
-	assert_int_equal(atrest__marker_decode(&ttl, &created, m, sizeof(m)),
-		ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest__marker_decode(&ttl, &created, m, sizeof(m)), ATREST_EINTEGRITY);
 	atrest__seqobj_encode(c, 12345);
 	assert_int_equal(atrest__seqobj_decode(&seq, c, sizeof(c)), 0);
 	assert_true(seq == 12345);
@@ -551,19 +558,26 @@ static void test_names(void **state)
 	assert_int_equal(atrest__internal_name_check(".atrest/snap/m/pg/1"), 0);
 	assert_int_equal(atrest__internal_name_check(".atrest/snap/"), ATREST_EINVAL);
 	assert_int_equal(atrest__internal_name_check(".atrest/keyring"), ATREST_EINVAL);
-	assert_int_equal(atrest__internal_name_check(".atrest/snap/m/../x"), ATREST_EINVAL);
+	assert_int_equal(
+		atrest__internal_name_check(".atrest/snap/m/../x"), ATREST_EINVAL);
 	assert_int_equal(atrest__internal_name_check("pg/1"), ATREST_EINVAL);
 	assert_int_equal(atrest_name_check(".atrest/snap/m/pg/1"), ATREST_EINVAL);
-	assert_int_equal(atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/42"), 0);
+	assert_int_equal(
+		atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/42"), 0);
 	assert_int_equal(r.index, 42);
 	atrest__snap_dname(name, &r);
 	assert_string_equal(name, ".atrest/snap/d/0123456789abcdef0123456789abcdef/42");
-	assert_int_equal(atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/042"), -1);
-	assert_int_equal(atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/"), -1);
 	assert_int_equal(
-		atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/4294967296"), -1);
-	assert_int_equal(atrest__snap_parse_dref(&r, "0123456789ABCDEF0123456789abcdef/1"), -1);
-	assert_int_equal(atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcde/1"), -1);
+		atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/042"), -1);
+	assert_int_equal(
+		atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcdef/"), -1);
+	assert_int_equal(atrest__snap_parse_dref(
+				 &r, "0123456789abcdef0123456789abcdef/4294967296"),
+		-1);
+	assert_int_equal(
+		atrest__snap_parse_dref(&r, "0123456789ABCDEF0123456789abcdef/1"), -1);
+	assert_int_equal(
+		atrest__snap_parse_dref(&r, "0123456789abcdef0123456789abcde/1"), -1);
 	assert_int_equal(atrest__snap_path_check("a/b", 3), 0);
 	assert_int_equal(atrest__snap_path_check("a//b", 4), ATREST_EINTEGRITY);
 	assert_int_equal(atrest__snap_path_check("a/", 2), ATREST_EINTEGRITY);

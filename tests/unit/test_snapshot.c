@@ -394,7 +394,8 @@ static void *stream_files(void *p)
 		e.mtime_ns = 1000;
 		assert_int_equal(atrest_snap_add_file(&f, j->s, &e), 0);
 		for (int w = 0; w < 3; w++)
-			assert_int_equal(atrest_snap_file_write(f, chunk, sizeof(chunk)), 0);
+			assert_int_equal(
+				atrest_snap_file_write(f, chunk, sizeof(chunk)), 0);
 		assert_int_equal(atrest_snap_file_commit(f), 0);
 	}
 	return NULL;
@@ -522,7 +523,8 @@ static void test_writer_api(void **state)
 	atrest_snap_abort(s);
 	assert_int_equal(count_area("st", "l"), 0);
 	assert_int_equal(count_area("st", "m"), 1);
-	assert_int_equal(atrest_snapshot_open(&snap, st, "aborted", NULL), ATREST_ENOTFOUND);
+	assert_int_equal(
+		atrest_snapshot_open(&snap, st, "aborted", NULL), ATREST_ENOTFOUND);
 	{
 		atrest_snap_stats gs;
 		atrest_gc_options go = ATREST_GC_OPTIONS_INIT;
@@ -574,7 +576,7 @@ static void test_incremental(void **state)
 	assert_int_equal(before, a.objects);
 	/* One file changed (same size), one touched only, one added. */
 	put_file(src, "base/1/f03", "CHANGED!!", 9); /* was 250 bytes */
-	touch(src, "base/1/f05", 1600000005);         /* same bytes, new mtime */
+	touch(src, "base/1/f05", 1600000005);        /* same bytes, new mtime */
 	put_file(src, "new", "new file", 8);
 	path_of(p, src, "base/1/f10");
 	assert_int_equal(unlink(p), 0);
@@ -589,7 +591,8 @@ static void test_incremental(void **state)
 	assert_int_equal(restore(st, "db/2", out, 0), 0);
 	same_tree(src, out);
 	/* --checksum: every look-alike hashed; still nothing to write. */
-	assert_int_equal(put_tree(&c, st, "db/3", src, NULL, ATREST_SNAP_TREE_CHECKSUM), 0);
+	assert_int_equal(
+		put_tree(&c, st, "db/3", src, NULL, ATREST_SNAP_TREE_CHECKSUM), 0);
 	assert_int_equal(c.objects, 0);
 	assert_int_equal(c.shared_files, 44);
 	/* An explicit parent, and none: a full snapshot writes everything. */
@@ -606,7 +609,8 @@ static void test_incremental(void **state)
 		atrest_snap_stats r;
 		assert_int_equal(atrest_snapshot_remove(&r, st, "db/1"), 0);
 		assert_true(r.kept > 0);
-		assert_int_equal(atrest_snapshot_remove(&r, st, "db/1"), ATREST_ENOTFOUND);
+		assert_int_equal(
+			atrest_snapshot_remove(&r, st, "db/1"), ATREST_ENOTFOUND);
 	}
 	assert_int_equal(verify(st, "db/2"), 0);
 	assert_int_equal(verify(st, "db/3"), 0);
@@ -841,11 +845,13 @@ static void test_sequence(void **state)
 	atrest_free(name);
 	assert_int_equal(atrest_snapshot_latest(&name, &seq, st, "a/", 3), 0);
 	atrest_free(name);
-	assert_int_equal(atrest_snapshot_latest(&name, &seq, st, "c/", 0), ATREST_ENOTFOUND);
+	assert_int_equal(
+		atrest_snapshot_latest(&name, &seq, st, "c/", 0), ATREST_ENOTFOUND);
 	/* The newest removed (or the store rolled back): a reader that
 	 * remembers sequence 3 is not handed a/1. */
 	assert_int_equal(atrest_snapshot_remove(NULL, st, "a/2"), 0);
-	assert_int_equal(atrest_snapshot_latest(&name, &seq, st, "a/", 3), ATREST_EINTEGRITY);
+	assert_int_equal(
+		atrest_snapshot_latest(&name, &seq, st, "a/", 3), ATREST_EINTEGRITY);
 	assert_non_null(strstr(msg(), "older than the 3 required"));
 	assert_int_equal(restore(st, "a/1", T, 3), ATREST_EINTEGRITY);
 	/* Numbers never go back, even after removals. */
@@ -1200,7 +1206,8 @@ static void test_full_disk(void **state)
 			continue;
 		failed++;
 		assert_int_equal(rc, ATREST_ENOSPC);
-		assert_int_equal(atrest_snapshot_open(&s, st, name, NULL), ATREST_ENOTFOUND);
+		assert_int_equal(
+			atrest_snapshot_open(&s, st, name, NULL), ATREST_ENOTFOUND);
 	}
 	atrest__fs_set_syscall("write", NULL);
 	assert_true(failed > 3);
@@ -1473,7 +1480,8 @@ static void test_key_usage(void **state)
 	mkdir(src, 0700);
 	put_file(src, "f", "x", 1);
 	assert_int_equal(put_tree(NULL, st, "t", src, NULL, 0), 0);
-	assert_int_equal(atrest_object_key_id(&old, st, ".atrest/snap/m/t"), ATREST_EINVAL);
+	assert_int_equal(
+		atrest_object_key_id(&old, st, ".atrest/snap/m/t"), ATREST_EINVAL);
 	assert_int_equal(atrest_rotate(&fresh, st), 0);
 	assert_int_equal(atrest_keys_list(st, 1, key_objects, &objects), 0);
 	assert_int_equal(objects, 3); /* the manifest, the data, the counter */
