@@ -217,7 +217,9 @@ ATREST_EXTERN int atrest_snap_add_tree(atrest_snap_stats *out, atrest_snap *s,
  * be NULL) receives its sequence number, larger than that of every
  * snapshot committed before in this store (or tenant).  Frees s, whatever
  * the result; on failure nothing is visible and what was written is
- * removed (or left to gc when the outcome of the last put is unknown).
+ * removed.  ATREST_ECONFLICT when the lease was lost (idle past its ttl)
+ * or an object shared with the parent was removed meanwhile (the parent
+ * removed while this snapshot was written): take the snapshot again.
  */
 ATREST_EXTERN int atrest_snap_commit(uint64_t *seq, atrest_snap *s);
 /* Drop the snapshot and what it wrote; frees s. */

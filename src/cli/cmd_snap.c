@@ -237,7 +237,8 @@ int cmd_put_tree(struct cli_ctx *ctx, int argc, char **argv)
 
 /* ---- get -r ---- */
 
-int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
+static int get_tree_parse(struct cli_ctx *ctx, int argc, char **argv,
+	atrest_snapshot_open_options *oo, atrest_snap_restore_options *ro)
 {
 	enum { O_MIN = 256, O_OWNERS, O_NO_OWNERS, O_NO_XATTRS, O_NO_SYNC };
 	static const struct option opts[] = {{"recursive", no_argument, NULL, 'r'},
@@ -247,6 +248,35 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
 		{"no-xattrs", no_argument, NULL, O_NO_XATTRS},
 		{"no-sync", no_argument, NULL, O_NO_SYNC},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	int c;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(ctx, argc, argv, ":hr", opts)) != -1) {
+		if (c == 'h') {
+			cli_help(ctx->cmd);
+			return CLI_DONE;
+		}
+		if (c == O_MIN && parse_u64(optarg, &oo->min_seq) < 0)
+			return cli_usage_err(
+				ctx, "--min-seq needs a number, not '%s'", optarg);
+		if (c == O_OWNERS)
+			ro->flags |= ATREST_SNAP_RESTORE_OWNERS;
+		else if (c == O_NO_OWNERS)
+			ro->flags |= ATREST_SNAP_RESTORE_NO_OWNERS;
+		else if (c == O_NO_XATTRS)
+			ro->flags |= ATREST_SNAP_RESTORE_NO_XATTRS;
+		else if (c == O_NO_SYNC)
+			ro->flags |= ATREST_SNAP_RESTORE_NO_SYNC;
+		else if (c != 'r' && c != O_MIN)
+			return CLI_USAGE;
+	}
+	if (argc - optind != 2)
+		return cli_usage_err(ctx, "needs NAME and DIR");
+	return CLI_OK;
+}
+
+int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
+{
 	atrest_snapshot_open_options oo = ATREST_SNAPSHOT_OPEN_OPTIONS_INIT;
 	atrest_snap_restore_options ro = ATREST_SNAP_RESTORE_OPTIONS_INIT;
 	atrest_snapshot *s = NULL;
@@ -254,26 +284,11 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv)
 	atrest_store *st;
 	struct bar b;
 	char bytes[32];
-	int c, status, rc;
+	int status, rc;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(ctx, argc, argv, ":hr", opts)) != -1) {
-		if (c == 'h')
-			return cli_help(ctx->cmd);
-		if (c == O_MIN && parse_u64(optarg, &oo.min_seq) < 0)
-			return cli_usage_err(
-				ctx, "--min-seq needs a number, not '%s'", optarg);
-		ro.flags |= c == O_OWNERS  ? ATREST_SNAP_RESTORE_OWNERS
-			: c == O_NO_OWNERS ? ATREST_SNAP_RESTORE_NO_OWNERS
-			: c == O_NO_XATTRS ? ATREST_SNAP_RESTORE_NO_XATTRS
-			: c == O_NO_SYNC   ? ATREST_SNAP_RESTORE_NO_SYNC
-					   : 0;
-		if (c != 'r' && c != O_MIN && c != O_OWNERS && c != O_NO_OWNERS &&
-			c != O_NO_XATTRS && c != O_NO_SYNC)
-			return CLI_USAGE;
-	}
-	if (argc - optind != 2)
-		return cli_usage_err(ctx, "needs NAME and DIR");
+	status = get_tree_parse(ctx, argc, argv, &oo, &ro);
+	if (status)
+		return status == CLI_DONE ? CLI_OK : status;
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
