@@ -114,6 +114,15 @@ def tree_size(d):
     return files, size
 
 
+def stored(store):
+    """Bytes of the store's snapshot objects (manifests and data)."""
+    total = 0
+    for root, _, names in os.walk(os.path.join(store, ".atrest", "snap")):
+        for n in names:
+            total += os.lstat(os.path.join(root, n)).st_size
+    return total
+
+
 def change_one_percent(d, seed):
     """Rewrite the first 4 KiB of 1 % of the files (sizes kept)."""
     files = sorted(os.path.join(r, n) for r, _, ns in os.walk(d) for n in ns
@@ -139,7 +148,7 @@ def bench(name, data, work, a, runs):
     outs = os.path.join(work, "outs")
     os.mkdir(outs)
     r = {k: [] for k in ("put", "tar_age", "tar_age_nosync", "get", "age_tar",
-                         "get_sync", "inc")}
+                         "get_sync", "inc", "put_bytes", "inc_bytes")}
     files, size = tree_size(data)
     sh("%s put -r --full %s warm-%s" % (a, data, name), env=env,
        stdout=subprocess.DEVNULL)
@@ -149,7 +158,10 @@ def bench(name, data, work, a, runs):
                 ("tar_age", "tar cf - -C %s . | age -r %s > %s && sync -f %s"
                  % (data, rcpt, arch, arch))]
         for key, cmd in (pair if i % 2 == 0 else pair[::-1]):
+            before = stored(env["ATREST_STORE"])
             r[key].append(timed(cmd, env))
+            if key == "put":
+                r["put_bytes"].append(stored(env["ATREST_STORE"]) - before)
         r["tar_age_nosync"].append(timed(
             "tar cf - -C %s . | age -r %s > %s" % (data, rcpt, arch), env))
         # Outputs are kept until the end: ext4 is slow to make inodes just
@@ -161,8 +173,10 @@ def bench(name, data, work, a, runs):
             r[key].append(timed(cmd, env))
         r["get_sync"].append(timed("%s get -r full-%d %ssync" % (a, i, out), env))
         changed = change_one_percent(data, i)
+        before = stored(env["ATREST_STORE"])
         r["inc"].append(timed("%s put -r --parent full-%d %s inc-%d"
                               % (a, i, data, i), env))
+        r["inc_bytes"].append(stored(env["ATREST_STORE"]) - before)
     shutil.rmtree(outs, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in r.items()}
     return {"dataset": name, "files": files, "bytes": size,
@@ -171,7 +185,8 @@ def bench(name, data, work, a, runs):
             "ratio": {"put_vs_tar_age": med["tar_age"] / med["put"],
                       "put_vs_tar_age_nosync": med["tar_age_nosync"] / med["put"],
                       "get_vs_age_tar": med["age_tar"] / med["get"],
-                      "incremental_vs_full": med["inc"] / med["put"]}}
+                      "incremental_vs_full": med["inc"] / med["put"],
+                      "incremental_bytes_vs_full": med["inc_bytes"] / med["put_bytes"]}}
 
 
 def table(res):
@@ -194,6 +209,10 @@ def table(res):
                     % (d["changed_files"], m["inc"], m["put"],
                        q["incremental_vs_full"],
                        "yes" if q["incremental_vs_full"] < 0.1 else "**no**"))
+        rows.append("| | incremental, bytes written | %.1f MiB | %.1f MiB (full put -r) | %.3f | < 0.10 | %s |"
+                    % (m["inc_bytes"] / 2**20, m["put_bytes"] / 2**20,
+                       q["incremental_bytes_vs_full"],
+                       "yes" if q["incremental_bytes_vs_full"] < 0.1 else "**no**"))
     return "\n".join(rows)
 
 

@@ -228,16 +228,29 @@ static int lease_renew(atrest_snap *s)
 	return rc;
 }
 
+/*
+ * Renew the lease when ttl/4 has passed.  With force (at commit), a lease
+ * renewed more recently is only checked to be still there: gc removes
+ * leases not renewed for their whole ttl, so that one is this writer's.
+ */
 int atrest__snap_tick(atrest_snap *s, int force)
 {
+	char name[SNAP_NAME_MAX];
 	double now = atrest__snap_clock();
 	int rc = 0;
 
 	pthread_mutex_lock(&s->mu);
-	if (force || now - s->renewed >= s->lease_ttl / 4.0) {
+	if (now - s->renewed >= s->lease_ttl / 4.0) {
 		rc = lease_renew(s);
 		if (rc == 0)
 			s->renewed = now;
+	} else if (force) {
+		atrest__snap_lname(name, s->writer);
+		rc = atrest__snap_version(NULL, NULL, s->st, name);
+		if (rc == ATREST_ENOTFOUND)
+			rc = atrest__error(ATREST_ECONFLICT,
+				"snapshot '%s': this writer's lease was removed",
+				s->name);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -172,7 +172,8 @@ int atrest__snap_add_ent(
 	atrest_snap *s, const atrest__snap_ent *e, const char *link_path, int locked);
 /* Share parent entry pi's content for e (locks s->mu). */
 int atrest__snap_share(atrest_snap *s, const atrest__snap_ent *e, long pi);
-/* Renew the lease when due (force: now); locks s->mu. */
+/* Renew the lease when due (force: or check that it is still there); locks
+ * s->mu. */
 int atrest__snap_tick(atrest_snap *s, int force);
 /* Convert a caller's entry (validated) into e; strings borrowed. */
 int atrest__snap_from_entry(

@@ -18,7 +18,7 @@
 
 #define LARGE_FILE (1u << 20) /* an object of its own from this size */
 #define PACK_MIN (1u << 20)
-#define PACK_MAXB (8u << 20)
+#define PACK_MAXB (16u << 20)
 #define READ_BUF (1u << 20)
 #define RACY_NS 2000000000LL /* mtimes this close to the parent's time */
 
@@ -425,13 +425,15 @@ static void count(tree *t, int type, uint64_t bytes, int shared)
  * a regular file fails; one whose size changed is stored as read, with a
  * note.
  */
-static int pump(tree *t, const titem *it, atrest__mac *mac, atrest_writer *w,
-	uint8_t *buf, uint64_t *n, struct stat *sb)
+static int pump(tree *t, atrest__snap_dirc *dc, const titem *it, atrest__mac *mac,
+	atrest_writer *w, uint8_t *buf, uint64_t *n, struct stat *sb)
 {
-	int fd = atrest__snap_openat(t->root, it->path, O_RDONLY, 0), rc = 0;
+	const char *base;
+	int dir = atrest__snap_dirc_parent(dc, t->root, it->path, &base), rc = 0, fd;
 	ssize_t got = 0;
 
 	*n = 0;
+	fd = dir < 0 ? -1 : openat(dir, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return atrest__error_os(ATREST_ERROR, errno, "'%s'", it->path);
 	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
@@ -477,15 +479,18 @@ static int confirm_one(void *ctx, size_t k, unsigned slot)
 	const atrest__snap_ent *pe = &p->ents[it->pi];
 	uint8_t hash[ATREST__SNAP_HASH_LEN], *buf = malloc(READ_BUF);
 	atrest__mac *mac = NULL;
+	atrest__snap_dirc dc;
 	struct stat sb;
 	uint64_t n = 0;
 	int rc;
 
 	(void)slot;
 	ENSURE(buf, ATREST_ERROR, "out of memory");
+	atrest__snap_dirc_init(&dc);
 	rc = atrest__snap_mac(&mac, &t->s->hk, t->s->st, p->objs[pe->obj].dek);
 	if (rc == 0)
-		rc = pump(t, it, mac, NULL, buf, &n, &sb);
+		rc = pump(t, &dc, it, mac, NULL, buf, &n, &sb);
+	atrest__snap_dirc_close(&dc);
 	if (rc == 0)
 		rc = atrest__mac_final(mac, hash);
 	if (rc == 0 && n == pe->size && atrest__ct_equal(hash, pe->hash, sizeof(hash))) {
@@ -500,33 +505,42 @@ static int confirm_one(void *ctx, size_t k, unsigned slot)
 	return rc;
 }
 
+/* One file of a unit: its bytes appended to the object, its entry. */
+static int fill_one(tree *t, atrest__snap_dirc *dc, const titem *it, atrest__snap_ent *e,
+	atrest_writer *w, atrest__snap_obj *o, atrest__mac *mac, uint8_t *buf)
+{
+	struct stat sb;
+	uint64_t n;
+
+	entry_of(e, it);
+	GUARD(atrest__mac_reset(mac));
+	GUARD(pump(t, dc, it, mac, w, buf, &n, &sb));
+	GUARD(atrest__mac_final(mac, e->hash));
+	e->mode = sb.st_mode & ATREST__SNAP_MODE_MASK;
+	e->uid = (uint32_t)sb.st_uid;
+	e->gid = (uint32_t)sb.st_gid;
+	e->mtime = ns_of(&sb.st_mtim);
+	e->size = n;
+	e->off = n ? o->size : 0;
+	o->size += n;
+	if (n == 0)
+		memset(e->hash, 0, sizeof(e->hash));
+	atrest__snap_prog_add(&t->prog, 1, 0);
+	return 0;
+}
+
 /* Files of one unit, into one object; ents[i] gets item i's entry. */
 static int fill_unit(tree *t, const tunit *un, atrest__snap_ent *ents, atrest_writer *w,
 	atrest__snap_obj *o, atrest__mac *mac, uint8_t *buf)
 {
-	for (size_t i = 0; i < un->n; i++) {
-		const titem *it = &t->v[un->items[i]];
-		atrest__snap_ent *e = &ents[i];
-		struct stat sb;
-		uint64_t n;
-		entry_of(e, it);
-		GUARD(atrest__mac_reset(mac));
-		GUARD(pump(t, it, mac, w, buf, &n, &sb));
-		GUARD(atrest__mac_final(mac, e->hash));
-		e->mode = sb.st_mode & ATREST__SNAP_MODE_MASK;
-		e->uid = (uint32_t)sb.st_uid;
-		e->gid = (uint32_t)sb.st_gid;
-		e->mtime = ns_of(&sb.st_mtim);
-		e->size = n;
-		e->off = o->size;
-		o->size += n;
-		if (n == 0) {
-			e->off = 0;
-			memset(e->hash, 0, sizeof(e->hash));
-		}
-		atrest__snap_prog_add(&t->prog, 1, 0);
-	}
-	return 0;
+	atrest__snap_dirc dc;
+	int rc = 0;
+
+	atrest__snap_dirc_init(&dc);
+	for (size_t i = 0; i < un->n && rc == 0; i++)
+		rc = fill_one(t, &dc, &t->v[un->items[i]], &ents[i], w, o, mac, buf);
+	atrest__snap_dirc_close(&dc);
+	return rc;
 }
 
 /* Publish the unit's object and add its entries. */
@@ -638,7 +652,7 @@ static int make_units(tree *t, unsigned slots)
 	qsort_r(t->todo, nlarge, sizeof(size_t), size_desc, t);
 	t->units = calloc(nlarge + nsmall + 1, sizeof(*t->units));
 	ENSURE(t->units, ATREST_ERROR, "out of memory");
-	target = small / (4 * (uint64_t)slots);
+	target = small / (2 * (uint64_t)slots);
 	target = target < PACK_MIN ? PACK_MIN : target > PACK_MAXB ? PACK_MAXB : target;
 	for (k = 0; k < nlarge + nsmall; k++) {
 		size_t i = t->todo[k];
