@@ -40,7 +40,7 @@ static const struct cli_cmd commands[] = {
 		"live in the keyring, under its MAC.  Without a master key they are\n"
 		"shown as written, not authenticated (a note on stderr says so).\n"
 		"With --tenant, the tenant's own settings.\n"},
-	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
+	{"put", cmd_put, "encrypt FILE (default stdin) into NAME; -r: a directory",
 		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
@@ -66,7 +66,7 @@ static const struct cli_cmd commands[] = {
 		"  --xattrs      store extended attributes too\n"
 		"  --checksum    confirm unchanged-looking files by their keyed hash\n"
 		"                instead of trusting size and mtime\n"},
-	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
+	{"get", cmd_get, "decrypt NAME to FILE (default stdout); -r: a snapshot",
 		"get NAME [-o FILE]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
 		"the whole object verified; on failure nothing is left at FILE and\n"
@@ -111,7 +111,7 @@ static const struct cli_cmd commands[] = {
 		"Exit status 4: the file was modified, truncated or extended, or is\n"
 		"not a standalone atrest file (a store object is refused).  Exit\n"
 		"status 5: no master key, or not the one the file names.\n"},
-	{"ls", cmd_ls, "list objects",
+	{"ls", cmd_ls, "list objects; -r: a snapshot's entries",
 		"ls [PREFIX] [-l] [--json]\n\n"
 		"List the objects whose names start with PREFIX, one per line.\n\n"
 		"  -l      long form: plaintext_size stored_size mtime cipher\n"
@@ -135,7 +135,7 @@ static const struct cli_cmd commands[] = {
 		"PATH is used when it names an existing file, else the object NAME\n"
 		"of the store.  Nothing shown is authenticated.\n\n"
 		"  --json  one JSON object\n"},
-	{"verify", cmd_verify, "authenticate every object",
+	{"verify", cmd_verify, "authenticate every object; -r: a snapshot",
 		"verify [PREFIX]\n\n"
 		"Read and authenticate every object whose name starts with PREFIX.\n"
 		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
