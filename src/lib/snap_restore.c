@@ -173,6 +173,16 @@ static int make_symlink(rctx *c, atrest__snap_dirc *dc, const atrest__snap_ent *
 		return os_err(errno, "creating symbolic link", e->path);
 	if (c->owners && fchownat(dir, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) != 0)
 		return os_err(errno, "setting the owner of", e->path);
+	for (size_t k = 0; c->xattrs && k < e->nxattr; k++) {
+		char p[64 + 256];
+		/* The link itself (l*), reached through its directory's fd. */
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dir, base);
+		if (lsetxattr(p, e->xattrs[k].name, e->xattrs[k].value, e->xattrs[k].len,
+			    0))
+			atrest__snap_prog_note(&c->prog, e->path,
+				"extended attribute %s not restored: %s",
+				e->xattrs[k].name, strerror(errno));
+	}
 	ts_of(ts, e->mtime);
 	if (utimensat(dir, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
 		return os_err(errno, "setting the time of", e->path);
