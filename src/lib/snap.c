@@ -1,8 +1,8 @@
 /*
  * Writing a snapshot: begin (parent, lease, gc markers seen), files and
- * entries added from any thread, commit (wait out live gc runs, re-check
- * the parent, take a sequence number, publish the manifest once with a
- * create-only put, drop the lease), abort.
+ * entries added from any thread, commit (wait out live gc runs, check that
+ * what is shared with the parent is still there, take a sequence number,
+ * publish the manifest once with a create-only put, drop the lease), abort.
  */
 #include <stdio.h>
 #include <stdlib.h>

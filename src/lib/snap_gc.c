@@ -219,10 +219,17 @@ static int marker_start(gc *g)
 static int gc_tick(gc *g)
 {
 	char etag[ATREST_BACKEND_ETAG_MAX];
+	double idle = atrest__snap_clock() - g->renewed;
 	int rc;
 
-	if (atrest__snap_clock() - g->renewed < g->ttl / 4.0)
+	if (idle < g->ttl / 4.0)
 		return 0;
+	/* Paused (stopped, starved) for long: writers may be about to stop
+	 * waiting for this gc, whose view of the store is old: stop. */
+	ENSURE(idle <= g->ttl / 2.0, ATREST_ECONFLICT,
+		"gc stopped: it could not renew its marker for %.0f s (more than half "
+		"its ttl of %u s); run it again",
+		idle, g->ttl);
 	rc = atrest__snap_version(etag, NULL, g->st, g->marker);
 	if (rc == 0)
 		rc = marker_put(g, ATREST_BACKEND_IF_MATCH, etag);

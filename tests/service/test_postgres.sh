@@ -29,6 +29,7 @@ mkdir -m 700 "$T/base" && chown postgres "$T/base"
 pg "$PGBIN/pg_basebackup" -D "$T/base" -Fp -Xstream -c fast || fail "pg_basebackup"
 files=$(find "$T/base" -type f | wc -l)
 empty=$(find "$T/base" -type d -empty | wc -l)
+empty1=$empty
 check_exit 0 atrest put -r "$T/base" pg/base-1
 check_out "^snapshot pg/base-1: sequence 1, $files files"
 ok "base backup of $files files ($empty empty directories) stored"
@@ -40,6 +41,7 @@ sum2=$(sql "select sum(abalance) from pgbench_accounts")
 rm -rf "$T/base"
 mkdir -m 700 "$T/base" && chown postgres "$T/base"
 pg "$PGBIN/pg_basebackup" -D "$T/base" -Fp -Xstream -c fast || fail "pg_basebackup"
+empty2=$(find "$T/base" -type d -empty | wc -l)
 check_exit 0 atrest put -r "$T/base" pg/base-2
 check_out "shared with pg/base-1"
 shared=$(sed -n 's/.*, \([0-9]*\) shared with pg\/base-1.*/\1/p' "$T/out")
@@ -47,15 +49,16 @@ shared=$(sed -n 's/.*, \([0-9]*\) shared with pg\/base-1.*/\1/p' "$T/out")
 ok "incremental: $shared files shared with pg/base-1 (same keyed hash)"
 "$SVC/pg-down" "$T"
 ok "cluster stopped by PID"
+empty3=$(find "$PGDATA" -type d -empty | wc -l)
 check_exit 0 atrest put -r "$PGDATA" pg/stopped
 
 # Each snapshot restored into a new directory starts and checks clean.
 start_check() {
-	name=$1 hist=$2 sum=$3
+	name=$1 hist=$2 sum=$3 empty=$4
 	check_exit 0 atrest get -r "$name" "$T/restored-$name"
 	d="$T/restored-$name"
 	[ "$(stat -c '%U %a' "$d")" = "postgres 700" ] || fail "data dir owner/mode: $(stat -c '%U %a' "$d")"
-	[ "$(find "$d" -type d -empty | wc -l)" -ge "$empty" ] || fail "empty directories lost"
+	[ "$(find "$d" -type d -empty | wc -l)" -eq "$empty" ] || fail "empty directories lost"
 	ok "$name restored: owner postgres, mode 0700, empty directories kept"
 	eval "$(PG_DATA="$d" "$SVC/pg-up" "$T")"
 	ok "PostgreSQL started on the restored $name (pid $PGPID)"
@@ -71,9 +74,9 @@ start_check() {
 	"$SVC/pg-down" "$T"
 }
 mkdir -p "$T/restored-pg"
-start_check pg/base-1 "$hist1" "$sum1"
-start_check pg/base-2 "$hist2" "$sum2"
-start_check pg/stopped "$hist2" "$sum2"
+start_check pg/base-1 "$hist1" "$sum1" "$empty1"
+start_check pg/base-2 "$hist2" "$sum2" "$empty2"
+start_check pg/stopped "$hist2" "$sum2" "$empty3"
 
 # A restored file tampered with in the store: PostgreSQL is never given it.
 check_exit 0 atrest verify -r pg/base-2
