@@ -221,6 +221,8 @@ int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 	void *buf = NULL;
 	int fd = STDIN_FILENO, status;
 
+	if (cli_recursive(argc, argv))
+		return cmd_put_tree(ctx, argc, argv);
 	status = put_parse(ctx, argc, argv, &a);
 	if (status)
 		goto out;
@@ -419,6 +421,8 @@ int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 	void *buf;
 	int status, rc;
 
+	if (cli_recursive(argc, argv))
+		return cmd_get_tree(ctx, argc, argv);
 	status = get_parse(ctx, argc, argv, &name, &out, &g);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
@@ -454,6 +458,8 @@ int cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 	atrest_store *st;
 	int c, status, rc;
 
+	if (cli_recursive(argc, argv))
+		return cmd_rm_tree(ctx, argc, argv);
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1)
 		return c == 'h' ? cli_help(ctx->cmd) : CLI_USAGE;

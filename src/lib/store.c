@@ -109,7 +109,12 @@ int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf
 
 int atrest__store_key(char *out, size_t cap, const atrest_store *st, const char *name)
 {
-	int n = snprintf(out, cap, "%s%s", st->prefix, name);
+	int own = strncmp(name, ".atrest/", 8) == 0, n;
+
+	if (own && st->tenant[0])
+		n = snprintf(out, cap, ATREST__TENANTS_DIR "%s/%s", st->tenant, name + 8);
+	else
+		n = snprintf(out, cap, "%s%s", own ? "" : st->prefix, name);
 
 	ENSURE(n >= 0 && (size_t)n < cap, ATREST_EINVAL, "name too long");
 	return 0;
@@ -522,6 +527,8 @@ static int refuse_beside_objects(atrest_store *st)
 	if (st->flags & ATREST_STORE_FORCE_NEW)
 		return 0;
 	rc = atrest__b_list(st->b, "", is_atrest, &pr);
+	if (rc == 0) /* a store of snapshots only */
+		rc = atrest__b_list(st->b, ".atrest/snap/", is_atrest, &pr);
 	GUARD(rc);
 	ENSURE(!pr.name[0], ATREST_EINTEGRITY,
 		"%s holds atrest objects ('%s', ...) but no keyring: restore "

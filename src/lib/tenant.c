@@ -290,9 +290,14 @@ static int remove_objects(atrest_store *st, const char *name, uint64_t *removed)
 	char prefix[ATREST__KEY_PREFIX_MAX];
 	size_t found = 1;
 
-	snprintf(prefix, sizeof(prefix), ATREST__TENANTS_DIR "%s/objects/", name);
-	for (int pass = 0; found && pass < SHRED_PASSES; pass++)
-		GUARD(remove_pass(st, prefix, removed, &found));
+	/* Its objects, then its snapshots' (manifests, contents, leases). */
+	for (int area = 0; area < 2; area++) {
+		snprintf(prefix, sizeof(prefix), ATREST__TENANTS_DIR "%s/%s/", name,
+			area ? "snap" : "objects");
+		found = 1;
+		for (int pass = 0; found && pass < SHRED_PASSES; pass++)
+			GUARD(remove_pass(st, prefix, removed, &found));
+	}
 	return 0;
 }
 
