@@ -37,6 +37,7 @@ struct bench_sweep {
 struct bench {
 	int quick;
 	const char *only; /* comma-separated groups, or NULL for the default */
+	const char *s3;   /* --s3: the S3 location of the s3 figures */
 	char *dir;        /* this run's temporary directory */
 	char self[4096];  /* the atrest tool beside atrest-bench, for subprocesses */
 	struct bench_fig *figs;
@@ -94,6 +95,7 @@ int bench_rewrap(struct bench *b);
 int bench_rss(struct bench *b);
 int bench_crypt(struct bench *b);
 int bench_sweep(struct bench *b);
+int bench_s3(struct bench *b);
 
 /*
  * MB/s of atrest encrypt and decrypt, then age's, of a len-byte file, each

@@ -31,6 +31,7 @@ static const struct group {
 	{"crypt", bench_crypt, 1},
 	{"passphrase", bench_passphrase, 1},
 	{"sweep", bench_sweep, 0},
+	{"s3", bench_s3, 0},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -470,12 +471,13 @@ static int check_only(const struct cli_ctx *ctx, const char *only)
 static int parse_bench(struct bench *b, int *json, const char **dir,
 	const struct cli_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_QUICK, OPT_DIR, OPT_ONLY };
+	enum { OPT_JSON = 256, OPT_QUICK, OPT_DIR, OPT_ONLY, OPT_S3 };
 	static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},
 		{"quick", no_argument, NULL, OPT_QUICK},
 		{"dir", required_argument, NULL, OPT_DIR},
 		{"only", required_argument, NULL, OPT_ONLY},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+		{"s3", required_argument, NULL, OPT_S3}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
@@ -490,6 +492,8 @@ static int parse_bench(struct bench *b, int *json, const char **dir,
 			*dir = optarg;
 		else if (c == OPT_ONLY)
 			b->only = optarg;
+		else if (c == OPT_S3)
+			b->s3 = optarg;
 		else
 			return CLI_USAGE;
 	}

@@ -10,7 +10,7 @@
 
 static const struct cli_cmd bench_cmd = {"bench", cmd_bench,
 	"measure performance against same-run references",
-	"bench [--json] [--quick] [--dir DIR] [--only NAME,...]\n\n"
+	"bench [--json] [--quick] [--dir DIR] [--only NAME,...] [--s3 LOC]\n\n"
 	"Measure each performance figure beside its reference, measured in\n"
 	"the same run, and print a table: value, reference, ratio, target\n"
 	"and whether this machine meets it (informational; the exit status\n"
@@ -23,7 +23,10 @@ static const struct cli_cmd bench_cmd = {"bench", cmd_bench,
 	"  --only N,.. only these figures: rss, object, put, get, records,\n"
 	"              rewrap, crypt, passphrase, and sweep (put, get,\n"
 	"              encrypt and decrypt from 4 KiB to 256 MiB; not run\n"
-	"              by default)\n"};
+	"              by default) and s3 (needs --s3)\n"
+	"  --s3 LOC    s3://BUCKET/PREFIX for the s3 figures: puts and gets\n"
+	"              of 4 KiB, 1 MiB and 1 GiB against plain signed\n"
+	"              requests (credentials and endpoint as for atrest)\n"};
 
 int main(int argc, char **argv)
 {

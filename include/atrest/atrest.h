@@ -15,6 +15,7 @@
 #include "lifecycle.h"
 #include "observe.h"
 #include "record.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tenant.h"
 

@@ -329,6 +329,20 @@ ATREST_EXTERN int atrest_store_set_settings(atrest_store *st, const atrest_setti
 ATREST_EXTERN int atrest_settings_peek(
 	atrest_settings *out, const char *location, const char *tenant);
 
+/*
+ * Remove what writers that died left in the store's location and nobody
+ * can see: on S3, multipart uploads never completed (their parts are
+ * stored, and billed, until aborted); in a directory, the temp files of
+ * handles that are gone.  Only what was started more than older_than
+ * seconds ago is touched (S3 cannot tell a live writer's upload from a
+ * dead one's: use at least the longest put you run; a handle's first
+ * writer does this with a day).  The whole location is swept, every
+ * tenant's objects included.  *count (may be NULL) gets how many were
+ * removed.
+ */
+ATREST_EXTERN int atrest_store_cleanup(
+	uint64_t *count, atrest_store *st, uint64_t older_than);
+
 /* The store's id as 32 hex digits plus NUL. */
 ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);
 

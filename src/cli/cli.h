@@ -77,10 +77,21 @@ int cmd_audit(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_server(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Snapshots (cmd_snap.c): put, get, ls, rm and verify hand over to these
+ * when -r (--recursive) is among their arguments (cli_recursive). */
+int cli_recursive(int argc, char **argv);
+int cmd_put_tree(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_ls_tree(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_rm_tree(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_verify_tree(struct cli_ctx *ctx, int argc, char **argv);
 
 /* The command table (commands.c) and the texts of 'atrest --help'. */
 extern const struct cli_cmd cli_commands[];

@@ -215,6 +215,8 @@ int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 	void *buf;
 	int c, status;
 
+	if (cli_recursive(argc, argv))
+		return cmd_verify_tree(ctx, argc, argv);
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1)
 		return c == 'h' ? cli_help(ctx->cmd) : CLI_USAGE;

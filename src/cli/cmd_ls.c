@@ -143,6 +143,8 @@ int cmd_ls(struct cli_ctx *ctx, int argc, char **argv)
 	int status, s;
 	size_t i;
 
+	if (cli_recursive(argc, argv))
+		return cmd_ls_tree(ctx, argc, argv);
 	status = ls_parse(ctx, argc, argv, &a);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;

@@ -221,6 +221,8 @@ int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 	void *buf = NULL;
 	int fd = STDIN_FILENO, status;
 
+	if (cli_recursive(argc, argv))
+		return cmd_put_tree(ctx, argc, argv);
 	status = put_parse(ctx, argc, argv, &a);
 	if (status)
 		goto out;
@@ -249,19 +251,32 @@ out:
 	return status == CLI_DONE ? CLI_OK : status;
 }
 
-/* Copy the reader to fd; exit status.  buf is CLI_IO_BUF bytes. */
-static int get_copy(
-	atrest_reader *r, const char *name, int fd, const char *dst, void *buf)
+/* What get writes: a byte range of the plaintext (HTTP's forms). */
+struct get_range {
+	int set;
+	int suffix;          /* "-N": the last N bytes */
+	uint64_t start, end; /* end UINT64_MAX: to the end */
+	uint64_t left;       /* bytes still to write */
+};
+
+/* Copy the reader to fd (at most g->left bytes); exit status.  buf is
+ * CLI_IO_BUF bytes. */
+static int get_copy(atrest_reader *r, const char *name, int fd, const char *dst,
+	void *buf, struct get_range *g)
 {
-	size_t got;
+	size_t got, want;
 	int rc, err;
 
 	for (;;) {
-		rc = atrest_reader_read(r, buf, CLI_IO_BUF, &got);
+		want = g->left < CLI_IO_BUF ? (size_t)g->left : CLI_IO_BUF;
+		if (want == 0)
+			return CLI_OK;
+		rc = atrest_reader_read(r, buf, want, &got);
 		if (rc < 0)
 			return cli_err(rc, "get %s", name);
 		if (got == 0)
 			return CLI_OK;
+		g->left -= got;
 		err = cli_write_all(fd, buf, got);
 		if (err)
 			return cli_err_os(err, "get %s: writing %s", name, dst);
@@ -270,32 +285,34 @@ static int get_copy(
 
 /* A device or FIFO is written in place, verified segments as they come,
  * like standard output. */
-static int get_to_special(atrest_reader *r, const char *name, const char *path, void *buf)
+static int get_to_special(atrest_reader *r, const char *name, const char *path, void *buf,
+	struct get_range *g)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC), status;
 
 	if (fd < 0)
 		return cli_err_os(errno, "get %s: opening %s", name, path);
-	status = get_copy(r, name, fd, path, buf);
+	status = get_copy(r, name, fd, path, buf, g);
 	if (close(fd) < 0 && !status)
 		status = cli_err_os(errno, "get %s: writing %s", name, path);
 	return status;
 }
 
 /* Verify everything into an unnamed (or temporary) file, then publish it. */
-static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf)
+static int get_to_file(atrest_reader *r, const char *name, const char *path, void *buf,
+	struct get_range *g)
 {
 	struct cli_atomic out;
 	int status, err;
 
 	if (cli_is_special(path))
-		return get_to_special(r, name, path, buf);
+		return get_to_special(r, name, path, buf, g);
 	err = cli_atomic_open(&out, path);
 	if (err == EINVAL)
 		return cli_err_msg(CLI_USAGE, "get %s: bad output file '%s'", name, path);
 	if (err)
 		return cli_err_os(err, "get %s: creating a file next to %s", name, path);
-	status = get_copy(r, name, out.fd, path, buf);
+	status = get_copy(r, name, out.fd, path, buf, g);
 	if (status) {
 		cli_atomic_abort(&out);
 		return status;
@@ -304,17 +321,58 @@ static int get_to_file(atrest_reader *r, const char *name, const char *path, voi
 	return err ? cli_err_os(err, "get %s: writing %s", name, path) : CLI_OK;
 }
 
-static int get_parse(
-	struct cli_ctx *ctx, int argc, char **argv, const char **name, const char **out)
+/* A decimal offset of a range; 0 or -1. */
+static int range_num(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 19)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* "START-END", "START-" or "-N". */
+static int parse_range(struct cli_ctx *ctx, const char *s, struct get_range *g)
+{
+	const char *dash = strchr(s, '-');
+	size_t a = dash ? (size_t)(dash - s) : 0;
+
+	g->set = 1;
+	g->end = UINT64_MAX;
+	g->suffix = dash == s;
+	if (!dash || (g->suffix && range_num(s + 1, strlen(s + 1), &g->start) < 0) ||
+		(!g->suffix && range_num(s, a, &g->start) < 0) ||
+		(!g->suffix && dash[1] &&
+			range_num(dash + 1, strlen(dash + 1), &g->end) < 0) ||
+		g->start > g->end)
+		return cli_usage_err(ctx,
+			"--range takes START-END (inclusive, START <= END), START- or -N, "
+			"not '%s'",
+			s);
+	return CLI_OK;
+}
+
+static int get_parse(struct cli_ctx *ctx, int argc, char **argv, const char **name,
+	const char **out, struct get_range *g)
 {
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+		{"range", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":ho:", opts)) != -1) {
 		if (c == 'o') {
 			*out = strcmp(optarg, "-") ? optarg : NULL;
+		} else if (c == 'r') {
+			if (parse_range(ctx, optarg, g))
+				return CLI_USAGE;
 		} else if (c == 'h') {
 			cli_help(ctx->cmd);
 			return CLI_DONE;
@@ -330,15 +388,42 @@ static int get_parse(
 	return CLI_OK;
 }
 
+/* Seek to the range's start; how many bytes to write.  Exit status. */
+static int get_seek(atrest_reader *r, const char *name, struct get_range *g)
+{
+	uint64_t size = atrest_reader_size(r);
+	int rc;
+
+	g->left = size;
+	if (!g->set)
+		return CLI_OK;
+	if (g->suffix) {
+		g->start = g->start < size ? size - g->start : 0;
+		g->end = UINT64_MAX;
+	}
+	if (g->start >= size && !(g->suffix || (size == 0 && g->start == 0)))
+		return cli_err_msg(CLI_USAGE,
+			"get %s: the range starts at %llu, past the end of the object "
+			"(%llu bytes)",
+			name, (unsigned long long)g->start, (unsigned long long)size);
+	g->end = g->end < size ? g->end : size - 1;
+	g->left = size ? g->end - g->start + 1 : 0;
+	rc = atrest_reader_seek(r, size ? g->start : 0);
+	return rc < 0 ? cli_err(rc, "get %s", name) : CLI_OK;
+}
+
 int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *name = NULL, *out = NULL;
+	struct get_range g = {0};
 	atrest_store *st = NULL;
 	atrest_reader *r = NULL;
 	void *buf;
 	int status, rc;
 
-	status = get_parse(ctx, argc, argv, &name, &out);
+	if (cli_recursive(argc, argv))
+		return cmd_get_tree(ctx, argc, argv);
+	status = get_parse(ctx, argc, argv, &name, &out, &g);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
 	buf = malloc(CLI_IO_BUF);
@@ -350,10 +435,12 @@ int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 	rc = atrest_reader_open(&r, st, name);
 	if (rc < 0)
 		status = cli_err(rc, "get %s", name);
-	else if (out)
-		status = get_to_file(r, name, out, buf);
 	else
-		status = get_copy(r, name, STDOUT_FILENO, "standard output", buf);
+		status = get_seek(r, name, &g);
+	if (!status && out)
+		status = get_to_file(r, name, out, buf, &g);
+	else if (!status)
+		status = get_copy(r, name, STDOUT_FILENO, "standard output", buf, &g);
 out:
 	if (r)
 		atrest_reader_close(r);
@@ -371,6 +458,8 @@ int cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 	atrest_store *st;
 	int c, status, rc;
 
+	if (cli_recursive(argc, argv))
+		return cmd_rm_tree(ctx, argc, argv);
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1)
 		return c == 'h' ? cli_help(ctx->cmd) : CLI_USAGE;

@@ -35,7 +35,7 @@ const struct cli_cmd cli_commands[] = {
 		"live in the keyring, under its MAC.  Without a master key they are\n"
 		"shown as written, not authenticated (a note on stderr says so).\n"
 		"With --tenant, the tenant's own settings.\n"},
-	{"put", cmd_put, "encrypt FILE (default stdin) into NAME",
+	{"put", cmd_put, "encrypt FILE (default stdin) into NAME; -r: a directory",
 		"put [--meta KEY=VALUE]... [--meta-file F]... NAME [FILE]\n\n"
 		"Encrypt FILE (standard input when absent or '-') into the object\n"
 		"NAME, atomically: on any failure nothing is stored.  Creates the\n"
@@ -47,15 +47,42 @@ const struct cli_cmd cli_commands[] = {
 		"  --meta-file F     read metadata from F, one KEY=VALUE per line\n"
 		"                    (empty lines skipped; '-' for standard input,\n"
 		"                    then FILE must be given); repeatable, kept in\n"
-		"                    order with --meta\n"},
-	{"get", cmd_get, "decrypt NAME to FILE (default stdout)",
-		"get NAME [-o FILE]\n\n"
+		"                    order with --meta\n\n"
+		"put -r [--parent OLD | --full] [--xattrs] [--checksum] DIR NAME\n\n"
+		"Store the directory tree DIR as snapshot NAME: files, directories,\n"
+		"symbolic links (never followed), hard links, FIFOs and devices, with\n"
+		"modes, owners and nanosecond mtimes; sockets are skipped and said.\n"
+		"Files are sealed and written in parallel; an authenticated manifest\n"
+		"is published last, so a failure leaves no snapshot.  Files unchanged\n"
+		"since the parent (by default the newest snapshot under NAME's prefix\n"
+		"up to its last '/') are shared with it, not written again.\n\n"
+		"  --parent OLD  share unchanged files with snapshot OLD\n"
+		"  --full        share nothing\n"
+		"  --xattrs      store extended attributes too\n"
+		"  --checksum    confirm unchanged-looking files by their keyed hash\n"
+		"                instead of trusting size and mtime\n"},
+	{"get", cmd_get, "decrypt NAME to FILE (default stdout); -r: a snapshot",
+		"get NAME [-o FILE] [--range START-END]\n\n"
 		"Decrypt and authenticate NAME.  With -o, FILE is replaced only once\n"
 		"the whole object verified; on failure nothing is left at FILE and\n"
 		"an existing FILE is untouched.  Without -o, plaintext goes to\n"
 		"standard output segment by segment as each one verifies: after a\n"
 		"failure (non-zero exit) the output so far is incomplete.\n\n"
-		"  -o, --output FILE  write to FILE (created with mode 0600)\n"},
+		"  -o, --output FILE  write to FILE (created with mode 0600)\n"
+		"  --range START-END  only bytes START to END of the plaintext, both\n"
+		"                     included, as HTTP counts them (START- to the\n"
+		"                     end, -N the last N bytes); only the segments\n"
+		"                     holding them are read and authenticated\n\n"
+		"get -r [--min-seq N] [--owners | --no-owners] [--no-xattrs]\n"
+		"       [--no-sync] NAME DIR\n\n"
+		"Restore snapshot NAME as the new directory DIR (or into an empty\n"
+		"one).  The tree is built beside DIR and renamed to it only after\n"
+		"every file verified: on any failure nothing appears at DIR.  Owners\n"
+		"are restored when run as root.\n\n"
+		"  --min-seq N  refuse a snapshot with a sequence number below N\n"
+		"  --owners     restore owners (needs the privilege); --no-owners: never\n"
+		"  --no-xattrs  leave stored extended attributes out\n"
+		"  --no-sync    do not flush the tree to disk before renaming it\n"},
 	{"encrypt", cmd_encrypt, "encrypt IN (default stdin) to a standalone file",
 		"encrypt [-o OUT] [--cipher C] [--segment-size N] [IN]\n\n"
 		"Encrypt IN (standard input when absent or '-') into a standalone\n"
@@ -83,14 +110,23 @@ const struct cli_cmd cli_commands[] = {
 		"Exit status 4: the file was modified, truncated or extended, or is\n"
 		"not a standalone atrest file (a store object is refused).  Exit\n"
 		"status 5: no master key, or not the one the file names.\n"},
-	{"ls", cmd_ls, "list objects",
+	{"ls", cmd_ls, "list objects; -r: a snapshot's entries",
 		"ls [PREFIX] [-l] [--json]\n\n"
 		"List the objects whose names start with PREFIX, one per line.\n\n"
 		"  -l      long form: plaintext_size stored_size mtime cipher\n"
 		"          key=DATA_KEY_ID name (authenticates each header)\n"
 		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
-		"          size, cipher, data_key_id and meta\n"},
-	{"rm", cmd_rm, "delete an object", "rm NAME\n\nDelete the object NAME.\n"},
+		"          size, cipher, data_key_id and meta\n\n"
+		"ls -r NAME [-l] [--json]\n\n"
+		"List the entries of snapshot NAME (its manifest is authenticated);\n"
+		"-l: mode, uid, gid, size, mtime and path; --json: the snapshot and\n"
+		"its entries as one JSON object.\n"},
+	{"rm", cmd_rm, "delete an object or a snapshot",
+		"rm NAME\n"
+		"       atrest rm -r NAME\n\n"
+		"Delete the object NAME.  With -r, remove snapshot NAME: its manifest\n"
+		"first (the snapshot is gone at once), then its objects that no other\n"
+		"snapshot shares.\n"},
 	{"inspect", cmd_inspect, "show header facts without any key",
 		"inspect NAME|PATH [--json]\n\n"
 		"Show an object's header (version, cipher, segment size, data key\n"
@@ -98,12 +134,16 @@ const struct cli_cmd cli_commands[] = {
 		"PATH is used when it names an existing file, else the object NAME\n"
 		"of the store.  Nothing shown is authenticated.\n\n"
 		"  --json  one JSON object\n"},
-	{"verify", cmd_verify, "authenticate every object",
+	{"verify", cmd_verify, "authenticate every object; -r: a snapshot",
 		"verify [PREFIX]\n\n"
 		"Read and authenticate every object whose name starts with PREFIX.\n"
 		"Failures are printed as 'NAME: reason' on stderr, then a summary\n"
 		"line on stdout.  Without PREFIX the per-key usage counts are reset\n"
-		"to a full count.  Exit status: 0, or that of the first failure.\n"},
+		"to a full count.  Exit status: 0, or that of the first failure.\n\n"
+		"verify -r NAME\n\n"
+		"Check snapshot NAME: every object it pins is there in the version it\n"
+		"recorded, every byte authenticates, every file matches its keyed hash\n"
+		"and no object was added to its set.  Failures name the file.\n"},
 	{"keys", cmd_keys, "list, expose or destroy data keys",
 		"keys [--json] [--scan]\n"
 		"       atrest keys expose ID\n"
@@ -196,6 +236,24 @@ const struct cli_cmd cli_commands[] = {
 		"  shred T      crypto-shred T: destroy every data key of T (its\n"
 		"               objects are unreadable from that moment), then remove\n"
 		"               its objects and keyring.  Run again if interrupted\n"},
+	{"snapshot", cmd_snapshot, "list snapshots, or the newest under a prefix",
+		"snapshot list [PREFIX] [--json]\n"
+		"       atrest snapshot latest PREFIX [--min-seq N] [--json]\n\n"
+		"list    every snapshot whose name starts with PREFIX: sequence,\n"
+		"        time (UTC), name and parent\n"
+		"latest  the snapshot with the highest sequence number under PREFIX,\n"
+		"        as 'NAME SEQ'; with --min-seq N, exit status 4 when that\n"
+		"        number is below N (the store was rolled back, or newer\n"
+		"        snapshots were removed)\n"},
+	{"gc", cmd_gc, "remove snapshot objects no snapshot references",
+		"gc [--grace SECONDS] [--ttl SECONDS] [--dry-run]\n\n"
+		"Remove every snapshot object that no snapshot references.  Safe while\n"
+		"snapshots are written, read and removed: objects a writer may still\n"
+		"use are kept (see docs/OPERATIONS.md).\n\n"
+		"  --grace S  keep unreferenced objects younger than S seconds (3600)\n"
+		"  --ttl S    writers wait for this gc until it has not renewed its\n"
+		"             marker for S seconds (60)\n"
+		"  --dry-run  count what would be removed, remove nothing\n"},
 	{"bench", cmd_bench, "measure performance against same-run references",
 		"bench [ARGS]\n\n"
 		"Run atrest-bench, the benchmark program installed beside atrest, with\n"
@@ -278,7 +336,8 @@ const char cli_global_usage[] =
 	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
-	"  --store LOCATION   the store: a directory or file:///dir (default\n"
+	"  --store LOCATION   the store: a directory, file:///dir or\n"
+	"                     s3://BUCKET/PREFIX (AWS_* settings; README) (default\n"
 	"                     $ATREST_STORE, else ./atrest-store)\n"
 	"  --tenant T         work on tenant T's objects and keys ('atrest\n"
 	"                     tenant add' makes tenants)\n"

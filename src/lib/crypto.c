@@ -523,6 +523,60 @@ int atrest__hmac_sha256(
 	return 0;
 }
 
+struct atrest__mac {
+	EVP_MAC_CTX *ctx;
+};
+
+int atrest__mac_new(atrest__mac **out, const uint8_t *key, size_t key_len)
+{
+	OSSL_PARAM p[2];
+	atrest__mac *m;
+
+	*out = NULL;
+	GUARD(atrest__crypto_init());
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, g_digest_name, 0);
+	p[1] = OSSL_PARAM_construct_end();
+	m = calloc(1, sizeof(*m));
+	ENSURE(m, ATREST_ERROR, "out of memory");
+	m->ctx = EVP_MAC_CTX_new(g_hmac);
+	if (!m->ctx || EVP_MAC_init(m->ctx, key, key_len, p) != 1) {
+		atrest__mac_free(m);
+		return atrest__error_ossl(ATREST_ERROR, "HMAC-SHA256 init failed");
+	}
+	*out = m;
+	return 0;
+}
+
+int atrest__mac_reset(atrest__mac *m)
+{
+	GUARD_OSSL(
+		EVP_MAC_init(m->ctx, NULL, 0, NULL), ATREST_ERROR, "HMAC reset failed");
+	return 0;
+}
+
+int atrest__mac_update(atrest__mac *m, const void *data, size_t len)
+{
+	GUARD_OSSL(EVP_MAC_update(m->ctx, data, len), ATREST_ERROR, "HMAC update failed");
+	return 0;
+}
+
+int atrest__mac_final(atrest__mac *m, uint8_t out[32])
+{
+	size_t n = 0;
+
+	GUARD_OSSL(EVP_MAC_final(m->ctx, out, &n, 32) == 1 && n == 32 ? 1 : 0,
+		ATREST_ERROR, "HMAC final failed");
+	return 0;
+}
+
+void atrest__mac_free(atrest__mac *m)
+{
+	if (!m)
+		return;
+	EVP_MAC_CTX_free(m->ctx);
+	free(m);
+}
+
 int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
 	const uint8_t *salt, size_t salt_len, uint32_t t_cost, uint32_t m_kib,
 	uint32_t lanes)

@@ -72,6 +72,18 @@ int atrest__sha256(uint8_t out[32], const void *data, size_t len);
 int atrest__hmac_sha256(uint8_t out[32], const uint8_t *key, size_t key_len,
 	const void *data, size_t len);
 
+/*
+ * HMAC-SHA256 over a stream: keyed once, then any number of messages, each
+ * reset, updated and finished.  Used by one thread at a time.
+ */
+typedef struct atrest__mac atrest__mac;
+int atrest__mac_new(atrest__mac **out, const uint8_t *key, size_t key_len);
+/* Start a new message (a new context is ready for one already). */
+int atrest__mac_reset(atrest__mac *m);
+int atrest__mac_update(atrest__mac *m, const void *data, size_t len);
+int atrest__mac_final(atrest__mac *m, uint8_t out[32]);
+void atrest__mac_free(atrest__mac *m);
+
 /* Argon2id (RFC 9106) through libargon2; m_kib is memory in KiB. */
 int atrest__argon2id(uint8_t *out, size_t out_len, const void *pass, size_t pass_len,
 	const uint8_t *salt, size_t salt_len, uint32_t t_cost, uint32_t m_kib,

@@ -24,7 +24,7 @@
 #include "crypto.h"
 #include "http.h"
 
-#define POOL_MAX 8
+#define POOL_MAX 16 /* idle easy handles kept (one connection each) */
 #define HDRS_MAX 200
 
 struct atrest__http {
@@ -653,7 +653,9 @@ static int check_url(const atrest__http *h, const atrest__http_req *req)
 int atrest__http_do(atrest__http *h, atrest__http_req *req, atrest__http_resp *resp)
 {
 	struct xfer x = {.h = h, .req = req, .resp = resp};
-	int64_t start = now_ms(), deadline = start + h->o.total_ms;
+	long total = req->time_ms > 0 ? req->time_ms : h->o.total_ms;
+	long per_attempt = req->time_ms > 0 ? req->time_ms : h->o.attempt_ms;
+	int64_t start = now_ms(), deadline = start + total;
 	char err[CURL_ERROR_SIZE];
 	CURLcode r = CURLE_OK;
 	int rc = 0, n;
@@ -667,9 +669,8 @@ int atrest__http_do(atrest__http *h, atrest__http_req *req, atrest__http_resp *r
 		int again;
 
 		reset_resp(resp, req->secret_response);
-		GUARD_OUT(attempt(&x,
-			(long)(left < h->o.attempt_ms ? left : h->o.attempt_ms), &r,
-			err));
+		GUARD_OUT(attempt(
+			&x, (long)(left < per_attempt ? left : per_attempt), &r, err));
 		if (r == CURLE_OK && resp->status >= 200 && resp->status < 300)
 			break;
 		if (r == CURLE_OK)
@@ -678,12 +679,17 @@ int atrest__http_do(atrest__http *h, atrest__http_req *req, atrest__http_resp *r
 		if (!again)
 			break;
 		/* A streamed body that cannot be replayed, or was already delivered. */
-		if ((x.read_any && !req->rewind) || x.delivered || n >= h->o.max_attempts)
+		if ((x.read_any && !req->rewind) || (x.delivered && !req->write_rewind) ||
+			n >= h->o.max_attempts)
 			goto gave_up;
 		pause = backoff(h, n, resp);
 		if (now_ms() + pause + 50 >= deadline)
 			goto gave_up;
 		sleep_ms(pause);
+		if (x.delivered) {
+			GUARD_OUT(req->write_rewind(req->write_arg));
+			x.delivered = 0;
+		}
 	}
 	if (r != CURLE_OK)
 		rc = transport_error(&x, r, err, start, 0);

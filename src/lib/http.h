@@ -63,11 +63,21 @@ struct atrest__http_req {
 	/* A 2xx response body to a callback instead of memory. */
 	atrest__http_write_fn write;
 	void *write_arg;
+	/*
+	 * Called before a retry once part of a response went to write (start
+	 * the output over); NULL: such a response is not retried.
+	 */
+	atrest__http_rewind_fn write_rewind;
 	atrest__http_prepare_fn prepare;
 	void *prepare_arg;
 	int secret_response; /* keep the response body in locked memory */
 	int plain_http;      /* allow http:// (metadata services, loopback) */
 	int no_proxy;        /* never through a proxy (link-local services) */
+	/*
+	 * This call's time budget, per attempt and in all, instead of the
+	 * service's (0): large transfers get more than small requests.
+	 */
+	long time_ms;
 };
 
 typedef struct atrest__http_resp {

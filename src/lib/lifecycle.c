@@ -226,17 +226,33 @@ static void count_usage(usage *u, size_t n, const atrest__object_facts_t *f)
 		}
 }
 
+typedef struct usage_ctx {
+	atrest_store *st;
+	usage *u;
+	size_t n;
+} usage_ctx;
+
+static int usage_one(const char *name, void *p)
+{
+	usage_ctx *c = p;
+	atrest__object_facts_t f;
+
+	if (atrest__object_facts(&f, c->st, name) == 0 && !f.plaintext)
+		count_usage(c->u, c->n, &f);
+	return 0;
+}
+
+/* Objects and the objects of snapshots (manifests, files' contents). */
 static int scan_usage(atrest_store *st, usage *u, size_t n)
 {
+	usage_ctx c = {st, u, n};
 	name_list l;
-	atrest__object_facts_t f;
 
 	GUARD(names_of(&l, st, ""));
 	for (size_t i = 0; i < l.n; i++)
-		if (atrest__object_facts(&f, st, l.names[i]) == 0 && !f.plaintext)
-			count_usage(u, n, &f);
+		(void)usage_one(l.names[i], &c);
 	names_free(&l);
-	return 0;
+	return atrest__snap_each_object(st, usage_one, &c);
 }
 
 /*

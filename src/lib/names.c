@@ -114,3 +114,10 @@ int atrest__tenant_check(const char *name)
 			quote(q, name));
 	return 0;
 }
+
+int atrest__internal_name_check(const char *name)
+{
+	ENSURE(name && strncmp(name, ".atrest/snap/", 13) == 0 && name[13], ATREST_EINVAL,
+		"not a name of the library's own objects");
+	return check(name + 8, 0);
+}

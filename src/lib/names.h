@@ -15,4 +15,11 @@ int atrest__name_check_prefix(const char *prefix);
  */
 int atrest__tenant_check(const char *name);
 
+/*
+ * A name of the library's own objects: ".atrest/snap/" then '/'-separated
+ * components of 1 to 255 printable bytes, no "." or "..", at most 1024
+ * bytes in all (they fit an object header's context).
+ */
+int atrest__internal_name_check(const char *name);
+
 #endif

@@ -99,7 +99,7 @@ struct atrest_reader {
 };
 
 /* The store's pool, started on first need; NULL when threads is 1. */
-static atrest__pool *store_pool(atrest_store *st)
+atrest__pool *atrest__store_pool(atrest_store *st)
 {
 	atrest__pool *p = __atomic_load_n(&st->pool, __ATOMIC_ACQUIRE);
 
@@ -280,14 +280,20 @@ static void writer_free(atrest_writer *w)
 	free(w);
 }
 
+/* A caller's name, or one of the library's own objects (.atrest/snap/...). */
+static int name_check(const char *name, int internal)
+{
+	return internal ? atrest__internal_name_check(name) : atrest_name_check(name);
+}
+
 static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
-	const atrest_meta *meta, unsigned int flags, const char *etag)
+	const atrest_meta *meta, unsigned int flags, const char *etag, int internal)
 {
 	atrest_writer *w;
 	int rc;
 
 	*out = NULL;
-	GUARD(atrest_name_check(name));
+	GUARD(name_check(name, internal));
 	w = calloc(1, sizeof(*w));
 	ENSURE(w, ATREST_ERROR, "out of memory");
 	w->st = st;
@@ -299,6 +305,18 @@ static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	}
 	*out = w;
 	return 0;
+}
+
+int atrest__writer_open_internal(atrest_writer **out, atrest_store *st, const char *name,
+	unsigned int flags, const char *etag)
+{
+	return writer_open(out, st, name, NULL, flags, etag, 1);
+}
+
+void atrest__writer_facts(const atrest_writer *w, uint8_t commit[32], uint32_t *dek)
+{
+	memcpy(commit, w->obj.hdr.commit, ATREST__COMMIT_LEN);
+	*dek = w->obj.hdr.dek_id;
 }
 
 static int seal_item(void *ctx, size_t item, unsigned slot)
@@ -396,7 +414,7 @@ static int stage(atrest_writer *w, const uint8_t *pt, size_t len, int last)
 	GUARD(ctbuf_get(&w->ct[w->cur], w->st, t->ct_len));
 	t->ct = w->ct[w->cur]->data;
 	items = (t->nseg + t->run - 1) / t->run;
-	t->pool = items > 1 || !last ? store_pool(w->st) : NULL;
+	t->pool = items > 1 || !last ? atrest__store_pool(w->st) : NULL;
 	atrest__pool_submit(t->pool, &t->job, seal_item, t, items);
 	t->state = QUEUED;
 	w->index += t->nseg;
@@ -580,7 +598,7 @@ int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *nam
 	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
 	rc = write_flags(&flags, opts);
 	if (rc == 0)
-		rc = writer_open(out, st, name, meta, flags, NULL);
+		rc = writer_open(out, st, name, meta, flags, NULL, 0);
 	if (rc < 0)
 		return atrest__op_end(&op, rc);
 	atrest__op_suspend(&op, &(*out)->op);
@@ -747,14 +765,14 @@ void atrest_reader_close(atrest_reader *r)
 	free(r);
 }
 
-static int reader_open(
-	atrest_reader **out, atrest_store *st, const char *name, int plain_ok)
+static int reader_open(atrest_reader **out, atrest_store *st, const char *name,
+	int plain_ok, int internal)
 {
 	atrest_reader *r;
 	int rc;
 
 	*out = NULL;
-	GUARD(atrest_name_check(name));
+	GUARD(name_check(name, internal));
 	r = calloc(1, sizeof(*r));
 	ENSURE(r, ATREST_ERROR, "out of memory");
 	r->st = st;
@@ -775,11 +793,25 @@ int atrest_reader_open(atrest_reader **out, atrest_store *st, const char *name)
 	int rc;
 
 	atrest__op_begin(&op, st, ATREST_OP_GET, name);
-	rc = reader_open(out, st, name, st->allow_plaintext);
+	rc = reader_open(out, st, name, st->allow_plaintext, 0);
 	if (rc < 0)
 		return atrest__op_end(&op, rc);
 	atrest__op_suspend(&op, &(*out)->op);
 	return 0;
+}
+
+int atrest__reader_open_internal(atrest_reader **out, atrest_store *st, const char *name)
+{
+	return reader_open(out, st, name, 0, 1);
+}
+
+void atrest__reader_facts(const atrest_reader *r, uint8_t commit[32], uint32_t *dek,
+	const char **etag, int64_t *mtime)
+{
+	memcpy(commit, r->obj.hdr.commit, ATREST__COMMIT_LEN);
+	*dek = r->obj.hdr.dek_id;
+	*etag = r->br->etag;
+	*mtime = r->br->mtime;
 }
 
 uint64_t atrest_reader_size(const atrest_reader *r)
@@ -941,7 +973,7 @@ static int read_bulk(atrest_reader *r, uint8_t *p, size_t room, size_t k, size_t
 	t.run = item_run(k, seg, 2 * (size_t)r->st->threads);
 	t.run = t.run > max && max > 0 ? max : t.run;
 	items = (k + t.run - 1) / t.run;
-	pool = items > 1 ? store_pool(r->st) : NULL;
+	pool = items > 1 ? atrest__store_pool(r->st) : NULL;
 	t.solo = pool == NULL;
 	pthread_mutex_init(&t.mu, NULL);
 	rc = atrest__pool_run(pool, open_item, &t, items);
@@ -1039,7 +1071,7 @@ int atrest_get_range(atrest_store *st, const char *name, uint64_t off, void *buf
 	return atrest__op_end(&op, rc);
 }
 
-static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
+static int get_once(void **out, size_t *out_len, atrest_store *st, const char *name)
 {
 	atrest_reader *r;
 	uint8_t *buf;
@@ -1068,6 +1100,19 @@ static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
 		*out_len = r->size;
 	}
 	atrest_reader_close(r);
+	return rc;
+}
+
+/*
+ * All or nothing, so an object replaced while being read (an object
+ * store's reader then fails with ATREST_ECONFLICT) is read again, whole.
+ */
+static int get(void **out, size_t *out_len, atrest_store *st, const char *name)
+{
+	int rc, tries = 0;
+
+	while ((rc = get_once(out, out_len, st, name)) == ATREST_ECONFLICT && ++tries < 5)
+		;
 	return rc;
 }
 
@@ -1158,19 +1203,30 @@ int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *p
 }
 
 /* The per-key usage forgets a deleted object. */
-static int delete (atrest_store *st, const char *name)
+int atrest__object_remove(atrest_store *st, const char *name, int internal)
 {
 	char key[ATREST__STORE_KEY_MAX];
 	atrest__object_facts_t f;
+	atrest__saved_error before;
 	int had;
 
-	GUARD(atrest_name_check(name));
+	GUARD(name_check(name, internal));
 	GUARD(atrest__store_key(key, sizeof(key), st, name));
+	/* Only for the counts: a failed look leaves the caller's error be (a
+	 * writer cleaning up after a failure must not lose why it failed). */
+	atrest__error_save(&before);
 	had = atrest__object_facts(&f, st, name) == 0 && !f.plaintext;
+	if (!had)
+		atrest__error_restore(&before);
 	GUARD(atrest__b_remove(st->b, key));
 	if (had)
 		atrest__usage_put(st, f.dek_id, f.size, 0, 0);
 	return 0;
+}
+
+static int delete (atrest_store *st, const char *name)
+{
+	return atrest__object_remove(st, name, 0);
 }
 
 int atrest_delete(atrest_store *st, const char *name)
@@ -1245,14 +1301,15 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 	atrest_reader *r;
 	int rc;
 
-	GUARD(reader_open(&r, st, name, facts->plaintext));
+	GUARD(reader_open(&r, st, name, facts->plaintext, 0));
 	ENSURE_OUT(strcmp(r->br->etag, facts->etag) == 0, ATREST_EEXISTS,
 		"object '%s' changed while being rewritten; left as it is", name);
 	if (!r->plain)
 		GUARD_OUT(
 			atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
-	GUARD_OUT(writer_open(&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag));
+	GUARD_OUT(writer_open(
+		&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag, 0));
 	GUARD_OUT(copy_stream(r, w, bytes));
 	rc = writer_commit(w);
 	w = NULL;

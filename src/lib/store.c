@@ -20,6 +20,7 @@
 #define SETTINGS_V1 ".atrest/settings.json" /* beside version 1 keyrings only */
 #define KEYRING_MAX (64u * 1024 * 1024)
 #define UPDATE_TRIES 2000 /* conditional puts lost before an update gives up */
+#define READ_TRIES 20     /* reads of a file replaced while being read */
 
 static const char *CIPHER_NAMES[] = {
 	NULL, "aes-256-gcm", "chacha20-poly1305", "aes-256-cbc-hmac-sha256"};
@@ -40,7 +41,8 @@ int atrest_cipher_from_name(const char *name)
 		name ? name : "");
 }
 
-int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size_t *len,
+/* One read of a whole small file (read_file retries it). */
+static int read_file_once(atrest_backend *b, const char *key, char **out, size_t *len,
 	size_t max, char *etag)
 {
 	atrest_backend_reader *r;
@@ -74,6 +76,22 @@ int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size
 	return 0;
 }
 
+/*
+ * An object store's reader fails with ATREST_ECONFLICT when the file is
+ * replaced between two of its reads (S3: a keyring larger than the first
+ * GET, updated meanwhile): read the new version instead.
+ */
+int atrest__store_read_file(atrest_backend *b, const char *key, char **out, size_t *len,
+	size_t max, char *etag)
+{
+	int rc, tries = 0;
+
+	while ((rc = read_file_once(b, key, out, len, max, etag)) == ATREST_ECONFLICT &&
+		++tries < READ_TRIES)
+		;
+	return rc;
+}
+
 int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf,
 	size_t len, unsigned int flags, const char *etag)
 {
@@ -91,7 +109,12 @@ int atrest__store_write_file(atrest_backend *b, const char *key, const void *buf
 
 int atrest__store_key(char *out, size_t cap, const atrest_store *st, const char *name)
 {
-	int n = snprintf(out, cap, "%s%s", st->prefix, name);
+	int own = strncmp(name, ".atrest/", 8) == 0, n;
+
+	if (own && st->tenant[0])
+		n = snprintf(out, cap, ATREST__TENANTS_DIR "%s/%s", st->tenant, name + 8);
+	else
+		n = snprintf(out, cap, "%s%s", own ? "" : st->prefix, name);
 
 	ENSURE(n >= 0 && (size_t)n < cap, ATREST_EINVAL, "name too long");
 	return 0;
@@ -513,6 +536,8 @@ static int refuse_beside_objects(atrest_store *st)
 	if (st->flags & ATREST_STORE_FORCE_NEW)
 		return 0;
 	rc = atrest__b_list(st->b, "", is_atrest, &pr);
+	if (rc == 0) /* a store of snapshots only */
+		rc = atrest__b_list(st->b, ".atrest/snap/", is_atrest, &pr);
 	GUARD(rc);
 	ENSURE(!pr.name[0], ATREST_EINTEGRITY,
 		"%s holds atrest objects ('%s', ...) but no keyring: restore "
@@ -953,6 +978,20 @@ int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
 
 	atrest__op_begin(&op, st, ATREST_OP_CONFIG, NULL);
 	return atrest__op_end(&op, set_settings(st, s));
+}
+
+int atrest_store_cleanup(uint64_t *count, atrest_store *st, uint64_t older_than)
+{
+	uint64_t n = 0;
+	int rc;
+
+	if (count)
+		*count = 0;
+	ENSURE(st, ATREST_EINVAL, "no store");
+	rc = atrest__b_cleanup(st->b, older_than, &n);
+	if (count)
+		*count = n;
+	return rc;
 }
 
 int atrest_store_id(char out[33], atrest_store *st)

@@ -92,7 +92,11 @@ int atrest__store_policy(atrest_store *st);
 /* Keep a provider replaced by a rewrap until the handle closes. */
 void atrest__store_retire(atrest_store *st, atrest_keyprov *kp);
 
-/* The backend key of object name (prefixed for a tenant) in out. */
+/*
+ * The backend key of object name (prefixed for a tenant) in out; a name of
+ * the library's own under ".atrest/" goes to ".atrest/tenants/<T>/" for
+ * tenant T.
+ */
 int atrest__store_key(char *out, size_t cap, const atrest_store *st, const char *name);
 #define ATREST__STORE_KEY_MAX (ATREST_NAME_MAX + ATREST__KEY_PREFIX_MAX + 1)
 
@@ -110,10 +114,36 @@ typedef struct atrest__object_facts_t {
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name);
 
 /*
+ * The library's own objects (snapshots, snap.c): names under ".atrest/snap/"
+ * that no caller can use (atrest__internal_name_check), sealed and read like
+ * any object, kept in the tenant's own area (atrest__store_key).
+ */
+int atrest__writer_open_internal(atrest_writer **out, atrest_store *st, const char *name,
+	unsigned int flags, const char *etag);
+int atrest__reader_open_internal(atrest_reader **out, atrest_store *st, const char *name);
+/* The key commitment (the value unique to this version) and data key id. */
+void atrest__writer_facts(const atrest_writer *w, uint8_t commit[32], uint32_t *dek);
+/* The same, authenticated, and the version (etag) and mtime opened. */
+void atrest__reader_facts(const atrest_reader *r, uint8_t commit[32], uint32_t *dek,
+	const char **etag, int64_t *mtime);
+/* Call fn with the name of every object of the snapshot area
+ * (.atrest/snap/..., snap_util.c): a scan of data-key usage counts them. */
+int atrest__snap_each_object(
+	atrest_store *st, int (*fn)(const char *name, void *payload), void *payload);
+/* The store's pool (started on first need); NULL when threads is 1. */
+atrest__pool *atrest__store_pool(atrest_store *st);
+
+/*
  * Rewrite an object under the active data key, keeping its metadata; a
  * plaintext file (facts->plaintext) is encrypted.  Fails with
  * ATREST_EEXISTS, leaving the object alone, when it was replaced meanwhile.
  */
+/*
+ * Remove object name (internal != 0: one of the library's own under
+ * .atrest/, as snapshots keep), the per-key usage counts forgetting it.
+ */
+int atrest__object_remove(atrest_store *st, const char *name, int internal);
+
 int atrest__object_rewrite(atrest_store *st, const char *name,
 	const atrest__object_facts_t *facts, uint64_t *bytes);
 

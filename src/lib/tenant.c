@@ -273,13 +273,11 @@ static int remove_pass(
 	int rc = atrest__b_list(st->b, prefix, collect_key, &l);
 
 	*found = l.n;
-	for (size_t i = 0; rc == 0 && i < l.n; i++) {
-		rc = atrest__b_remove(st->b, l.v[i]);
-		if (rc == ATREST_ENOTFOUND)
-			rc = 0;
-		else if (rc == 0)
-			(*removed)++;
-	}
+	/* In batches where the backend has them (S3 DeleteObjects). */
+	if (rc == 0)
+		rc = atrest__b_remove_many(st->b, (const char *const *)l.v, l.n);
+	if (rc == 0)
+		*removed += l.n;
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i]);
 	free(l.v);
@@ -292,9 +290,14 @@ static int remove_objects(atrest_store *st, const char *name, uint64_t *removed)
 	char prefix[ATREST__KEY_PREFIX_MAX];
 	size_t found = 1;
 
-	snprintf(prefix, sizeof(prefix), ATREST__TENANTS_DIR "%s/objects/", name);
-	for (int pass = 0; found && pass < SHRED_PASSES; pass++)
-		GUARD(remove_pass(st, prefix, removed, &found));
+	/* Its objects, then its snapshots' (manifests, contents, leases). */
+	for (int area = 0; area < 2; area++) {
+		snprintf(prefix, sizeof(prefix), ATREST__TENANTS_DIR "%s/%s/", name,
+			area ? "snap" : "objects");
+		found = 1;
+		for (int pass = 0; found && pass < SHRED_PASSES; pass++)
+			GUARD(remove_pass(st, prefix, removed, &found));
+	}
 	return 0;
 }
 

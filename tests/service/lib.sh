@@ -12,6 +12,7 @@ svc_cleanup() {
 	[ -f "$T/kmip/pid" ] && "$SVC/kmip-down" "$T"
 	[ -f "$T/swtpm/pid" ] && "$SVC/swtpm-down" "$T"
 	[ -f "$T/swtpm2/swtpm/pid" ] && "$SVC/swtpm-down" "$T/swtpm2"
+	[ -f "$T/pg/data.path" ] && "$SVC/pg-down" "$T"
 	rm -rf "$T"
 }
 trap 'svc_cleanup' EXIT

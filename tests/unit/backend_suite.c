@@ -369,6 +369,40 @@ static void t_bad_keys(void **state)
 	}
 }
 
+/* Version 3's optional methods, when the backend has them. */
+static void t_remove_many(void **state)
+{
+	static const char *keys[] = {"m/1", "m/2", "m/3", "m/4"};
+	static const char *gone[] = {"m/1", "m/3", "m/never"};
+	static const char *left[] = {"m/2", "m/4"};
+	struct fx *fx = *state;
+
+	if (fx->b->version < 3 || !fx->b->remove_many)
+		return;
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(put_str(fx->b, keys[i], keys[i]), 0);
+	assert_int_equal(fx->b->remove_many(fx->b, gone, 3), 0);
+	expect_list(fx->b, "m/", left, 2);
+	assert_int_equal(fx->b->remove_many(fx->b, gone, 0), 0);
+	atrest_error_clear();
+	assert_error(fx->b->remove_many(fx->b, (const char *[]){"m/2", "../x"}, 2),
+		ATREST_EINVAL);
+}
+
+static void t_cleanup(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t n = 99;
+
+	if (fx->b->version < 3 || !fx->b->cleanup)
+		return;
+	assert_int_equal(put_str(fx->b, "c/1", "c/1"), 0);
+	/* Nothing of a live handle goes, whatever the age asked. */
+	assert_int_equal(fx->b->cleanup(fx->b, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_content(fx->b, "c/1", "c/1");
+}
+
 /* ---- conditional puts under contention ---- */
 
 #define RACERS 4
@@ -454,6 +488,8 @@ int backend_suite_run(const backend_factory *f)
 		T(t_reader_snapshot, fp),
 		T(t_list, fp),
 		T(t_bad_keys, fp),
+		T(t_remove_many, fp),
+		T(t_cleanup, fp),
 		T(t_conditional_race, fp),
 	};
 

@@ -207,9 +207,10 @@ static int answer(int fd, const th_http_resp *a, const th_http_req *r)
 		send_all(fd, x, a->big);
 		free(x);
 	} else {
-		send_all(fd, a->body, len);
+		send_all(fd, a->heap ? a->heap : a->body,
+			a->cut && a->cut < len ? a->cut : len);
 	}
-	return 0;
+	return a->cut && a->cut < len ? -1 : 0;
 }
 
 static void *conn_main(void *p)
@@ -233,6 +234,7 @@ static void *conn_main(void *p)
 		}
 		free(r->body);
 		free(r);
+		free(a->heap);
 		free(a);
 		if (rc < 0)
 			break;

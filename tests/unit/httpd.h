@@ -26,6 +26,8 @@ typedef struct th_http_resp {
 	size_t big;      /* send this many 'x' bytes as the body instead */
 	int delay_ms;    /* wait before answering */
 	int drop;        /* close the connection without answering */
+	char *heap;      /* a malloc'd body of body_len bytes instead (freed) */
+	size_t cut;      /* close after this many body bytes (0: send all) */
 } th_http_resp;
 
 typedef void (*th_httpd_fn)(const th_http_req *req, th_http_resp *resp, void *arg);

@@ -45,7 +45,7 @@ extern "C" {
  *   cleanly instead of corrupting memory.
  */
 
-#define ATREST_BACKEND_VERSION 2
+#define ATREST_BACKEND_VERSION 3
 #define ATREST_BACKEND_WRITER_VERSION 1
 #define ATREST_BACKEND_READER_VERSION 1
 
@@ -151,7 +151,21 @@ struct atrest_backend {
 	/* Remove key; ATREST_ENOTFOUND when it does not exist. */
 	int (*remove)(atrest_backend *b, const char *key);
 	void (*free)(atrest_backend *b);
-	/* Version 2 ends here; later versions only append. */
+	/* Version 2 ends here; version 3 adds two optional methods (NULL
+	 * when the backend has none): */
+	/*
+	 * Remove the n keys at once (an object store's batch delete); keys
+	 * that do not exist are no error.  On failure some may be gone.
+	 */
+	int (*remove_many)(atrest_backend *b, const char *const *keys, size_t n);
+	/*
+	 * Remove what writers that died left behind and nobody can see (S3:
+	 * multipart uploads never completed; fs: temp files of handles that
+	 * are gone), when started more than older_than seconds ago (a live
+	 * writer's are younger); *count gets how many were removed.
+	 */
+	int (*cleanup)(atrest_backend *b, uint64_t older_than, uint64_t *count);
+	/* Version 3 ends here; later versions only append. */
 };
 
 #define ATREST_BACKEND_INIT                       \

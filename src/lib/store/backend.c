@@ -155,6 +155,37 @@ int atrest__b_remove(atrest_backend *b, const char *key)
 	return failed(b->remove(b, key), b->name, "remove an object");
 }
 
+int atrest__b_remove_many(atrest_backend *b, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	if (b->version >= 3 && b->remove_many) {
+		atrest_error_clear();
+		return n ? failed(b->remove_many(b, keys, n), b->name, "remove objects")
+			 : 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = atrest__b_remove(b, keys[i]);
+		if (rc == ATREST_ENOTFOUND)
+			rc = 0;
+	}
+	return rc;
+}
+
+int atrest__b_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count)
+{
+	uint64_t n = 0;
+	int rc;
+
+	*count = 0;
+	if (b->version < 3 || !b->cleanup)
+		return 0;
+	atrest_error_clear();
+	rc = failed(b->cleanup(b, older_than, &n), b->name, "clean up");
+	*count = n;
+	return rc;
+}
+
 void atrest__b_free(atrest_backend *b)
 {
 	if (b && b->free)

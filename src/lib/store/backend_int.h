@@ -27,6 +27,12 @@ int atrest__b_open_read(atrest_backend *b, atrest_backend_reader **out, const ch
 int atrest__b_list(
 	atrest_backend *b, const char *prefix, atrest_backend_list_cb cb, void *payload);
 int atrest__b_remove(atrest_backend *b, const char *key);
+/* Remove n keys (missing ones are no error): the backend's batch removal,
+ * or one remove each. */
+int atrest__b_remove_many(atrest_backend *b, const char *const *keys, size_t n);
+/* What dead writers left (backend.h cleanup); 0 with *count 0 when the
+ * backend has nothing of the kind. */
+int atrest__b_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count);
 void atrest__b_free(atrest_backend *b);
 
 int atrest__bw_write(atrest_backend_writer *w, const void *buf, size_t len);

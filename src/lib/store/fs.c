@@ -575,64 +575,71 @@ static void remove_temp_dir(int at, const char *name)
 	sys_unlinkat(at, name, AT_REMOVEDIR);
 }
 
-/* Remove entry name of tmp when its owner is gone. */
-static void clean_one(int tmp, const char *name)
+/* Remove entry name of tmp when its owner is gone; 1 when it was. */
+static int clean_one(int tmp, const char *name)
 {
 	size_t n = strlen(name);
 	char dir[NAME_MAX + 1];
 	struct stat st;
-	int fd;
+	int fd, dead;
 
 	if (sys_fstatat(tmp, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return;
+		return 0;
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 		sys_unlinkat(tmp, name, 0); /* links, FIFOs: never ours */
-		return;
+		return 1;
 	}
 	if (S_ISREG(st.st_mode) && n > 5 && strcmp(name + n - 5, ".lock") == 0) {
 		/* O_NONBLOCK: a FIFO swapped in meanwhile cannot hang us. */
 		fd = sys_openat(
 			tmp, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
-			return;
-		if (sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-			sys_flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			return 0;
+		dead = sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+			sys_flock(fd, LOCK_EX | LOCK_NB) == 0;
+		if (dead) {
 			memcpy(dir, name, n - 5);
 			dir[n - 5] = '\0';
 			remove_temp_dir(tmp, dir);
 			sys_unlinkat(tmp, name, 0);
 		}
 		sys_close(fd);
-		return;
+		return dead;
 	}
 	/* A dir is made after its lock and removed before it. */
 	if (S_ISDIR(st.st_mode) && n + 6 <= sizeof(dir)) {
 		snprintf(dir, sizeof(dir), "%s.lock", name);
 		if (sys_fstatat(tmp, dir, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-			errno == ENOENT)
+			errno == ENOENT) {
 			remove_temp_dir(tmp, name);
+			return 1;
+		}
 	}
+	return 0;
 }
 
-static void clean_stale(struct fs_backend *fs)
+/* The temp files of dead handles; how many entries went. */
+static uint64_t clean_stale(struct fs_backend *fs)
 {
 	size_t ol = strlen(fs->own);
 	struct dirent *de;
 	int fd = sys_openat(fs->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? sys_fdopendir(fd) : NULL;
+	uint64_t n = 0;
 
 	if (!d) {
 		close_keep(fd);
-		return;
+		return 0;
 	}
 	while ((de = sys_readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' ||
 			(strncmp(de->d_name, fs->own, ol) == 0 &&
 				(!de->d_name[ol] || !strcmp(de->d_name + ol, ".lock"))))
 			continue;
-		clean_one(fs->tmp_fd, de->d_name);
+		n += (uint64_t)clean_one(fs->tmp_fd, de->d_name);
 	}
 	sys_closedir(d);
+	return n;
 }
 
 /*
@@ -640,10 +647,13 @@ static void clean_stale(struct fs_backend *fs)
  * store need nothing: .atrest and .atrest/tmp (real directories of this
  * user), this handle's temp dir, and the removal of dead handles' ones.
  */
-static int writable_locked(struct fs_backend *fs)
+static int writable_locked(struct fs_backend *fs, uint64_t *cleaned)
 {
 	int fd, own = -1;
+	uint64_t n;
 
+	if (cleaned)
+		*cleaned = 0;
 	if (fs->own_fd >= 0)
 		return 0;
 	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
@@ -657,7 +667,9 @@ static int writable_locked(struct fs_backend *fs)
 		fs->tmp_fd = fd;
 	}
 	GUARD(make_own_tmp(fs, &own));
-	clean_stale(fs);
+	n = clean_stale(fs);
+	if (cleaned)
+		*cleaned = n;
 	/* Published last: writers that see it skip the mutex. */
 	__atomic_store_n(&fs->own_fd, own, __ATOMIC_RELEASE);
 	return 0;
@@ -670,7 +682,7 @@ static int writable(struct fs_backend *fs)
 	if (__atomic_load_n(&fs->own_fd, __ATOMIC_ACQUIRE) >= 0)
 		return 0;
 	pthread_mutex_lock(&fs->mu);
-	rc = writable_locked(fs);
+	rc = writable_locked(fs, NULL);
 	pthread_mutex_unlock(&fs->mu);
 	return rc;
 }
@@ -738,7 +750,7 @@ static int prepare_locked(struct fs_backend *fs, int create)
 	int fd, e;
 
 	if (fs->root_fd >= 0)
-		return create ? writable_locked(fs) : 0;
+		return create ? writable_locked(fs, NULL) : 0;
 	fd = sys_openat(AT_FDCWD, fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
 		e = mkdirs_root(fs->root);
@@ -762,7 +774,7 @@ static int prepare_locked(struct fs_backend *fs, int create)
 			ATREST_EINVAL, "fs: store path %s is not a directory", fs->root);
 	}
 	fs->root_fd = fd;
-	return create ? writable_locked(fs) : 0;
+	return create ? writable_locked(fs, NULL) : 0;
 }
 
 static int fs_prepare(atrest_backend *b, int create)
@@ -1360,6 +1372,23 @@ static void fs_free(atrest_backend *b)
 	free(fs);
 }
 
+/* Handles that died left their temp dirs: their locks tell, whatever
+ * their age. */
+static int fs_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count)
+{
+	struct fs_backend *fs = (struct fs_backend *)b;
+	int rc;
+
+	(void)older_than;
+	*count = 0;
+	pthread_mutex_lock(&fs->mu);
+	rc = writable_locked(fs, count);
+	if (rc == 0)
+		*count += clean_stale(fs);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
 static const atrest_backend fs_vtable = {
 	.version = ATREST_BACKEND_VERSION,
 	.name = "fs",
@@ -1369,6 +1398,7 @@ static const atrest_backend fs_vtable = {
 	.list = fs_list,
 	.remove = fs_remove,
 	.free = fs_free,
+	.cleanup = fs_cleanup,
 };
 
 int atrest_backend_fs(atrest_backend **out, const char *root)
