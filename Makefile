@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build asan tsan check check-quick run bench format format-check fuzz clean
+.PHONY: all deps build asan tsan check check-quick run tour bench format format-check fuzz clean
 
 all: build
 
@@ -33,8 +33,13 @@ check: build asan tsan
 check-quick: build
 	@sh scripts/check.sh --quick $(BUILD)
 
+# The server on 127.0.0.1 with a development store and keys (Ctrl-C stops).
 run: build
 	@sh scripts/run.sh $(BUILD)
+
+# A tour of the command line on a temporary store.
+tour: build
+	@sh scripts/tour.sh $(BUILD)
 
 bench: build
 	@$(BUILD)/atrest-bench

@@ -4,12 +4,12 @@
 set -eu
 PKGS="cmake make gcc clang pkg-config libssl-dev libargon2-dev libjansson-dev
 libcmocka-dev libclang-rt-14-dev llvm bsdextrautils xxd openssl age
-libmicrohttpd-dev libcurl4-openssl-dev python3 python3-cryptography hyperfine
-gnuplot-nox softhsm2 opensc python3-pykmip swtpm swtpm-tools tpm2-tools
-libtss2-dev libp11-kit-dev p11-kit-modules python3-botocore python3-jwt
-prometheus python3-prometheus-client libxml2-dev ceph-mon ceph-osd radosgw
-ceph-common awscli s3cmd
-postgresql-15 postgresql-contrib"
+libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev python3 python3-cryptography
+hyperfine gnuplot-nox curl wrk nginx-light procps softhsm2 opensc python3-pykmip
+swtpm swtpm-tools tpm2-tools libtss2-dev libp11-kit-dev p11-kit-modules
+python3-botocore python3-jwt prometheus python3-prometheus-client libxml2-dev
+ceph-mon ceph-osd radosgw ceph-common awscli s3cmd postgresql-15
+postgresql-contrib"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

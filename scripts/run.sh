@@ -1,98 +1,86 @@
 #!/bin/sh
-# 'make run': a short tour of atrest on a temporary local store -- key,
-# put, what is on disk, inspect, get, tamper detection -- then how to use it.
-# Usage: scripts/run.sh BUILD_DIR
+# 'make run': atrest server on 127.0.0.1 with a local store, a development
+# master key and an admin API key made once under a private directory
+# (mode 0700; key files 0600), then ready-to-paste curl commands.  Ctrl-C
+# stops the server cleanly (it finishes requests in flight).
+# Usage: scripts/run.sh BUILD_DIR   (ATREST_DEV_DIR, ATREST_PORT to change)
 set -eu
 BUILD=${1:-build}
 BIN=$(cd "$BUILD" && pwd)/atrest
 [ -x "$BIN" ] || { echo "run.sh: no atrest binary in $BUILD" >&2; exit 1; }
-
-DEMO=$(mktemp -d "${TMPDIR:-/tmp}/atrest-demo.XXXXXX")
-trap 'rm -rf "$DEMO"' EXIT
-trap 'exit 130' INT TERM
+DEV=${ATREST_DEV_DIR:-$(cd "$BUILD" && pwd)/dev}
+PORT=${ATREST_PORT:-9000}
 unset ATREST_KEY ATREST_PASSPHRASE ATREST_KEY_URI ATREST_OLD_KEY \
 	ATREST_OLD_KEY_FILE ATREST_OLD_PASSPHRASE ATREST_OLD_KEY_URI \
-	ATREST_ALLOW_PLAINTEXT
-export ATREST_STORE="$DEMO/store"
-export ATREST_KEY_FILE="$DEMO/master.key"
+	ATREST_ALLOW_PLAINTEXT ATREST_API_KEY
+umask 077
+mkdir -p "$DEV"
+chmod 700 "$DEV"
+export ATREST_KEY_FILE="$DEV/master.key"
+export ATREST_STORE="$DEV/store"
+HDR="$DEV/admin.header"
 
-step() {
-	printf '\n== %s\n' "$*"
+if [ ! -f "$ATREST_KEY_FILE" ]; then
+	"$BIN" keygen -o "$ATREST_KEY_FILE"
+	echo "made a development master key: $ATREST_KEY_FILE (mode 0600)"
+fi
+[ -d "$ATREST_STORE/.atrest" ] || "$BIN" init
+if [ ! -f "$HDR" ]; then
+	key=$("$BIN" apikey create --role admin --name make-run | tail -n 1)
+	printf 'Authorization: Bearer %s\n' "$key" >"$HDR"
+	echo "made an admin API key; curl reads it from $HDR (mode 0600)"
+fi
+
+LOG="$DEV/server.log"
+start() {
+	: >"$LOG"
+	"$BIN" server --port "$1" 2>>"$LOG" &
+	PID=$!
+	i=0
+	while ! grep -q 'listening on' "$LOG"; do
+		if ! kill -0 "$PID" 2>/dev/null || [ $i -gt 300 ]; then
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
 }
-
-show() {
-	printf '$ %s\n' "$*"
-	"$@"
+if ! start "$PORT"; then
+	cat "$LOG" >&2
+	echo "run.sh: port $PORT is taken? trying any free port" >&2
+	start 0 || { cat "$LOG" >&2; exit 1; }
+fi
+URL=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$LOG" | tail -n 1)
+stop() {
+	trap - INT TERM
+	kill -TERM "$PID" 2>/dev/null || true
+	wait "$PID" 2>/dev/null || true
+	kill "$TAIL" 2>/dev/null || true
+	echo
+	echo "server stopped; the store and keys stay in $DEV"
+	exit 0
 }
+trap stop INT TERM
+cat "$LOG"
+cat <<EOF2
 
-step "1. A new 256-bit master key, written to a mode-0600 file (never printed)"
-show "$BIN" keygen -o "$ATREST_KEY_FILE"
-stat -c '%A %n' "$ATREST_KEY_FILE"
-echo "ATREST_KEY_FILE=$ATREST_KEY_FILE"
+atrest server is running on $URL (Ctrl-C stops it).  Try:
 
-step "2. A checkpoint of job 42, stored encrypted as job-42/chk-1"
-cat >"$DEMO/chk-1.json" <<'EOF'
-{"job": 42, "checkpoint": 1, "offsets": {"orders-0": 18231, "orders-1": 17710},
- "window": {"start": "2024-05-01T12:00:00Z", "sums": [1200.5, 873.25, 44.0]},
- "state": "the secret running totals of job 42"}
-EOF
-cat "$DEMO/chk-1.json"
-show "$BIN" put --meta job=42 job-42/chk-1 "$DEMO/chk-1.json"
+  echo 'state of job 42' | curl -sS -H @$HDR -T - $URL/v1/checkpoints/job-42/chk-1
+  curl -sS -H @$HDR -T /etc/os-release -H 'X-Atrest-Meta-Job: 42' $URL/v1/checkpoints/job-42/chk-2
+  curl -sS -H @$HDR $URL/v1/checkpoints/job-42/chk-1
+  curl -sS -H @$HDR -r 0-4 $URL/v1/checkpoints/job-42/chk-2
+  curl -sS -H @$HDR "$URL/v1/checkpoints?prefix=job-42/"
+  curl -sS -H @$HDR -X DELETE $URL/v1/checkpoints/job-42/chk-1
+  curl -sS -H @$HDR $URL/v1/keys
+  curl -sS -H @$HDR $URL/metrics
+  curl -sS $URL/readyz
 
-step "3. What is on disk: ciphertext (the file is $ATREST_STORE/job-42/chk-1)"
-xxd "$ATREST_STORE/job-42/chk-1" | head -n 8
-if grep -q "secret running totals" "$ATREST_STORE/job-42/chk-1"; then
-	echo "run.sh: plaintext found on disk!" >&2
-	exit 1
-fi
-echo "(no trace of the plaintext)"
-
-step "4. Header facts, read without any key"
-show "$BIN" inspect job-42/chk-1
-
-step "5. Back again, authenticated, and identical to the original"
-show "$BIN" get job-42/chk-1 -o "$DEMO/restored.json"
-cmp "$DEMO/chk-1.json" "$DEMO/restored.json"
-echo "restored.json equals chk-1.json"
-show "$BIN" ls -l
-
-step "6. One flipped byte in the stored file is detected (exit status 4)"
-f="$ATREST_STORE/job-42/chk-1"
-off=$(($(wc -c <"$f") / 2))
-was=$(od -An -tx1 -j "$off" -N1 "$f" | tr -d ' ')
-new=Z
-[ "$was" = 5a ] && new=Y
-printf '%s' "$new" | dd of="$f" bs=1 seek="$off" count=1 conv=notrunc 2>/dev/null
-echo "(byte $off of $f: 0x$was -> '$new')"
-set +e
-"$BIN" get job-42/chk-1 -o "$DEMO/tampered.json" 2>&1
-rc=$?
-set -e
-echo "exit status $rc"
-if [ "$rc" -ne 4 ]; then
-	echo "run.sh: expected exit status 4 for a tampered object" >&2
-	exit 1
-fi
-if [ -e "$DEMO/tampered.json" ]; then
-	echo "run.sh: a tampered object left output behind" >&2
-	exit 1
-fi
-echo "and nothing was written to tampered.json"
-
-step "How to use atrest"
-cat <<'EOF'
-Master key, from the environment only (never on the command line):
-  ATREST_KEY=<64 hex>  or  ATREST_KEY_FILE=<file, mode 0600>  or
-  ATREST_PASSPHRASE=<passphrase> (Argon2id)
-Store: --store DIR or ATREST_STORE (default ./atrest-store)
-
-  atrest keygen -o master.key           a new key file
-  atrest init --cipher chacha20-poly1305  create a store
-  atrest put job-42/chk-2 state.bin     encrypt a file (stdin without FILE)
-  atrest get job-42/chk-2 -o state.bin  decrypt, only if it all verifies
-  atrest ls -l job-42/                  list with sizes, ciphers, key ids
-  atrest verify                         authenticate every object
-  atrest inspect job-42/chk-2           header facts, no key needed
-  atrest --help, atrest COMMAND --help  everything else
-Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 integrity, 5 key.
-EOF
+On disk the objects are ciphertext: xxd $ATREST_STORE/job-42/chk-1 | head
+More keys: ATREST_STORE=$ATREST_STORE atrest apikey create --role writer
+API reference: docs/SERVER.md.  Server log:
+EOF2
+tail -n 0 -f "$LOG" &
+TAIL=$!
+wait "$PID" || true
+kill "$TAIL" 2>/dev/null || true

@@ -200,6 +200,30 @@ typedef struct atrest_writer atrest_writer;
 ATREST_EXTERN int atrest_writer_open(
 	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta);
 ATREST_EXTERN int atrest_writer_write(atrest_writer *w, const void *buf, size_t len);
+
+/* Options of atrest_writer_open_ex. */
+typedef struct atrest_write_options {
+	unsigned int version; /* ATREST_WRITE_OPTIONS_VERSION */
+	unsigned int flags;   /* ATREST_WRITE_* */
+} atrest_write_options;
+
+/*
+ * Create only: commit fails with ATREST_EEXISTS (and publishes nothing)
+ * when name exists at that moment, atomically with the publication, so of
+ * any number of writers racing to create one name, in any processes,
+ * exactly one succeeds.
+ */
+#define ATREST_WRITE_IF_ABSENT 0x1u
+
+#define ATREST_WRITE_OPTIONS_VERSION 1
+#define ATREST_WRITE_OPTIONS_INIT                       \
+	{                                               \
+		.version = ATREST_WRITE_OPTIONS_VERSION \
+	}
+
+/* atrest_writer_open with options (opts may be NULL: none). */
+ATREST_EXTERN int atrest_writer_open_ex(atrest_writer **out, atrest_store *st,
+	const char *name, const atrest_meta *meta, const atrest_write_options *opts);
 /* Seal the last segment, make the object durable and visible; frees w. */
 ATREST_EXTERN int atrest_writer_commit(atrest_writer *w);
 /* Drop everything written; frees w. */
@@ -321,6 +345,14 @@ ATREST_EXTERN int atrest_store_cleanup(
 
 /* The store's id as 32 hex digits plus NUL. */
 ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);
+
+/*
+ * The master key the keyring is wrapped under, for logs and status pages:
+ * its provider kind ("key-file", "passphrase", ...) and non-secret id
+ * (e.g. "fp:3f1c9a0b2d7e4c55"), NUL-terminated and cut to fit.
+ */
+ATREST_EXTERN int atrest_store_master_key(
+	char *kind, size_t kind_cap, char *key_id, size_t id_cap, atrest_store *st);
 
 #ifdef __cplusplus
 }

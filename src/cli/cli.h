@@ -49,6 +49,7 @@ struct cli_cmd {
 /* What the global options decided, for the command being run. */
 struct cli_ctx {
 	const char *store;   /* store location: a directory or a URI */
+	int store_given;     /* by --store or $ATREST_STORE (not the default) */
 	const char *tenant;  /* NULL: the default tenant */
 	int allow_plaintext; /* --allow-plaintext or ATREST_ALLOW_PLAINTEXT=1 */
 	const struct cli_cmd *cmd;
@@ -78,6 +79,10 @@ int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_server(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
 
 /* Snapshots (cmd_snap.c): put, get, ls, rm and verify hand over to these
  * when -r (--recursive) is among their arguments (cli_recursive). */
@@ -87,6 +92,15 @@ int cmd_get_tree(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_ls_tree(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_rm_tree(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_verify_tree(struct cli_ctx *ctx, int argc, char **argv);
+
+/* The command table (commands.c) and the texts of 'atrest --help'. */
+extern const struct cli_cmd cli_commands[];
+extern const size_t cli_ncommands;
+extern const char cli_global_usage[];
+/* The environment and exit-status part of 'atrest --help'. */
+void cli_write_global_env(FILE *f);
+const struct cli_cmd *cli_find_command(const char *name);
+void cli_print_global_usage(void);
 
 /*
  * On stderr, one warning per exposed data key that objects still use (a scan

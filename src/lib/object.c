@@ -573,18 +573,42 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 	return atrest__op_end(&op, put(st, name, buf, len, meta));
 }
 
-int atrest_writer_open(
-	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+/* The options' checks and the backend condition of a create-only writer. */
+static int write_flags(unsigned int *out, const atrest_write_options *opts)
 {
+	*out = 0;
+	if (!opts)
+		return 0;
+	GUARD(atrest__check_version(
+		opts->version, ATREST_WRITE_OPTIONS_VERSION, "atrest_write_options"));
+	ENSURE(!(opts->flags & ~ATREST_WRITE_IF_ABSENT), ATREST_EINVAL,
+		"unknown atrest_write_options flags 0x%x", opts->flags);
+	*out = opts->flags & ATREST_WRITE_IF_ABSENT ? ATREST_BACKEND_IF_ABSENT : 0;
+	return 0;
+}
+
+int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, const atrest_write_options *opts)
+{
+	unsigned int flags;
 	atrest__op op;
 	int rc;
 
+	*out = NULL;
 	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
-	rc = writer_open(out, st, name, meta, 0, NULL, 0);
+	rc = write_flags(&flags, opts);
+	if (rc == 0)
+		rc = writer_open(out, st, name, meta, flags, NULL, 0);
 	if (rc < 0)
 		return atrest__op_end(&op, rc);
 	atrest__op_suspend(&op, &(*out)->op);
 	return 0;
+}
+
+int atrest_writer_open(
+	atrest_writer **out, atrest_store *st, const char *name, const atrest_meta *meta)
+{
+	return atrest_writer_open_ex(out, st, name, meta, NULL);
 }
 
 int atrest_writer_commit(atrest_writer *w)

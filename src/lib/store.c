@@ -221,20 +221,29 @@ static int unlock_any(atrest_store *st, atrest__keyring *kr, atrest_keyprov **by
 /*
  * Authenticate a keyring just read: through the copy in memory when its
  * check blob is unchanged (no provider call), else with a provider.  It
- * must be this handle's keyring, and not older than one seen before.
+ * must be this handle's keyring (the id it opened), and not older than one
+ * seen before.
  */
 static int verify(atrest_store *st, atrest__keyring *kr, atrest_keyprov **by, int final)
 {
 	uint64_t seen = 0;
-	int rc = 0;
+	int rc = 0, same = 1;
 
 	pthread_mutex_lock(&st->mu);
 	*by = st->cur_kp;
-	if (st->kr) {
+	same = !st->kr || memcmp(kr->store_id, st->store_id, 16) == 0;
+	if (st->kr && same) { /* another keyring's keys are never adopted */
 		rc = atrest__keyring_adopt(kr, st->kr);
 		seen = st->kr->generation;
 	}
 	pthread_mutex_unlock(&st->mu);
+	if (!same && st->tenant[0])
+		return atrest__error(ATREST_ENOTFOUND,
+			"tenant '%s' of %s was shredded and added again: open it again",
+			st->tenant, st->location);
+	ENSURE(same, ATREST_EINTEGRITY,
+		"the keyring of %s was replaced by another store's (a different id)",
+		st->location);
 	GUARD(rc);
 	if (rc == 0)
 		GUARD(unlock_any(st, kr, by));
@@ -989,6 +998,17 @@ int atrest_store_id(char out[33], atrest_store *st)
 {
 	GUARD(atrest__store_refresh(st, 0));
 	atrest__hex(out, st->store_id, 16);
+	return 0;
+}
+
+int atrest_store_master_key(
+	char *kind, size_t kind_cap, char *key_id, size_t id_cap, atrest_store *st)
+{
+	ENSURE(kind && kind_cap && key_id && id_cap, ATREST_EINVAL, "no output buffer");
+	pthread_mutex_lock(&st->mu);
+	snprintf(kind, kind_cap, "%s", st->kr->kind);
+	snprintf(key_id, id_cap, "%s", st->kr->key_id);
+	pthread_mutex_unlock(&st->mu);
 	return 0;
 }
 

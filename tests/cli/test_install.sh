@@ -9,6 +9,27 @@ cmake --install "$build" --prefix "$T/prefix" >/dev/null
 check "headers installed" test -f "$T/prefix/include/atrest/atrest.h"
 check "sys headers installed" test -f "$T/prefix/include/atrest/sys/backend.h"
 
+# Man pages: atrest(1) and one per command, saying what --help says.
+man1="$T/prefix/share/man/man1"
+check "atrest.1 installed" test -f "$man1/atrest.1"
+for cmd in $("$ATREST_BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p'); do
+	page="$man1/atrest-$cmd.1"
+	[ -f "$page" ] || fail "no man page for $cmd"
+	# Each option line of the help text is in the page (roff escapes undone).
+	"$ATREST_BIN" help "$cmd" | grep '^  -' | head -n 3 | while IFS= read -r line; do
+		sed 's/\\-/-/g; s/\\e/\\/g; s/^\\&//' "$page" | grep -qF -- "$line" ||
+			fail "atrest-$cmd.1 lacks '$line'"
+	done
+done
+ok "a man page per command, matching --help"
+# atrest(1)'s environment section names every variable --help names.
+for v in $("$ATREST_BIN" --help | grep -o 'ATREST_[A-Z_]*' | sort -u); do
+	sed 's/\\-/-/g' "$man1/atrest.1" | grep -q "$v" || fail "atrest.1 lacks $v"
+done
+sed 's/\\-/-/g' "$man1/atrest.1" | grep -q 'built in:\|no schemes built in' ||
+	fail "atrest.1 lacks the key URI schemes"
+ok "atrest(1) names every environment variable of --help"
+
 cat >"$T/use.c" <<'C'
 #include <atrest/atrest.h>
 #include <stdio.h>

@@ -140,6 +140,17 @@ atrest_store *th_store_with(
 	return st;
 }
 
+void th_expect_object(atrest_store *st, const char *name, const char *want)
+{
+	void *out;
+	size_t n;
+
+	assert_int_equal(atrest_get(&out, &n, st, name), 0);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	atrest_free(out);
+}
+
 static int kp_bind(atrest_keyprov *kp, const char *in, char **out)
 {
 	th_kp *k = (th_kp *)kp;

@@ -47,6 +47,8 @@ atrest_keyprov *th_raw_key(const uint8_t *k);
  * segment size and threads (0: defaults); fails the test otherwise. */
 atrest_store *th_store_with(
 	const char *dir, const uint8_t *key, int cipher, uint32_t seg, unsigned threads);
+/* The object name of st reads back as the text want (fails the test otherwise). */
+void th_expect_object(atrest_store *st, const char *name, const char *want);
 /* Open (creating) the store at dir with key and old key (taken over). */
 int th_store_open(
 	atrest_store **st, const char *dir, atrest_keyprov *key, atrest_keyprov *old);

@@ -56,17 +56,6 @@ static keyset keys_of(atrest_store *st, int usage)
 	return ks;
 }
 
-static void expect_content(atrest_store *st, const char *name, const char *want)
-{
-	void *out;
-	size_t n;
-
-	assert_int_equal(atrest_get(&out, &n, st, name), 0);
-	assert_int_equal(n, strlen(want));
-	assert_memory_equal(out, want, n);
-	atrest_free(out);
-}
-
 static void test_rotate(void **state)
 {
 	char dir[256];
@@ -85,7 +74,7 @@ static void test_rotate(void **state)
 	assert_int_equal(atrest_put(st, "new", "two", 3, NULL), 0);
 	assert_int_equal(key_of(st, "old"), ks.id[0]);
 	assert_int_equal(key_of(st, "new"), id);
-	expect_content(st, "old", "one");
+	th_expect_object(st, "old", "one");
 	atrest_store_close(st);
 	/* The rotation is durable. */
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), 0);
@@ -157,11 +146,11 @@ static void test_rewrap_with_old_key(void **state)
 	/* B alone is a wrong key; B with old A rewraps on open. */
 	assert_int_equal(open_with(&st, dir, raw(KB), NULL), ATREST_EKEY);
 	assert_int_equal(open_with(&st, dir, raw(KB), raw(KA)), 0);
-	expect_content(st, "o/7", "data");
+	th_expect_object(st, "o/7", "data");
 	atrest_store_close(st);
 	assert_int_equal(open_with(&st, dir, raw(KA), NULL), ATREST_EKEY);
 	assert_int_equal(open_with(&st, dir, raw(KB), NULL), 0);
-	expect_content(st, "o/49", "data");
+	th_expect_object(st, "o/49", "data");
 	/* Explicit rewrap to a new provider object, back to A. */
 	assert_int_equal(atrest_rewrap(st, raw(KA)), 0);
 	assert_int_equal(atrest_put(st, "after", "z", 1, NULL), 0);
@@ -192,7 +181,7 @@ static void test_two_handles(void **state)
 	assert_int_equal(atrest_rotate(NULL, a), 0);
 	assert_int_equal(atrest_put(a, "by-a", "A", 1, NULL), 0);
 	/* b has not seen key 2 yet: reading re-reads the keyring. */
-	expect_content(b, "by-a", "A");
+	th_expect_object(b, "by-a", "A");
 	/* Both rotate: the keyring keeps every key (no lost update). */
 	assert_int_equal(atrest_rotate(NULL, b), 0);
 	assert_int_equal(atrest_rotate(NULL, a), 0);
@@ -201,12 +190,12 @@ static void test_two_handles(void **state)
 	assert_int_equal(ks.n, 4);
 	assert_int_equal(atrest_put(b, "by-b", "B", 1, NULL), 0);
 	assert_int_equal(key_of(b, "by-b"), ks.id[3]);
-	expect_content(a, "by-b", "B");
+	th_expect_object(a, "by-b", "B");
 	/* a rewraps to B; b (holding only A) keeps working with its keys. */
 	assert_int_equal(atrest_rewrap(a, raw(KB)), 0);
 	assert_int_equal(atrest_put(b, "still-b", "S", 1, NULL), 0);
-	expect_content(b, "by-a", "A");
-	expect_content(a, "still-b", "S");
+	th_expect_object(b, "by-a", "A");
+	th_expect_object(a, "still-b", "S");
 	/* A key made after the rewrap is a clear key error for b. */
 	assert_int_equal(atrest_rotate(NULL, a), 0);
 	assert_int_equal(atrest_put(a, "k5", "5", 1, NULL), 0);
@@ -254,7 +243,7 @@ static void test_expose_reencrypt_destroy(void **state)
 	assert_int_equal(js.done, 20);
 	assert_int_equal(js.failed, 0);
 	assert_int_equal(key_of(st, "r/05"), k2);
-	expect_content(st, "r/05", "payload");
+	th_expect_object(st, "r/05", "payload");
 	assert_int_equal(atrest_stat(&si, st, "r/03"), 0);
 	assert_int_equal(si.meta_count, 1);
 	assert_string_equal(si.meta[0].value, "9");
@@ -330,8 +319,8 @@ static void test_migrate(void **state)
 	assert_int_equal(js.scanned, 3);
 	assert_int_equal(atrest_migrate(&js, st, "", NULL, NULL), 0);
 	assert_int_equal(js.done, 0);
-	expect_content(st, "a/plain1", "secret one");
-	expect_content(st, "b", "secret two");
+	th_expect_object(st, "a/plain1", "secret one");
+	th_expect_object(st, "b", "secret two");
 	size_t n;
 	uint8_t *raw_b = th_read_file(p, &n);
 	assert_null(memmem(raw_b, n, "secret", 6));
@@ -389,7 +378,7 @@ static void test_reencrypt_races_overwrites(void **state)
 	__atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	snprintf(want, sizeof(want), "version %d", h.last);
-	expect_content(st, "hot", want);
+	th_expect_object(st, "hot", want);
 	atrest_store_close(st2);
 	atrest_store_close(st);
 	th_rmrf(dir);
@@ -435,14 +424,14 @@ static void test_key_cache_outage(void **state)
 	assert_int_equal(atrest_store_open(&st, &o), 0);
 	int base = FAKE.unwraps;
 	for (int i = 0; i < 10; i++)
-		expect_content(st, "a", "1");
+		th_expect_object(st, "a", "1");
 	assert_int_equal(FAKE.unwraps, base + 1); /* cached after the first */
 	/* The provider goes down: cached keys keep working, in and past TTL. */
 	FAKE_DOWN = 1;
-	expect_content(st, "a", "1");
+	th_expect_object(st, "a", "1");
 	assert_int_equal(atrest_put(st, "b", "2", 1, NULL), 0);
 	atrest__clock_offset(500);
-	expect_content(st, "a", "1");
+	th_expect_object(st, "a", "1");
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);
 	/* Past TTL + grace the key is dropped and the outage shows. */
 	atrest__clock_offset(2000);
@@ -451,7 +440,7 @@ static void test_key_cache_outage(void **state)
 	assert_int_equal(atrest_get(&out, &n, st, "a"), ATREST_EUNAVAILABLE);
 	/* Back up: fresh unwrap, and working again. */
 	FAKE_DOWN = 0;
-	expect_content(st, "c", "3");
+	th_expect_object(st, "c", "3");
 	atrest__clock_offset(0);
 	atrest_store_close(st);
 	FAKE.real->free(FAKE.real);
@@ -487,7 +476,7 @@ static void test_force_days(void **state)
 	/* The fake says nothing itself: the checked wrapper names it. */
 	assert_non_null(strstr(atrest_error_last()->message, "key provider 'fake'"));
 	assert_int_equal(atrest_get(&out, &n, st, "c"), ATREST_ENOTFOUND);
-	expect_content(st, "b", "2"); /* reading goes on */
+	th_expect_object(st, "b", "2"); /* reading goes on */
 	FAKE_DOWN = 0;
 	atrest__clock_offset(91 * 86400 + 120);
 	assert_int_equal(atrest_put(st, "c", "3", 1, NULL), 0);

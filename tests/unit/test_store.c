@@ -1,7 +1,8 @@
 /*
  * The store API end to end on the local directory backend: round trips,
  * ranges, metadata, wrong and missing keys, damaged keyrings, moved objects,
- * plaintext pass-through, threads, and kill -9 during puts.
+ * plaintext pass-through, threads, kill -9 during puts, and create-only
+ * writers racing in threads and processes.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -657,7 +658,122 @@ static void test_kill9_during_puts(void **state)
 	th_rmrf(dir);
 }
 
-int main(void)
+/* Write data under name with a create-only writer; the commit's result. */
+static int create_only(atrest_store *st, const char *name, const char *data)
+{
+	atrest_write_options wo = ATREST_WRITE_OPTIONS_INIT;
+	atrest_writer *w;
+
+	wo.flags = ATREST_WRITE_IF_ABSENT;
+	assert_int_equal(atrest_writer_open_ex(&w, st, name, NULL, &wo), 0);
+	assert_int_equal(atrest_writer_write(w, data, strlen(data)), 0);
+	return atrest_writer_commit(w);
+}
+
+/*
+ * A child (this program run again, "create-child DIR FD I": a fresh
+ * process, as sanitizers want threads after a fork): open its own handle,
+ * open a create-only writer, write, wait for the parent's go (every child
+ * has written), commit.  Exit 0 when it created the object, 17 when it
+ * existed, 1 otherwise.
+ */
+static void create_child(const char *dir, int go, int i)
+{
+	atrest_write_options wo = ATREST_WRITE_OPTIONS_INIT;
+	atrest_store *st = open_store(dir, KEY, 0, 1024, NULL);
+	atrest_writer *w;
+	char data[32], c;
+	int rc;
+
+	wo.flags = ATREST_WRITE_IF_ABSENT;
+	snprintf(data, sizeof(data), "child %d", i);
+	if (atrest_writer_open_ex(&w, st, "race/once", NULL, &wo) < 0 ||
+		atrest_writer_write(w, data, strlen(data)) < 0)
+		_exit(1);
+	if (read(go, &c, 1) != 0) /* EOF: the parent closed its end */
+		_exit(1);
+	rc = atrest_writer_commit(w);
+	atrest_store_close(st);
+	_exit(rc == 0 ? 0 : rc == ATREST_EEXISTS ? 17 : 1);
+}
+
+/* Create-only writers: exact in a handle, across handles and processes. */
+static void test_create_only(void **state)
+{
+	enum { KIDS = 6 };
+	atrest_write_options wo = ATREST_WRITE_OPTIONS_INIT;
+	char dir[256], data[32];
+	int created = 0, existed = 0, go[2], status;
+	atrest_writer *w1, *w2;
+	pid_t pid[KIDS];
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	atrest_store *st = open_store(dir, KEY, 0, 1024, NULL);
+	atrest_store *other = open_store(dir, KEY, 0, 1024, NULL);
+	assert_int_equal(create_only(st, "c/a", "first"), 0);
+	assert_int_equal(create_only(other, "c/a", "second"), ATREST_EEXISTS);
+	th_expect_object(st, "c/a", "first");
+	/* Two writers open at once: the first commit wins. */
+	wo.flags = ATREST_WRITE_IF_ABSENT;
+	assert_int_equal(atrest_writer_open_ex(&w1, st, "c/b", NULL, &wo), 0);
+	assert_int_equal(atrest_writer_open_ex(&w2, other, "c/b", NULL, &wo), 0);
+	assert_int_equal(atrest_writer_write(w1, "one", 3), 0);
+	assert_int_equal(atrest_writer_write(w2, "two", 3), 0);
+	assert_int_equal(atrest_writer_commit(w2), 0);
+	assert_int_equal(atrest_writer_commit(w1), ATREST_EEXISTS);
+	th_expect_object(st, "c/b", "two");
+	/* Without the flag (or options), a put replaces. */
+	assert_int_equal(atrest_writer_open_ex(&w1, st, "c/a", NULL, NULL), 0);
+	assert_int_equal(atrest_writer_write(w1, "third", 5), 0);
+	assert_int_equal(atrest_writer_commit(w1), 0);
+	th_expect_object(other, "c/a", "third");
+	/* Bad options. */
+	wo.flags = 0x80;
+	assert_int_equal(atrest_writer_open_ex(&w1, st, "c/x", NULL, &wo), ATREST_EINVAL);
+	assert_null(w1);
+	wo.flags = ATREST_WRITE_IF_ABSENT;
+	wo.version = 0;
+	assert_int_equal(atrest_writer_open_ex(&w1, st, "c/x", NULL, &wo), ATREST_EINVAL);
+	/* Processes racing, every writer open before any commits. */
+	assert_int_equal(pipe(go), 0);
+	for (int i = 0; i < KIDS; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			char fd[16], idx[16];
+
+			close(go[1]);
+			snprintf(fd, sizeof(fd), "%d", go[0]);
+			snprintf(idx, sizeof(idx), "%d", i);
+			execl("/proc/self/exe", "test_store", "create-child", dir, fd,
+				idx, (char *)NULL);
+			_exit(1);
+		}
+	}
+	close(go[0]);
+	sleep(1); /* let every child reach its read; the result holds either way */
+	close(go[1]);
+	for (int i = 0; i < KIDS; i++) {
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 0) {
+			created++;
+			snprintf(data, sizeof(data), "child %d", i);
+		} else {
+			assert_int_equal(WEXITSTATUS(status), 17);
+			existed++;
+		}
+	}
+	assert_int_equal(created, 1);
+	assert_int_equal(existed, KIDS - 1);
+	th_expect_object(st, "race/once", data);
+	atrest_store_close(other);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_ciphers),
@@ -674,10 +790,13 @@ int main(void)
 		cmocka_unit_test(test_list_delete_names),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_kill9_during_puts),
+		cmocka_unit_test(test_create_only),
 	};
 
 	th_fill(KEY, 32, 1000);
 	th_fill(OTHER, 32, 1001);
+	if (argc == 5 && !strcmp(argv[1], "create-child"))
+		create_child(argv[2], atoi(argv[3]), atoi(argv[4]));
 	srand((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,17 +44,6 @@ static const char *last_msg(void)
 	return e && e->message ? e->message : "";
 }
 
-static void expect(atrest_store *st, const char *name, const char *want)
-{
-	void *out;
-	size_t n;
-
-	assert_int_equal(atrest_get(&out, &n, st, name), 0);
-	assert_int_equal(n, strlen(want));
-	assert_memory_equal(out, want, n);
-	atrest_free(out);
-}
-
 struct names {
 	char v[16][64];
 	int n;
@@ -102,8 +91,8 @@ static void test_namespaces(void **state)
 	assert_int_equal(atrest_put(st, "x", "default", 7, NULL), 0);
 	assert_int_equal(atrest_put(acme, "x", "acme's", 6, NULL), 0);
 	assert_int_equal(atrest_put(acme, "only/acme", "a", 1, NULL), 0);
-	expect(st, "x", "default");
-	expect(acme, "x", "acme's");
+	th_expect_object(st, "x", "default");
+	th_expect_object(acme, "x", "acme's");
 	l = list_of(st);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.v[0], "x");
@@ -117,7 +106,7 @@ static void test_namespaces(void **state)
 	assert_true(path_exists(dir, ".atrest/tenants/acme/objects/x"));
 	assert_true(path_exists(dir, ".atrest/tenants/acme/keyring"));
 	assert_int_equal(atrest_delete(acme, "x"), 0);
-	expect(st, "x", "default");
+	th_expect_object(st, "x", "default");
 	atrest_store_close(acme);
 	atrest_store_close(st);
 	th_rmrf(dir);
@@ -195,7 +184,7 @@ static void test_own_master_key(void **state)
 	assert_int_equal(atrest_tenant_add(st, "beta", &to), 0);
 	beta = open_t(dir, KEY, "beta", NULL);
 	assert_int_equal(atrest_put(beta, "b", "beta", 4, NULL), 0);
-	expect(beta, "b", "beta");
+	th_expect_object(beta, "b", "beta");
 	/* Not the store's key: the store's rewrap cannot move it... */
 	assert_int_equal(atrest_rewrap(beta, NULL), ATREST_EINVAL);
 	atrest_store_close(beta);
@@ -250,7 +239,7 @@ static void test_shred(void **state)
 		assert_int_equal(atrest_put(acme, p, "secret", 6, NULL), 0);
 	}
 	assert_int_equal(atrest_put(other, "k", "kept", 4, NULL), 0);
-	expect(acme, "ckpt/1", "secret"); /* its key is cached */
+	th_expect_object(acme, "ckpt/1", "secret"); /* its key is cached */
 	snprintf(p, sizeof(p), "cp %s/.atrest/tenants/acme/objects/ckpt/2 %s/saved", dir,
 		dir);
 	assert_int_equal(system(p), 0);
@@ -260,7 +249,7 @@ static void test_shred(void **state)
 	assert_int_equal(atrest_tenant_list(st, list_tenants, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.names[0], "keep");
-	expect(other, "k", "kept");
+	th_expect_object(other, "k", "kept");
 	/* The live handle on acme loses its keys at its next look. */
 	atrest__clock_offset(2);
 	assert_true(atrest_get(&out, &n, acme, "ckpt/1") < 0);
@@ -279,6 +268,40 @@ static void test_shred(void **state)
 	assert_int_equal(atrest_get(&out, &n, acme, "ckpt/2"), ATREST_EINTEGRITY);
 	atrest_store_close(acme);
 	atrest_store_close(other);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+/* A live handle on a tenant shredded and added again never uses the new
+ * keyring: it fails, writes nothing, and a new handle works. */
+static void test_shred_and_add_again(void **state)
+{
+	char dir[256];
+	atrest_store *st, *old, *fresh;
+	struct names l;
+	void *out;
+	size_t n;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_t(dir, KEY, NULL, NULL);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	old = open_t(dir, KEY, "acme", NULL);
+	assert_int_equal(atrest_put(old, "a", "first", 5, NULL), 0);
+	assert_int_equal(atrest_tenant_shred(NULL, st, "acme"), 0);
+	assert_int_equal(atrest_tenant_add(st, "acme", NULL), 0);
+	atrest__clock_offset(2); /* the old handle looks again */
+	assert_int_equal(atrest_put(old, "b", "stale", 5, NULL), ATREST_ENOTFOUND);
+	assert_non_null(strstr(last_msg(), "shredded and added again"));
+	assert_true(atrest_get(&out, &n, old, "a") < 0);
+	atrest__clock_offset(0);
+	fresh = open_t(dir, KEY, "acme", NULL);
+	l = list_of(fresh);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(atrest_put(fresh, "c", "second", 6, NULL), 0);
+	th_expect_object(fresh, "c", "second");
+	atrest_store_close(fresh);
+	atrest_store_close(old);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
@@ -340,7 +363,7 @@ static void test_rewrap_moves_tenants(void **state)
 	assert_null(open_t(dir, KEY, "acme", &rc));
 	assert_int_equal(rc, ATREST_EKEY);
 	acme = open_t(dir, OTHER, "acme", NULL);
-	expect(acme, "a", "1");
+	th_expect_object(acme, "a", "1");
 	atrest_store_close(acme);
 	th_rmrf(dir);
 }
@@ -473,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_own_keyrings),
 		cmocka_unit_test(test_own_master_key),
 		cmocka_unit_test(test_shred),
+		cmocka_unit_test(test_shred_and_add_again),
 		cmocka_unit_test(test_registry_authenticated),
 		cmocka_unit_test(test_rewrap_moves_tenants),
 		cmocka_unit_test(test_errors),
