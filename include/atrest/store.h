@@ -226,7 +226,8 @@ ATREST_EXTERN int atrest_writer_open_ex(atrest_writer **out, atrest_store *st,
 	const char *name, const atrest_meta *meta, const atrest_write_options *opts);
 /* Seal the last segment, make the object durable and visible; frees w. */
 ATREST_EXTERN int atrest_writer_commit(atrest_writer *w);
-/* Drop everything written; frees w. */
+/* Drop everything written; frees w.  The thread's last error (why the
+ * caller aborts, most often) is left as it was. */
 ATREST_EXTERN void atrest_writer_abort(atrest_writer *w);
 
 /*

@@ -46,6 +46,12 @@ int atrest__error_restore(const atrest__saved_error *e);
  * the library touches only the fields of the caller's version.
  */
 int atrest__check_version(unsigned int have, unsigned int current, const char *type);
+/*
+ * How many errors this thread has raised so far.  A wrapper around a
+ * plug-in call compares it before and after, to tell whether the plug-in
+ * set a message, without clearing (and so losing) the caller's last error.
+ */
+unsigned long atrest__error_seq(void);
 /* The code an errno maps to (ENOENT -> ENOTFOUND, ENOSPC -> ENOSPC...). */
 int atrest__errno_code(int errnum);
 

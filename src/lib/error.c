@@ -16,6 +16,7 @@
 static _Thread_local char tl_msg[MSG_MAX];
 static _Thread_local atrest_error tl_err;
 static _Thread_local int tl_set;
+static _Thread_local unsigned long tl_seq; /* errors raised on this thread */
 
 ATREST__PRINTF(2, 0)
 static int set_message(int code, const char *fmt, va_list ap, const char *tail)
@@ -29,6 +30,7 @@ static int set_message(int code, const char *fmt, va_list ap, const char *tail)
 	tl_err.code = code;
 	tl_err.message = tl_msg;
 	tl_set = 1;
+	tl_seq++;
 	return code;
 }
 
@@ -187,4 +189,9 @@ int atrest__check_version(unsigned int have, unsigned int current, const char *t
 		"the _INIT macro)",
 		type, have, current);
 	return 0;
+}
+
+unsigned long atrest__error_seq(void)
+{
+	return tl_seq;
 }

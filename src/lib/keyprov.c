@@ -18,11 +18,11 @@
 #include "plugins.h"
 
 /* A provider that failed without saying why still gets a message. */
-static int kp_failed(atrest_keyprov *kp, int rc, const char *what)
+static int kp_failed(unsigned long seq, atrest_keyprov *kp, int rc, const char *what)
 {
 	const atrest_error *e = atrest_error_last();
 
-	if (rc >= 0 || (e && e->code == rc))
+	if (rc >= 0 || (e && e->code == rc && atrest__error_seq() != seq))
 		return rc;
 	return atrest__error(rc, "key provider '%s' failed to %s: %s",
 		kp->kind ? kp->kind : "?", what, atrest_strerror(rc));
@@ -43,8 +43,8 @@ int atrest__kp_bind(atrest_keyprov *kp, const char *params_in, char **params_out
 	GUARD(check_kp(kp));
 	if (!kp->bind)
 		return 0;
-	atrest_error_clear();
-	return kp_failed(kp, kp->bind(kp, params_in, params_out), "prepare the key");
+	unsigned long seq = atrest__error_seq();
+	return kp_failed(seq, kp, kp->bind(kp, params_in, params_out), "prepare the key");
 }
 
 int atrest__kp_key_id(atrest_keyprov *kp, char *out, size_t cap)
@@ -77,8 +77,8 @@ int atrest__kp_wrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len, const uin
 	int rc;
 
 	GUARD(check_kp(kp));
-	atrest_error_clear();
-	rc = kp_failed(kp,
+	unsigned long seq = atrest__error_seq();
+	rc = kp_failed(seq, kp,
 		kp->wrap(kp, out, ATREST_WRAPPED_MAX, &n, key, ATREST__DEK_LEN, aad,
 			aad_len),
 		"wrap a key");
@@ -101,9 +101,9 @@ int atrest__kp_unwrap(atrest_keyprov *kp, atrest__secret **out, const uint8_t *w
 	 * another provider's blob says "not mine" rather than "no room".
 	 */
 	GUARD(atrest__secret_new(&s, ATREST_WRAPPED_MAX));
-	atrest_error_clear();
+	unsigned long seq = atrest__error_seq();
 	uint64_t t0 = atrest__obs_clock();
-	rc = kp_failed(kp,
+	rc = kp_failed(seq, kp,
 		kp->unwrap(kp, s->data, s->cap, &n, wrapped, wrapped_len, aad, aad_len),
 		"unwrap a key");
 	atrest__obs_provider(kp, ATREST_OP_KEY_UNWRAP, aad, aad_len, rc, t0);
@@ -136,9 +136,9 @@ int atrest__kp_rewrap(atrest_keyprov *kp, uint8_t *out, size_t *out_len,
 	GUARD(check_kp(kp));
 	ENSURE(atrest__kp_can_rewrap(kp), ATREST_EINVAL,
 		"key provider '%s' cannot rewrap inside its service", kp->kind);
-	atrest_error_clear();
+	unsigned long seq = atrest__error_seq();
 	t0 = atrest__obs_clock();
-	rc = kp_failed(kp,
+	rc = kp_failed(seq, kp,
 		kp->rewrap(kp, tmp, sizeof(tmp), &n, wrapped, wrapped_len, aad, aad_len),
 		"rewrap a key");
 	GUARD(wrapped_out(kp, ATREST_OP_KEY_REWRAP, rc, t0, aad, aad_len, n));

@@ -619,16 +619,20 @@ int atrest_writer_commit(atrest_writer *w)
 	return atrest__op_end(&op, writer_commit(w));
 }
 
+/* An abort is most often a failure's cleanup: the caller's last error
+ * (why it aborts) stays as it was. */
 void atrest_writer_abort(atrest_writer *w)
 {
+	atrest__saved_error why;
 	atrest__op op;
 
 	if (!w)
 		return;
+	atrest__error_save(&why);
 	atrest__op_resume(&op, &w->op);
 	writer_abort(w);
 	atrest__op_end(&op, atrest__error(ATREST_ERROR, "aborted by the caller"));
-	atrest_error_clear();
+	atrest__error_restore(&why);
 }
 
 static int pread_full(atrest_backend_reader *br, void *buf, size_t len, uint64_t off)

@@ -17,7 +17,7 @@
 #define KEY_MAX 1200 /* bytes of a backend key (backend.h) */
 
 /* A backend that failed without saying why still gets a message. */
-static int failed(int rc, const char *who, const char *what)
+static int failed(unsigned long seq, int rc, const char *who, const char *what)
 {
 	const atrest_error *e = atrest_error_last();
 
@@ -27,7 +27,7 @@ static int failed(int rc, const char *who, const char *what)
 		return atrest__error(ATREST_ERROR,
 			"store backend '%s' returned %d from %s, not an atrest error code",
 			who, rc, what);
-	if (e && e->code == rc)
+	if (e && e->code == rc && atrest__error_seq() != seq)
 		return rc;
 	return atrest__error(rc, "store backend '%s' failed to %s: %s", who, what,
 		atrest_strerror(rc));
@@ -49,8 +49,8 @@ int atrest__backend_check(atrest_backend *b)
 
 int atrest__b_prepare(atrest_backend *b, int create)
 {
-	atrest_error_clear();
-	return failed(b->prepare(b, create), b->name, "prepare its location");
+	unsigned long seq = atrest__error_seq();
+	return failed(seq, b->prepare(b, create), b->name, "prepare its location");
 }
 
 int atrest__b_open_write(atrest_backend *b, atrest_backend_writer **out, const char *key,
@@ -62,9 +62,10 @@ int atrest__b_open_write(atrest_backend *b, atrest_backend_writer **out, const c
 	*out = NULL;
 	ENSURE(!(flags & ATREST_BACKEND_IF_MATCH) || etag, ATREST_EINVAL,
 		"a conditional put needs an etag");
-	atrest_error_clear();
-	GUARD(failed(b->open_write(b, &w, key, flags,
-			     flags & ATREST_BACKEND_IF_MATCH ? etag : NULL),
+	unsigned long seq = atrest__error_seq();
+	GUARD(failed(seq,
+		b->open_write(
+			b, &w, key, flags, flags & ATREST_BACKEND_IF_MATCH ? etag : NULL),
 		b->name, "start a put"));
 	rc = w && w->version >= 1 && w->write && w->commit && w->abort
 		? 0
@@ -83,8 +84,8 @@ int atrest__b_open_read(atrest_backend *b, atrest_backend_reader **out, const ch
 	int rc;
 
 	*out = NULL;
-	atrest_error_clear();
-	GUARD(failed(b->open_read(b, &r, key), b->name, "open an object"));
+	unsigned long seq = atrest__error_seq();
+	GUARD(failed(seq, b->open_read(b, &r, key), b->name, "open an object"));
 	rc = r && r->version >= 1 && r->pread && r->close &&
 			memchr(r->etag, '\0', sizeof(r->etag))
 		? 0
@@ -141,18 +142,18 @@ int atrest__b_list(
 	c->internal = strncmp(c->prefix, ".atrest/", 8) == 0;
 	c->cb = cb;
 	c->payload = payload;
-	atrest_error_clear();
+	unsigned long seq = atrest__error_seq();
 	rc = b->list(b, c->prefix, check_one, c);
 	if (rc != 0 && rc != c->cb_rc)
-		rc = failed(rc, b->name, "list objects");
+		rc = failed(seq, rc, b->name, "list objects");
 	free(c);
 	return rc;
 }
 
 int atrest__b_remove(atrest_backend *b, const char *key)
 {
-	atrest_error_clear();
-	return failed(b->remove(b, key), b->name, "remove an object");
+	unsigned long seq = atrest__error_seq();
+	return failed(seq, b->remove(b, key), b->name, "remove an object");
 }
 
 int atrest__b_remove_many(atrest_backend *b, const char *const *keys, size_t n)
@@ -160,8 +161,9 @@ int atrest__b_remove_many(atrest_backend *b, const char *const *keys, size_t n)
 	int rc = 0;
 
 	if (b->version >= 3 && b->remove_many) {
-		atrest_error_clear();
-		return n ? failed(b->remove_many(b, keys, n), b->name, "remove objects")
+		unsigned long seq = atrest__error_seq();
+		return n ? failed(seq, b->remove_many(b, keys, n), b->name,
+				   "remove objects")
 			 : 0;
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -180,8 +182,8 @@ int atrest__b_cleanup(atrest_backend *b, uint64_t older_than, uint64_t *count)
 	*count = 0;
 	if (b->version < 3 || !b->cleanup)
 		return 0;
-	atrest_error_clear();
-	rc = failed(b->cleanup(b, older_than, &n), b->name, "clean up");
+	unsigned long seq = atrest__error_seq();
+	rc = failed(seq, b->cleanup(b, older_than, &n), b->name, "clean up");
 	*count = n;
 	return rc;
 }
@@ -194,22 +196,22 @@ void atrest__b_free(atrest_backend *b)
 
 int atrest__bw_write(atrest_backend_writer *w, const void *buf, size_t len)
 {
-	atrest_error_clear();
-	return failed(w->write(w, buf, len), "writer", "write");
+	unsigned long seq = atrest__error_seq();
+	return failed(seq, w->write(w, buf, len), "writer", "write");
 }
 
 int atrest__bw_sync(atrest_backend_writer *w)
 {
 	if (!w->sync)
 		return 0;
-	atrest_error_clear();
-	return failed(w->sync(w), "writer", "sync");
+	unsigned long seq = atrest__error_seq();
+	return failed(seq, w->sync(w), "writer", "sync");
 }
 
 int atrest__bw_commit(atrest_backend_writer *w)
 {
-	atrest_error_clear();
-	return failed(w->commit(w), "writer", "commit a put");
+	unsigned long seq = atrest__error_seq();
+	return failed(seq, w->commit(w), "writer", "commit a put");
 }
 
 void atrest__bw_abort(atrest_backend_writer *w)
@@ -224,8 +226,8 @@ int atrest__br_pread(
 	size_t n = 0;
 
 	*got = 0;
-	atrest_error_clear();
-	GUARD(failed(r->pread(r, buf, len, off, &n), "reader", "read"));
+	unsigned long seq = atrest__error_seq();
+	GUARD(failed(seq, r->pread(r, buf, len, off, &n), "reader", "read"));
 	ENSURE(n <= len, ATREST_ERROR,
 		"store backend returned %zu bytes for a read of %zu (faulty backend)", n,
 		len);
