@@ -32,6 +32,7 @@ struct srv_tenants {
 	pthread_mutex_t mu;
 	struct srv_tenant **v;
 	size_t n, cap;
+	unsigned long changes; /* tenants seen gone or replaced (under mu) */
 };
 
 /* Open tenant's handle with the shared pool and the server's state dir. */
@@ -187,16 +188,16 @@ static int registry_one(const atrest_tenant_info *info, void *payload)
 
 /*
  * Is e still the tenant the registry names?  1 yes (or the registry
- * cannot be read now: keep serving), 0 replaced (shredded and added
- * again), ATREST_ENOTFOUND gone.
+ * cannot be read now and not strict: keep serving), 0 replaced (shredded
+ * and added again; or unreadable and strict), ATREST_ENOTFOUND gone.
  */
-static int registry_check(struct srv_tenants *t, struct srv_tenant *e)
+static int registry_check(struct srv_tenants *t, struct srv_tenant *e, int strict)
 {
 	struct registry_find f = {e->name, ""};
 	int rc = atrest_tenant_list(srv_tenants_root(t), registry_one, &f);
 
 	if (rc < 0)
-		return 1;
+		return strict ? 0 : 1;
 	if (rc == 0)
 		return ATREST_ENOTFOUND;
 	return strcmp(f.id, e->id) == 0;
@@ -217,10 +218,11 @@ static int recheck(struct srv_tenants *t, struct srv_tenant *e)
 		now - __atomic_load_n(&e->checked, __ATOMIC_RELAXED) < CHECK_NS)
 		return 1;
 	__atomic_store_n(&e->checked, now, __ATOMIC_RELAXED);
-	rc = registry_check(t, e);
+	rc = registry_check(t, e, 0);
 	if (rc == 1)
 		return 1;
 	pthread_mutex_lock(&t->mu);
+	t->changes++;
 	if ((i = find(t, e->name)) >= 0 && t->v[i] == e)
 		drop = unlist(t, (size_t)i);
 	pthread_mutex_unlock(&t->mu);
@@ -243,17 +245,51 @@ static struct srv_tenant *hold_listed(struct srv_tenants *t, const char *tenant)
 	return e;
 }
 
-/* Open tenant and list it, unless another request listed it first. */
+static unsigned long changes(struct srv_tenants *t)
+{
+	unsigned long c;
+
+	pthread_mutex_lock(&t->mu);
+	c = t->changes;
+	pthread_mutex_unlock(&t->mu);
+	return c;
+}
+
+/*
+ * Open tenant and list it, unless another request listed it first: 0, 1
+ * when the tenant was replaced while we opened it (try again), or an
+ * error.  A handle opened before a shred that another request has already
+ * noticed is never listed: when the table saw a change meanwhile, the
+ * handle is checked against the registry again first.
+ */
 static int open_listed(struct srv_tenant **out, struct srv_tenants *t, const char *tenant)
 {
 	struct srv_tenant *mine, *e;
+	unsigned long seen = changes(t);
 	ssize_t i;
 	int rc = new_entry(&mine, t, tenant);
 
-	if (rc < 0)
+	*out = NULL;
+	if (rc < 0) {
+		if (rc == ATREST_ENOTFOUND) {
+			pthread_mutex_lock(&t->mu);
+			t->changes++;
+			pthread_mutex_unlock(&t->mu);
+		}
 		return rc;
-	pthread_mutex_lock(&t->mu);
-	if ((i = find(t, tenant)) >= 0)
+	}
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		if ((i = find(t, tenant)) >= 0 || t->changes == seen)
+			break;
+		seen = t->changes;
+		pthread_mutex_unlock(&t->mu);
+		if ((rc = registry_check(t, mine, 1)) != 1) {
+			entry_close(mine);
+			return rc == 0 ? 1 : rc;
+		}
+	}
+	if (i >= 0)
 		e = t->v[i];
 	else if (list_entry(t, mine) == 0)
 		e = mine, mine = NULL;
@@ -275,10 +311,12 @@ int srv_tenants_acquire(atrest_store **out, struct srv_tenant **ref,
 
 	*out = NULL;
 	*ref = NULL;
-	for (int tries = 0; tries < 2; tries++) {
+	for (int tries = 0; tries < 3; tries++) {
 		e = hold_listed(t, tenant);
 		if (!e && (rc = open_listed(&e, t, tenant)) < 0)
 			return rc;
+		if (!e)
+			continue; /* replaced while we opened it */
 		rc = recheck(t, e);
 		if (rc == 1) {
 			*out = e->st;

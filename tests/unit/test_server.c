@@ -287,7 +287,8 @@ static void test_tenant_table(void **state)
 	}
 	/* The new acme's handle works and sees none of the old objects. */
 	assert_int_equal(srv_tenants_acquire(&st, &ref, t, "acme"), 0);
-	assert_int_equal(atrest_put(st, "fresh", "x", 1, NULL), 0);
+	if (atrest_put(st, "fresh", "x", 1, NULL) != 0)
+		fail_msg("put in the new acme: %s", atrest_error_last()->message);
 	th_expect_object(st, "fresh", "x");
 	srv_tenant_release(ref);
 	assert_int_equal(srv_tenants_all(&all, &n, t), 0);

@@ -24,6 +24,7 @@
 #include "helpers.h"
 #include "buf.h"
 #include "manifest.h"
+#include "obs.h"
 #include "snap_int.h"
 #include "store/fs_int.h"
 
@@ -1169,26 +1170,32 @@ static void test_gc_race(void **state)
 
 /* ---- a full disk ---- */
 
-static int writes_left = -1;
+static int writes_left = -1; /* atomic: the pool's threads write too */
 
 static ssize_t full_write(int fd, const void *buf, size_t n)
 {
-	if (writes_left == 0) {
+	int left = __atomic_load_n(&writes_left, __ATOMIC_ACQUIRE);
+
+	while (left > 0 &&
+		!__atomic_compare_exchange_n(&writes_left, &left, left - 1, 0,
+			__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+	if (left == 0) {
 		errno = ENOSPC;
 		return -1;
 	}
-	if (writes_left > 0)
-		writes_left--;
 	return write(fd, buf, n);
 }
 
 static void test_full_disk(void **state)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	atrest_store *st = store("st", 1);
+	atrest_store *st;
 	int failed = 0;
 
 	(void)state;
+	atrest__obs_flusher_off(1); /* only the puts meet the full disk */
+	st = store("st", 1);
 	path_of(src, T, "src");
 	make_tree(src);
 	assert_int_equal(put_tree(NULL, st, "t/1", src, NULL, 0), 0);
@@ -1198,9 +1205,9 @@ static void test_full_disk(void **state)
 		int rc;
 		atrest_snapshot *s;
 		snprintf(name, sizeof(name), "full-%d", after);
-		writes_left = after;
+		__atomic_store_n(&writes_left, after, __ATOMIC_RELEASE);
 		rc = put_tree(NULL, st, name, src, NULL, 0);
-		writes_left = -1;
+		__atomic_store_n(&writes_left, -1, __ATOMIC_RELEASE);
 		assert_int_equal(count_area("st", "l"), 0);
 		if (rc == 0)
 			continue;
@@ -1217,6 +1224,7 @@ static void test_full_disk(void **state)
 	same_tree(src, dst);
 	assert_int_equal(gc(st, 0).objects, 0);
 	atrest_store_close(st);
+	atrest__obs_flusher_off(0);
 }
 
 /* ---- restoring safely ---- */

@@ -90,7 +90,9 @@ static struct {
 	[SYS_CLOSEDIR] = SC(closedir),
 };
 
-#define SYS(id, type) ((type)fs_syscalls[id].fn)
+/* Atomic: a test may swap an entry while a background thread (the
+ * flusher of usage counts and audit) calls it. */
+#define SYS(id, type) ((type)__atomic_load_n(&fs_syscalls[id].fn, __ATOMIC_ACQUIRE))
 #define sys_openat SYS(SYS_OPENAT, int (*)(int, const char *, int, ...))
 #define sys_openat2 \
 	SYS(SYS_OPENAT2, long (*)(int, const char *, struct open_how *, size_t))
@@ -117,7 +119,8 @@ int atrest__fs_set_syscall(const char *name, void *fn)
 	for (int i = 0; i < SYS_COUNT; i++) {
 		if (strcmp(fs_syscalls[i].name, name) != 0)
 			continue;
-		fs_syscalls[i].fn = fn ? (fs_fn)fn : fs_syscalls[i].dflt;
+		__atomic_store_n(&fs_syscalls[i].fn, fn ? (fs_fn)fn : fs_syscalls[i].dflt,
+			__ATOMIC_RELEASE);
 		return 0;
 	}
 	return atrest__error(ATREST_EINVAL, "fs: no system call %s", name);
