@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "common.h"
 #include "crypto.h"
 #include "sigv4.h"
 
@@ -55,26 +56,14 @@ int atrest__sigv4_scope(char *out, size_t cap, const char *amz_date, const char 
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode n bytes of s into b ('%' not followed by two hex digits stays). */
 static void pct_decode(atrest__buf *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = -1, lo = -1;
+		uint8_t c;
 
-		if (s[i] == '%' && i + 2 < n) {
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-		}
-		if (hi >= 0 && lo >= 0) {
-			atrest__buf_putc(b, (char)(hi << 4 | lo));
+		if (s[i] == '%' && i + 2 < n && atrest__unhex_n(&c, 1, s + i + 1) == 0) {
+			atrest__buf_putc(b, (char)c);
 			i += 2;
 		} else {
 			atrest__buf_putc(b, s[i]);

@@ -16,17 +16,6 @@
 
 #define SECRET_FILE_MAX 4096
 
-static int hexdigit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decode v[0..n) into out (NUL-terminated; *olen bytes, NULs
  * allowed only when olen is given); -1 when malformed or too long.
@@ -39,12 +28,11 @@ static int pct_decode(char *out, size_t cap, const char *v, size_t n, size_t *ol
 		int c = (unsigned char)v[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexdigit(v[i + 1]) : -1;
-			int lo = i + 2 < n ? hexdigit(v[i + 2]) : -1;
+			uint8_t x;
 
-			if (hi < 0 || lo < 0)
+			if (i + 2 >= n || atrest__unhex_n(&x, 1, v + i + 1) < 0)
 				return -1;
-			c = hi << 4 | lo;
+			c = x;
 			i += 2;
 		}
 		if ((c == 0 && !olen) || o + 1 >= cap)
