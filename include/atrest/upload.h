@@ -27,8 +27,8 @@ extern "C" {
  * object's user metadata.  *upload_id (free with atrest_free) is an opaque,
  * unguessable, printable token of at most 64 characters [A-Za-z0-9_-].
  */
-ATREST_EXTERN int atrest_upload_create(char **upload_id, atrest_store *st,
-	const char *name, const atrest_meta *meta);
+ATREST_EXTERN int atrest_upload_create(
+	char **upload_id, atrest_store *st, const char *name, const atrest_meta *meta);
 
 /*
  * A writer for part part_number of an upload: the part is sealed as it
@@ -45,9 +45,9 @@ ATREST_EXTERN int atrest_upload_part_open(atrest_writer **out, atrest_store *st,
 /* One uploaded part, as atrest_upload_parts reports it. */
 typedef struct atrest_upload_part {
 	uint32_t number;
-	uint64_t size;        /* plaintext bytes */
-	uint64_t stored_size; /* bytes in the backend */
-	int64_t mtime;        /* seconds since the epoch */
+	uint64_t size;                 /* plaintext bytes */
+	uint64_t stored_size;          /* bytes in the backend */
+	int64_t mtime;                 /* seconds since the epoch */
 	const atrest_meta_entry *meta; /* the part's metadata, decrypted */
 	size_t meta_count;
 } atrest_upload_part;
@@ -85,8 +85,8 @@ typedef struct atrest_upload_entry {
 typedef int (*atrest_upload_list_cb)(const atrest_upload_entry *entry, void *payload);
 
 /* Uploads in progress whose object name starts with prefix, by name. */
-ATREST_EXTERN int atrest_upload_list(atrest_store *st, const char *prefix,
-	atrest_upload_list_cb cb, void *payload);
+ATREST_EXTERN int atrest_upload_list(
+	atrest_store *st, const char *prefix, atrest_upload_list_cb cb, void *payload);
 
 /* Abort every upload initiated more than age_seconds ago; *aborted counts. */
 ATREST_EXTERN int atrest_upload_cleanup(
