@@ -656,8 +656,12 @@ out:
 	return rc;
 }
 
-/* One upload of the sweep: 1 when it was removed. */
-static int sweep_one(atrest_store *st, const char *id, int64_t newest, int64_t age)
+/*
+ * One upload of the sweep: 1 when it was removed.  Uploads in progress go
+ * only with abort_open (atrest_upload_cleanup); orphans always.
+ */
+static int sweep_one(
+	atrest_store *st, const char *id, int64_t newest, int64_t age, int abort_open)
 {
 	int64_t now = atrest__now();
 	int old, named;
@@ -672,19 +676,23 @@ static int sweep_one(atrest_store *st, const char *id, int64_t newest, int64_t a
 	if (rc < 0)
 		return -1; /* damaged or foreign: left for an operator to look at */
 	old = now - u.rec.initiated > age;
-	named = u.rec.state == ATREST__UP_ABORTING ? 0 : named_by(st, u.rec.name, id);
-	if (named < 0 || (u.rec.state != ATREST__UP_COMPLETED && !old)) {
-		rc = named < 0 ? -1 : 0;
-	} else if (named) { /* and parts not listed that a crash left */
-		rc = settle_completed(st, id, &u) < 0 ? -1 : 0;
-	} else {
-		rc = drop_parts(st, id, NULL, 0, 1) < 0 ? -1 : 1;
+	if ((u.rec.state != ATREST__UP_COMPLETED && !old) ||
+		(u.rec.state == ATREST__UP_OPEN && !abort_open)) {
+		upload_free(&u);
+		return 0;
 	}
+	named = u.rec.state == ATREST__UP_ABORTING ? 0 : named_by(st, u.rec.name, id);
+	if (named < 0)
+		rc = -1;
+	else if (named) /* and parts not listed that a crash left */
+		rc = settle_completed(st, id, &u) < 0 ? -1 : 0;
+	else
+		rc = drop_parts(st, id, NULL, 0, 1) < 0 ? -1 : 1;
 	upload_free(&u);
 	return rc;
 }
 
-int atrest__upload_sweep(atrest_store *st, int64_t age, uint64_t *count)
+int atrest__upload_sweep(atrest_store *st, int64_t age, int abort_open, uint64_t *count)
 {
 	names ids, all;
 	int rc;
@@ -695,7 +703,7 @@ int atrest__upload_sweep(atrest_store *st, int64_t age, uint64_t *count)
 	/* One upload that cannot be settled (damaged, unreachable) does not
 	 * stop the others: it stays for the next sweep. */
 	for (size_t i = 0; rc == 0 && i < ids.n; i++)
-		if (sweep_one(st, ids.v[i], ids.mtime[i], age) > 0)
+		if (sweep_one(st, ids.v[i], ids.mtime[i], age, abort_open) > 0)
 			(*count)++;
 	names_free(&ids);
 	if (rc == 0)
@@ -712,7 +720,7 @@ int atrest_upload_cleanup(size_t *aborted, atrest_store *st, int64_t age_seconds
 	*aborted = 0;
 	atrest__op_begin(&op, st, ATREST_OP_UPLOAD_ABORT, "cleanup");
 	rc = age_seconds < 0 ? atrest__error(ATREST_EINVAL, "negative age")
-			     : atrest__upload_sweep(st, age_seconds, &n);
+			     : atrest__upload_sweep(st, age_seconds, 1, &n);
 	*aborted = (size_t)n;
 	op.count = n;
 	return atrest__op_end(&op, rc);

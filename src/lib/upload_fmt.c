@@ -108,7 +108,8 @@ int atrest__up_rec_parse(atrest__up_rec *out, const uint8_t *buf, size_t len)
 
 int atrest__mpu_encode(uint8_t **out, size_t *len, const atrest__mpu *m)
 {
-	size_t idl = strlen(m->id), n = 10 + idl + (size_t)m->count * ATREST__MPU_PART_LEN;
+	size_t idl = strlen(m->id),
+	       n = 10 + idl + (size_t)m->count * ATREST__MPU_PART_LEN;
 	uint8_t *p;
 
 	*out = NULL;

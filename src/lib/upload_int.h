@@ -78,8 +78,15 @@ void atrest__upload_release(struct atrest_store *st, const char *id);
 /* The part list of multipart object name (authenticated): 0, or 1 when
  * it is an ordinary object; free with atrest__mpu_free. */
 int atrest__multipart_load(atrest__mpu *out, struct atrest_store *st, const char *name);
-/* Sweep this handle's uploads (atrest_store_cleanup). */
-int atrest__upload_sweep(struct atrest_store *st, int64_t age, uint64_t *count);
+/*
+ * Sweep this handle's upload area: what an abort, a delete or a crash left
+ * (parts without a record, of an object deleted or replaced, not listed
+ * by a completion), and with abort_open uploads in progress started more
+ * than age seconds ago.  atrest_store_cleanup (and so snapshot gc) sweeps
+ * without abort_open: only atrest_upload_cleanup ends live uploads.
+ */
+int atrest__upload_sweep(
+	struct atrest_store *st, int64_t age, int abort_open, uint64_t *count);
 /* Call fn for every object of the upload area (per-key usage scans). */
 int atrest__upload_each_object(struct atrest_store *st,
 	int (*fn)(const char *name, void *payload), void *payload);

@@ -81,8 +81,8 @@ static uint8_t *part_data(uint32_t n, size_t len)
 	return b;
 }
 
-static void expect_bytes(atrest_store *st, const char *name, const uint8_t *want,
-	size_t len)
+static void expect_bytes(
+	atrest_store *st, const char *name, const uint8_t *want, size_t len)
 {
 	void *got;
 	size_t got_len;
@@ -95,8 +95,8 @@ static void expect_bytes(atrest_store *st, const char *name, const uint8_t *want
 
 /* Upload parts sizes[0..n) numbered 1..n (in the order given by order),
  * complete, and return the whole plaintext. */
-static uint8_t *make_object(atrest_store *st, const char *name, const size_t *sizes,
-	size_t n, char **id_out)
+static uint8_t *make_object(
+	atrest_store *st, const char *name, const size_t *sizes, size_t n, char **id_out)
 {
 	size_t total = 0, off = 0;
 	uint32_t nums[16];
@@ -174,7 +174,8 @@ static int upload_files(const fx *f)
 }
 
 /* The file of part n of upload id of name. */
-static void part_path(char *out, const fx *f, const char *id, uint32_t n, const char *name)
+static void part_path(
+	char *out, const fx *f, const char *id, uint32_t n, const char *name)
 {
 	char pn[ATREST__PART_NAME_MAX];
 
@@ -279,7 +280,8 @@ static void test_parallel(void **state)
 		off += 5000 + n * 333;
 		free(d);
 	}
-	assert_int_equal(atrest_upload_complete(f->st, "par", id, nums, 12, NULL, NULL), 0);
+	assert_int_equal(
+		atrest_upload_complete(f->st, "par", id, nums, 12, NULL, NULL), 0);
 	expect_bytes(f->st, "par", all, total);
 	free(all);
 	atrest_free(id);
@@ -325,7 +327,8 @@ static void test_reupload_and_empty(void **state)
 	/* a 0-byte object of one empty part */
 	assert_int_equal(atrest_upload_create(&id, f->st, "zero", NULL), 0);
 	upload_part(f->st, "zero", id, 1, "", 0);
-	assert_int_equal(atrest_upload_complete(f->st, "zero", id, nums, 1, NULL, NULL), 0);
+	assert_int_equal(
+		atrest_upload_complete(f->st, "zero", id, nums, 1, NULL, NULL), 0);
 	th_expect_object(f->st, "zero", "");
 	atrest_free(id);
 }
@@ -355,8 +358,8 @@ static void test_bad_lists(void **state)
 	assert_int_equal(atrest_upload_complete(f->st, "bad", id, missing, 2, NULL, NULL),
 		ATREST_ENOTFOUND);
 	assert_non_null(strstr(msg(), "part 5"));
-	assert_int_equal(atrest_upload_part_open(&w, f->st, "bad", id, 0, NULL),
-		ATREST_EINVAL);
+	assert_int_equal(
+		atrest_upload_part_open(&w, f->st, "bad", id, 0, NULL), ATREST_EINVAL);
 	assert_int_equal(atrest_upload_part_open(&w, f->st, "other", id, 1, NULL),
 		ATREST_ENOTFOUND);
 	assert_int_equal(atrest_upload_part_open(&w, f->st, "bad", "no/such", 1, NULL),
@@ -368,8 +371,8 @@ static void test_bad_lists(void **state)
 	th_expect_object(f->st, "bad", "ab");
 	assert_int_equal(atrest_upload_complete(f->st, "bad", id, ok, 2, NULL, NULL),
 		ATREST_ENOTFOUND);
-	assert_int_equal(atrest_upload_part_open(&w, f->st, "bad", id, 1, NULL),
-		ATREST_ENOTFOUND);
+	assert_int_equal(
+		atrest_upload_part_open(&w, f->st, "bad", id, 1, NULL), ATREST_ENOTFOUND);
 	atrest_free(id);
 }
 
@@ -496,8 +499,8 @@ static void test_abort(void **state)
 	assert_int_equal(atrest_upload_abort(f->st, "ab", id), 0);
 	assert_int_equal(upload_files(f), 0);
 	assert_int_equal(atrest_upload_abort(f->st, "ab", id), ATREST_ENOTFOUND);
-	assert_int_equal(atrest_upload_part_open(&w, f->st, "ab", id, 1, NULL),
-		ATREST_ENOTFOUND);
+	assert_int_equal(
+		atrest_upload_part_open(&w, f->st, "ab", id, 1, NULL), ATREST_ENOTFOUND);
 	assert_int_equal(atrest_upload_complete(f->st, "ab", id, nums, 1, NULL, NULL),
 		ATREST_ENOTFOUND);
 	atrest_free(id);
@@ -506,7 +509,7 @@ static void test_abort(void **state)
 static void test_cleanup_age(void **state)
 {
 	fx *f = *state;
-	char *a, *b, *c;
+	char *a, *b, *c, rec[PATH_MAX];
 	size_t n;
 	int left = 0;
 	uint64_t cnt;
@@ -524,10 +527,18 @@ static void test_cleanup_age(void **state)
 	assert_int_equal(upload_files(f), 2);
 	assert_int_equal(atrest_upload_cleanup(&n, f->st, 3600), 0);
 	assert_int_equal(n, 0);
-	/* the store's cleanup sweeps uploads too */
-	atrest__clock_offset(7200 * 2);
+	/* the store's cleanup (and so snapshot gc) leaves uploads in
+	 * progress alone, and removes orphans: parts without a record */
+	atrest__clock_offset(86400 * 3);
 	assert_int_equal(atrest_store_cleanup(&cnt, f->st, 3600), 0);
-	assert_true(cnt >= 1);
+	assert_int_equal(cnt, 0);
+	assert_int_equal(upload_files(f), 2);
+	assert_int_equal(atrest_snapshot_gc(NULL, f->st, NULL), 0);
+	assert_int_equal(upload_files(f), 2);
+	snprintf(rec, sizeof(rec), "%s/.atrest/uploads/%s/record", f->dir, c);
+	assert_int_equal(unlink(rec), 0);
+	assert_int_equal(atrest_store_cleanup(&cnt, f->st, 3600), 0);
+	assert_int_equal(cnt, 1);
 	assert_int_equal(upload_files(f), 0);
 	assert_int_equal(atrest_upload_cleanup(&n, f->st, -1), ATREST_EINVAL);
 	atrest_free(a);
@@ -583,7 +594,8 @@ static void test_if_absent_race(void **state)
 	atrest_free(r[0].id);
 	assert_int_equal(atrest_upload_create(&r[0].id, f->st, "plain", NULL), 0);
 	upload_part(f->st, "plain", r[0].id, 1, "q", 1);
-	assert_int_equal(atrest_upload_complete(f->st, "plain", r[0].id, nums, 1, NULL, &o),
+	assert_int_equal(
+		atrest_upload_complete(f->st, "plain", r[0].id, nums, 1, NULL, &o),
 		ATREST_EEXISTS);
 	th_expect_object(f->st, "plain", "p");
 	atrest_free(r[0].id);
@@ -666,7 +678,8 @@ static void test_reencrypt_part_key(void **state)
 	assert_int_equal(atrest_object_key_id(&old, f->st, "ref"), 0);
 	assert_int_equal(atrest_rotate(NULL, f->st), 0);
 	upload_part(f->st, "mix", id, 2, "new", 3);
-	assert_int_equal(atrest_upload_complete(f->st, "mix", id, nums, 2, NULL, NULL), 0);
+	assert_int_equal(
+		atrest_upload_complete(f->st, "mix", id, nums, 2, NULL, NULL), 0);
 	assert_int_equal(atrest_reencrypt(&js, f->st, old, NULL, NULL, NULL), 0);
 	assert_int_equal(js.done, 2); /* ref, and mix for its part 1 */
 	th_expect_object(f->st, "mix", "old-new");
