@@ -33,7 +33,8 @@ static void try_list(const uint8_t *data, size_t size)
 	if (atrest__mpu_parse(&m, data, size) != 0)
 		return;
 	for (uint32_t i = 0; i < m.count; i++) {
-		if (m.parts[i].start != sum || (i && m.parts[i].number <= m.parts[i - 1].number))
+		if (m.parts[i].start != sum ||
+			(i && m.parts[i].number <= m.parts[i - 1].number))
 			abort();
 		sum += m.parts[i].size;
 	}

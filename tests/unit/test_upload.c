@@ -890,9 +890,58 @@ static void test_binding(void **state)
 	atrest_free(idb);
 }
 
+/* The vectors of docs/FORMAT.md section 9 (made by an independent
+ * encoder, in Python, from the byte layout). */
+static void test_vectors(void **state)
+{
+	static const char rec_hex[] = "415550520101809b2a69000000000700636b70742f3432";
+	static const char list_hex[] =
+		"414d505501203066316532643363346235613639373838373936613562346333"
+		"643265316630020000000100000005000000000000004c040000000000000700"
+		"0000000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
+		"1e1f030000000000000000000000240400000000000008000000202122232425"
+		"262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
+	atrest__up_rec r = {ATREST__UP_OPEN, 1764400000, "ckpt/42"}, back;
+	atrest__mpu_part parts[2] = {{1, 5, 1100, 7, {0}, 0}, {3, 0, 1060, 8, {0}, 0}};
+	atrest__mpu m = {"0f1e2d3c4b5a69788796a5b4c3d2e1f0", 2, parts, 0, 0}, got;
+	char pn[ATREST__PART_NAME_MAX];
+	uint8_t buf[ATREST__UP_REC_MAX], *enc;
+	size_t len, vlen;
+	uint8_t *v;
+
+	(void)state;
+	for (int i = 0; i < 32; i++) {
+		parts[0].commit[i] = (uint8_t)i;
+		parts[1].commit[i] = (uint8_t)(32 + i);
+	}
+	v = th_unhex(rec_hex, &vlen);
+	assert_int_equal(atrest__up_rec_encode(buf, sizeof(buf), &len, &r), 0);
+	assert_int_equal(len, vlen);
+	assert_memory_equal(buf, v, len);
+	assert_int_equal(atrest__up_rec_parse(&back, v, vlen), 0);
+	assert_string_equal(back.name, "ckpt/42");
+	free(v);
+	v = th_unhex(list_hex, &vlen);
+	assert_int_equal(atrest__mpu_encode(&enc, &len, &m), 0);
+	assert_int_equal(len, vlen);
+	assert_memory_equal(enc, v, len);
+	assert_int_equal(atrest__mpu_parse(&got, v, vlen), 0);
+	assert_int_equal(got.size, 5);
+	assert_int_equal(got.stored, 2160);
+	assert_int_equal(got.parts[1].start, 5);
+	atrest__mpu_free(&got);
+	free(enc);
+	free(v);
+	assert_int_equal(atrest__upload_part_name(pn, sizeof(pn), m.id, 3, "ckpt/42"), 0);
+	assert_string_equal(pn,
+		".atrest/uploads/0f1e2d3c4b5a69788796a5b4c3d2e1f0/"
+		"00003-dff049677ec8c16f");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vectors),
 		cmocka_unit_test_setup_teardown(test_any_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reupload_and_empty, setup, teardown),
