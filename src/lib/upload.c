@@ -202,7 +202,11 @@ static int rec_get(
 	GUARD(atrest_name_check(name));
 	GUARD(atrest__upload_id_check(id));
 	rc = rec_read(u, st, id);
-	if (rc == ATREST_ENOTFOUND || (rc == 0 && strcmp(u->rec.name, name) != 0))
+	if (rc == 0 && strcmp(u->rec.name, name) != 0) {
+		upload_free(u);
+		rc = ATREST_ENOTFOUND;
+	}
+	if (rc == ATREST_ENOTFOUND)
 		rc = atrest__error(ATREST_ENOTFOUND, "no upload '%s' of '%s'", id, name);
 	GUARD(rc);
 	if (u->rec.state == want)

@@ -18,7 +18,9 @@
 #include "helpers.h"
 #include "keyring.h"
 #include "store/fs_int.h"
+#include "mem_backend.h"
 #include "upload_int.h"
+#include "upload_suite.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -842,7 +844,9 @@ static void test_crash(void **state)
 		atrest__clock_offset(86400 * k);
 		assert_int_equal(atrest_upload_cleanup(&n, f->st, 3600), 0);
 		readable_or_absent(f->st, "cr", all, 8000, NULL, 0);
-		if (atrest_get(&(void *){NULL}, &n, f->st, "cr") == 0) {
+		void *cur = NULL;
+		if (atrest_get(&cur, &n, f->st, "cr") == 0) {
+			atrest_free(cur);
 			/* every part not named is gone, the named ones stay */
 			assert_int_equal(upload_files(f), 3);
 			crash_left = k;
@@ -938,10 +942,71 @@ static void test_vectors(void **state)
 		"00003-dff049677ec8c16f");
 }
 
+/* A tenant's uploads live in its own area: invisible to the default
+ * tenant, its object unreadable there, and gone with a shred. */
+static void test_tenant(void **state)
+{
+	fx *f = *state;
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	size_t sizes[] = {3000, 10};
+	char p[PATH_MAX];
+	atrest_store *t;
+	uint8_t *all;
+	uint64_t removed;
+	int n = 0;
+	char *id;
+
+	assert_int_equal(atrest_tenant_add(f->st, "acme", NULL), 0);
+	o.path = f->dir;
+	o.key = th_raw_key(KEY);
+	o.tenant = "acme";
+	o.audit = "off";
+	assert_int_equal(atrest_store_open(&t, &o), 0);
+	all = make_object(t, "shared/name", sizes, 2, NULL);
+	assert_int_equal(atrest_upload_create(&id, t, "open/one", NULL), 0);
+	expect_bytes(t, "shared/name", all, 3010);
+	assert_int_equal(upload_files(f), 0);
+	snprintf(p, sizeof(p), "%s/.atrest/tenants/acme/uploads", f->dir);
+	assert_int_equal(count_files(p), 4); /* 2 parts, 2 records */
+	assert_int_equal(atrest_upload_list(f->st, "", upload_count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(atrest_upload_list(t, "", upload_count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(atrest_upload_abort(f->st, "open/one", id), ATREST_ENOTFOUND);
+	atrest_store_close(t);
+	assert_int_equal(atrest_tenant_shred(&removed, f->st, "acme"), 0);
+	assert_int_equal(count_files(p), 0);
+	free(all);
+	atrest_free(id);
+}
+
+/* The scenario every backend runs, on the in-memory backend. */
+static void test_mem_backend(void **state)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	mem_location *loc = mem_location_new();
+	atrest_backend *raw = mem_backend(loc);
+	atrest_store *st;
+
+	(void)state;
+	o.backend = mem_backend(loc);
+	o.key = th_raw_key(KEY);
+	o.create = 1;
+	o.state_dir = "";
+	o.audit = "off";
+	assert_int_equal(atrest_store_open(&st, &o), 0);
+	upload_suite_run(st, raw);
+	atrest_store_close(st);
+	raw->free(raw);
+	mem_location_free(loc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_mem_backend),
+		cmocka_unit_test_setup_teardown(test_tenant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_any_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reupload_and_empty, setup, teardown),
