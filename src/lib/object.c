@@ -1512,14 +1512,21 @@ int atrest_list(atrest_store *st, const char *prefix, atrest_list_cb cb, void *p
 	return atrest__op_end(&op, rc);
 }
 
-/* The per-key usage forgets a deleted object. */
-int atrest__object_remove(atrest_store *st, const char *name, int internal)
+/*
+ * Remove name; the per-key usage forgets it.  id (may be NULL) gets the
+ * upload id of a multipart object removed ("" otherwise): its parts go
+ * after it, so a crash between leaves orphans (atrest_upload_cleanup),
+ * never an object missing a part.
+ */
+static int remove_object(atrest_store *st, const char *name, int internal, char *id)
 {
 	char key[ATREST__STORE_KEY_MAX];
 	atrest__object_facts_t f;
 	atrest__saved_error before;
 	int had;
 
+	if (id)
+		id[0] = '\0';
 	GUARD(name_check(name, internal));
 	GUARD(atrest__store_key(key, sizeof(key), st, name));
 	/* Only for the counts: a failed look leaves the caller's error be (a
@@ -1528,26 +1535,24 @@ int atrest__object_remove(atrest_store *st, const char *name, int internal)
 	had = atrest__object_facts(&f, st, name) == 0 && !f.plaintext;
 	if (!had)
 		atrest__error_restore(&before);
+	if (had && f.multipart && id)
+		atrest__multipart_id(id, st, name);
 	GUARD(atrest__b_remove(st->b, key));
 	if (had)
 		atrest__usage_put(st, f.dek_id, f.size, 0, 0);
 	return 0;
 }
 
-/* A multipart object goes first, its parts after: a crash between leaves
- * orphans (atrest_upload_cleanup), never an object missing a part. */
+int atrest__object_remove(atrest_store *st, const char *name, int internal)
+{
+	return remove_object(st, name, internal, NULL);
+}
+
 static int delete (atrest_store *st, const char *name)
 {
-	char id[ATREST__UPLOAD_ID_MAX + 1] = "";
-	atrest__object_facts_t f;
-	atrest__saved_error before;
+	char id[ATREST__UPLOAD_ID_MAX + 1];
 
-	GUARD(atrest_name_check(name));
-	atrest__error_save(&before);
-	if (atrest__object_facts(&f, st, name) == 0 && f.multipart)
-		atrest__multipart_id(id, st, name);
-	atrest__error_restore(&before);
-	GUARD(atrest__object_remove(st, name, 0));
+	GUARD(remove_object(st, name, 0, id));
 	if (id[0])
 		atrest__upload_release(st, id);
 	return 0;

@@ -641,6 +641,53 @@ static int key_cb(const atrest_key_info *k, void *p)
 	return 0;
 }
 
+typedef struct counts {
+	uint64_t objects, bytes;
+} counts;
+
+static int sum_cb(const atrest_key_info *k, void *p)
+{
+	counts *c = p;
+
+	c->objects += k->objects;
+	c->bytes += k->bytes;
+	return 0;
+}
+
+/* The usage counts every put and remove keeps match a full scan after
+ * parts, re-uploads, completion, abort, overwrite and delete. */
+static void test_usage_counts(void **state)
+{
+	fx *f = *state;
+	size_t sizes[] = {5000, 7000};
+	counts kept = {0}, scan = {0};
+	uint8_t *all;
+	char *id;
+
+	assert_int_equal(atrest_keys_list(f->st, ATREST_KEYS_SCAN, sum_cb, &scan), 0);
+	all = make_object(f->st, "u1", sizes, 2, NULL);
+	free(all);
+	all = make_object(f->st, "u2", sizes, 2, NULL);
+	free(all);
+	all = make_object(f->st, "u2", sizes, 1, NULL);
+	free(all);
+	assert_int_equal(atrest_upload_create(&id, f->st, "u3", NULL), 0);
+	upload_part(f->st, "u3", id, 1, "abc", 3);
+	upload_part(f->st, "u3", id, 1, "abcdef", 6);
+	assert_int_equal(atrest_upload_abort(f->st, "u3", id), 0);
+	atrest_free(id);
+	assert_int_equal(atrest_delete(f->st, "u1"), 0);
+	assert_int_equal(atrest_put(f->st, "u2", "x", 1, NULL), 0);
+	all = make_object(f->st, "u4", sizes, 2, NULL);
+	free(all);
+	assert_int_equal(atrest_keys_list(f->st, ATREST_KEYS_USAGE, sum_cb, &kept), 0);
+	memset(&scan, 0, sizeof(scan));
+	assert_int_equal(atrest_keys_list(f->st, ATREST_KEYS_SCAN, sum_cb, &scan), 0);
+	assert_int_equal(kept.objects, scan.objects);
+	assert_int_equal(kept.bytes, scan.bytes);
+	assert_int_equal(scan.objects, 5); /* u2, u4, its record and parts */
+}
+
 static void test_reencrypt(void **state)
 {
 	fx *f = *state;
@@ -1018,6 +1065,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cleanup_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_if_absent_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_overwrite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reencrypt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reencrypt_part_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),

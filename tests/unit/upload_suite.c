@@ -49,8 +49,8 @@ static void raw_put(atrest_backend *raw, const char *key, const uint8_t *buf, si
 	assert_int_equal(w->commit(w), 0);
 }
 
-static void put_part(atrest_store *st, const char *id, uint32_t n, const uint8_t *buf,
-	size_t len)
+static void put_part(
+	atrest_store *st, const char *id, uint32_t n, const uint8_t *buf, size_t len)
 {
 	atrest_writer *w;
 
