@@ -1130,6 +1130,28 @@ static int mp_check_part(const atrest_reader *sub, const atrest__mpu_part *p)
 		sub->size == p->size && !sub->mp;
 }
 
+/* Is the object being read gone or replaced since it was opened? (A part
+ * missing then is a delete racing the read, not damage.) */
+static int mp_replaced(const atrest_reader *r)
+{
+	char key[ATREST__STORE_KEY_MAX];
+	atrest__saved_error why;
+	atrest_backend_reader *br;
+	int gone = 0;
+
+	atrest__error_save(&why);
+	if (atrest__store_key(key, sizeof(key), r->st, r->obj.hdr.name) == 0) {
+		if (atrest__b_open_read(r->st->b, &br, key) < 0) {
+			gone = 1;
+		} else {
+			gone = strcmp(br->etag, r->br->etag) != 0;
+			atrest__br_close(br);
+		}
+	}
+	atrest__error_restore(&why);
+	return gone;
+}
+
 /* Open part i of the list as the one being read. */
 static int mp_open(atrest_reader *r, uint32_t i)
 {
@@ -1143,6 +1165,10 @@ static int mp_open(atrest_reader *r, uint32_t i)
 	GUARD(atrest__upload_part_name(
 		pname, sizeof(pname), mp->m.id, p->number, r->obj.hdr.name));
 	rc = reader_open(&mp->sub, r->st, pname, 0, 1);
+	if (rc == ATREST_ENOTFOUND && mp_replaced(r))
+		return atrest__error(ATREST_ECONFLICT,
+			"multipart object '%s' was deleted or replaced while being read",
+			r->obj.hdr.name);
 	if (rc == ATREST_ENOTFOUND)
 		return atrest__error(ATREST_EINTEGRITY,
 			"multipart object '%s': part %u is missing", r->obj.hdr.name,

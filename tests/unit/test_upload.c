@@ -487,6 +487,26 @@ static void test_replay(void **state)
 	atrest_free(id);
 }
 
+/* A delete racing a read: the reader sees a conflict, never a damaged
+ * object, and a get afterwards finds nothing. */
+static void test_delete_while_reading(void **state)
+{
+	fx *f = *state;
+	size_t sizes[] = {5000, 5000};
+	uint8_t *all = make_object(f->st, "dr", sizes, 2, NULL), buf[6000];
+	atrest_reader *r;
+	size_t got;
+	void *out;
+
+	assert_int_equal(atrest_reader_open(&r, f->st, "dr"), 0);
+	assert_int_equal(atrest_reader_read(r, buf, 100, &got), 0);
+	assert_int_equal(atrest_delete(f->st, "dr"), 0);
+	assert_int_equal(atrest_reader_read(r, buf, 6000, &got), ATREST_ECONFLICT);
+	atrest_reader_close(r);
+	assert_int_equal(atrest_get(&out, &got, f->st, "dr"), ATREST_ENOTFOUND);
+	free(all);
+}
+
 static void test_abort(void **state)
 {
 	fx *f = *state;
@@ -1062,6 +1082,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_delete_while_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_if_absent_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_overwrite, setup, teardown),
