@@ -436,6 +436,17 @@ static void test_tamper(void **state)
 	file[flen - 20] ^= 1;
 	assert_int_equal(th_write_file(p2, file, flen), 0);
 	expect_integrity(f, "t", "part 2");
+	{ /* a range reads only the parts (and segments) it covers: the
+	   * damage is in part 2's last segment */
+		uint8_t b[100];
+		size_t got;
+		assert_int_equal(atrest_get_range(f->st, "t", 10100, b, 100, &got), 0);
+		assert_memory_equal(b, all + 10100, 100);
+		assert_int_equal(atrest_get_range(f->st, "t", 100, b, 100, &got), 0);
+		assert_int_equal(atrest_get_range(f->st, "t", 4990, b, 100, &got), 0);
+		assert_int_equal(atrest_get_range(f->st, "t", 9950, b, 100, &got),
+			ATREST_EINTEGRITY);
+	}
 	file[flen - 20] ^= 1;
 	/* truncate part 2 */
 	assert_int_equal(th_write_file(p2, file, flen - 100), 0);
@@ -881,6 +892,36 @@ static void readable_or_absent(atrest_store *st, const char *name, const uint8_t
 	atrest_free(got);
 }
 
+/* An upload left completing (a crash after its record changed) cannot
+ * be aborted or written to; cleanup settles it once old. */
+static void test_stuck_completing(void **state)
+{
+	fx *f = *state;
+	uint32_t nums[] = {1};
+	atrest_writer *w;
+	size_t n;
+	char *id;
+
+	assert_int_equal(atrest_upload_create(&id, f->st, "sc", NULL), 0);
+	upload_part(f->st, "sc", id, 1, "x", 1);
+	crash_left = 2; /* the record's rename goes through, nothing after */
+	crash_hooks(1);
+	assert_true(atrest_upload_complete(f->st, "sc", id, nums, 1, NULL, NULL) < 0);
+	crash_left = 0;
+	crash_hooks(0);
+	assert_int_equal(atrest_upload_abort(f->st, "sc", id), ATREST_ECONFLICT);
+	assert_int_equal(
+		atrest_upload_part_open(&w, f->st, "sc", id, 2, NULL), ATREST_ECONFLICT);
+	assert_int_equal(atrest_upload_cleanup(&n, f->st, 3600), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(upload_files(f), 2);
+	atrest__clock_offset(7200);
+	assert_int_equal(atrest_upload_cleanup(&n, f->st, 3600), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(upload_files(f), 0);
+	atrest_free(id);
+}
+
 static void test_crash(void **state)
 {
 	fx *f = *state;
@@ -1092,6 +1133,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reencrypt_part_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_completing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_binding, setup, teardown),
 	};
 
