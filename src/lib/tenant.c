@@ -290,10 +290,13 @@ static int remove_objects(atrest_store *st, const char *name, uint64_t *removed)
 	char prefix[ATREST__KEY_PREFIX_MAX];
 	size_t found = 1;
 
-	/* Its objects, then its snapshots' (manifests, contents, leases). */
-	for (int area = 0; area < 2; area++) {
+	/* Its objects, then its snapshots' (manifests, contents, leases),
+	 * then its multipart uploads' (records, parts). */
+	static const char *const areas[] = {"objects", "snap", "uploads"};
+
+	for (int area = 0; area < 3; area++) {
 		snprintf(prefix, sizeof(prefix), ATREST__TENANTS_DIR "%s/%s/", name,
-			area ? "snap" : "objects");
+			areas[area]);
 		found = 1;
 		for (int pass = 0; found && pass < SHRED_PASSES; pass++)
 			GUARD(remove_pass(st, prefix, removed, &found));

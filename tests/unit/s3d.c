@@ -593,9 +593,11 @@ static void complete_upload(s3d *d, const char *bucket, const char *key,
 
 static const char *classify(const th_http_req *r, int has_key)
 {
-	const char *q = strchr(r->target, '?');
-	int uploads = q && strstr(q, "uploads"), upload_id = q && strstr(q, "uploadId="),
-	    del = q && strstr(q, "delete");
+	char v[8];
+	/* Parameters by name: a key or prefix may hold "uploads" too. */
+	int uploads = qparam(r->target, "uploads", v, sizeof(v)),
+	    upload_id = qparam(r->target, "uploadId", v, sizeof(v)),
+	    del = qparam(r->target, "delete", v, sizeof(v));
 
 	if (!has_key) {
 		if (!strcmp(r->method, "HEAD"))

@@ -21,6 +21,7 @@
 #include "backend_suite.h"
 #include "helpers.h"
 #include "s3d.h"
+#include "upload_suite.h"
 #include "store/s3_int.h"
 
 #define MIB (1024u * 1024u)
@@ -637,6 +638,31 @@ static void t_threads(void **state)
 	b->free(b);
 }
 
+/* A store on the test server: multipart uploads through the backend. */
+static void t_store_uploads(void **state)
+{
+	atrest_store_options o = ATREST_STORE_OPTIONS_INIT;
+	uint8_t key[32];
+	char loc[128];
+	atrest_store *st;
+	atrest_backend *raw;
+
+	(void)state;
+	memset(key, 0x33, sizeof(key));
+	snprintf(loc, sizeof(loc), "s3://unit/up%d", ++SEQ);
+	o.path = loc;
+	o.key = th_raw_key(key);
+	o.create = 1;
+	o.state_dir = "";
+	o.audit = "off";
+	if (atrest_store_open(&st, &o) != 0)
+		fail_msg("open %s: %s", loc, last_msg());
+	raw = open_at(loc);
+	upload_suite_run(st, raw);
+	raw->free(raw);
+	atrest_store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +679,7 @@ int main(void)
 		cmocka_unit_test(t_cleanup_uploads),
 		cmocka_unit_test(t_errors),
 		cmocka_unit_test(t_threads),
+		cmocka_unit_test(t_store_uploads),
 	};
 	struct suite_ctx c;
 	backend_factory f = {
