@@ -52,31 +52,18 @@ static int env_true(const char *name)
 	return v && (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true"));
 }
 
-/* Parse the global options; -1 to go on, else the exit status. */
+/* Parse the options before the command; -1 to go on, else the exit status
+ * (cli_getopt takes --store, --tenant and --allow-plaintext). */
 static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_STORE = 256, OPT_TENANT, OPT_PLAIN, OPT_VERSION };
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, OPT_STORE},
-		{"tenant", required_argument, NULL, OPT_TENANT},
-		{"allow-plaintext", no_argument, NULL, OPT_PLAIN},
-		{"version", no_argument, NULL, OPT_VERSION},
+	enum { OPT_VERSION = 256 };
+	static const struct option opts[] = {{"version", no_argument, NULL, OPT_VERSION},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, "+:h", opts)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			ctx->store = optarg;
-			ctx->store_given = 1;
-			break;
-		case OPT_TENANT:
-			ctx->tenant = optarg;
-			break;
-		case OPT_PLAIN:
-			ctx->allow_plaintext = 1;
-			break;
 		case OPT_VERSION:
 			printf("atrest %s\n", ATREST_VERSION);
 			return CLI_OK;
@@ -111,8 +98,6 @@ int main(int argc, char **argv)
 		return status == CLI_OK ? cli_flush_stdout() : status;
 	if (optind >= argc)
 		return cli_usage_err(&ctx, "missing COMMAND");
-	if (!*ctx.store)
-		return cli_usage_err(&ctx, "--store needs a location");
 	ctx.cmd = cli_find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);

@@ -18,6 +18,31 @@
 
 #include "cli.h"
 
+/*
+ * A pipe holds 64 KiB by default: a stream of gigabytes then costs a
+ * context switch per 64 KiB on each side.  Up to the system's limit for
+ * unprivileged users (/proc/sys/fs/pipe-max-size, usually 1 MiB).
+ */
+void cli_grow_pipe(int fd)
+{
+	struct stat sb;
+	long max = 1 << 20;
+	FILE *f;
+
+	if (fstat(fd, &sb) != 0 || !S_ISFIFO(sb.st_mode))
+		return;
+	f = fopen("/proc/sys/fs/pipe-max-size", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1 || max > (16 << 20))
+			max = 1 << 20;
+		fclose(f);
+	}
+	/* Refused over the user's pipe quota: a smaller one, or leave it. */
+	for (long size = max; size >= (256 << 10); size /= 2)
+		if (fcntl(fd, F_GETPIPE_SZ) >= size || fcntl(fd, F_SETPIPE_SZ, size) >= 0)
+			return;
+}
+
 void cli_hex(char *out, const uint8_t *in, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
