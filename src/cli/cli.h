@@ -30,8 +30,11 @@ int cli_exit_status(int code);
 /* Returned by cli_getopt after it printed a usage error. */
 #define CLI_OPT_BAD (-2)
 
-/* The IO buffer of put, get and verify. */
+/* The IO buffer of put, get and verify: cli_iobuf_new, cli_iobuf_free
+ * (which wipes it). */
 #define CLI_IO_BUF (1024 * 1024)
+void *cli_iobuf_new(void);
+void cli_iobuf_free(void *buf);
 
 struct cli_ctx;
 

@@ -231,7 +231,7 @@ int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 		status = cli_err_input(errno, "put %s: %s", a.name, a.file);
 		goto out;
 	}
-	buf = malloc(CLI_IO_BUF);
+	buf = cli_iobuf_new();
 	if (!buf) {
 		status = cli_err_os(ENOMEM, "put %s", a.name);
 		goto out;
@@ -241,9 +241,7 @@ int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 	if (!status)
 		status = put_stream(st, &a, fd, buf);
 out:
-	if (buf)
-		explicit_bzero(buf, CLI_IO_BUF);
-	free(buf);
+	cli_iobuf_free(buf);
 	if (st)
 		atrest_store_close(st);
 	if (fd > STDIN_FILENO)
@@ -427,7 +425,7 @@ int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 	status = get_parse(ctx, argc, argv, &name, &out, &g);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
-	buf = malloc(CLI_IO_BUF);
+	buf = cli_iobuf_new();
 	if (!buf)
 		return cli_err_os(ENOMEM, "get %s", name);
 	status = cli_open_store(&st, ctx, 0);
@@ -449,8 +447,7 @@ out:
 		atrest_reader_close(r);
 	if (st)
 		atrest_store_close(st);
-	explicit_bzero(buf, CLI_IO_BUF);
-	free(buf);
+	cli_iobuf_free(buf);
 	return status;
 }
 
