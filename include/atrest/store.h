@@ -331,6 +331,14 @@ ATREST_EXTERN int atrest_settings_peek(
 	atrest_settings *out, const char *location, const char *tenant);
 
 /*
+ * The local directory of a store location (a plain path or a file:// URI)
+ * in *dir, to be freed with atrest_free; NULL for a location elsewhere
+ * (s3://...).  Where the store's own files are, e.g. its audit trail in
+ * DIR/.atrest/audit.
+ */
+ATREST_EXTERN int atrest_location_dir(char **dir, const char *location);
+
+/*
  * atrest_list without any key: the objects of the store at location (and
  * tenant, may be NULL) whose names start with prefix.  Names, sizes and
  * times are not secret (anyone who can read the directory sees them); no

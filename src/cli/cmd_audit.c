@@ -14,7 +14,6 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
-#include "store/backend_int.h"
 
 /*
  * Where the store's audit trail is, as the library puts it: $ATREST_AUDIT
@@ -31,7 +30,7 @@ static int default_audit_dir(char *out, size_t cap, const struct cli_ctx *ctx)
 		snprintf(out, cap, "%s", e);
 		return CLI_OK;
 	}
-	rc = atrest__location_dir(&dir, ctx->store);
+	rc = atrest_location_dir(&dir, ctx->store);
 	if (rc < 0)
 		return cli_err(rc, "audit verify");
 	if (!dir)
@@ -40,7 +39,7 @@ static int default_audit_dir(char *out, size_t cap, const struct cli_ctx *ctx)
 			"or give the trail's DIR or FILE)",
 			ctx->store);
 	snprintf(out, cap, "%s/.atrest/audit", dir);
-	free(dir);
+	atrest_free(dir);
 	return CLI_OK;
 }
 
