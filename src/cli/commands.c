@@ -349,7 +349,7 @@ const struct cli_cmd cli_commands[] = {
 const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
 const char cli_global_usage[] =
-	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] "
+	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] [--json] "
 	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
@@ -360,6 +360,7 @@ const char cli_global_usage[] =
 	"                     tenant add' makes tenants)\n"
 	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
 	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
+	"  --json             JSON output, for the commands that have it\n"
 	"  -h, --help         this help; 'atrest COMMAND --help' for a "
 	"command's\n"
 	"  --version          print the version\n"

@@ -24,6 +24,13 @@ check_err "needs a location"
 check_exit 2 atrest ls --store
 check_err "option '--store' needs a value"
 check "nothing was made in the default store" test ! -e "$T/store"
+# --json before the command is the command's own --json.
+check_exit 0 atrest --json --store "$T/s" ls
+json 'sorted(o["name"] for o in j) == ["a/one", "a/two"]'
+check_exit 0 atrest --store "$T/s" --json keys
+json 'len(j) == 1 and j[0]["status"] == "active"'
+check_exit 2 atrest --json --store "$T/s" rotate
+check_err "unknown option '--json'"
 export ATREST_STORE="$T/s"
 check_exit 0 atrest tenant add acme
 check_exit 0 atrest put x/t "$T/small" --tenant acme
