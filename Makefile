@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build asan tsan check check-quick run tour bench format format-check fuzz clean
+.PHONY: all deps build asan tsan check check-quick run tour bench install deb format format-check fuzz clean
 
 all: build
 
@@ -43,6 +43,17 @@ tour: build
 
 bench: build
 	@$(BUILD)/atrest-bench
+
+# The CLI, atrest-bench, libatrest (shared and static), headers, atrest.pc,
+# the CMake package, man pages and bash/zsh completions under PREFIX
+# (DESTDIR for staging).
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian packages atrest and libatrest-dev, in the parent directory.
+deb: deps
+	@sh scripts/deb.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

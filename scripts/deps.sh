@@ -9,7 +9,7 @@ hyperfine gnuplot-nox curl wrk nginx-light procps softhsm2 opensc python3-pykmip
 swtpm swtpm-tools tpm2-tools libtss2-dev libp11-kit-dev p11-kit-modules
 python3-botocore python3-jwt prometheus python3-prometheus-client libxml2-dev
 ceph-mon ceph-osd radosgw ceph-common awscli s3cmd postgresql-15
-postgresql-contrib"
+postgresql-contrib zsh dpkg-dev debhelper lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

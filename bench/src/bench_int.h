@@ -102,6 +102,18 @@ int bench_s3(struct bench *b);
  * to a file, the fastest of runs (NAN: not available).
  */
 int bench_crypt_size(double mbps[4], struct bench *b, size_t len, int runs);
+/* Streams through pipes against age, and the CLI's cost per process. */
+int bench_pipe(struct bench *b);
+int bench_cli(struct bench *b);
+/*
+ * What the child processes of the crypt figures use: "ATREST_KEY=<hex>"
+ * (NULL when this build has no 'atrest encrypt'), age's key file and its
+ * recipient (NULL when age does not work).
+ */
+void bench_crypt_env(
+	struct bench *b, const char **key, const char **age_key, const char **recipient);
+/* Write len bytes of incompressible data to path; 0 or the exit status. */
+int bench_make_input(const char *path, size_t len);
 
 /*
  * Run argv (argv[0] a path) with stdout to out_path (NULL: inherited,

@@ -154,8 +154,17 @@ static void crypt_setup(struct bench *b)
 	ce.age = age_setup(b);
 }
 
+void bench_crypt_env(
+	struct bench *b, const char **key, const char **age_key, const char **recipient)
+{
+	crypt_setup(b);
+	*key = ce.atrest ? ce.key : NULL;
+	*age_key = ce.age ? ce.age_key : NULL;
+	*recipient = ce.age ? ce.recipient : NULL;
+}
+
 /* Write len bytes of incompressible data to path; 0 or the exit status. */
-static int make_input(const char *path, size_t len)
+int bench_make_input(const char *path, size_t len)
 {
 	size_t chunk = len < 64 * MIB ? len : 64 * MIB, n;
 	uint8_t *buf = malloc(chunk ? chunk : 1);
@@ -307,7 +316,7 @@ int bench_crypt(struct bench *b)
 	crypt_setup(b);
 	crypt_paths_for(&p, b);
 	if (ce.atrest || ce.age) {
-		if ((status = make_input(p.in, len)))
+		if ((status = bench_make_input(p.in, len)))
 			return status;
 		crypt_times(t, b, &p, b->quick ? 1 : 3, 0);
 	} else {
@@ -327,7 +336,7 @@ int bench_crypt_size(double mbps[4], struct bench *b, size_t len, int runs)
 
 	crypt_setup(b);
 	crypt_paths_for(&p, b);
-	if ((status = make_input(p.in, len)))
+	if ((status = bench_make_input(p.in, len)))
 		return status;
 	crypt_times(t, b, &p, runs, 1);
 	crypt_cleanup(&p);

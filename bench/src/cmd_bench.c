@@ -29,6 +29,8 @@ static const struct group {
 	{"records", bench_records, 1},
 	{"rewrap", bench_rewrap, 1},
 	{"crypt", bench_crypt, 1},
+	{"pipe", bench_pipe, 1},
+	{"cli", bench_cli, 1},
 	{"passphrase", bench_passphrase, 1},
 	{"sweep", bench_sweep, 0},
 	{"s3", bench_s3, 0},
@@ -468,8 +470,8 @@ static int check_only(const struct cli_ctx *ctx, const char *only)
 	return 0;
 }
 
-static int parse_bench(struct bench *b, int *json, const char **dir,
-	const struct cli_ctx *ctx, int argc, char **argv)
+static int parse_bench(struct bench *b, int *json, const char **dir, struct cli_ctx *ctx,
+	int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_QUICK, OPT_DIR, OPT_ONLY, OPT_S3 };
 	static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},

@@ -21,9 +21,10 @@ static const struct cli_cmd bench_cmd = {"bench", cmd_bench,
 	"  --dir DIR   work in a new directory under DIR (default $TMPDIR,\n"
 	"              else /var/tmp); its file system is what put measures\n"
 	"  --only N,.. only these figures: rss, object, put, get, records,\n"
-	"              rewrap, crypt, passphrase, and sweep (put, get,\n"
-	"              encrypt and decrypt from 4 KiB to 256 MiB; not run\n"
-	"              by default) and s3 (needs --s3)\n"
+	"              rewrap, crypt, pipe (encrypt and decrypt through\n"
+	"              pipes), cli (one atrest process), passphrase, and\n"
+	"              sweep (put, get, encrypt and decrypt from 4 KiB to\n"
+	"              256 MiB; not run by default) and s3 (needs --s3)\n"
 	"  --s3 LOC    s3://BUCKET/PREFIX for the s3 figures: puts and gets\n"
 	"              of 4 KiB, 1 MiB and 1 GiB against plain signed\n"
 	"              requests (credentials and endpoint as for atrest)\n"};

@@ -40,6 +40,10 @@ typedef struct atrest_key_check {
 ATREST_EXTERN int atrest_key_check_run(
 	atrest_key_check *out, const char *path, atrest_keyprov *key, uint32_t runs);
 
+/* atrest_key_check_run on the keyring of tenant (NULL: the store's own). */
+ATREST_EXTERN int atrest_key_check_tenant(atrest_key_check *out, const char *path,
+	const char *tenant, atrest_keyprov *key, uint32_t runs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,15 @@ typedef int (*atrest_key_cb)(const atrest_key_info *info, void *payload);
 ATREST_EXTERN int atrest_keys_list(
 	atrest_store *st, int usage, atrest_key_cb cb, void *payload);
 
+/*
+ * The data keys of the store at location (and tenant, may be NULL) as its
+ * keyring records them, without any key: id, status and creation time, NOT
+ * authenticated (the keyring's MAC needs the master key); objects and bytes
+ * are 0 (the usage counts are checked with the keyring's keys).
+ */
+ATREST_EXTERN int atrest_keys_peek(
+	const char *location, const char *tenant, atrest_key_cb cb, void *payload);
+
 /* Start a new active data key (its id in *new_id, which may be NULL); the
  * previous one stays for reads. */
 ATREST_EXTERN int atrest_rotate(uint32_t *new_id, atrest_store *st);

@@ -331,6 +331,23 @@ ATREST_EXTERN int atrest_settings_peek(
 	atrest_settings *out, const char *location, const char *tenant);
 
 /*
+ * The local directory of a store location (a plain path or a file:// URI)
+ * in *dir, to be freed with atrest_free; NULL for a location elsewhere
+ * (s3://...).  Where the store's own files are, e.g. its audit trail in
+ * DIR/.atrest/audit.
+ */
+ATREST_EXTERN int atrest_location_dir(char **dir, const char *location);
+
+/*
+ * atrest_list without any key: the objects of the store at location (and
+ * tenant, may be NULL) whose names start with prefix.  Names, sizes and
+ * times are not secret (anyone who can read the directory sees them); no
+ * audit line is written, as no key is at hand to sign one.
+ */
+ATREST_EXTERN int atrest_list_peek(const char *location, const char *tenant,
+	const char *prefix, atrest_list_cb cb, void *payload);
+
+/*
  * Remove what writers that died left in the store's location and nobody
  * can see: on S3, multipart uploads never completed (their parts are
  * stored, and billed, until aborted); in a directory, the temp files of
@@ -354,6 +371,11 @@ ATREST_EXTERN int atrest_store_id(char out[33], atrest_store *st);
  */
 ATREST_EXTERN int atrest_store_master_key(
 	char *kind, size_t kind_cap, char *key_id, size_t id_cap, atrest_store *st);
+
+/* The same read from the keyring of the store at location (and tenant, may
+ * be NULL) without any key: what it records, NOT authenticated. */
+ATREST_EXTERN int atrest_master_key_peek(char *kind, size_t kind_cap, char *key_id,
+	size_t id_cap, const char *location, const char *tenant);
 
 #ifdef __cplusplus
 }

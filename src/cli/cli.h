@@ -30,8 +30,11 @@ int cli_exit_status(int code);
 /* Returned by cli_getopt after it printed a usage error. */
 #define CLI_OPT_BAD (-2)
 
-/* The IO buffer of put, get and verify. */
+/* The IO buffer of put, get and verify: cli_iobuf_new, cli_iobuf_free
+ * (which wipes it). */
 #define CLI_IO_BUF (1024 * 1024)
+void *cli_iobuf_new(void);
+void cli_iobuf_free(void *buf);
 
 struct cli_ctx;
 
@@ -124,6 +127,9 @@ int cli_warn_exposed(atrest_store *st, const char *what);
 int cli_err(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "atrest: WHAT: strerror(errnum)", status 1. */
 int cli_err_os(int errnum, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* The same for an input that cannot be opened: status 3 (not found) when it
+ * does not exist (ENOENT, ENOTDIR), as for a missing object; else 1. */
+int cli_err_input(int errnum, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "atrest: WHAT", the given status. */
 int cli_err_msg(int status, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* "atrest: CMD: WHAT (try 'atrest CMD --help')", status 2. */
@@ -138,9 +144,11 @@ int cli_help(const struct cli_cmd *cmd);
  * getopt_long for a command's argv (argv[0] is the command).  Start each
  * parse with cli_getopt_reset().  optstring must begin with ':'.  Returns
  * the option, -1 at the end, or CLI_OPT_BAD after printing a usage error.
+ * The global options (--store, --tenant, --allow-plaintext) are accepted
+ * among any command's options and set ctx.
  */
 void cli_getopt_reset(void);
-int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
+int cli_getopt(struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
 	const struct option *longopts);
 
 /*
@@ -149,6 +157,9 @@ int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *opt
  * why not.
  */
 int cli_store_options(atrest_store_options *opts, const struct cli_ctx *ctx);
+/* Whether a master key is set in the environment (commands that show only
+ * what is not secret then work without one). */
+int cli_have_key(void);
 /* cli_store_options and atrest_store_open; 0 or the exit status. */
 int cli_open_store(atrest_store **out, const struct cli_ctx *ctx, int create);
 
@@ -164,6 +175,8 @@ int cli_stream_to_writer(
 	atrest_writer *w, int fd, void *buf, const char *what, const char *src);
 
 /* Output. */
+/* Make the pipe at fd (if it is one) hold up to 1 MiB; no error if not. */
+void cli_grow_pipe(int fd);
 /* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void cli_hex(char *out, const uint8_t *in, size_t n);
 /* Padded base64 of n bytes into out (4 * ((n + 2) / 3) + 1 bytes). */
@@ -204,6 +217,8 @@ struct cli_list {
 int cli_list_collect(
 	struct cli_list *out, atrest_store *st, const char *prefix, const char *what);
 void cli_list_free(struct cli_list *l);
+/* atrest_list callback adding to a struct cli_list; 1 when out of memory. */
+int cli_list_add(const atrest_list_entry *e, void *payload);
 
 /*
  * An existing device or FIFO (/dev/null, a pipe): an output that is written

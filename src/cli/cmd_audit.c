@@ -15,15 +15,32 @@
 
 #include "cli.h"
 
-/* The audit directory of the store: $ATREST_AUDIT when it names one. */
-static void default_audit_dir(char *out, size_t cap, const struct cli_ctx *ctx)
+/*
+ * Where the store's audit trail is, as the library puts it: $ATREST_AUDIT
+ * when it names a place, else .atrest/audit in the store's directory (a
+ * plain path or file:// URI); 0 or the exit status after saying why not.
+ */
+static int default_audit_dir(char *out, size_t cap, const struct cli_ctx *ctx)
 {
 	const char *e = getenv("ATREST_AUDIT");
+	char *dir = NULL;
+	int rc;
 
-	if (e && *e && strcmp(e, "off") && strcmp(e, "syslog"))
+	if (e && *e && strcmp(e, "off") && strcmp(e, "syslog")) {
 		snprintf(out, cap, "%s", e);
-	else
-		snprintf(out, cap, "%s/.atrest/audit", ctx->store);
+		return CLI_OK;
+	}
+	rc = atrest_location_dir(&dir, ctx->store);
+	if (rc < 0)
+		return cli_err(rc, "audit verify");
+	if (!dir)
+		return cli_usage_err(ctx,
+			"store %s keeps no audit trail of its own (set ATREST_AUDIT, "
+			"or give the trail's DIR or FILE)",
+			ctx->store);
+	snprintf(out, cap, "%s/.atrest/audit", dir);
+	atrest_free(dir);
+	return CLI_OK;
 }
 
 /* A public key file: PEM (SubjectPublicKeyInfo) or 64 hex digits. */
@@ -37,7 +54,7 @@ static int read_pubkey(uint8_t out[32], const char *path)
 	int ok = 0;
 
 	if (!f)
-		return cli_err_os(errno, "audit verify: --pubkey %s", path);
+		return cli_err_input(errno, "audit verify: --pubkey %s", path);
 	len = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
 	text[len] = '\0';
@@ -99,8 +116,8 @@ static int audit_verify(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_err(ctx, "too many arguments");
 	if (optind < argc)
 		snprintf(dir, sizeof(dir), "%s", argv[optind]);
-	else
-		default_audit_dir(dir, sizeof(dir), ctx);
+	else if ((status = default_audit_dir(dir, sizeof(dir), ctx)) != 0)
+		return status;
 	if (pubfile) {
 		status = read_pubkey(pub, pubfile);
 		if (status)
@@ -111,7 +128,7 @@ static int audit_verify(struct cli_ctx *ctx, int argc, char **argv)
 			return cli_err(
 				rc, "audit verify: no --pubkey, and the store's key");
 		fprintf(stderr,
-			"note: public key read from %s/.atrest/keyring, which no "
+			"note: public key read from the keyring of %s, which no "
 			"master key authenticates; for an independent check pass "
 			"--pubkey (from 'atrest audit pubkey')\n",
 			ctx->store);

@@ -168,13 +168,16 @@ static int cmd_crypt(struct cli_ctx *ctx, int argc, char **argv, int encrypt)
 	if (status)
 		return status;
 	if (a.in && (in_fd = open(a.in, O_RDONLY | O_CLOEXEC)) < 0) {
-		status = cli_err_os(errno, "%s", a.what);
+		status = cli_err_input(errno, "%s", a.what);
 		goto out;
 	}
-	if (a.out)
+	cli_grow_pipe(in_fd);
+	if (a.out) {
 		status = crypt_to_file(&a, kp, in_fd);
-	else
+	} else {
+		cli_grow_pipe(STDOUT_FILENO);
 		status = crypt_pump(&a, kp, in_fd, STDOUT_FILENO, 0);
+	}
 out:
 	if (in_fd > STDIN_FILENO)
 		close(in_fd);

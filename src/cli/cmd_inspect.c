@@ -229,14 +229,12 @@ int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 	if (status)
 		return status;
 	status = cli_list_collect(&l, st, optind < argc ? argv[optind] : "", "verify");
-	buf = status ? NULL : malloc(CLI_IO_BUF);
+	buf = status ? NULL : cli_iobuf_new();
 	if (!status && !buf)
 		status = cli_err_msg(CLI_FAIL, "verify: out of memory");
 	if (!status)
 		status = verify_all(st, &l, buf, optind == argc || !*argv[optind]);
-	if (buf)
-		explicit_bzero(buf, CLI_IO_BUF);
-	free(buf);
+	cli_iobuf_free(buf);
 	cli_list_free(&l);
 	atrest_store_close(st);
 	return status;

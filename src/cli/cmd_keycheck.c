@@ -76,7 +76,7 @@ int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv)
 						 "ATREST_KEY_FILE, ATREST_PASSPHRASE or "
 						 "ATREST_KEY_URI"
 					       : cli_lib_message(rc));
-	rc = atrest_key_check_run(&c, ctx->store, key, runs);
+	rc = atrest_key_check_tenant(&c, ctx->store, ctx->tenant, key, runs);
 	if (rc == 0 || rc == ATREST_EKEY || rc == ATREST_EUNAVAILABLE) {
 		if (json)
 			show_json(&c, rc);

@@ -92,24 +92,33 @@ int cli_warn_exposed(atrest_store *st, const char *what)
 	return status;
 }
 
-static void keys_table(const struct key_rows *r)
+/* A count, or "-" (text) / null (JSON) when it is not known. */
+static const char *count_text(char out[24], uint64_t v, int known, int json)
 {
-	char when[32];
+	if (!known)
+		return json ? "null" : "-";
+	snprintf(out, 24, "%llu", (unsigned long long)v);
+	return out;
+}
+
+static void keys_table(const struct key_rows *r, int counts)
+{
+	char when[32], o[24], b[24];
 	size_t i;
 
 	printf("%-6s  %-9s  %-20s  %10s  %s\n", "ID", "STATUS", "CREATED", "OBJECTS",
 		"BYTES");
 	for (i = 0; i < r->n; i++) {
 		cli_iso_time(when, r->v[i].created);
-		printf("%-6u  %-9s  %-20s  %10llu  %llu\n", r->v[i].id, r->v[i].status,
-			when, (unsigned long long)r->v[i].objects,
-			(unsigned long long)r->v[i].bytes);
+		printf("%-6u  %-9s  %-20s  %10s  %s\n", r->v[i].id, r->v[i].status, when,
+			count_text(o, r->v[i].objects, counts, 0),
+			count_text(b, r->v[i].bytes, counts, 0));
 	}
 }
 
-static void keys_json(const struct key_rows *r)
+static void keys_json(const struct key_rows *r, int counts)
 {
-	char when[32];
+	char when[32], o[24], b[24];
 	size_t i;
 
 	putchar('[');
@@ -118,12 +127,19 @@ static void keys_json(const struct key_rows *r)
 		cli_iso_time(when, r->v[i].created);
 		printf("{\"id\": %u, \"status\": ", r->v[i].id);
 		cli_json_str(stdout, r->v[i].status);
-		printf(", \"created\": \"%s\", \"objects\": %llu, \"bytes\": "
-		       "%llu}",
-			when, (unsigned long long)r->v[i].objects,
-			(unsigned long long)r->v[i].bytes);
+		printf(", \"created\": \"%s\", \"objects\": %s, \"bytes\": %s}", when,
+			count_text(o, r->v[i].objects, counts, 1),
+			count_text(b, r->v[i].bytes, counts, 1));
 	}
 	fputs(r->n ? "\n]\n" : "]\n", stdout);
+}
+
+static void keys_print(const struct key_rows *r, int json, int counts)
+{
+	if (json)
+		keys_json(r, counts);
+	else
+		keys_table(r, counts);
 }
 
 static int keys_show(atrest_store *st, int json, int scan)
@@ -133,10 +149,8 @@ static int keys_show(atrest_store *st, int json, int scan)
 
 	status =
 		keys_collect(&r, st, scan ? ATREST_KEYS_SCAN : ATREST_KEYS_USAGE, "keys");
-	if (!status && json)
-		keys_json(&r);
-	else if (!status)
-		keys_table(&r);
+	if (!status)
+		keys_print(&r, json, 1);
 	/* After the table, so that it stays readable on a terminal. */
 	if (!status && !json) {
 		fflush(stdout);
@@ -144,6 +158,32 @@ static int keys_show(atrest_store *st, int json, int scan)
 	}
 	free(r.v);
 	return status;
+}
+
+/*
+ * The list without a master key: ids, statuses and times as the keyring
+ * says, not authenticated; the usage counts need the key ("-", null).
+ */
+static int keys_show_unkeyed(const struct cli_ctx *ctx, int json)
+{
+	struct key_rows r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = atrest_keys_peek(ctx->store, ctx->tenant, collect_key, &r);
+	if (r.oom)
+		rc = cli_err_os(ENOMEM, "keys: listing data keys");
+	else if (rc < 0)
+		rc = cli_err(rc, "keys");
+	else
+		keys_print(&r, json, 0);
+	free(r.v);
+	if (!rc)
+		fprintf(stderr,
+			"atrest: note: no master key given: data keys as the "
+			"keyring records them, NOT authenticated; usage counts "
+			"need the key\n");
+	return rc;
 }
 
 /* The active data key's id, or 0 when there is none or listing failed. */
@@ -264,6 +304,8 @@ int cmd_keys(struct cli_ctx *ctx, int argc, char **argv)
 	status = keys_parse(ctx, argc, argv, &a);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
+	if (a.action == KEYS_LIST && !a.scan && !cli_have_key())
+		return keys_show_unkeyed(ctx, a.json);
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
@@ -321,13 +363,30 @@ int cmd_rotate(struct cli_ctx *ctx, int argc, char **argv)
  * Opening with ATREST_OLD_* set already rewraps; the explicit call covers a
  * store opened with the current key only (fresh wrapping, same keys).
  */
+/* "... under master key KIND ID (was ID)", and whether the old key was of
+ * any use: given while the keyring already was under the new one. */
+static void rewrap_report(atrest_store *st, const char *was, int old_given)
+{
+	char kind[64], id[128];
+
+	if (atrest_store_master_key(kind, sizeof(kind), id, sizeof(id), st) < 0)
+		snprintf(kind, sizeof(kind), "%s", "unknown");
+	printf("keyring rewrapped under master key %s %s", kind, id);
+	if (*was && strcmp(was, id))
+		printf(" (was %s)", was);
+	putchar('\n');
+	if (old_given && !strcmp(was, id))
+		fprintf(stderr,
+			"atrest: note: the keyring already was under this master key: "
+			"the previous key (ATREST_OLD_*) opened nothing\n");
+}
+
 int cmd_rewrap(struct cli_ctx *ctx, int argc, char **argv)
 {
 	atrest_store_options opts;
+	char kind[64], was[128] = "";
 	atrest_store *st;
-	const char *k;
-	char kind[64];
-	int status, rc;
+	int status, rc, old_given;
 
 	status = no_args(ctx, argc, argv);
 	if (status)
@@ -335,17 +394,20 @@ int cmd_rewrap(struct cli_ctx *ctx, int argc, char **argv)
 	status = cli_store_options(&opts, ctx);
 	if (status)
 		return status;
-	/* The store takes the provider over: note its kind while we may. */
-	k = atrest_keyprov_kind(opts.key);
-	snprintf(kind, sizeof(kind), "%s", k ? k : "unknown");
+	old_given = opts.old_key != NULL;
+	/* The key the keyring names now; authenticated by the open below. */
+	if (atrest_master_key_peek(
+		    kind, sizeof(kind), was, sizeof(was), ctx->store, ctx->tenant) < 0)
+		was[0] = '\0';
+	atrest_error_clear();
 	rc = atrest_store_open(&st, &opts);
 	if (rc < 0)
-		return cli_err(rc, "store %s", ctx->store);
+		return cli_err(rc, "rewrap");
 	rc = atrest_rewrap(st, NULL);
 	if (rc < 0)
 		status = cli_err(rc, "rewrap %s", ctx->store);
 	else
-		printf("keyring rewrapped under master key %s\n", kind);
+		rewrap_report(st, was, old_given);
 	atrest_store_close(st);
 	return status;
 }

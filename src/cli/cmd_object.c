@@ -102,7 +102,7 @@ static int put_meta_file(struct cli_ctx *ctx, struct put_args *a, const char *pa
 		return cli_err_msg(CLI_FAIL, "put: --meta-file %s: larger than %d bytes",
 			path, META_FILE_MAX);
 	if (err)
-		return cli_err_os(err, "put: --meta-file %s", path);
+		return cli_err_input(err, "put: --meta-file %s", path);
 	if (memchr(text, '\0', len))
 		return cli_usage_err(ctx, "--meta-file %s holds a NUL byte", path);
 	for (line = text; !status && line < text + len; line = next) {
@@ -239,21 +239,20 @@ int cmd_put(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	/* Open the input first: a typo must not create a store. */
 	if (a.file && (fd = open(a.file, O_RDONLY | O_CLOEXEC)) < 0) {
-		status = cli_err_os(errno, "put %s: %s", a.name, a.file);
+		status = cli_err_input(errno, "put %s: %s", a.name, a.file);
 		goto out;
 	}
-	buf = malloc(CLI_IO_BUF);
+	buf = cli_iobuf_new();
 	if (!buf) {
 		status = cli_err_os(ENOMEM, "put %s", a.name);
 		goto out;
 	}
+	cli_grow_pipe(fd);
 	status = cli_open_store(&st, ctx, 1);
 	if (!status)
 		status = put_stream(st, &a, fd, buf);
 out:
-	if (buf)
-		explicit_bzero(buf, CLI_IO_BUF);
-	free(buf);
+	cli_iobuf_free(buf);
 	if (st)
 		atrest_store_close(st);
 	if (fd > STDIN_FILENO)
@@ -437,7 +436,7 @@ int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 	status = get_parse(ctx, argc, argv, &name, &out, &g);
 	if (status)
 		return status == CLI_DONE ? CLI_OK : status;
-	buf = malloc(CLI_IO_BUF);
+	buf = cli_iobuf_new();
 	if (!buf)
 		return cli_err_os(ENOMEM, "get %s", name);
 	status = cli_open_store(&st, ctx, 0);
@@ -450,40 +449,89 @@ int cmd_get(struct cli_ctx *ctx, int argc, char **argv)
 		status = get_seek(r, name, &g);
 	if (!status && out)
 		status = get_to_file(r, name, out, buf, &g);
-	else if (!status)
+	else if (!status) {
+		cli_grow_pipe(STDOUT_FILENO);
 		status = get_copy(r, name, STDOUT_FILENO, "standard output", buf, &g);
+	}
 out:
 	if (r)
 		atrest_reader_close(r);
 	if (st)
 		atrest_store_close(st);
-	explicit_bzero(buf, CLI_IO_BUF);
-	free(buf);
+	cli_iobuf_free(buf);
+	return status;
+}
+
+/* Delete each of names; the status of the first failure. */
+static int rm_list(atrest_store *st, char *const *names, size_t n)
+{
+	int status = CLI_OK, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		rc = atrest_delete(st, names[i]);
+		if (rc < 0 && !status)
+			status = cli_err(rc, "rm %s", names[i]);
+		else if (rc < 0)
+			cli_err(rc, "rm %s", names[i]);
+	}
+	return status;
+}
+
+/* rm --prefix P: every object whose name starts with P. */
+static int rm_prefix(atrest_store *st, const char *prefix)
+{
+	struct cli_list l;
+	char **names;
+	int status = cli_list_collect(&l, st, prefix, "rm");
+
+	if (status)
+		return status;
+	names = malloc((l.n ? l.n : 1) * sizeof(*names));
+	if (!names) {
+		cli_list_free(&l);
+		return cli_err_os(ENOMEM, "rm");
+	}
+	for (size_t i = 0; i < l.n; i++)
+		names[i] = l.v[i].name;
+	status = rm_list(st, names, l.n);
+	free(names);
+	cli_list_free(&l);
 	return status;
 }
 
 int cmd_rm(struct cli_ctx *ctx, int argc, char **argv)
 {
+	enum { OPT_PREFIX = 256 };
 	static const struct option opts[] = {
+		{"prefix", required_argument, NULL, OPT_PREFIX},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *prefix = NULL;
 	atrest_store *st;
-	int c, status, rc;
+	int c, status;
 
 	if (cli_recursive(argc, argv))
 		return cmd_rm_tree(ctx, argc, argv);
 	cli_getopt_reset();
-	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1)
-		return c == 'h' ? cli_help(ctx->cmd) : CLI_USAGE;
-	if (optind == argc)
+	while ((c = cli_getopt(ctx, argc, argv, ":h", opts)) != -1) {
+		if (c != OPT_PREFIX)
+			return c == 'h' ? cli_help(ctx->cmd) : CLI_USAGE;
+		prefix = optarg;
+	}
+	if (prefix && !*prefix)
+		return cli_usage_err(ctx,
+			"--prefix needs a prefix (an empty one would "
+			"remove every object)");
+	if (prefix && optind < argc)
+		return cli_usage_err(ctx, "--prefix takes no NAME");
+	if (!prefix && optind == argc)
 		return cli_usage_err(ctx, "missing NAME");
-	if (optind + 1 < argc)
-		return cli_usage_err(ctx, "too many arguments");
 	status = cli_open_store(&st, ctx, 0);
 	if (status)
 		return status;
-	rc = atrest_delete(st, argv[optind]);
-	if (rc < 0)
-		status = cli_err(rc, "rm %s", argv[optind]);
+	if (prefix)
+		status = rm_prefix(st, prefix);
+	else
+		status = rm_list(st, argv + optind, (size_t)(argc - optind));
 	atrest_store_close(st);
 	return status;
 }

@@ -214,7 +214,7 @@ int cmd_put_tree(struct cli_ctx *ctx, int argc, char **argv)
 		return status == CLI_DONE ? CLI_OK : status;
 	/* Check the input first: a typo must not create a store. */
 	if (stat(a.dir, &sb) != 0)
-		return cli_err_os(errno, "put -r %s: %s", a.name, a.dir);
+		return cli_err_input(errno, "put -r %s: %s", a.name, a.dir);
 	if (!S_ISDIR(sb.st_mode))
 		return cli_err_msg(
 			CLI_USAGE, "put -r %s: %s is not a directory", a.name, a.dir);

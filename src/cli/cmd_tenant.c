@@ -16,7 +16,7 @@ static int open_store(atrest_store **st, const struct cli_ctx *ctx)
 	return cli_open_store(st, ctx, 0);
 }
 
-static int tenant_add(const struct cli_ctx *ctx, int argc, char **argv)
+static int tenant_add(struct cli_ctx *ctx, int argc, char **argv)
 {
 	atrest_store *st;
 	static const struct option opts[] = {{"key-uri", required_argument, NULL, 'u'},
@@ -81,7 +81,7 @@ static int print_json(const atrest_tenant_info *t, void *payload)
 	return 0;
 }
 
-static int tenant_list(const struct cli_ctx *ctx, int argc, char **argv)
+static int tenant_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	atrest_store *st;
 	static const struct option opts[] = {
@@ -106,7 +106,7 @@ static int tenant_list(const struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int tenant_shred(const struct cli_ctx *ctx, int argc, char **argv)
+static int tenant_shred(struct cli_ctx *ctx, int argc, char **argv)
 {
 	atrest_store *st;
 	static const struct option opts[] = {{NULL, 0, NULL, 0}};

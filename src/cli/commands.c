@@ -111,22 +111,36 @@ const struct cli_cmd cli_commands[] = {
 		"not a standalone atrest file (a store object is refused).  Exit\n"
 		"status 5: no master key, or not the one the file names.\n"},
 	{"ls", cmd_ls, "list objects; -r: a snapshot's entries",
-		"ls [PREFIX] [-l] [--json]\n\n"
-		"List the objects whose names start with PREFIX, one per line.\n\n"
-		"  -l      long form: plaintext_size stored_size mtime cipher\n"
-		"          key=DATA_KEY_ID name (authenticates each header)\n"
-		"  --json  a JSON array of {name, stored_size, mtime}, with -l also\n"
-		"          size, cipher, data_key_id and meta\n\n"
+		"ls [-l [-h]] [-0] [--json] [PREFIX]\n\n"
+		"List the objects whose names start with PREFIX, one per line.  Names\n"
+		"are not secret: without a master key in the environment the list is\n"
+		"read without one (-l needs it).\n\n"
+		"  -l, --long      a header row, then per object: SIZE (plaintext\n"
+		"                  bytes), STORED (bytes on disk), MODIFIED (UTC),\n"
+		"                  CIPHER, KEY (data key id) and NAME, each header\n"
+		"                  authenticated; then a total line\n"
+		"  -h, --human-readable  with -l, sizes as 1.5K, 12M, 3.2G (powers\n"
+		"                  of 1024)\n"
+		"  -0, --null      end each entry with a NUL byte instead of a\n"
+		"                  newline, with no header or total (for xargs -0)\n"
+		"  --json          a JSON array of {name, stored_size, mtime}, with -l\n"
+		"                  also size, cipher, data_key_id and meta\n"
+		"  --help          this help\n\n"
 		"ls -r NAME [-l] [--json]\n\n"
 		"List the entries of snapshot NAME (its manifest is authenticated);\n"
 		"-l: mode, uid, gid, size, mtime and path; --json: the snapshot and\n"
 		"its entries as one JSON object.\n"},
 	{"rm", cmd_rm, "delete an object or a snapshot",
-		"rm NAME\n"
+		"rm NAME...\n"
+		"       atrest rm --prefix PREFIX\n"
 		"       atrest rm -r NAME\n\n"
-		"Delete the object NAME.  With -r, remove snapshot NAME: its manifest\n"
-		"first (the snapshot is gone at once), then its objects that no other\n"
-		"snapshot shares.\n"},
+		"Delete the objects NAME...  Exit status 3 when one does not exist\n"
+		"(the others are still deleted).\n\n"
+		"  --prefix PREFIX  delete every object whose name starts with PREFIX\n"
+		"                   (not empty: 'atrest ls PREFIX' shows what goes)\n"
+		"  -r, --recursive  remove snapshot NAME: its manifest first (the\n"
+		"                   snapshot is gone at once), then its objects that\n"
+		"                   no other snapshot shares\n"},
 	{"inspect", cmd_inspect, "show header facts without any key",
 		"inspect NAME|PATH [--json]\n\n"
 		"Show an object's header (version, cipher, segment size, data key\n"
@@ -152,6 +166,8 @@ const struct cli_cmd cli_commands[] = {
 		"status (active, retired, exposed, destroyed), creation time (UTC)\n"
 		"and the objects and plaintext bytes sealed under each, from the\n"
 		"store's usage counts (kept by every put and delete; no scan).\n"
+		"Without a master key in the environment, the keyring's record is\n"
+		"shown unauthenticated and without counts.\n"
 		"Exposed keys still in use are warned about.\n\n"
 		"  --scan      count by reading every header, and reset the store's\n"
 		"              counts to the result (also done by a full 'verify')\n"
@@ -167,8 +183,9 @@ const struct cli_cmd cli_commands[] = {
 		"Tell whether the master key (ATREST_KEY, ATREST_KEY_FILE,\n"
 		"ATREST_PASSPHRASE or ATREST_KEY_URI) can be reached and is the one\n"
 		"the store's keyring is wrapped with.  Only the keyring is read; no\n"
-		"object is touched.  Exit status 0 when it is, 5 when it is another\n"
-		"key or its provider (HSM, key server, TPM) cannot be reached.\n\n"
+		"object is touched.  With --tenant T, tenant T's keyring instead.\n"
+		"Exit status 0 when it is, 5 when it is another key or its provider\n"
+		"(HSM, key server, TPM) cannot be reached.\n\n"
 		"  --time N  then wrap and unwrap a random key N times and show the\n"
 		"            median and 99th percentile latency of each\n"
 		"  --json    one JSON object\n"},
@@ -357,7 +374,7 @@ const struct cli_cmd cli_commands[] = {
 const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
 const char cli_global_usage[] =
-	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] "
+	"usage: atrest [--store LOCATION] [--tenant T] [--allow-plaintext] [--json] "
 	"COMMAND [ARGS]\n\n"
 	"Keeps checkpoints encrypted and authenticated at rest.\n\n"
 	"global options:\n"
@@ -368,9 +385,11 @@ const char cli_global_usage[] =
 	"                     tenant add' makes tenants)\n"
 	"  --allow-plaintext  return non-atrest files as they are (migration;\n"
 	"                     also ATREST_ALLOW_PLAINTEXT=1)\n"
+	"  --json             JSON output, for the commands that have it\n"
 	"  -h, --help         this help; 'atrest COMMAND --help' for a "
 	"command's\n"
-	"  --version          print the version\n\n";
+	"  --version          print the version\n"
+	"The global options may also follow the command (atrest ls --store S).\n\n";
 
 static const char global_env[] =
 	"\nmaster key, from the environment only (never the command line):\n"

@@ -52,30 +52,24 @@ static int env_true(const char *name)
 	return v && (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true"));
 }
 
-/* Parse the global options; -1 to go on, else the exit status. */
-static int parse_global(struct cli_ctx *ctx, int argc, char **argv)
+/*
+ * Parse the options before the command; -1 to go on, else the exit status
+ * (cli_getopt takes --store, --tenant and --allow-plaintext; --json is
+ * handed to the command).
+ */
+static int parse_global(struct cli_ctx *ctx, int argc, char **argv, int *json)
 {
-	enum { OPT_STORE = 256, OPT_TENANT, OPT_PLAIN, OPT_VERSION };
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, OPT_STORE},
-		{"tenant", required_argument, NULL, OPT_TENANT},
-		{"allow-plaintext", no_argument, NULL, OPT_PLAIN},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	enum { OPT_VERSION = 256, OPT_JSON };
+	static const struct option opts[] = {{"version", no_argument, NULL, OPT_VERSION},
+		{"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int c;
 
 	cli_getopt_reset();
 	while ((c = cli_getopt(ctx, argc, argv, "+:h", opts)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			ctx->store = optarg;
-			ctx->store_given = 1;
-			break;
-		case OPT_TENANT:
-			ctx->tenant = optarg;
-			break;
-		case OPT_PLAIN:
-			ctx->allow_plaintext = 1;
+		case OPT_JSON:
+			*json = 1;
 			break;
 		case OPT_VERSION:
 			printf("atrest %s\n", ATREST_VERSION);
@@ -99,24 +93,53 @@ static void default_options(struct cli_ctx *ctx)
 	ctx->allow_plaintext = env_true("ATREST_ALLOW_PLAINTEXT");
 }
 
+/*
+ * The command's arguments with "--json" added (before a "--"): 'atrest
+ * --json keys' is 'atrest keys --json'.  NULL when out of memory.
+ */
+static char **with_json(int argc, char **argv)
+{
+	char **v = calloc((size_t)argc + 2, sizeof(*v));
+	int at = 1, k = 0;
+
+	if (!v)
+		return NULL;
+	while (at < argc && strcmp(argv[at], "--"))
+		at++;
+	for (int i = 0; i < argc; i++) {
+		if (i == at)
+			v[k++] = "--json";
+		v[k++] = argv[i];
+	}
+	if (at == argc)
+		v[k++] = "--json";
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx = {0};
-	int status, flushed;
+	char **cmd_argv;
+	int status, flushed, json = 0;
 
 	harden_process();
 	default_options(&ctx);
-	status = parse_global(&ctx, argc, argv);
+	status = parse_global(&ctx, argc, argv, &json);
 	if (status >= 0)
 		return status == CLI_OK ? cli_flush_stdout() : status;
 	if (optind >= argc)
 		return cli_usage_err(&ctx, "missing COMMAND");
-	if (!*ctx.store)
-		return cli_usage_err(&ctx, "--store needs a location");
 	ctx.cmd = cli_find_command(argv[optind]);
 	if (!ctx.cmd)
 		return cli_usage_err(&ctx, "unknown command '%s'", argv[optind]);
-	status = ctx.cmd->fn(&ctx, argc - optind, argv + optind);
+	argc -= optind;
+	argv += optind;
+	cmd_argv = json ? with_json(argc, argv) : argv;
+	if (!cmd_argv)
+		return cli_err_msg(CLI_FAIL, "out of memory");
+	status = ctx.cmd->fn(&ctx, argc + json, cmd_argv);
+	if (cmd_argv != argv)
+		free(cmd_argv);
 	flushed = cli_flush_stdout();
 	warn_unlocked_memory();
 	return status ? status : flushed;

@@ -12,11 +12,68 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+
+/*
+ * A pipe holds 64 KiB by default: a stream of gigabytes then costs a
+ * context switch per 64 KiB on each side.  Up to the system's limit for
+ * unprivileged users (/proc/sys/fs/pipe-max-size, usually 1 MiB).
+ */
+void cli_grow_pipe(int fd)
+{
+	struct stat sb;
+	long max = 1 << 20;
+	FILE *f;
+
+	if (fstat(fd, &sb) != 0 || !S_ISFIFO(sb.st_mode))
+		return;
+	f = fopen("/proc/sys/fs/pipe-max-size", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1 || max > (16 << 20))
+			max = 1 << 20;
+		fclose(f);
+	}
+	/* Refused over the user's pipe quota: a smaller one, or leave it. */
+	for (long size = max; size >= (256 << 10); size /= 2)
+		if (fcntl(fd, F_GETPIPE_SZ) >= size || fcntl(fd, F_SETPIPE_SZ, size) >= 0)
+			return;
+}
+
+void *cli_iobuf_new(void)
+{
+	void *p = mmap(NULL, CLI_IO_BUF, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Wipe the pages the buffer really used (resident: a 4 KiB put touches one
+ * page of the 256; wiping them all would first fault them in), then give
+ * it back.
+ */
+void cli_iobuf_free(void *buf)
+{
+	unsigned char vec[CLI_IO_BUF / 4096];
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t n = CLI_IO_BUF / (pg > 0 ? (size_t)pg : 4096);
+
+	if (!buf)
+		return;
+	if (pg == 4096 && mincore(buf, CLI_IO_BUF, vec) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (vec[i] & 1)
+				explicit_bzero((uint8_t *)buf + i * 4096, 4096);
+	} else {
+		explicit_bzero(buf, CLI_IO_BUF);
+	}
+	munmap(buf, CLI_IO_BUF);
+}
 
 void cli_hex(char *out, const uint8_t *in, size_t n)
 {

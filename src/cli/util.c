@@ -56,12 +56,64 @@ const char *cli_lib_message(int code)
 	return atrest_strerror(code);
 }
 
+/* Names longer than this are shown as their start, "...", and their end. */
+#define NAME_SHOWN 64
+#define KEEP (NAME_SHOWN / 2 - 2)
+
+/* src with every quoted 'run' longer than NAME_SHOWN shortened, into out. */
+static void shorten_quoted(char *out, size_t cap, const char *src)
+{
+	const char *q, *end;
+	size_t n = 0;
+
+	out[0] = '\0';
+	while ((q = strchr(src, '\'')) && (end = strchr(q + 1, '\'')) && n < cap) {
+		if ((size_t)(end - q - 1) > NAME_SHOWN)
+			n += (size_t)snprintf(out + n, cap - n, "%.*s%.*s...%.*s'",
+				(int)(q - src + 1), src, KEEP, q + 1, KEEP, end - KEEP);
+		else
+			n += (size_t)snprintf(
+				out + n, cap - n, "%.*s", (int)(end - src + 1), src);
+		src = end + 1;
+	}
+	if (n < cap)
+		snprintf(out + n, cap - n, "%s", src);
+}
+
+/*
+ * what without a trailing name that msg already quotes ("get x" and "no
+ * object 'x' in store S": the name is said once), a long one shortened.
+ */
+static void name_once(char *what, const char *msg)
+{
+	char q[WHAT_MAX + 2], *p;
+	size_t len;
+
+	for (p = strchr(what, ' '); p; p = strchr(p + 1, ' ')) {
+		/* 'name', or the start of a name the library shortened. */
+		snprintf(q, sizeof(q), "'%s'", p + 1);
+		if (p[1] && strlen(p + 1) > 40)
+			snprintf(q, sizeof(q), "%.40s", p + 1);
+		if (p[1] && strstr(msg, q)) {
+			*p = '\0';
+			return;
+		}
+	}
+	p = strchr(what, ' ');
+	if (p && (len = strlen(p + 1)) > NAME_SHOWN) {
+		memmove(p + 1 + KEEP + 3, p + 1 + len - KEEP, KEEP + 1);
+		memcpy(p + 1 + KEEP, "...", 3);
+	}
+}
+
 int cli_err(int code, const char *fmt, ...)
 {
-	char what[WHAT_MAX];
+	char what[WHAT_MAX], msg[WHAT_MAX];
 
 	FORMAT_WHAT(what, fmt);
-	fprintf(stderr, "atrest: %s: %s\n", what, cli_lib_message(code));
+	name_once(what, cli_lib_message(code));
+	shorten_quoted(msg, sizeof(msg), cli_lib_message(code));
+	fprintf(stderr, "atrest: %s: %s\n", what, msg);
 	return cli_exit_status(code);
 }
 
@@ -72,6 +124,16 @@ int cli_err_os(int errnum, const char *fmt, ...)
 	FORMAT_WHAT(what, fmt);
 	fprintf(stderr, "atrest: %s: %s\n", what, strerror(errnum));
 	return CLI_FAIL;
+}
+
+int cli_err_input(int errnum, const char *fmt, ...)
+{
+	char what[WHAT_MAX];
+
+	FORMAT_WHAT(what, fmt);
+	fprintf(stderr, "atrest: %s: %s\n", what, strerror(errnum));
+	/* A missing input is "not found", as a missing object is. */
+	return errnum == ENOENT || errnum == ENOTDIR ? 3 : CLI_FAIL;
 }
 
 int cli_err_msg(int status, const char *fmt, ...)
@@ -132,13 +194,64 @@ void cli_getopt_reset(void)
 	opterr = 0;
 }
 
-int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
+/* The global options, also accepted after the command (codes above any
+ * command's own). */
+enum { GLOBAL_STORE = 0x4000, GLOBAL_TENANT, GLOBAL_PLAIN };
+static const struct option global_opts[] = {
+	{"store", required_argument, NULL, GLOBAL_STORE},
+	{"tenant", required_argument, NULL, GLOBAL_TENANT},
+	{"allow-plaintext", no_argument, NULL, GLOBAL_PLAIN}, {NULL, 0, NULL, 0}};
+
+/* A command's long options followed by the global ones (a command's own
+ * option of the same name comes first, so it wins). */
+static const struct option *with_globals(const struct option *opts)
+{
+	static struct option all[96];
+	size_t n = 0, g = sizeof(global_opts) / sizeof(global_opts[0]);
+
+	while (opts && opts[n].name && n + g < sizeof(all) / sizeof(all[0]))
+		n++;
+	if (n)
+		memcpy(all, opts, n * sizeof(*all));
+	memcpy(all + n, global_opts, sizeof(global_opts));
+	return all;
+}
+
+/* A global option wherever it appears; 1 when c was one, 0 if not, or
+ * CLI_OPT_BAD after a usage error. */
+static int apply_global(struct cli_ctx *ctx, int c)
+{
+	switch (c) {
+	case GLOBAL_STORE:
+		if (!*optarg) {
+			cli_usage_err(ctx, "--store needs a location");
+			return CLI_OPT_BAD;
+		}
+		ctx->store = optarg;
+		ctx->store_given = 1;
+		return 1;
+	case GLOBAL_TENANT:
+		ctx->tenant = *optarg ? optarg : NULL;
+		return 1;
+	case GLOBAL_PLAIN:
+		ctx->allow_plaintext = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_getopt(struct cli_ctx *ctx, int argc, char **argv, const char *optstring,
 	const struct option *longopts)
 {
 	const char *arg;
-	int c;
+	int c, g;
 
-	c = getopt_long(argc, argv, optstring, longopts, NULL);
+	do
+		c = getopt_long(argc, argv, optstring, with_globals(longopts), NULL);
+	while ((g = apply_global(ctx, c)) == 1);
+	if (g == CLI_OPT_BAD)
+		return CLI_OPT_BAD;
 	if (c != '?' && c != ':')
 		return c;
 	arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
@@ -149,6 +262,20 @@ int cli_getopt(const struct cli_ctx *ctx, int argc, char **argv, const char *opt
 	else
 		cli_usage_err(ctx, "unknown option '%s'", arg);
 	return CLI_OPT_BAD;
+}
+
+int cli_have_key(void)
+{
+	static const char *const names[] = {
+		"ATREST_KEY", "ATREST_KEY_FILE", "ATREST_PASSPHRASE", "ATREST_KEY_URI"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *v = getenv(names[i]);
+
+		if (v && *v)
+			return 1;
+	}
+	return 0;
 }
 
 /* Any failure to get a master key is a key error (exit 5), with a hint. */
@@ -201,6 +328,9 @@ int cli_open_store(atrest_store **out, const struct cli_ctx *ctx, int create)
 	rc = atrest_store_open(out, &opts);
 	if (rc < 0) {
 		*out = NULL;
+		/* The store once: most messages name it already. */
+		if (ctx->cmd && strstr(cli_lib_message(rc), ctx->store))
+			return cli_err(rc, "%s", ctx->cmd->name);
 		return cli_err(rc, "store %s", ctx->store);
 	}
 	return CLI_OK;
@@ -247,7 +377,7 @@ int cli_parse_u32(const char *s, uint32_t *out)
 }
 
 /* atrest_list callback: copy one entry; 1 (stop) when memory runs out. */
-static int collect_one(const atrest_list_entry *e, void *payload)
+int cli_list_add(const atrest_list_entry *e, void *payload)
 {
 	struct cli_list *l = payload;
 	struct cli_entry *v;
@@ -276,7 +406,7 @@ int cli_list_collect(
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = atrest_list(st, prefix ? prefix : "", collect_one, out);
+	rc = atrest_list(st, prefix ? prefix : "", cli_list_add, out);
 	if (rc > 0)
 		return cli_err_os(ENOMEM, "%s: listing objects", what);
 	if (rc < 0)

@@ -603,6 +603,7 @@ struct atrest_file_encryptor {
 	int fsync;
 	uint8_t *pt, *ct;
 	size_t pt_len, cap; /* cap: plaintext bytes per batch */
+	size_t pt_hw;       /* plaintext bytes ever held (wiped at the end) */
 	uint64_t idx;
 	int failed;
 };
@@ -613,7 +614,7 @@ static void enc_free(atrest_file_encryptor *e)
 		return;
 	fkey_cleanup(&e->k);
 	if (e->pt)
-		atrest__wipe(e->pt, e->cap);
+		atrest__wipe(e->pt, e->pt_hw);
 	free(e->pt);
 	free(e->ct);
 	free(e);
@@ -691,6 +692,8 @@ int atrest_file_encryptor_write(atrest_file_encryptor *e, const void *buf, size_
 		n = e->cap - e->pt_len < len ? e->cap - e->pt_len : len;
 		memcpy(e->pt + e->pt_len, p, n);
 		e->pt_len += n;
+		if (e->pt_len > e->pt_hw)
+			e->pt_hw = e->pt_len;
 		p += n;
 		len -= n;
 	}
@@ -722,6 +725,7 @@ struct atrest_file_decryptor {
 	struct src in;
 	uint8_t *ct, *pt;
 	size_t ct_cap, pt_len, pt_off;
+	size_t pt_hw; /* bytes of pt ever written (at most the ciphertext read) */
 	uint64_t idx;
 	int done, failed;
 	atrest_meta_entry *meta;
@@ -734,7 +738,7 @@ void atrest_file_decryptor_free(atrest_file_decryptor *d)
 		return;
 	fkey_cleanup(&d->k);
 	if (d->pt)
-		atrest__wipe(d->pt, d->ct_cap);
+		atrest__wipe(d->pt, d->pt_hw);
 	free(d->pt);
 	free(d->ct);
 	free(d->in.pend);
@@ -790,6 +794,8 @@ static int dec_fill(atrest_file_decryptor *d)
 	int final = 0, rc;
 
 	rc = src_batch(&d->in, d->ct, d->ct_cap, &n, &final);
+	if (n > d->pt_hw) /* plaintext is never longer than its ciphertext */
+		d->pt_hw = n;
 	if (rc == 0)
 		rc = open_batch(&d->k.o, &d->idx, d->ct, n, final, d->pt, &d->pt_len);
 	if (rc < 0) {
@@ -854,7 +860,8 @@ struct pipe;
 struct slot {
 	uint8_t *in, *out;
 	size_t in_len, out_len;
-	uint64_t seq; /* the batch it holds */
+	size_t in_hw, out_hw; /* bytes ever written to in and out (wiped) */
+	uint64_t seq;         /* the batch it holds */
 	int final, state;
 	struct pipe *p;
 	atrest__job job; /* its crypto, while QUEUED */
@@ -927,6 +934,26 @@ static void pipe_set(struct pipe *p, struct slot *s, int rc, int state)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/*
+ * What the batch just read may write into s: its input, and at most one
+ * output segment per input segment it begins.  Only that much is wiped at
+ * the end: a small stream leaves the rest of the buffers untouched (never
+ * faulted in, nothing to wipe).
+ */
+static void slot_touched(struct pipe *p, struct slot *s)
+{
+	size_t in_seg = p->in_cap / p->seg_per_batch,
+	       out_seg = p->out_cap / p->seg_per_batch;
+	size_t out = (s->in_len / in_seg + 1) * out_seg;
+
+	if (s->in_len > s->in_hw)
+		s->in_hw = s->in_len;
+	if (out > p->out_cap)
+		out = p->out_cap;
+	if (out > s->out_hw)
+		s->out_hw = out;
+}
+
 /* Fill slots in stream order and queue their crypto on the pool. */
 static void *reader_main(void *arg)
 {
@@ -939,6 +966,7 @@ static void *reader_main(void *arg)
 		if (!pipe_wait(p, s, 0, SLOT_FREE))
 			break;
 		rc = src_batch(p->src, s->in, p->in_cap, &s->in_len, &final);
+		slot_touched(p, s);
 		if (rc == 0) {
 			pthread_mutex_lock(&p->mu); /* the writer reads them */
 			s->seq = i;
@@ -1028,9 +1056,9 @@ static void pipe_free(struct pipe *p)
 	for (int i = 0; i < NSLOT; i++) {
 		/* Either side may hold plaintext. */
 		if (p->s[i].in)
-			atrest__wipe(p->s[i].in, p->in_cap);
+			atrest__wipe(p->s[i].in, p->s[i].in_hw);
 		if (p->s[i].out)
-			atrest__wipe(p->s[i].out, p->out_cap);
+			atrest__wipe(p->s[i].out, p->s[i].out_hw);
 		free(p->s[i].in);
 		free(p->s[i].out);
 	}

@@ -108,6 +108,12 @@ out:
 int atrest_key_check_run(
 	atrest_key_check *out, const char *path, atrest_keyprov *key, uint32_t runs)
 {
+	return atrest_key_check_tenant(out, path, NULL, key, runs);
+}
+
+int atrest_key_check_tenant(atrest_key_check *out, const char *path, const char *tenant,
+	atrest_keyprov *key, uint32_t runs)
+{
 	atrest__keyring *kr = NULL;
 	double t0;
 	int rc;
@@ -117,7 +123,10 @@ int atrest_key_check_run(
 	ENSURE(runs <= RUNS_MAX, ATREST_EINVAL, "at most %u timed runs", RUNS_MAX);
 	GUARD(atrest__crypto_init());
 	snprintf(out->kind, sizeof(out->kind), "%s", atrest_keyprov_kind(key));
-	GUARD(read_keyring(&kr, path));
+	if (tenant && *tenant)
+		GUARD(atrest__keyring_peek(&kr, path, tenant));
+	else
+		GUARD(read_keyring(&kr, path));
 	snprintf(out->store_kind, sizeof(out->store_kind), "%s", kr->kind);
 	snprintf(out->store_key_id, sizeof(out->store_key_id), "%s", kr->key_id);
 	t0 = now_ms();

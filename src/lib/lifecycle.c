@@ -333,6 +333,25 @@ int atrest_keys_list(atrest_store *st, int with_usage, atrest_key_cb cb, void *p
 	return rc;
 }
 
+int atrest_keys_peek(
+	const char *location, const char *tenant, atrest_key_cb cb, void *payload)
+{
+	atrest__keyring *kr = NULL;
+	atrest_key_info k;
+	int rc = 0;
+
+	GUARD(atrest__keyring_peek(&kr, location, tenant));
+	for (size_t i = 0; rc == 0 && i < kr->nkeys; i++) {
+		memset(&k, 0, sizeof(k));
+		k.id = kr->keys[i].id;
+		k.status = atrest__dek_status_name(kr->keys[i].status);
+		k.created = kr->keys[i].created;
+		rc = cb(&k, payload);
+	}
+	atrest__keyring_free(kr);
+	return rc;
+}
+
 static int destroy_op(
 	atrest_store *st, atrest__keyring *kr, atrest_keyprov **kp, void *arg)
 {

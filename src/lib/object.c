@@ -1664,8 +1664,10 @@ int atrest__object_rewrite(atrest_store *st, const char *name,
 		GUARD_OUT(
 			atrest__meta_decode(&entries, &meta.count, r->meta, r->meta_len));
 	meta.entries = entries;
-	GUARD_OUT(writer_open(
-		&w, st, name, &meta, ATREST_BACKEND_IF_MATCH, facts->etag, 0));
+	/* In place: the file keeps its owner, mode and time (migrate of a
+	 * database's files must leave them usable by the database). */
+	GUARD_OUT(writer_open(&w, st, name, &meta,
+		ATREST_BACKEND_IF_MATCH | ATREST_BACKEND_KEEP_ATTRS, facts->etag, 0));
 	GUARD_OUT(copy_stream(r, w, bytes));
 	rc = writer_commit(w);
 	w = NULL;

@@ -699,8 +699,11 @@ static int store_setup(atrest_store *st, const atrest_store_options *o)
 	GUARD(atrest__backend_check(st->b));
 	if (!st->kp) {
 		int rc = atrest_keyprov_from_env(&st->kp, 0);
-		ENSURE(rc != ATREST_ENOTFOUND, ATREST_EKEY, "%s",
-			atrest_error_last()->message);
+		/* Not "%s" of the last message: that is the buffer being written. */
+		ENSURE(rc != ATREST_ENOTFOUND, ATREST_EKEY,
+			"no master key for store %s: none given, and none of ATREST_KEY, "
+			"ATREST_KEY_FILE, ATREST_PASSPHRASE or ATREST_KEY_URI is set",
+			path);
 		GUARD(rc);
 	}
 	GUARD(atrest__b_prepare(st->b, o->create && !tenant));
@@ -953,6 +956,8 @@ int atrest__keyring_peek(atrest__keyring **out, const char *location, const char
 	GUARD_OUT(atrest__backend_check(b));
 	GUARD_OUT(atrest__b_prepare(b, 0));
 	rc = keyring_read(out, b, key, NULL);
+	ENSURE_OUT(rc != ATREST_ENOTFOUND || !(tenant && *tenant), ATREST_ENOTFOUND,
+		"no tenant '%s' in store %s", tenant, loc);
 	ENSURE_OUT(
 		rc != ATREST_ENOTFOUND, ATREST_ENOTFOUND, "no atrest store at %s", loc);
 out:
@@ -971,6 +976,42 @@ int atrest_settings_peek(atrest_settings *out, const char *location, const char 
 	out->version = version;
 	atrest__keyring_free(kr);
 	return 0;
+}
+
+/* A handle on location's objects without a keyring: for listing only. */
+static int peek_setup(atrest_store *st, const char *loc, const char *tenant)
+{
+	atrest__keyring *kr = NULL;
+
+	pthread_mutex_init(&st->pool_mu, NULL);
+	/* The store (and the tenant) must exist: its keyring, not unlocked. */
+	GUARD(atrest__keyring_peek(&kr, loc, tenant));
+	atrest__keyring_free(kr);
+	st->location = strdup(loc);
+	ENSURE(st->location, ATREST_ERROR, "out of memory");
+	GUARD(atrest__backend_from_location(&st->b, loc, 0));
+	GUARD(atrest__backend_check(st->b));
+	GUARD(atrest__b_prepare(st->b, 0));
+	if (tenant && *tenant) {
+		snprintf(st->tenant, sizeof(st->tenant), "%s", tenant);
+		snprintf(st->prefix, sizeof(st->prefix),
+			ATREST__TENANTS_DIR "%s/objects/", tenant);
+	}
+	return 0;
+}
+
+int atrest_list_peek(const char *location, const char *tenant, const char *prefix,
+	atrest_list_cb cb, void *payload)
+{
+	atrest_store *st = store_new();
+	int rc;
+
+	ENSURE(st, ATREST_ERROR, "out of memory");
+	rc = peek_setup(st, location && *location ? location : "./atrest-store", tenant);
+	if (rc == 0)
+		rc = atrest_list(st, prefix, cb, payload);
+	atrest_store_close(st);
+	return rc;
 }
 
 int atrest_store_set_settings(atrest_store *st, const atrest_settings *s)
@@ -1016,6 +1057,19 @@ int atrest_store_master_key(
 	snprintf(kind, kind_cap, "%s", st->kr->kind);
 	snprintf(key_id, id_cap, "%s", st->kr->key_id);
 	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+int atrest_master_key_peek(char *kind, size_t kind_cap, char *key_id, size_t id_cap,
+	const char *location, const char *tenant)
+{
+	atrest__keyring *kr = NULL;
+
+	ENSURE(kind && kind_cap && key_id && id_cap, ATREST_EINVAL, "no output buffer");
+	GUARD(atrest__keyring_peek(&kr, location, tenant));
+	snprintf(kind, kind_cap, "%s", kr->kind);
+	snprintf(key_id, id_cap, "%s", kr->key_id);
+	atrest__keyring_free(kr);
 	return 0;
 }
 

@@ -21,7 +21,7 @@ same "$T/out" "$T/plain"
 check_exit 0 env ATREST_ALLOW_PLAINTEXT=1 "$ATREST_BIN" get legacy/old-checkpoint -o "$T/got"
 same "$T/got" "$T/plain"
 check_exit 0 atrest --allow-plaintext ls -l
-check_out '^70000 70000 .* plaintext key=- legacy/old-checkpoint$'
+check_out '^ +70000 +70000 .* plaintext +- legacy/old-checkpoint$'
 check_exit 0 atrest --allow-plaintext verify
 check_out '^verified 2 objects, 0 failed$'
 check_exit 4 atrest verify

@@ -85,7 +85,9 @@ check_exit 0 atrest ls sizes/6553
 check "ls PREFIX lists just that prefix" \
 	test "$(tr '\n' ' ' <"$T/out")" = "sizes/65535 sizes/65536 sizes/65537 "
 check_exit 0 atrest ls -l sizes/65537
-check_out "^65537 [0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z aes-256-gcm key=[0-9]+ sizes/65537$"
+check_out "^ +65537 +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z aes-256-gcm +[0-9]+ sizes/65537$"
+check_out "^ +SIZE +STORED MODIFIED +CIPHER +KEY NAME$"
+check_out "^total: 1 object, 65537 bytes of data, [0-9]+ bytes stored$"
 check_exit 0 atrest ls --json
 json 'len(j) == 11 and all(set(o) == {"name", "stored_size", "mtime"} for o in j)'
 json '"odd/sp ace \"quoted\" back\\slash ünï" in [o["name"] for o in j]'

@@ -45,6 +45,15 @@ grep '^record open 256 B ' "$T/out" >/dev/null || fail "table row"
 grep '^cpu: ' "$T/out" >/dev/null || fail "cpu line"
 ok "bench prints a table"
 
+# The shell figures: streams through pipes against age, and one CLI
+# process against cp (each a value beside its same-run reference).
+check_exit 0 atrest bench --quick --json --dir "$T" --only pipe,cli
+json '[f["name"] for f in j["figures"]] == ["encrypt through pipes", "decrypt through pipes", "CLI put, 4 KiB", "CLI get -o, 4 KiB"]'
+json 'all(f["value"] > 0 and f["reference"] > 0 for f in j["figures"])'
+json 'all(f["target"] == {"on": "ratio", "cmp": ">=", "value": 2} for f in j["figures"][:2])'
+json '"age" in j["figures"][0]["reference_name"] and "cp" in j["figures"][2]["reference_name"]'
+ls "$T" | grep atrest-bench >/dev/null && fail "bench left its directory"
+
 check_exit 2 atrest bench --only nosuch
 grep "unknown figure 'nosuch'" "$T/err" >/dev/null || fail "--only message"
 check_exit 2 atrest bench extra

@@ -134,7 +134,7 @@ done
 ok "rewrap: $(echo "$DELAYS" | wc -w) crashes survived"
 check_exit 0 env ATREST_OLD_KEY_FILE="$cur" ATREST_KEY_FILE="$oth" \
 	"$ATREST_BIN" --store "$S1" rewrap
-check_out '^keyring rewrapped under master key key-file$'
+check_out '^keyring rewrapped under master key key-file '
 check_exit 5 run --store "$S1" ls
 export ATREST_KEY_FILE="$oth"
 after_crash "$S1" "$T/o1"

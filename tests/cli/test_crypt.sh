@@ -58,7 +58,7 @@ check "/dev/null is still a device" test -c /dev/null
 check_exit 2 atrest encrypt a b
 check_exit 2 atrest encrypt --cipher rot13 "$T/data" -o "$T/x"
 check_exit 2 atrest decrypt --cipher aes-256-gcm "$T/data.atr"
-check_exit 1 atrest encrypt "$T/missing" -o "$T/x"
+check_exit 3 atrest encrypt "$T/missing" -o "$T/x"
 check "a missing input leaves no output" test ! -e "$T/x"
 
 # Damage: -o leaves nothing new and keeps an existing OUT untouched.

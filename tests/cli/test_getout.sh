@@ -61,14 +61,17 @@ check "what stdout holds is a prefix of the plaintext" \
 	cmp -s -n "$(size "$T/out")" "$T/out" "$T/data"
 
 # A reader that goes away: EPIPE is an ordinary error (exit 1), not a crash.
+# The object is larger than a pipe can hold (atrest grows it to 1 MiB).
 cp "$T/good" "$obj"
+head -c $((4 << 20)) /dev/urandom >"$T/huge"
+check_exit 0 atrest put huge "$T/huge"
 {
 	rc=0
-	atrest get big 2>"$T/err" || rc=$?
+	atrest get huge 2>"$T/err" || rc=$?
 	echo "$rc" >"$T/rc"
 } | head -c 10 >/dev/null
 check "a closed pipe exits 1" test "$(cat "$T/rc")" = 1
-check_err 'get big: writing standard output: Broken pipe'
+check_err 'get huge: writing standard output: Broken pipe'
 # A device or FIFO given to -o is written to, never replaced by a rename.
 check_exit 0 atrest get big -o /dev/null
 check "/dev/null is still a character device" test -c /dev/null

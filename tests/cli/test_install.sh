@@ -1,6 +1,9 @@
 #!/bin/sh
-# Installing libatrest gives a working pkg-config file and CMake package:
-# a small program builds against each and round-trips an object.
+# Installing (cmake --install, as make install does) into a non-system
+# prefix gives a working pkg-config file and CMake package: a small program
+# builds against each and round-trips an object, without LD_LIBRARY_PATH
+# (RPATH); the static library links too; man pages and bash and zsh
+# completions come from the command table.
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh" # makes $T, removed at exit
 build=$(dirname "$ATREST_BIN")
@@ -8,6 +11,37 @@ build=$(dirname "$ATREST_BIN")
 cmake --install "$build" --prefix "$T/prefix" >/dev/null
 check "headers installed" test -f "$T/prefix/include/atrest/atrest.h"
 check "sys headers installed" test -f "$T/prefix/include/atrest/sys/backend.h"
+check "the CLI installed" test -x "$T/prefix/bin/atrest" -a -x "$T/prefix/bin/atrest-bench"
+check "shared library installed" test -f "$T/prefix/lib/libatrest.so.0"
+check "static library installed" test -f "$T/prefix/lib/libatrest.a"
+check "CMake package installed" test -f "$T/prefix/lib/cmake/atrest/atrestConfig.cmake"
+check "the installed CLI runs from the prefix" "$T/prefix/bin/atrest" --version
+"$T/prefix/bin/atrest" bench --help >/dev/null || fail "atrest bench finds atrest-bench"
+ok "atrest bench runs the atrest-bench installed beside it"
+
+# Completions: bash (run here through its completion function) and zsh.
+bc="$T/prefix/share/bash-completion/completions/atrest"
+zc="$T/prefix/share/zsh/site-functions/_atrest"
+check "bash completion installed" test -f "$bc"
+check "zsh completion installed" test -f "$zc"
+complete_bash() { # complete_bash WORD...: the candidates for the last word
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_atrest; printf "%s\n" "${COMPREPLY[@]}"' sh "$bc" "$@"
+}
+complete_bash atrest re >"$T/c"
+check "bash completes commands" test "$(tr '\n' ' ' <"$T/c")" = "rewrap reencrypt "
+complete_bash atrest ls --h >"$T/c"
+check "bash completes a command's options" grep -qx -- --human-readable "$T/c"
+complete_bash atrest --store s ls --st >"$T/c"
+check "bash completes global options after the command" grep -qx -- --store "$T/c"
+complete_bash atrest rm --pr >"$T/c"
+check "bash completes rm --prefix" grep -qx -- --prefix "$T/c"
+check "zsh completion parses" zsh -n "$zc"
+for cmd in $("$ATREST_BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p'); do
+	grep -q "^	'$cmd:" "$zc" || fail "zsh completion lacks $cmd"
+	grep -q "^	$cmd) opts=" "$bc" || fail "bash completion lacks $cmd"
+done
+ok "both completions know every command"
 
 # Man pages: atrest(1) and one per command, saying what --help says.
 man1="$T/prefix/share/man/man1"
@@ -59,10 +93,23 @@ int main(int argc, char **argv)
 }
 C
 export PKG_CONFIG_PATH="$T/prefix/lib/pkgconfig"
+unset LD_LIBRARY_PATH
 # shellcheck disable=SC2046
-cc -o "$T/use-pc" "$T/use.c" $(pkg-config --cflags --libs atrest) \
-	-Wl,-rpath,"$T/prefix/lib"
-check "pkg-config build round-trips" test "$("$T/use-pc" "$T/s1")" = hello
+cc -o "$T/use-pc" "$T/use.c" $(pkg-config --cflags --libs atrest)
+check "pkg-config build round-trips (no LD_LIBRARY_PATH)" \
+	test "$("$T/use-pc" "$T/s1")" = hello
+# The static library: libatrest.a, then the libraries atrest.pc names as
+# its private needs (shared here: Debian lacks static builds of some of
+# libcurl's own dependencies).
+# shellcheck disable=SC2046
+cc -o "$T/use-static" "$T/use.c" $(pkg-config --cflags atrest) \
+	"$(pkg-config --variable=libdir atrest)/libatrest.a" \
+	$(pkg-config --libs $(pkg-config --print-requires-private atrest)) \
+	$(sed -n 's/^Libs.private: //p' "$T/prefix/lib/pkgconfig/atrest.pc")
+if readelf -d "$T/use-static" | grep -q 'NEEDED.*libatrest'; then
+	fail "the static build needs libatrest.so"
+fi
+check "static build round-trips" test "$("$T/use-static" "$T/s3")" = hello
 
 mkdir "$T/cm"
 cat >"$T/cm/CMakeLists.txt" <<C
@@ -74,6 +121,6 @@ target_link_libraries(use atrest::atrest)
 C
 cmake -S "$T/cm" -B "$T/cm/b" -DCMAKE_PREFIX_PATH="$T/prefix" >/dev/null
 cmake --build "$T/cm/b" >/dev/null
-check "CMake package build round-trips" \
-	test "$(LD_LIBRARY_PATH="$T/prefix/lib" "$T/cm/b/use" "$T/s2")" = hello
+check "CMake package build round-trips (no LD_LIBRARY_PATH)" \
+	test "$("$T/cm/b/use" "$T/s2")" = hello
 echo "all install checks passed"

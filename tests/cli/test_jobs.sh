@@ -130,4 +130,39 @@ check_out "^re-encrypted $((total - 1)) of [0-9]+ objects \([0-9]+ bytes\), 1 fa
 check_err "^atrest: reencrypt --data-key $K2: "
 check "the damaged object was left as it was" test "$(key_of "$S" job-2/big)" = "$K2"
 check_exit 3 atrest --store "$S" reencrypt --data-key "$NO_KEY"
+
+# migrate and reencrypt keep each file's owner, group, mode and mtime (an
+# engine such as PostgreSQL refuses files that changed owner or mode).
+A="$T/attrs"
+mkdir "$A"
+printf 'pg %s\n' "$MARK" >"$A/data"
+printf 'conf\n' >"$A/conf"
+chmod 0640 "$A/data"
+chmod 0604 "$A/conf"
+export TZ=UTC
+touch -d '2020-01-02 03:04:05.123456789' "$A/data" "$A/conf"
+owner=$(id -u):$(id -g)
+if [ "$(id -u)" = 0 ]; then
+	# As root (how migrate is run on a database's directory): owners kept.
+	owner=65534:65534
+	chown "$owner" "$A/data" "$A/conf"
+fi
+attrs() { stat -c '%u:%g %a %y' "$1"; }
+want_data=$(attrs "$A/data")
+want_conf=$(attrs "$A/conf")
+check "attributes set up" test "$want_data" = "$owner 640 2020-01-02 03:04:05.123456789 +0000"
+check_exit 0 atrest --store "$A" migrate
+check "migrate encrypted the file" not grep -q "$MARK" "$A/data"
+check "migrate kept owner, mode and mtime" test "$(attrs "$A/data")" = "$want_data"
+check "migrate kept them for each file" test "$(attrs "$A/conf")" = "$want_conf"
+KA=$(key_id 0 --store "$A")
+check_exit 0 atrest --store "$A" rotate
+check_exit 0 atrest --store "$A" reencrypt --data-key "$KA"
+check "reencrypt moved the object" test "$(key_of "$A" data)" != "$KA"
+check "reencrypt kept owner, mode and mtime" test "$(attrs "$A/data")" = "$want_data"
+check_exit 0 atrest --store "$A" get data
+check_out "^pg $MARK$"
+# A plain put is a new version: this user's, 0600, now.
+check_exit 0 atrest --store "$A" put data "$A/conf"
+check "a put replaces, not keeps" test "$(stat -c '%u %a' "$A/data")" = "$(id -u) 600"
 echo "all job checks passed"

@@ -35,7 +35,7 @@ check_err "NUL"
 head -c 70000 /dev/zero | tr '\0' 'a' | sed 's/^/k=/' >"$T/big"
 check_exit 1 atrest put --meta-file "$T/big" bad "$T/data"
 check_err "larger than 65536 bytes"
-check_exit 1 atrest put --meta-file "$T/missing" bad "$T/data"
+check_exit 3 atrest put --meta-file "$T/missing" bad "$T/data"
 check_exit 3 atrest get bad
 
 # The help says why the option exists.

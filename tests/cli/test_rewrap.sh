@@ -73,7 +73,13 @@ json '[k["status"] for k in j] == ["retired", "active"]'
 # B -> C (base64) with the command
 only "ATREST_OLD_KEY=$B" "ATREST_KEY=$C"
 check_exit 0 atrest rewrap
-check "rewrap confirms" test "$(cat "$T/out")" = "keyring rewrapped under master key key"
+check_out '^keyring rewrapped under master key key fp:[0-9a-f]{16} \(was fp:[0-9a-f]{16}\)$'
+check "no note when the old key was used" test ! -s "$T/err"
+said=$(sed 's/.* key key \(fp:[0-9a-f]*\) .*/\1/' "$T/out")
+only "ATREST_KEY=$C"
+check_exit 0 atrest key-check --json
+json 'j["key_id"] == "'"$said"'" and j["matches"]'
+ok "rewrap named the new master key's fingerprint"
 only "ATREST_KEY=$B"
 check_exit 5 atrest get obj/1
 only "ATREST_KEY=$C"
@@ -82,8 +88,13 @@ untouched "$T/store" "$T/before"
 
 # rewrap with no old key: a harmless rewrap under the current key
 check_exit 0 atrest rewrap
-check_out '^keyring rewrapped under master key key$'
+check_out '^keyring rewrapped under master key key fp:[0-9a-f]{16}$'
 reads_all
+# an old key beside a keyring already under the new one opened nothing
+only "ATREST_OLD_KEY=$A" "ATREST_KEY=$C"
+check_exit 0 atrest rewrap
+check_err 'already was under this master key.*opened nothing'
+only "ATREST_KEY=$C"
 
 # a stale ATREST_OLD_* beside the right key does no harm
 only "ATREST_OLD_KEY=$A" "ATREST_KEY=$C"
@@ -102,7 +113,7 @@ reads_all
 # C -> passphrase
 only "ATREST_OLD_KEY=$C" "ATREST_PASSPHRASE=$PASS"
 check_exit 0 atrest rewrap
-check_out '^keyring rewrapped under master key passphrase$'
+check_out '^keyring rewrapped under master key passphrase [^ ]+ \(was fp:[0-9a-f]{16}\)$'
 only "ATREST_KEY=$C"
 check_exit 5 atrest ls
 only "ATREST_PASSPHRASE=$PASS"
@@ -124,7 +135,7 @@ only "ATREST_OLD_KEY_FILE=$T/keyfile" "ATREST_PASSPHRASE=second $PASS"
 check_exit 0 atrest rewrap
 only "ATREST_OLD_PASSPHRASE=second $PASS" "ATREST_KEY_FILE=$T/keyfile2"
 check_exit 0 atrest rewrap
-check_out '^keyring rewrapped under master key key-file$'
+check_out '^keyring rewrapped under master key key-file [^ ]+ \(was [^ ]+\)$'
 only "ATREST_PASSPHRASE=second $PASS"
 check_exit 5 atrest ls
 only "ATREST_KEY_FILE=$T/keyfile"

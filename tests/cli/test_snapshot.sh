@@ -125,7 +125,7 @@ check_exit 3 atrest ls -r pg/none
 
 # ---- errors of use ----
 check_exit 2 atrest put -r "$T/src/PG_VERSION" pg/file
-check_exit 1 atrest put -r "$T/nonexistent" pg/none
+check_exit 3 atrest put -r "$T/nonexistent" pg/none
 check_exit 2 atrest put -r "$T/src"
 check_exit 2 atrest put -r --full --parent pg/1 "$T/src" pg/x
 check_exit 2 atrest put -r "$T/src" ../bad

@@ -57,7 +57,7 @@ ok "no multipart upload left behind"
 check_exit 0 atrest ls rt/
 [ "$(wc -l <"$T/out")" -eq 12 ] || fail "ls rt/: $(cat "$T/out")"
 check_exit 0 atrest ls -l rt/
-check_out "^12582915 .*rt/12582915$"
+check_out "^ *12582915 .*rt/12582915$"
 check_exit 0 atrest verify
 check_exit 0 atrest rm rt/1
 check_exit 3 atrest get rt/1

@@ -261,8 +261,11 @@ static void test_every_byte(void **state)
 		atrest_file_options o = opts_for(CIPHERS[c], SEG);
 		membuf f = enc_buf(kp, &o, pt, sizeof(pt), 333);
 
+		/* Bits 0 and 7 of every byte; under the sanitizers (ten times
+		 * slower) one of the two, alternating, still every byte. */
 		for (size_t i = 0; i < f.len; i++)
-			for (int bit = 0; bit < 8; bit += 7) {
+			for (int bit = SANITIZED ? (int)(i % 2) * 7 : 0; bit < 8;
+				bit += SANITIZED ? 8 : 7) {
 				f.p[i] ^= (uint8_t)(1u << bit);
 				assert_int_equal(
 					dec_rc(kp, f.p, f.len), ATREST_EINTEGRITY);

@@ -555,11 +555,18 @@ static void test_prepare(void **state)
 	assert_int_equal(count_temp_dirs(p), 1);
 	assert_int_equal(put_str(b, "x", "x"), 0);
 	b->free(b);
-	/* Missing parents are created, 0700; trailing slashes are fine. */
+	/* Only the store's own directory is made (0700; trailing slashes are
+	 * fine): a missing parent is a typo, refused with nothing made. */
 	snprintf(p, sizeof(p), "%s/n1/n2/n3//", f->dir);
 	assert_int_equal(atrest_backend_fs(&b, p), 0);
+	assert_int_equal(b->prepare(b, 1), ATREST_ENOTFOUND);
+	assert_non_null(strstr(atrest_error_last()->message, "parent"));
+	b->free(b);
+	assert_false(path_exists(f->dir, "n1"));
+	snprintf(p, sizeof(p), "%s/n1//", f->dir);
+	assert_int_equal(atrest_backend_fs(&b, p), 0);
 	assert_int_equal(b->prepare(b, 1), 0);
-	snprintf(p, sizeof(p), "%s/n1/n2/n3/.atrest/tmp", f->dir);
+	snprintf(p, sizeof(p), "%s/n1/.atrest/tmp", f->dir);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	b->free(b);

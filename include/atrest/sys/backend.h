@@ -65,6 +65,15 @@ extern "C" {
  */
 #define ATREST_BACKEND_IF_ABSENT 0x1u
 #define ATREST_BACKEND_IF_MATCH 0x2u
+/*
+ * With IF_MATCH, a hint, not a condition: the new version keeps what the
+ * replaced one had of owner, group, permission bits and modification time,
+ * where the backend has such things (the local directory store does; a
+ * backend without them ignores the flag).  Used when atrest rewrites an
+ * object in place (migrate, reencrypt), so that an engine that checks its
+ * files' owner and mode still starts.
+ */
+#define ATREST_BACKEND_KEEP_ATTRS 0x4u
 
 /*
  * An object being written.  Nothing is visible under its key until commit

@@ -353,6 +353,12 @@ int atrest__location_dir(char **dir, const char *location)
 	return 0;
 }
 
+int atrest_location_dir(char **dir, const char *location)
+{
+	ENSURE(dir && location, ATREST_EINVAL, "no location");
+	return atrest__location_dir(dir, location);
+}
+
 int atrest_backend_open(atrest_backend **out, const char *location)
 {
 	ENSURE(out, ATREST_EINVAL, "no place for the backend");

@@ -123,7 +123,7 @@ int atrest__fs_set_syscall(const char *name, void *fn)
 			__ATOMIC_RELEASE);
 		return 0;
 	}
-	return atrest__error(ATREST_EINVAL, "fs: no system call %s", name);
+	return atrest__error(ATREST_EINVAL, "no system call %s", name);
 }
 #endif
 
@@ -185,7 +185,7 @@ static int check_key(const char *key)
 	return 0;
 bad:
 	return atrest__error(ATREST_EINVAL,
-		"fs: refusing a key that is empty, too long, absolute, has an empty, "
+		"refusing a key that is empty, too long, absolute, has an empty, "
 		"\".\" or \"..\" component, or names the store's internals");
 }
 
@@ -306,14 +306,15 @@ static int path_err(struct fs_backend *fs, const char *key, const char *rel, siz
 
 	if (link)
 		return atrest__error(ATREST_ERROR,
-			"fs: cannot %s '%s': '%.*s' in store %s is a symbolic link, and "
+			"cannot %s '%s': '%.*s' in store %s is a symbolic link, and "
 			"links inside a store are never followed",
 			what, key, (int)link, rel, fs->root);
 	if (e == ENOENT || e == ENOTDIR || e == ELOOP)
-		return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+		return atrest__error(
+			ATREST_ENOTFOUND, "no object '%s' in store %s", key, fs->root);
 	return atrest__error_os(
 		atrest__errno_code(e) == ATREST_ENOSPC ? ATREST_ENOSPC : ATREST_ERROR, e,
-		"fs: cannot %s '%s'", what, key);
+		"cannot %s '%s'", what, key);
 }
 
 static int fsync_fd(int fd)
@@ -420,22 +421,23 @@ static int make_etag(char out[ATREST_BACKEND_ETAG_MAX], int fd, const struct sta
 
 /* ---- the writer's state: .atrest, .atrest/tmp, a private temp dir ---- */
 
-/* mkdir -p of the store's root path itself (the caller's path: links in it
- * are the caller's choice); 0 or an errno value. */
-static int mkdirs_root(const char *root)
+/*
+ * mkdir of the store's root path itself, the last directory only: a
+ * missing parent is a typo to report, not a tree to make (ENOENT).  0 or
+ * an errno value.
+ */
+static int mkdir_root(const char *root)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(root);
 
+	if (len >= sizeof(path))
+		return ENAMETOOLONG;
 	memcpy(path, root, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (sys_mkdir(path, 0700) != 0 && errno != EEXIST)
-			return errno;
-		path[i] = i < len ? '/' : '\0';
-	}
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (sys_mkdir(path, 0700) != 0 && errno != EEXIST)
+		return errno;
 	return 0;
 }
 
@@ -453,17 +455,17 @@ static int private_dir(struct fs_backend *fs, int at, const char *name, const ch
 	       : sys_openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
 		return atrest__error(ATREST_ERROR,
-			"fs: %s/%s is not a directory (a link or a file): refusing to "
+			"%s/%s is not a directory (a link or a file): refusing to "
 			"use the store",
 			fs->root, shown);
 	if (fd < 0)
 		return atrest__error_os(
 			e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR, errno,
-			"fs: cannot write to store %s (%s)", fs->root, shown);
+			"cannot write to store %s (%s)", fs->root, shown);
 	if (sys_fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
 		sys_close(fd);
 		return atrest__error(ATREST_ERROR,
-			"fs: %s/%s is owned by another user or writable by others: "
+			"%s/%s is owned by another user or writable by others: "
 			"refusing to write to the store",
 			fs->root, shown);
 	}
@@ -479,8 +481,7 @@ static int random_hex(char out[17])
 	while ((n = sys_getrandom(r, sizeof(r), 0)) < 0 && errno == EINTR)
 		;
 	if (n != (ssize_t)sizeof(r))
-		return atrest__error_os(
-			ATREST_ERROR, n < 0 ? errno : EIO, "fs: getrandom");
+		return atrest__error_os(ATREST_ERROR, n < 0 ? errno : EIO, "getrandom");
 	for (int i = 0; i < 8; i++) {
 		out[2 * i] = digits[r[i] >> 4];
 		out[2 * i + 1] = digits[r[i] & 15];
@@ -536,7 +537,7 @@ static int make_own_tmp(struct fs_backend *fs, int *own)
 	}
 	if (fd < 0)
 		return atrest__error_os(ATREST_ERROR, -fd,
-			"fs: cannot create a temp lock in %s/.atrest/tmp", fs->root);
+			"cannot create a temp lock in %s/.atrest/tmp", fs->root);
 	e = mkdir_in(fs->tmp_fd, hex);
 	*own = e ? (errno = e, -1)
 		 : sys_openat(fs->tmp_fd, hex,
@@ -546,7 +547,7 @@ static int make_own_tmp(struct fs_backend *fs, int *own)
 		sys_unlinkat(fs->tmp_fd, lock, 0);
 		sys_close(fd);
 		return atrest__error_os(ATREST_ERROR, e,
-			"fs: cannot create a temp dir in %s/.atrest/tmp", fs->root);
+			"cannot create a temp dir in %s/.atrest/tmp", fs->root);
 	}
 	fs->lock_fd = fd;
 	strcpy(fs->own, hex);
@@ -659,7 +660,7 @@ static int writable_locked(struct fs_backend *fs, uint64_t *cleaned)
 		*cleaned = 0;
 	if (fs->own_fd >= 0)
 		return 0;
-	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "no store at %s (not prepared)",
 		fs->root);
 	if (fs->meta_fd < 0) {
 		GUARD(fd = private_dir(fs, fs->root_fd, ".atrest", ".atrest"));
@@ -696,11 +697,11 @@ static int put_err(int e, const char *key, const char *step)
 	int code = atrest__errno_code(e);
 
 	if (code == ATREST_ENOSPC)
-		return atrest__error_os(code, e,
-			"fs: cannot store '%s': disk or quota full (%s)", key, step);
+		return atrest__error_os(
+			code, e, "cannot store '%s': disk or quota full (%s)", key, step);
 	if (code == ATREST_ENOTFOUND || code == ATREST_EEXISTS)
 		code = ATREST_ERROR;
-	return atrest__error_os(code, e, "fs: cannot store '%s': %s failed", key, step);
+	return atrest__error_os(code, e, "cannot store '%s': %s failed", key, step);
 }
 
 /*
@@ -726,8 +727,8 @@ static int publish_lock(struct fs_backend *fs, int op, const char *key)
 	if (!S_ISREG(st.st_mode)) {
 		sys_close(fd);
 		return atrest__error(ATREST_ERROR,
-			"fs: cannot store '%s': %s/.atrest/lock is not a regular file",
-			key, fs->root);
+			"cannot store '%s': %s/.atrest/lock is not a regular file", key,
+			fs->root);
 	}
 	while ((e = sys_flock(fd, op)) != 0 && errno == EINTR)
 		;
@@ -756,25 +757,29 @@ static int prepare_locked(struct fs_backend *fs, int create)
 		return create ? writable_locked(fs, NULL) : 0;
 	fd = sys_openat(AT_FDCWD, fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
-		e = mkdirs_root(fs->root);
+		e = mkdir_root(fs->root);
+		ENSURE(e != ENOENT, ATREST_ENOTFOUND,
+			"cannot create store %s: its parent directory does not exist "
+			"(only the store's own directory is made)",
+			fs->root);
 		if (e)
 			return atrest__error_os(
 				e == ENOSPC || e == EDQUOT ? ATREST_ENOSPC : ATREST_ERROR,
-				e, "fs: cannot create store %s", fs->root);
+				e, "cannot create store %s", fs->root);
 		fd = sys_openat(AT_FDCWD, fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (fd < 0) {
 		e = errno;
-		ENSURE(e != ENOENT, ATREST_ENOTFOUND, "fs: no store at %s", fs->root);
-		ENSURE(e != ENOTDIR, ATREST_EINVAL,
-			"fs: store path %s is not a directory", fs->root);
+		ENSURE(e != ENOENT, ATREST_ENOTFOUND, "no store at %s", fs->root);
+		ENSURE(e != ENOTDIR, ATREST_EINVAL, "store path %s is not a directory",
+			fs->root);
 		return atrest__error_os(
-			ATREST_ERROR, e, "fs: cannot open store %s", fs->root);
+			ATREST_ERROR, e, "cannot open store %s", fs->root);
 	}
 	if (sys_fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		sys_close(fd);
 		return atrest__error(
-			ATREST_EINVAL, "fs: store path %s is not a directory", fs->root);
+			ATREST_EINVAL, "store path %s is not a directory", fs->root);
 	}
 	fs->root_fd = fd;
 	return create ? writable_locked(fs, NULL) : 0;
@@ -798,7 +803,7 @@ static int fs_write(atrest_backend_writer *bw, const void *buf, size_t len)
 	struct fs_writer *w = (struct fs_writer *)bw;
 	const char *p = buf;
 
-	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+	ENSURE(!w->failed, ATREST_ERROR, "cannot store '%s': an earlier write failed",
 		w->key);
 	w->synced = 0;
 	while (len > 0) {
@@ -832,6 +837,32 @@ static int current_etag(int dir, const char *base, char out[ATREST_BACKEND_ETAG_
 }
 
 /*
+ * KEEP_ATTRS: the replaced file's owner, group, mode and times onto the
+ * temp file, before it takes its place.  An owner this process may not
+ * give (it is not root) stays its own, as for any write.
+ */
+static int keep_attrs(struct fs_writer *w, int dir, const char *base)
+{
+	int own = w->fs->own_fd;
+	struct timespec t[2];
+	struct stat old;
+
+	if (sys_fstatat(dir, base, &old, AT_SYMLINK_NOFOLLOW) != 0)
+		return put_err(errno, w->key, "reading the owner and mode it replaces");
+	if (fchownat(own, w->tmp, old.st_uid, old.st_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+		errno != EPERM)
+		return put_err(errno, w->key, "keeping its owner");
+	/* After chown, which may clear the set-id bits. */
+	if (fchmodat(own, w->tmp, old.st_mode & 07777, 0) != 0)
+		return put_err(errno, w->key, "keeping its mode");
+	t[0] = old.st_atim;
+	t[1] = old.st_mtim;
+	if (utimensat(own, w->tmp, t, AT_SYMLINK_NOFOLLOW) != 0)
+		return put_err(errno, w->key, "keeping its modification time");
+	return 0;
+}
+
+/*
  * Publish the temp file as base in dir, under the publish lock; 1 when the
  * directory vanished under a delete (try again).
  */
@@ -848,7 +879,9 @@ static int place(struct fs_writer *w, int dir, const char *base)
 			rc = put_err(errno, w->key, "checking its version");
 		else if (strcmp(now, w->etag) != 0)
 			rc = atrest__error(ATREST_ECONFLICT,
-				"fs: '%s' was changed by someone else meanwhile", w->key);
+				"'%s' was changed by someone else meanwhile", w->key);
+		else if (w->flags & ATREST_BACKEND_KEEP_ATTRS)
+			rc = keep_attrs(w, dir, base);
 	}
 	if (rc == 0 && (w->flags & ATREST_BACKEND_IF_ABSENT)) {
 		if (sys_linkat(fs->own_fd, w->tmp, dir, base, 0) == 0)
@@ -864,9 +897,9 @@ static int place(struct fs_writer *w, int dir, const char *base)
 	if (e == ENOENT)
 		return 1;
 	ENSURE(e != EEXIST || !(w->flags & ATREST_BACKEND_IF_ABSENT), ATREST_EEXISTS,
-		"fs: cannot store '%s': it already exists", w->key);
+		"cannot store '%s': it already exists", w->key);
 	ENSURE(e != EISDIR && e != EEXIST && e != ENOTEMPTY, ATREST_EINVAL,
-		"fs: cannot store '%s': a directory of that name exists", w->key);
+		"cannot store '%s': a directory of that name exists", w->key);
 	return put_err(
 		e, w->key, (w->flags & ATREST_BACKEND_IF_ABSENT) ? "link" : "rename");
 }
@@ -885,8 +918,7 @@ static int place_in_dir(struct fs_writer *w, int *dir_out)
 			return 1;
 		if (e == ENOTDIR && !find_link(w->fs, w->key, n))
 			return atrest__error(ATREST_EINVAL,
-				"fs: cannot store '%s': a parent of it is an object",
-				w->key);
+				"cannot store '%s': a parent of it is an object", w->key);
 		if (e == ELOOP || e == ENOTDIR)
 			return path_err(w->fs, w->key, w->key, n, e, "store");
 		return put_err(e, w->key, "creating its directories");
@@ -903,7 +935,7 @@ static int finish(struct fs_writer *w)
 {
 	int rc = 1, e, dir = -1;
 
-	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+	ENSURE(!w->failed, ATREST_ERROR, "cannot store '%s': an earlier write failed",
 		w->key);
 	if (!w->synced && !w->fs->nosync && fsync_fd(w->fd) != 0)
 		return put_err(errno, w->key, "fsync");
@@ -913,8 +945,8 @@ static int finish(struct fs_writer *w)
 		return put_err(errno, w->key, "close");
 	for (int i = 0; i < PLACE_TRIES && rc == 1; i++)
 		rc = place_in_dir(w, &dir);
-	ENSURE(rc != 1, ATREST_ERROR,
-		"fs: cannot store '%s': its directory keeps vanishing", w->key);
+	ENSURE(rc != 1, ATREST_ERROR, "cannot store '%s': its directory keeps vanishing",
+		w->key);
 	if (rc < 0)
 		return rc;
 	e = w->fs->nosync || fsync_fd(dir) == 0 ? 0 : errno;
@@ -926,7 +958,7 @@ static int fs_sync(atrest_backend_writer *bw)
 {
 	struct fs_writer *w = (struct fs_writer *)bw;
 
-	ENSURE(!w->failed, ATREST_ERROR, "fs: cannot store '%s': an earlier write failed",
+	ENSURE(!w->failed, ATREST_ERROR, "cannot store '%s': an earlier write failed",
 		w->key);
 	if (fsync_fd(w->fd) != 0) {
 		w->failed = 1;
@@ -970,10 +1002,10 @@ static int fs_open_write(atrest_backend *b, atrest_backend_writer **out, const c
 	GUARD(check_key(key));
 	ENSURE(!(flags & ATREST_BACKEND_IF_MATCH) ||
 			(etag && strlen(etag) < ATREST_BACKEND_ETAG_MAX),
-		ATREST_EINVAL, "fs: a conditional put of '%s' without an etag", key);
+		ATREST_EINVAL, "a conditional put of '%s' without an etag", key);
 	GUARD(writable(fs));
 	w = calloc(1, sizeof(*w) + strlen(key) + 1);
-	ENSURE(w, ATREST_ERROR, "fs: out of memory");
+	ENSURE(w, ATREST_ERROR, "out of memory");
 	strcpy(w->key, key);
 	if (flags & ATREST_BACKEND_IF_MATCH)
 		strcpy(w->etag, etag);
@@ -1006,7 +1038,7 @@ static int fs_pread(
 
 	*got = 0;
 	ENSURE(len <= INT64_MAX && off <= INT64_MAX - len, ATREST_EINVAL,
-		"fs: read of '%s' past the largest offset", r->key);
+		"read of '%s' past the largest offset", r->key);
 	while (done < len) {
 		ssize_t n = sys_pread(
 			r->fd, (char *)buf + done, len - done, (off_t)(off + done));
@@ -1014,7 +1046,7 @@ static int fs_pread(
 			continue;
 		if (n < 0)
 			return atrest__error_os(
-				ATREST_ERROR, errno, "fs: cannot read '%s'", r->key);
+				ATREST_ERROR, errno, "cannot read '%s'", r->key);
 		if (n == 0)
 			break;
 		done += (size_t)n;
@@ -1041,12 +1073,12 @@ static int open_object(struct fs_backend *fs, const char *key, struct stat *st)
 	if (sys_fstat(fd, st) != 0) {
 		e = errno;
 		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot stat '%s'", key);
+		return atrest__error_os(ATREST_ERROR, e, "cannot stat '%s'", key);
 	}
 	if (!S_ISREG(st->st_mode)) {
 		sys_close(fd);
-		return atrest__error(
-			ATREST_ENOTFOUND, "fs: no object '%s' (not a regular file)", key);
+		return atrest__error(ATREST_ENOTFOUND,
+			"no object '%s' in store %s (not a regular file)", key, fs->root);
 	}
 	return fd;
 }
@@ -1060,7 +1092,7 @@ static int fs_open_read(atrest_backend *b, atrest_backend_reader **out, const ch
 
 	*out = NULL;
 	GUARD(check_key(key));
-	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "no store at %s (not prepared)",
 		fs->root);
 	GUARD(fd = open_object(fs, key, &st));
 	r = calloc(1, sizeof(*r) + strlen(key) + 1);
@@ -1068,7 +1100,7 @@ static int fs_open_read(atrest_backend *b, atrest_backend_reader **out, const ch
 		int e = r ? errno : ENOMEM;
 		free(r);
 		sys_close(fd);
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot read '%s'", key);
+		return atrest__error_os(ATREST_ERROR, e, "cannot read '%s'", key);
 	}
 	strcpy(r->key, key);
 	r->fd = fd;
@@ -1178,12 +1210,12 @@ static int add_entry(struct walk *w, DIR *d, const struct dirent *de)
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? 2 * w->cap : 64;
 		struct ent *v = realloc(w->v, cap * sizeof(*v));
-		ENSURE(v, ATREST_ERROR, "fs: out of memory");
+		ENSURE(v, ATREST_ERROR, "out of memory");
 		w->v = v;
 		w->cap = cap;
 	}
 	e.name = strdup(de->d_name);
-	ENSURE(e.name, ATREST_ERROR, "fs: out of memory");
+	ENSURE(e.name, ATREST_ERROR, "out of memory");
 	w->v[w->n++] = e;
 	return 0;
 }
@@ -1207,13 +1239,13 @@ static int read_dir(struct walk *w)
 		if (len && (e == ENOENT || e == ENOTDIR || e == ELOOP))
 			return 0; /* removed (or replaced by a link) while we walked */
 		return atrest__error_os(e == ENOENT ? ATREST_ENOTFOUND : ATREST_ERROR, e,
-			"fs: cannot list %s/%s", w->fs->root, w->path);
+			"cannot list %s/%s", w->fs->root, w->path);
 	}
 	for (errno = 0; rc == 0 && (de = sys_readdir(d)) != NULL; errno = 0)
 		rc = add_entry(w, d, de);
 	if (rc == 0 && errno != 0)
-		rc = atrest__error_os(ATREST_ERROR, errno, "fs: cannot list %s/%s",
-			w->fs->root, w->path);
+		rc = atrest__error_os(
+			ATREST_ERROR, errno, "cannot list %s/%s", w->fs->root, w->path);
 	sys_closedir(d);
 	return rc;
 }
@@ -1271,10 +1303,10 @@ static int fs_list(
 	struct walk *w;
 	int rc;
 
-	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "fs: no store at %s (not prepared)",
+	ENSURE(fs->root_fd >= 0, ATREST_ENOTFOUND, "no store at %s (not prepared)",
 		fs->root);
 	w = calloc(1, sizeof(*w));
-	ENSURE(w, ATREST_ERROR, "fs: out of memory");
+	ENSURE(w, ATREST_ERROR, "out of memory");
 	w->fs = fs;
 	w->prefix = prefix ? prefix : "";
 	w->plen = strlen(w->prefix);
@@ -1338,14 +1370,15 @@ static int fs_remove(atrest_backend *b, const char *key)
 		e = errno;
 		sys_close(dir);
 		return atrest__error_os(ATREST_ERROR, e,
-			"fs: deleted '%s' but fsync of its directory failed", key);
+			"deleted '%s' but fsync of its directory failed", key);
 	}
 	sys_close(dir);
 	GUARD(lock);
 	if (e == ENOENT || e == ENOTDIR || e == EISDIR || e == EPERM)
-		return atrest__error(ATREST_ENOTFOUND, "fs: no object '%s'", key);
+		return atrest__error(
+			ATREST_ENOTFOUND, "no object '%s' in store %s", key, fs->root);
 	if (e)
-		return atrest__error_os(ATREST_ERROR, e, "fs: cannot delete '%s'", key);
+		return atrest__error_os(ATREST_ERROR, e, "cannot delete '%s'", key);
 	prune_parents(fs, key, n);
 	return 0;
 }
@@ -1414,15 +1447,15 @@ int atrest__backend_fs_new(atrest_backend **out, const char *root, int nosync)
 	struct fs_backend *fs;
 	size_t n;
 
-	ENSURE(out, ATREST_EINVAL, "fs: no place for the backend");
+	ENSURE(out, ATREST_EINVAL, "no place for the backend");
 	*out = NULL;
-	ENSURE(root && *root, ATREST_EINVAL, "fs: empty store path");
+	ENSURE(root && *root, ATREST_EINVAL, "empty store path");
 	n = strlen(root);
 	while (n > 1 && root[n - 1] == '/')
 		n--;
-	ENSURE(n < PATH_MAX - 1, ATREST_EINVAL, "fs: store path too long");
+	ENSURE(n < PATH_MAX - 1, ATREST_EINVAL, "store path too long");
 	fs = calloc(1, sizeof(*fs) + n + 1);
-	ENSURE(fs, ATREST_ERROR, "fs: out of memory");
+	ENSURE(fs, ATREST_ERROR, "out of memory");
 	memcpy(fs->root, root, n);
 	fs->parent = fs_vtable;
 	fs->root_fd = fs->meta_fd = fs->tmp_fd = fs->own_fd = fs->lock_fd = -1;
