@@ -61,7 +61,7 @@ struct cli_ctx {
 /* An action of a command with actions (tenant add, upload list...). */
 struct cli_action {
 	const char *name;
-	int (*fn)(const struct cli_ctx *, int, char **);
+	int (*fn)(struct cli_ctx *, int, char **);
 };
 /* Run the action argv[1] names (of n; their names in missing's message
  * when there is none), or the command's help; the exit status. */

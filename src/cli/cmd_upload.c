@@ -36,7 +36,7 @@ static int print_json(const atrest_upload_entry *e, void *payload)
 	return 0;
 }
 
-static int upload_list(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
@@ -62,7 +62,7 @@ static int upload_list(const struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int upload_abort(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_abort(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{NULL, 0, NULL, 0}};
 	atrest_store *st;
@@ -82,7 +82,7 @@ static int upload_abort(const struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int upload_create(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{NULL, 0, NULL, 0}};
 	atrest_store *st;
@@ -140,7 +140,7 @@ static int part_from(atrest_store *st, const char *name, const char *id, uint32_
 	return rc;
 }
 
-static int upload_part(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_part(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{NULL, 0, NULL, 0}};
 	atrest_store *st;
@@ -170,7 +170,7 @@ static int upload_part(const struct cli_ctx *ctx, int argc, char **argv)
 	return status;
 }
 
-static int upload_complete(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_complete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"if-absent", no_argument, NULL, 'x'}, {NULL, 0, NULL, 0}};
@@ -232,7 +232,7 @@ static int64_t parse_duration(const char *s)
 	return n * mult[u - units];
 }
 
-static int upload_cleanup(const struct cli_ctx *ctx, int argc, char **argv)
+static int upload_cleanup(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"older-than", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
