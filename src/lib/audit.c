@@ -159,12 +159,14 @@ static void line_start(lbuf *b, uint64_t seq, const uint8_t prev[32], const char
 
 static void event_fields(lbuf *b, const atrest_event *e)
 {
+	int snap = atrest__op_is_snapshot(e->op);
+
 	lb_key_str(b, "outcome", outcome_name(e->outcome), 32);
 	lb_key_str(b, "principal", e->principal ? e->principal : "", 127);
 	lb_key_str(b, "tenant", e->tenant ? e->tenant : "", 64);
 	if (e->name)
 		lb_key_str(b, "name", e->name, 1024);
-	if (e->bytes || e->op == ATREST_OP_PUT || e->op == ATREST_OP_GET)
+	if (e->bytes || e->op == ATREST_OP_PUT || e->op == ATREST_OP_GET || snap)
 		lb_fmt(b, ",\"bytes\":%llu", (unsigned long long)e->bytes);
 	if (e->ranged)
 		lb_fmt(b, ",\"offset\":%llu,\"length\":%llu",
@@ -175,7 +177,7 @@ static void event_fields(lbuf *b, const atrest_event *e)
 		lb_key_str(b, "master_key", e->master_key_id, 127);
 	if (e->provider)
 		lb_key_str(b, "provider", e->provider, 31);
-	if (e->count)
+	if (e->count || snap)
 		lb_fmt(b, ",\"count\":%llu", (unsigned long long)e->count);
 	lb_fmt(b, ",\"latency_us\":%llu,\"pid\":%ld",
 		(unsigned long long)(e->duration_ns / 1000), (long)getpid());

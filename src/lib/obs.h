@@ -35,7 +35,10 @@ typedef struct atrest__op {
 	int quiet;        /* end without an event (nothing happened) */
 	int failed;       /* a streaming read's first failure */
 	const char *note; /* the event's detail on success */
-	char *own;        /* name copy of a suspended op */
+	/* The tenant its provider calls concern, when not the handle's (a
+	 * shred, the store's rewrap: atrest__op_tenant). */
+	const char *tenant;
+	char *own; /* name copy of a suspended op */
 	struct atrest__op *up;
 } atrest__op;
 
@@ -57,6 +60,14 @@ void atrest__op_resume(atrest__op *op, atrest__op *src);
 void atrest__op_drop(atrest__op *op);
 /* A streaming read of got bytes that returned rc. */
 void atrest__op_count(atrest__op *op, uint64_t got, int rc);
+/* A snapshot operation (ATREST_OP_SNAPSHOT_PUT .. ATREST_OP_GC)? */
+int atrest__op_is_snapshot(int kind);
+/*
+ * Provider calls of this thread's operation concern tenant t from now on
+ * (NULL: the handle's own again); returns the one it replaces, to be put
+ * back.  For handles atrest opens on a tenant inside a store operation.
+ */
+const char *atrest__op_tenant(const char *t);
 /* The innermost operation of this thread, or NULL. */
 atrest__op *atrest__op_current(void);
 

@@ -771,6 +771,29 @@ static atrest_store *open_tenant(const char *dir, const char *name)
  * tenant with a master key of its own too); each keyring keeps its own
  * usage counts; tenant add and shred are events of their own.
  */
+static const uint8_t NEWKEY[32] = {32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19,
+	18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+
+/*
+ * Provider calls seen since event from: those about a data key (not the
+ * store's check secret or audit key) name tenant t, at least one of kind
+ * op among them; the store's own keyring's calls name none.
+ */
+static void provider_tenants(size_t from, const char *t, int op)
+{
+	size_t theirs = 0;
+
+	for (size_t i = from; i < nevents; i++) {
+		const seen *e = &events[i];
+		if (e->op != ATREST_OP_KEY_UNWRAP && e->op != ATREST_OP_KEY_WRAP)
+			continue;
+		if (!strcmp(e->tenant, t))
+			theirs += e->op == op;
+		assert_true(!strcmp(e->tenant, t) || !strcmp(e->tenant, ""));
+	}
+	assert_true(theirs > 0);
+}
+
 static void test_tenants_one_trail(void **state)
 {
 	atrest_tenant_options to = ATREST_TENANT_OPTIONS_INIT;
@@ -780,6 +803,8 @@ static void test_tenants_one_trail(void **state)
 	atrest_store *st, *acme, *own;
 	atrest_key_info k[8];
 	uint64_t removed = 0;
+	atrest_keyprov *newkey;
+	size_t from;
 	struct stat sb;
 
 	(void)state;
@@ -816,7 +841,9 @@ static void test_tenants_one_trail(void **state)
 	assert_int_equal(k[0].objects, 0);
 	atrest_store_close(acme);
 	atrest_store_close(own);
+	from = nevents;
 	assert_int_equal(atrest_tenant_shred(&removed, st, "acme"), 0);
+	provider_tenants(from, "acme", ATREST_OP_KEY_UNWRAP);
 	assert_int_equal(removed, 2);
 	assert_int_equal(last_of(ATREST_OP_TENANT_SHRED)->count, 2);
 	assert_true(log_has_op(dir, "tenant_shred", "name", "acme"));
@@ -824,8 +851,69 @@ static void test_tenants_one_trail(void **state)
 	assert_int_not_equal(stat(p, &sb), 0); /* its counts went too */
 	snprintf(p, sizeof(p), "%s/.atrest/tenants/own/usage.json", dir);
 	assert_int_equal(stat(p, &sb), 0);
+	/* The store's rewrap moves beta's keyring: those calls name beta. */
+	assert_int_equal(atrest_tenant_add(st, "beta", NULL), 0);
+	assert_int_equal(atrest_keyprov_raw(&newkey, NEWKEY, 32), 0);
+	from = nevents;
+	assert_int_equal(atrest_rewrap(st, newkey), 0);
+	provider_tenants(from, "beta", ATREST_OP_KEY_WRAP);
 	atrest_store_close(st);
 	assert_int_equal(verify_dir(dir, &r, NULL), 0);
+	th_rmrf(dir);
+}
+
+/* A snapshot is one event from begin to commit or abort, beside its objects'. */
+static void test_snapshot_events(void **state)
+{
+	atrest_snap_entry e = ATREST_SNAP_ENTRY_INIT;
+	atrest_snap_stats so;
+	atrest_snapshot *sn;
+	atrest_snap *s;
+	char dir[256];
+	atrest_store *st;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	nevents = 0;
+	st = open_store(dir);
+	e.path = "f";
+	e.type = ATREST_SNAP_FILE;
+	e.mode = 0600;
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), 0);
+	assert_null(last_of(ATREST_OP_SNAPSHOT_PUT)); /* not before its end */
+	assert_int_equal(atrest_snap_add_buffer(s, &e, "hello", 5), 0);
+	atrest_snap_abort(s);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, ATREST_ERROR);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->count, 1);
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), 0);
+	assert_int_equal(atrest_snap_add_buffer(s, &e, "hello", 5), 0);
+	assert_int_equal(atrest_snap_commit(NULL, s), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->bytes, 5);
+	assert_string_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->name, "s/1");
+	assert_non_null(last_of(ATREST_OP_PUT)); /* its objects' own events */
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), ATREST_EEXISTS);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, ATREST_EEXISTS);
+	assert_int_equal(atrest_snapshot_open(&sn, st, "s/1", NULL), 0);
+	assert_null(last_of(ATREST_OP_SNAPSHOT_OPEN)); /* only failures */
+	assert_int_equal(atrest_snapshot_verify(&so, sn, NULL, NULL), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_VERIFY)->count, 1);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_VERIFY)->bytes, 5);
+	atrest_snapshot_close(sn);
+	assert_int_equal(atrest_snapshot_open(&sn, st, "s/2", NULL), ATREST_ENOTFOUND);
+	assert_string_equal(last_of(ATREST_OP_SNAPSHOT_OPEN)->name, "s/2");
+	assert_int_equal(atrest_snapshot_remove(&so, st, "s/1"), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_DELETE)->count, 1);
+	assert_int_equal(atrest_snapshot_remove(&so, st, "s/1"), ATREST_ENOTFOUND);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_DELETE)->outcome, ATREST_ENOTFOUND);
+	assert_int_equal(atrest_snapshot_gc(&so, st, NULL), 0);
+	assert_int_equal(last_of(ATREST_OP_GC)->outcome, 0);
+	assert_int_equal(atrest_audit_flush(st), 0);
+	assert_true(log_has_op(dir, "snapshot_put", "name", "s/1"));
+	assert_true(log_has_op(dir, "snapshot_verify", "count", "1"));
+	assert_true(log_has_op(dir, "snapshot_delete", "outcome", "not_found"));
+	assert_true(log_has_op(dir, "gc", "outcome", "ok"));
+	atrest_store_close(st);
 	th_rmrf(dir);
 }
 
@@ -866,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_values),
 		cmocka_unit_test(test_audit_locations),
 		cmocka_unit_test(test_tenants_one_trail),
+		cmocka_unit_test(test_snapshot_events),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
