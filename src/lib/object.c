@@ -88,6 +88,7 @@ struct atrest_reader {
 	int plain;     /* pass-through of a non-atrest file */
 	uint64_t size; /* plaintext bytes */
 	uint64_t pos;
+	uint64_t end;     /* reads stop here (atrest_reader_range) */
 	uint8_t *ct, *pt; /* one segment, for reads not covering whole ones */
 	uint64_t cached;  /* segment held in pt, or UINT64_MAX */
 	size_t cached_len;
@@ -782,6 +783,7 @@ static int reader_open(atrest_reader **out, atrest_store *st, const char *name,
 	r->st = st;
 	r->plain_ok = plain_ok;
 	r->cached = UINT64_MAX;
+	r->end = UINT64_MAX;
 	rc = reader_start(r, name);
 	if (rc < 0) {
 		atrest_reader_close(r);
@@ -1028,7 +1030,16 @@ static int reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 
 int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
-	int rc = reader_read(r, buf, len, got);
+	uint64_t left = r->end > r->pos ? r->end - r->pos : 0;
+	int rc;
+
+	if (len > left) {
+		*got = 0;
+		if (!left)
+			return 0;
+		len = (size_t)left;
+	}
+	rc = reader_read(r, buf, len, got);
 
 	atrest__op_count(&r->op, *got, rc);
 	return rc;
@@ -1131,27 +1142,47 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	return atrest__op_end(&op, rc);
 }
 
-static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
+int atrest_reader_range(atrest_reader *r, uint64_t off, uint64_t len)
 {
-	atrest_reader *r;
-	int rc = 0;
+	ENSURE(off <= r->size && len <= r->size - off, ATREST_EINVAL,
+		"range %llu+%llu is outside the object (%llu bytes)",
+		(unsigned long long)off, (unsigned long long)len,
+		(unsigned long long)r->size);
+	r->pos = off;
+	r->end = off + len;
+	r->op.ranged = 1;
+	r->op.offset = off;
+	r->op.length = len;
+	return 0;
+}
 
+int atrest_reader_stat(atrest_stat_info *out, const atrest_reader *r)
+{
 	GUARD(atrest__check_version(
 		out->version, ATREST_STAT_INFO_VERSION, "atrest_stat_info"));
 	memset(out, 0, sizeof(*out));
 	out->version = ATREST_STAT_INFO_VERSION;
-	GUARD(atrest_reader_open(&r, st, name));
 	out->size = r->size;
 	out->stored_size = r->br->size;
 	out->mtime = r->br->mtime;
 	out->plaintext = r->plain;
-	if (!r->plain) {
-		out->cipher = r->obj.hdr.cipher;
-		out->segment_size = r->obj.hdr.segment_size;
-		out->data_key_id = r->obj.hdr.dek_id;
-		rc = atrest__meta_decode(
-			&out->meta, &out->meta_count, r->meta, r->meta_len);
-	}
+	if (r->plain)
+		return 0;
+	out->cipher = r->obj.hdr.cipher;
+	out->segment_size = r->obj.hdr.segment_size;
+	out->data_key_id = r->obj.hdr.dek_id;
+	return atrest__meta_decode(&out->meta, &out->meta_count, r->meta, r->meta_len);
+}
+
+static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
+{
+	atrest_reader *r;
+	int rc;
+
+	GUARD(atrest__check_version(
+		out->version, ATREST_STAT_INFO_VERSION, "atrest_stat_info"));
+	GUARD(atrest_reader_open(&r, st, name));
+	rc = atrest_reader_stat(out, r);
 	atrest_reader_close(r);
 	return rc;
 }

@@ -71,6 +71,8 @@ static ssize_t reader_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	if (left == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!b->r) /* a HEAD has no body to send */
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (pos < b->pre_len) {
 		size_t n =
 			b->pre_len - (size_t)pos < want ? b->pre_len - (size_t)pos : want;
@@ -114,8 +116,8 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 	b->first = first;
 	b->len = len;
 	b->bytes_out = &req->bytes_out;
-	rc = atrest_reader_seek(r, first);
-	if (rc == 0 && req->method != HTTP_HEAD && len) {
+	rc = r ? atrest_reader_seek(r, first) : 0;
+	if (rc == 0 && r && len) {
 		size_t want = len < PREREAD ? (size_t)len : PREREAD;
 
 		if (!(b->pre = malloc(want)))

@@ -917,6 +917,52 @@ static void test_snapshot_events(void **state)
 	th_rmrf(dir);
 }
 
+/* A reader's header facts and a range: still the reader's one event. */
+static void test_reader_stat_range(void **state)
+{
+	atrest_meta_entry me = {"k", "v"};
+	atrest_meta meta = {&me, 1};
+	atrest_stat_info a = ATREST_STAT_INFO_INIT, b = ATREST_STAT_INFO_INIT;
+	char dir[256], buf[64];
+	atrest_reader *r;
+	atrest_store *st;
+	size_t got, before;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_store(dir);
+	assert_int_equal(atrest_put(st, "o", "0123456789abcdef", 16, &meta), 0);
+	assert_int_equal(atrest_stat(&a, st, "o"), 0);
+	nevents = 0;
+	assert_int_equal(atrest_reader_open(&r, st, "o"), 0);
+	assert_int_equal(atrest_reader_stat(&b, r), 0);
+	assert_int_equal(b.size, a.size);
+	assert_int_equal(b.data_key_id, a.data_key_id);
+	assert_int_equal(b.stored_size, a.stored_size);
+	assert_int_equal(b.meta_count, 1);
+	assert_string_equal(b.meta[0].value, "v");
+	assert_int_equal(atrest_reader_range(r, 10, 7), ATREST_EINVAL);
+	assert_int_equal(atrest_reader_range(r, 4, 6), 0);
+	assert_int_equal(atrest_reader_read(r, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 6);
+	assert_memory_equal(buf, "456789", 6);
+	assert_int_equal(atrest_reader_read(r, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 0);
+	before = nevents;
+	atrest_reader_close(r);
+	assert_int_equal(nevents, before + 1); /* one event, at close */
+	assert_int_equal(events[before].op, ATREST_OP_GET);
+	assert_true(events[before].ranged);
+	assert_int_equal(events[before].offset, 4);
+	assert_int_equal(events[before].length, 6);
+	assert_int_equal(events[before].bytes, 6);
+	assert_null(last_of(ATREST_OP_STAT));
+	atrest_stat_info_clear(&a);
+	atrest_stat_info_clear(&b);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
 /* ATREST_AUDIT=off writes nothing; a directory elsewhere gets the log. */
 static void test_audit_locations(void **state)
 {
@@ -955,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_audit_locations),
 		cmocka_unit_test(test_tenants_one_trail),
 		cmocka_unit_test(test_snapshot_events),
+		cmocka_unit_test(test_reader_stat_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
