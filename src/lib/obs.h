@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "atrest/observe.h"
 #include "atrest/sys/keyprov.h"
@@ -44,6 +45,8 @@ typedef struct atrest__op {
 
 /* Monotonic nanoseconds. */
 uint64_t atrest__obs_clock(void);
+/* This process's id (getpid, kept; renewed after fork). */
+pid_t atrest__obs_pid(void);
 
 void atrest__op_begin(
 	atrest__op *op, struct atrest_store *st, int kind, const char *name);

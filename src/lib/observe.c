@@ -56,6 +56,32 @@ const char *atrest_op_name(int op)
 	return "unknown";
 }
 
+/* getpid() is a system call: kept, and renewed in a child after fork. */
+static pid_t cached_pid;
+
+static void pid_forked(void)
+{
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_once(void)
+{
+	pthread_atfork(NULL, NULL, pid_forked);
+}
+
+pid_t atrest__obs_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+
+	if (!p) {
+		pthread_once(&once, pid_once);
+		p = getpid();
+		__atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
 uint64_t atrest__obs_clock(void)
 {
 	struct timespec ts;
@@ -662,7 +688,7 @@ static void start_flusher(atrest_store *st)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	atrest__obs *o = st->obs;
-	pid_t me = getpid();
+	pid_t me = atrest__obs_pid();
 	pthread_attr_t attr;
 	pthread_t th;
 
@@ -694,7 +720,7 @@ static void start_flusher(atrest_store *st)
 /* Off the list, once the flusher is not working on it. */
 static void stop_flushing(atrest__obs *o)
 {
-	pid_t me = getpid();
+	pid_t me = atrest__obs_pid();
 
 	if (__atomic_load_n(&o->fl_pid, __ATOMIC_ACQUIRE) != me)
 		return;

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -160,6 +162,16 @@ static int log_has_op(const char *dir, const char *op, const char *field, const 
 	}
 	closedir(d);
 	return found;
+}
+
+/* Some audit file of dir contains text. */
+static int grep_log(const char *dir, const char *text)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "grep -qF '%s' %s/.atrest/audit/audit-*.jsonl", text,
+		dir);
+	return system(cmd) == 0;
 }
 
 /* The store's first data key (ids are random). */
@@ -963,6 +975,73 @@ static void test_reader_stat_range(void **state)
 	th_rmrf(dir);
 }
 
+/* Threads recording server events (the detail makes long lines). */
+static void *record_many(void *p)
+{
+	atrest_store *st = p;
+	atrest_event ev = ATREST_EVENT_INIT;
+	char detail[301];
+	intptr_t failed = 0;
+
+	memset(detail, 'd', 300);
+	detail[300] = '\0';
+	ev.op = ATREST_OP_SERVER;
+	ev.name = "bench";
+	ev.detail = detail;
+	for (int i = 0; i < 10; i++)
+		failed += atrest_audit_record(st, &ev) < 0;
+	return (void *)failed;
+}
+
+/*
+ * Lines that cannot be written (the file size limit stands in for a full
+ * disk): every event of a batch fails, none is half written, the chain
+ * stays intact, and the next line records how many were lost.
+ */
+static void test_write_failure(void **state)
+{
+	char dir[256], seg[600];
+	atrest_audit_report r;
+	struct rlimit was, lim;
+	pthread_t th[4];
+	atrest_store *st;
+	struct stat sb;
+	void *failed;
+	long total = 0;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_store(dir);
+	assert_int_equal(atrest_put(st, "a", "x", 1, NULL), 0);
+	assert_int_equal(atrest_audit_flush(st), 0);
+	snprintf(seg, sizeof(seg), "%s/.atrest/audit/audit-000001.jsonl", dir);
+	assert_int_equal(stat(seg, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = (rlim_t)sb.st_size + 50; /* part of one line fits */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, record_many, st), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &failed), 0);
+		total += (long)(intptr_t)failed;
+	}
+	assert_int_equal(atrest_put(st, "b", "x", 1, NULL), ATREST_ERROR);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+	assert_int_equal(total, 40);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_true((rlim_t)sb.st_size < lim.rlim_cur); /* cut back: no torn line */
+	assert_int_equal(atrest_put(st, "c", "x", 1, NULL), 0);
+	assert_true(log_has_op(dir, "recovered", NULL, NULL));
+	assert_int_equal(atrest_audit_flush(st), 0);
+	assert_int_equal(verify_dir(dir, &r, st), 0);
+	atrest_store_close(st);
+	/* 40 records, the put's line before its commit and its failure's */
+	assert_true(grep_log(dir, "42 events could not be written before"));
+	th_rmrf(dir);
+}
+
 /* ATREST_AUDIT=off writes nothing; a directory elsewhere gets the log. */
 static void test_audit_locations(void **state)
 {
@@ -1002,6 +1081,7 @@ int main(void)
 		cmocka_unit_test(test_tenants_one_trail),
 		cmocka_unit_test(test_snapshot_events),
 		cmocka_unit_test(test_reader_stat_range),
+		cmocka_unit_test(test_write_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
