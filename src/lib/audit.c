@@ -30,8 +30,9 @@
 
 /*
  * Where lines go.  lock gives the exclusive right to append with the
- * writer's view of the chain's tail (last, seq) current; append writes one
- * whole line; sync makes what was appended durable.  A sink that rotates
+ * writer's view of the chain's tail (last, seq) current; append writes
+ * whole lines (at once, or none of them); sync makes what was appended
+ * durable (called without mu, which it takes only briefly).  A sink that rotates
  * (files) is told so by the writer through seal.  A future object-store
  * sink seals segments into objects behind the same five calls.
  */
@@ -47,6 +48,10 @@ typedef struct sink_ops {
 /* An event waiting for the thread that appends for everyone (below). */
 typedef struct waiter {
 	atrest_event *ev;
+	/* Its line from "op" on, formatted before the queue (off the lock). */
+	char tail[ATREST__AUDIT_LINE_MAX];
+	size_t tail_len;
+	int over;
 	int rc, done;
 	char why[200];     /* the error, for the waiting thread */
 	pthread_cond_t cv; /* signalled when done, or when it is to append */
@@ -205,8 +210,8 @@ static void lb_now(lbuf *b, atrest__audit *a)
 	lb_put(b, us, 7);
 }
 
-/* {"seq":N,"time":"...","prev":"<hex>","op":"..." -- every line starts so. */
-static void line_start(lbuf *b, atrest__audit *a, const char *op)
+/* {"seq":N,"time":"...","prev":"<hex>","op": -- every line starts so. */
+static void line_head(lbuf *b, atrest__audit *a)
 {
 	char ph[65];
 
@@ -217,6 +222,11 @@ static void line_start(lbuf *b, atrest__audit *a, const char *op)
 	lb_put(b, "\",\"prev\":\"", 10);
 	lb_put(b, ph, 64);
 	lb_put(b, "\",\"op\":", 7);
+}
+
+static void line_start(lbuf *b, atrest__audit *a, const char *op)
+{
+	line_head(b, a);
 	lb_str(b, op, 64);
 }
 
@@ -553,14 +563,34 @@ static int file_append(atrest__audit *a, const char *line, size_t n)
 	return 0;
 }
 
+/*
+ * Called without the lock: a duplicate of the descriptor taken under it is
+ * synced, so appends go on meanwhile (a segment sealed meanwhile was synced
+ * at its close).  What was appended before is durable after.
+ */
 static int file_sync(atrest__audit *a)
 {
-	if (!a->dirty || a->fd < 0)
-		return 0;
-	a->dirty = 0;
-	if (fdatasync(a->fd) != 0)
-		return atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
-	return 0;
+	int fd = -1, rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->dirty && a->fd >= 0) {
+		fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			rc = atrest__error_os(ATREST_ERROR, errno, "audit: dup");
+		else
+			a->dirty = 0;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (fd >= 0 && fdatasync(fd) != 0)
+		rc = atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		pthread_mutex_lock(&a->mu);
+		a->dirty = 1; /* try again next time */
+		pthread_mutex_unlock(&a->mu);
+	}
+	return rc;
 }
 
 static void file_seal(atrest__audit *a)
@@ -709,19 +739,19 @@ static int write_note(atrest__audit *a)
 	return 0;
 }
 
-/* ev's line into the batch, and a head when one is due; *seal when the
+/* w's line into the batch, and a head when one is due; *seal when the
  * segment is full (its last head is then in the batch). */
-static int append_locked(atrest__audit *a, atrest_event *ev, int *seal)
+static int append_locked(atrest__audit *a, waiter *w, int *seal)
 {
 	lbuf b = {a->line, 0, sizeof(a->line), 0};
 
 	*seal = 0;
 	GUARD(write_note(a));
-	line_start(&b, a, atrest_op_name(ev->op));
-	event_fields(&b, ev);
-	ENSURE(!b.over, ATREST_ERROR, "audit: event too long");
+	line_head(&b, a);
+	lb_put(&b, w->tail, w->tail_len);
+	ENSURE(!b.over && !w->over, ATREST_ERROR, "audit: event too long");
 	GUARD(put_line(a, b.p, b.len));
-	ev->seq = a->seq;
+	w->ev->seq = a->seq;
 	a->unsigned_lines++;
 	/* Heads and rotation wait for the key (a handle still opening). */
 	if (a->key && a->unsigned_lines >= a->head_lines)
@@ -767,7 +797,7 @@ static void append_queue(atrest__audit *a, waiter *q)
 			continue;
 		}
 		locked = 1;
-		if ((rc = append_locked(a, w->ev, &seal)) < 0)
+		if ((rc = append_locked(a, w, &seal)) < 0)
 			fail_waiters(a, w, w, rc);
 		if (!seal && a->blen <= BATCH_CAP)
 			continue;
@@ -796,9 +826,17 @@ static void append_queue(atrest__audit *a, waiter *q)
  */
 int atrest__audit_append(atrest__audit *a, atrest_event *ev)
 {
-	waiter me = {.ev = ev}, *q, *next;
+	waiter me, *q, *next;
+	lbuf t = {me.tail, 0, sizeof(me.tail), 0};
 	atrest__saved_error mine;
 
+	me.ev = ev;
+	lb_str(&t, atrest_op_name(ev->op), 64);
+	event_fields(&t, ev);
+	me.tail_len = t.len;
+	me.over = t.over;
+	me.rc = me.done = 0;
+	me.next = NULL;
 	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&a->qmu);
 	*a->qtail = &me;
@@ -853,9 +891,10 @@ int atrest__audit_flush(atrest__audit *a)
 			a->sink->unlock(a);
 		}
 	}
+	pthread_mutex_unlock(&a->mu);
+	/* Off the lock: appenders never wait for the disk. */
 	if (a->sink->sync(a) < 0 && rc == 0)
 		rc = ATREST_ERROR;
-	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
 

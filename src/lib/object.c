@@ -92,7 +92,8 @@ struct atrest_reader {
 	uint8_t *ct, *pt; /* one segment, for reads not covering whole ones */
 	uint64_t cached;  /* segment held in pt, or UINT64_MAX */
 	size_t cached_len;
-	uint8_t *meta; /* authenticated encoded metadata */
+	size_t pt_used; /* the most plaintext pt has held: what close wipes */
+	uint8_t *meta;  /* authenticated encoded metadata */
 	size_t meta_len;
 	uint8_t head[ATREST__HDR_READ];
 	size_t head_len;
@@ -759,7 +760,7 @@ void atrest_reader_close(atrest_reader *r)
 	atrest__op_end(&op, op.failed);
 	atrest__br_close(r->br);
 	if (r->pt)
-		atrest__wipe(r->pt, r->obj.seg_ct);
+		atrest__wipe(r->pt, r->pt_used);
 	free(r->pt);
 	free(r->ct);
 	if (r->meta)
@@ -846,6 +847,8 @@ static int open_cached(atrest_reader *r, uint64_t i)
 	GUARD(pread_full(r->br, r->ct, ctlen, atrest__seg_off(&r->obj, i)));
 	GUARD(atrest__seg_open(
 		&r->obj, r->pt, &r->cached_len, i, i + 1 == r->obj.nseg, r->ct, ctlen));
+	/* A failed open wiped its output itself. */
+	r->pt_used = r->cached_len > r->pt_used ? r->cached_len : r->pt_used;
 	r->cached = i;
 	return 0;
 }
@@ -1020,17 +1023,21 @@ static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room, size
 	return 0;
 }
 
-static int reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+/* Up to len bytes into buf, which has room bytes (room >= len). */
+static int reader_read(atrest_reader *r, void *buf, size_t len, size_t room, size_t *got)
 {
 	*got = 0;
 	if (r->plain)
 		return read_plain(r, buf, len, got);
-	return read_into(r, buf, len, len, got);
+	return read_into(r, buf, len, room, got);
 }
 
+/* A read cut short by the range keeps the caller's whole buffer as room:
+ * the range's last segment may then be opened in place. */
 int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
 	uint64_t left = r->end > r->pos ? r->end - r->pos : 0;
+	size_t room = len;
 	int rc;
 
 	if (len > left) {
@@ -1039,7 +1046,7 @@ int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 			return 0;
 		len = (size_t)left;
 	}
-	rc = reader_read(r, buf, len, got);
+	rc = reader_read(r, buf, len, room, got);
 
 	atrest__op_count(&r->op, *got, rc);
 	return rc;
