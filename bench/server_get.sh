@@ -5,7 +5,9 @@
 #          with the audit trail on (the default) and one with ATREST_AUDIT=off;
 #   nginx: 1 MiB GETs, 8 connections, from atrest (audit on) and from nginx
 #          serving the same plaintext files.
-# Prints each round and the median of each side and of the ratios.
+# Prints each round and the median of each side and of the ratios, and the
+# atrest servers' CPU time per request (user + system, from /proc), which a
+# loaded machine disturbs far less than requests per second.
 # Usage: bench/server_get.sh BUILD_DIR [ROUNDS] [SECONDS]   (default 5, 3)
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
@@ -36,9 +38,11 @@ ATREST_BIN=$BIN
 . "$SRC/tests/service/lib/spawn.sh"
 spawn_server "$W/on.log" || exit 1
 ON=$SPAWNED_URL
+ON_PID=$SPAWNED_PID
 PIDS="$PIDS $SPAWNED_PID"
 ATREST_AUDIT=off spawn_server "$W/off.log" || exit 1
 OFF=$SPAWNED_URL
+OFF_PID=$SPAWNED_PID
 PIDS="$PIDS $SPAWNED_PID"
 
 NP=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -75,22 +79,32 @@ fill() { # SIZE PREFIX
 fill 4096 wrk
 fill 1048576 big
 
-rps() { # URL PREFIX: requests per second of SECS of GETs, 8 connections
+HZ=$(getconf CLK_TCK)
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# rps URL PREFIX [PID]: requests per second of SECS of GETs, 8 connections;
+# with PID, also appends that process's CPU µs per request to $W/cpu.
+rps() {
+	c0=$([ -n "${3:-}" ] && cpu_of "$3" || echo 0)
 	ATREST_WRK_MODE=get ATREST_WRK_NAMES=64 ATREST_WRK_PREFIX=$2 \
 		wrk -t 2 -c 8 -d "${SECS}s" --timeout 30s \
-		-s "$SRC/tests/service/lib/mix.lua" "$1" 2>&1 |
-		sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'
+		-s "$SRC/tests/service/lib/mix.lua" "$1" >"$W/wrk.out" 2>&1
+	c1=$([ -n "${3:-}" ] && cpu_of "$3" || echo 0)
+	n=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$W/wrk.out")
+	[ -z "${3:-}" ] || awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" -v k="$2.$3" \
+		'BEGIN { if (n > 0) printf "%s %.1f\n", k, c / hz / n * 1e6 }' >>"$W/cpu"
+	sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$W/wrk.out"
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$W/a"
 : >"$W/n"
+: >"$W/cpu"
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	on=$(rps "$ON" wrk)
-	off=$(rps "$OFF" wrk)
-	at=$(rps "$ON" big)
+	on=$(rps "$ON" wrk "$ON_PID")
+	off=$(rps "$OFF" wrk "$OFF_PID")
+	at=$(rps "$ON" big "$ON_PID")
 	ng=$(rps "http://127.0.0.1:$NP" big)
 	echo "$on $off" >>"$W/a"
 	echo "$at $ng" >>"$W/n"
@@ -105,4 +119,7 @@ printf 'median: 4 KiB GET/s audit on %s, off %s, ratio %s\n' \
 printf 'median: 1 MiB GET/s atrest %s, nginx %s, ratio %s\n' \
 	"$(cut -d' ' -f1 "$W/n" | median)" "$(cut -d' ' -f2 "$W/n" | median)" \
 	"$(awk '{print $1 / $2}' "$W/n" | median)"
+cpu() { awk -v k="$1" '$1 == k {print $2}' "$W/cpu" | median; }
+printf 'median server CPU per request: 4 KiB GET audit on %s µs, off %s µs; 1 MiB GET %s µs\n' \
+	"$(cpu "wrk.$ON_PID")" "$(cpu "wrk.$OFF_PID")" "$(cpu "big.$ON_PID")"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
