@@ -881,8 +881,9 @@ static void test_snapshot_events(void **state)
 	atrest_snap_stats so;
 	atrest_snapshot *sn;
 	atrest_snap *s;
-	char dir[256];
+	char dir[256], *text;
 	atrest_store *st;
+	size_t len;
 
 	(void)state;
 	th_tmpdir(dir, sizeof(dir));
@@ -925,6 +926,12 @@ static void test_snapshot_events(void **state)
 	assert_true(log_has_op(dir, "snapshot_verify", "count", "1"));
 	assert_true(log_has_op(dir, "snapshot_delete", "outcome", "not_found"));
 	assert_true(log_has_op(dir, "gc", "outcome", "ok"));
+	assert_int_equal(atrest_metrics_write(&text, &len, st), 0);
+	assert_non_null(strstr(text, "operation=\"snapshot_put\",outcome=\"ok\""));
+	assert_non_null(strstr(text, "operation=\"gc\",outcome=\"ok\""));
+	assert_non_null(
+		strstr(text, "operation=\"snapshot_delete\",outcome=\"not_found\""));
+	atrest_free(text);
 	atrest_store_close(st);
 	th_rmrf(dir);
 }
