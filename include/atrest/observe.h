@@ -42,6 +42,14 @@ typedef enum atrest_op {
 	ATREST_OP_UPLOAD_PART,     /* "upload_part": a part committed; count = number */
 	ATREST_OP_UPLOAD_COMPLETE, /* "upload_complete": published; count = parts */
 	ATREST_OP_UPLOAD_ABORT,    /* "upload_abort": an upload and its parts dropped */
+	/* Snapshots (include/atrest/snapshot.h): name = the snapshot, count =
+	 * its files, bytes = their bytes (gc: objects and bytes removed). */
+	ATREST_OP_SNAPSHOT_PUT,    /* "snapshot_put": begun to committed */
+	ATREST_OP_SNAPSHOT_GET,    /* "snapshot_get": restored */
+	ATREST_OP_SNAPSHOT_VERIFY, /* "snapshot_verify": every byte checked */
+	ATREST_OP_SNAPSHOT_DELETE, /* "snapshot_delete": removed */
+	ATREST_OP_SNAPSHOT_OPEN,   /* "snapshot_open": only when it fails */
+	ATREST_OP_GC,              /* "gc": unreferenced objects removed */
 	/* Events an embedding server records with atrest_audit_record: */
 	ATREST_OP_AUTH = 64,     /* "auth": authentication (failed: outcome < 0) */
 	ATREST_OP_APIKEY_CREATE, /* "apikey_create": name = the key's id */

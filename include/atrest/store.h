@@ -272,6 +272,20 @@ ATREST_EXTERN ATREST_WARN_UNUSED int atrest_stat(
 	atrest_stat_info *out, atrest_store *st, const char *name);
 ATREST_EXTERN void atrest_stat_info_clear(atrest_stat_info *info);
 
+/*
+ * The header facts and metadata of an open reader, as atrest_stat gives
+ * them (out->version set by the caller; clear with atrest_stat_info_clear),
+ * without opening the object again: a reader's one "get" event stays the
+ * only one.
+ */
+ATREST_EXTERN int atrest_reader_stat(atrest_stat_info *out, const atrest_reader *r);
+/*
+ * Read only bytes [off, off + len) of the object: seeks to off, reads end
+ * (*got == 0) at off + len, and the reader's event records the range.
+ * ATREST_EINVAL when the range is not inside the object.
+ */
+ATREST_EXTERN int atrest_reader_range(atrest_reader *r, uint64_t off, uint64_t len);
+
 typedef struct atrest_list_entry {
 	const char *name;
 	uint64_t stored_size;

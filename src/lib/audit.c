@@ -30,8 +30,9 @@
 
 /*
  * Where lines go.  lock gives the exclusive right to append with the
- * writer's view of the chain's tail (last, seq) current; append writes one
- * whole line; sync makes what was appended durable.  A sink that rotates
+ * writer's view of the chain's tail (last, seq) current; append writes
+ * whole lines (at once, or none of them); sync makes what was appended
+ * durable (called without mu, which it takes only briefly).  A sink that rotates
  * (files) is told so by the writer through seal.  A future object-store
  * sink seals segments into objects behind the same five calls.
  */
@@ -44,8 +45,41 @@ typedef struct sink_ops {
 	void (*seal)(atrest__audit *a);
 } sink_ops;
 
+/* An event waiting for the thread that appends for everyone (below). */
+typedef struct waiter {
+	atrest_event *ev;
+	/* Its line from "op" on, formatted before the queue (off the lock). */
+	char tail[ATREST__AUDIT_LINE_MAX];
+	size_t tail_len;
+	int over;
+	int rc, done;
+	char why[200];     /* the error, for the waiting thread */
+	pthread_cond_t cv; /* signalled when done, or when it is to append */
+	struct waiter *next;
+} waiter;
+
+/* The chain as the sink last took it, to go back to when an append fails. */
+typedef struct chain_mark {
+	uint64_t seq, unsigned_lines, lost;
+	uint8_t last[32];
+	char note[200];
+} chain_mark;
+
 struct atrest__audit {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* the chain and the sink (held by the appender) */
+	/*
+	 * Group commit: threads queue their events; one of them (leading)
+	 * takes every queued event, formats their lines in order into batch
+	 * and appends them with one lock of the sink and one write.
+	 */
+	pthread_mutex_t qmu;
+	waiter *qhead, **qtail;
+	int leading;
+	char *batch; /* lines formatted, not yet appended (mu) */
+	size_t blen;
+	chain_mark mark;
+	time_t tsec;      /* the second tprefix is for */
+	char tprefix[32]; /* "YYYY-MM-DDTHH:MM:SS." of tsec */
 	const sink_ops *sink;
 	char dir[PATH_MAX];
 	uint64_t rotate_bytes;
@@ -83,6 +117,27 @@ static void lb_put(lbuf *b, const char *s, size_t n)
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
+
+/* Decimal digits of v (no printf: every line has several numbers). */
+static void lb_u64(lbuf *b, uint64_t v)
+{
+	char d[20];
+	size_t n = 0;
+
+	do {
+		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	lb_put(b, d + sizeof(d) - n, n);
+}
+
+/* ,"key":v */
+static void lb_key_u64(lbuf *b, const char *key, size_t klen, uint64_t v)
+{
+	lb_put(b, key, klen);
+	lb_u64(b, v);
+}
+#define LB_KEY_U64(b, lit, v) lb_key_u64(b, lit, sizeof(lit) - 1, v)
 
 static void lb_fmt(lbuf *b, const char *fmt, ...) ATREST__PRINTF(2, 3);
 static void lb_fmt(lbuf *b, const char *fmt, ...)
@@ -132,53 +187,74 @@ static const char *outcome_name(int rc)
 	return rc <= 0 && rc >= ATREST_ETOOBIG ? names[-rc] : "error";
 }
 
-static void now_iso(char out[40])
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", UTC; the date part made once a second. */
+static void lb_now(lbuf *b, atrest__audit *a)
 {
 	struct timeval tv;
 	struct tm tm;
+	char us[8];
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-		tm.tm_year % 10000 + 1900, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
-		tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
-		(int)(tv.tv_usec % 1000000));
+	if (tv.tv_sec != a->tsec || !a->tprefix[0]) {
+		gmtime_r(&tv.tv_sec, &tm);
+		snprintf(a->tprefix, sizeof(a->tprefix), "%04d-%02d-%02dT%02d:%02d:%02d.",
+			tm.tm_year % 10000 + 1900, (tm.tm_mon + 1) % 100,
+			tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+			tm.tm_sec % 100);
+		a->tsec = tv.tv_sec;
+	}
+	lb_put(b, a->tprefix, strlen(a->tprefix));
+	for (int i = 5, v = (int)(tv.tv_usec % 1000000); i >= 0; i--, v /= 10)
+		us[i] = (char)('0' + v % 10);
+	us[6] = 'Z';
+	lb_put(b, us, 7);
 }
 
-/* {"seq":N,"time":"...","prev":"<hex>","op":"..." -- every line starts so. */
-static void line_start(lbuf *b, uint64_t seq, const uint8_t prev[32], const char *op)
+/* {"seq":N,"time":"...","prev":"<hex>","op": -- every line starts so. */
+static void line_head(lbuf *b, atrest__audit *a)
 {
-	char t[40], ph[65];
+	char ph[65];
 
-	now_iso(t);
-	atrest__hex(ph, prev, 32);
-	lb_fmt(b, "{\"seq\":%llu,\"time\":\"%s\",\"prev\":\"%s\",\"op\":",
-		(unsigned long long)seq, t, ph);
+	atrest__hex(ph, a->last, 32);
+	LB_KEY_U64(b, "{\"seq\":", a->seq + 1);
+	lb_put(b, ",\"time\":\"", 9);
+	lb_now(b, a);
+	lb_put(b, "\",\"prev\":\"", 10);
+	lb_put(b, ph, 64);
+	lb_put(b, "\",\"op\":", 7);
+}
+
+static void line_start(lbuf *b, atrest__audit *a, const char *op)
+{
+	line_head(b, a);
 	lb_str(b, op, 64);
 }
 
 static void event_fields(lbuf *b, const atrest_event *e)
 {
+	int snap = atrest__op_is_snapshot(e->op);
+
 	lb_key_str(b, "outcome", outcome_name(e->outcome), 32);
 	lb_key_str(b, "principal", e->principal ? e->principal : "", 127);
 	lb_key_str(b, "tenant", e->tenant ? e->tenant : "", 64);
 	if (e->name)
 		lb_key_str(b, "name", e->name, 1024);
-	if (e->bytes || e->op == ATREST_OP_PUT || e->op == ATREST_OP_GET)
-		lb_fmt(b, ",\"bytes\":%llu", (unsigned long long)e->bytes);
-	if (e->ranged)
-		lb_fmt(b, ",\"offset\":%llu,\"length\":%llu",
-			(unsigned long long)e->offset, (unsigned long long)e->length);
+	if (e->bytes || e->op == ATREST_OP_PUT || e->op == ATREST_OP_GET || snap)
+		LB_KEY_U64(b, ",\"bytes\":", e->bytes);
+	if (e->ranged) {
+		LB_KEY_U64(b, ",\"offset\":", e->offset);
+		LB_KEY_U64(b, ",\"length\":", e->length);
+	}
 	if (e->data_key_id)
-		lb_fmt(b, ",\"data_key\":%u", e->data_key_id);
+		LB_KEY_U64(b, ",\"data_key\":", e->data_key_id);
 	if (e->master_key_id)
 		lb_key_str(b, "master_key", e->master_key_id, 127);
 	if (e->provider)
 		lb_key_str(b, "provider", e->provider, 31);
-	if (e->count)
-		lb_fmt(b, ",\"count\":%llu", (unsigned long long)e->count);
-	lb_fmt(b, ",\"latency_us\":%llu,\"pid\":%ld",
-		(unsigned long long)(e->duration_ns / 1000), (long)getpid());
+	if (e->count || snap)
+		LB_KEY_U64(b, ",\"count\":", e->count);
+	LB_KEY_U64(b, ",\"latency_us\":", e->duration_ns / 1000);
+	LB_KEY_U64(b, ",\"pid\":", (uint64_t)atrest__obs_pid());
 	if (e->detail)
 		lb_key_str(b, e->outcome < 0 ? "error" : "detail", e->detail, DETAIL_MAX);
 	lb_put(b, "}\n", 2);
@@ -222,7 +298,7 @@ static int head_line(lbuf *b, atrest__audit *a, int last)
 	EVP_MD_CTX *c;
 	int ok;
 
-	line_start(b, a->seq + 1, a->last, "head");
+	line_start(b, a, "head");
 	if (a->key) {
 		atrest__audit_sigmsg(msg, a->sid, a->seq + 1, a->last);
 		c = EVP_MD_CTX_new();
@@ -242,7 +318,8 @@ static int head_line(lbuf *b, atrest__audit *a, int last)
 	}
 	if (last)
 		lb_put(b, ",\"last\":true", 12);
-	lb_fmt(b, ",\"pid\":%ld}\n", (long)getpid());
+	LB_KEY_U64(b, ",\"pid\":", (uint64_t)atrest__obs_pid());
+	lb_put(b, "}\n", 2);
 	return 0;
 }
 
@@ -486,14 +563,34 @@ static int file_append(atrest__audit *a, const char *line, size_t n)
 	return 0;
 }
 
+/*
+ * Called without the lock: a duplicate of the descriptor taken under it is
+ * synced, so appends go on meanwhile (a segment sealed meanwhile was synced
+ * at its close).  What was appended before is durable after.
+ */
 static int file_sync(atrest__audit *a)
 {
-	if (!a->dirty || a->fd < 0)
-		return 0;
-	a->dirty = 0;
-	if (fdatasync(a->fd) != 0)
-		return atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
-	return 0;
+	int fd = -1, rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->dirty && a->fd >= 0) {
+		fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			rc = atrest__error_os(ATREST_ERROR, errno, "audit: dup");
+		else
+			a->dirty = 0;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (fd >= 0 && fdatasync(fd) != 0)
+		rc = atrest__error_os(ATREST_ERROR, errno, "audit: fdatasync");
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		pthread_mutex_lock(&a->mu);
+		a->dirty = 1; /* try again next time */
+		pthread_mutex_unlock(&a->mu);
+	}
+	return rc;
 }
 
 static void file_seal(atrest__audit *a)
@@ -517,21 +614,89 @@ static void syslog_unlock(atrest__audit *a)
 	(void)a;
 }
 
-static int syslog_append(atrest__audit *a, const char *line, size_t n)
+/* Lines (each ending with '\n') one syslog message each. */
+static int syslog_append(atrest__audit *a, const char *lines, size_t n)
 {
 	(void)a;
-	syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)(n - 1), line);
+	for (const char *p = lines, *e = lines + n; p < e;) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)(nl - p), p);
+		p = nl + 1;
+	}
 	return 0;
 }
 
 static const sink_ops SYSLOG_SINK = {
 	syslog_lock, syslog_unlock, syslog_append, syslog_lock, NULL};
 
-/* Append a line and advance the chain. */
+/* ---- batches of lines ---- */
+
+/*
+ * Lines held before one append.  A batch is appended once it passes
+ * BATCH_CAP, so the buffer holds it and one event's lines (a note, the
+ * event, two heads) beyond.
+ */
+#define BATCH_CAP (64u << 10)
+#define BATCH_ROOM (BATCH_CAP + 4 * ATREST__AUDIT_LINE_MAX)
+
+static void mark_save(atrest__audit *a)
+{
+	chain_mark *m = &a->mark;
+
+	m->seq = a->seq;
+	m->unsigned_lines = a->unsigned_lines;
+	m->lost = a->lost;
+	memcpy(m->last, a->last, 32);
+	memcpy(m->note, a->note, sizeof(m->note));
+}
+
+static void mark_restore(atrest__audit *a)
+{
+	const chain_mark *m = &a->mark;
+
+	a->seq = m->seq;
+	a->unsigned_lines = m->unsigned_lines;
+	a->lost = m->lost;
+	memcpy(a->last, m->last, 32);
+	memcpy(a->note, m->note, sizeof(a->note));
+}
+
+/* The sink locked, with our view of the chain's tail as the mark. */
+static int lock_sink(atrest__audit *a)
+{
+	int rc = a->sink->lock(a);
+
+	if (rc < 0)
+		a->sink->unlock(a);
+	else
+		mark_save(a);
+	return rc;
+}
+
+/* Append the batch with one write; on failure the chain goes back to
+ * the mark (none of the batch's lines exist). */
+static int flush_lines(atrest__audit *a)
+{
+	int rc;
+
+	if (!a->blen)
+		return 0;
+	rc = a->sink->append(a, a->batch, a->blen);
+	a->blen = 0;
+	if (rc < 0)
+		mark_restore(a);
+	else
+		mark_save(a);
+	return rc;
+}
+
+/* Add a line to the batch and advance the chain. */
 static int put_line(atrest__audit *a, const char *line, size_t n)
 {
 	ENSURE(n > 1 && line[n - 1] == '\n', ATREST_ERROR, "audit: line too long");
-	GUARD(a->sink->append(a, line, n));
+	ENSURE(a->blen + n <= BATCH_ROOM, ATREST_ERROR, "audit: batch full");
+	memcpy(a->batch + a->blen, line, n);
+	a->blen += n;
 	atrest__sha256(a->last, line, n - 1);
 	a->seq++;
 	return 0;
@@ -564,7 +729,7 @@ static int write_note(atrest__audit *a)
 	ev.op = ATREST_OP_RECOVERED;
 	ev.detail = d;
 	ev.principal = "atrest";
-	line_start(&b, a->seq + 1, a->last, atrest_op_name(ev.op));
+	line_start(&b, a, atrest_op_name(ev.op));
 	event_fields(&b, &ev);
 	ENSURE(!b.over, ATREST_ERROR, "audit: note too long");
 	GUARD(put_line(a, b.p, b.len));
@@ -574,40 +739,137 @@ static int write_note(atrest__audit *a)
 	return 0;
 }
 
-static int append_locked(atrest__audit *a, atrest_event *ev)
+/* w's line into the batch, and a head when one is due; *seal when the
+ * segment is full (its last head is then in the batch). */
+static int append_locked(atrest__audit *a, waiter *w, int *seal)
 {
 	lbuf b = {a->line, 0, sizeof(a->line), 0};
 
+	*seal = 0;
 	GUARD(write_note(a));
-	line_start(&b, a->seq + 1, a->last, atrest_op_name(ev->op));
-	event_fields(&b, ev);
-	ENSURE(!b.over, ATREST_ERROR, "audit: event too long");
+	line_head(&b, a);
+	lb_put(&b, w->tail, w->tail_len);
+	ENSURE(!b.over && !w->over, ATREST_ERROR, "audit: event too long");
 	GUARD(put_line(a, b.p, b.len));
-	ev->seq = a->seq;
+	w->ev->seq = a->seq;
 	a->unsigned_lines++;
 	/* Heads and rotation wait for the key (a handle still opening). */
 	if (a->key && a->unsigned_lines >= a->head_lines)
 		GUARD(write_head(a, 0));
-	if (a->key && a->sink->seal && a->known >= a->rotate_bytes) {
+	if (a->key && a->sink->seal && a->known + a->blen >= a->rotate_bytes) {
 		GUARD(write_head(a, 1)); /* sealed: the next line opens a new file */
-		a->sink->seal(a);
+		*seal = 1;
 	}
 	return 0;
 }
 
-int atrest__audit_append(atrest__audit *a, atrest_event *ev)
+/* Waiters from..to (NULL: the end) failed with rc; each is a line lost. */
+static void fail_waiters(atrest__audit *a, waiter *from, waiter *to, int rc)
 {
-	int rc;
+	const atrest_error *e = atrest_error_last();
+
+	for (waiter *w = from; w; w = w == to ? NULL : w->next) {
+		if (w->rc == 0) {
+			w->rc = rc;
+			snprintf(w->why, sizeof(w->why), "%s",
+				e && e->message ? e->message : "audit: cannot write");
+		}
+		a->lost++;
+	}
+}
+
+/*
+ * The lines of queued events, in order, appended with one lock of the
+ * sink and one write (more when the batch fills or a segment is sealed on
+ * the way).  Each waiter gets its own result; pending is the first whose
+ * line is in the batch but not yet appended.
+ */
+static void append_queue(atrest__audit *a, waiter *q)
+{
+	waiter *pending = q;
+	int locked = 0, seal, rc;
 
 	pthread_mutex_lock(&a->mu);
-	rc = a->sink->lock(a);
-	if (rc == 0)
-		rc = append_locked(a, ev);
-	a->sink->unlock(a);
-	if (rc < 0)
-		a->lost++;
+	for (waiter *w = q; w; w = w->next) {
+		if (!locked && (rc = lock_sink(a)) < 0) {
+			fail_waiters(a, w, w, rc);
+			pending = w->next;
+			continue;
+		}
+		locked = 1;
+		if ((rc = append_locked(a, w, &seal)) < 0)
+			fail_waiters(a, w, w, rc);
+		if (!seal && a->blen <= BATCH_CAP)
+			continue;
+		if ((rc = flush_lines(a)) < 0)
+			fail_waiters(a, pending, w, rc);
+		pending = w->next;
+		if (seal && rc == 0) {
+			a->sink->seal(a);
+			locked = 0;
+		}
+	}
+	if (locked) {
+		if ((rc = flush_lines(a)) < 0)
+			fail_waiters(a, pending, NULL, rc);
+		a->sink->unlock(a);
+	}
 	pthread_mutex_unlock(&a->mu);
-	return rc;
+}
+
+/*
+ * Group commit: the event joins the queue; the thread at its head, when no
+ * one is appending, takes the whole queue and appends it, then wakes each
+ * waiter it served and the next head.  Each returns once its line is in
+ * the sink (the page cache), as a lone append would; a waiter is woken
+ * once, not at every batch.
+ */
+int atrest__audit_append(atrest__audit *a, atrest_event *ev)
+{
+	waiter me, *q, *next;
+	lbuf t = {me.tail, 0, sizeof(me.tail), 0};
+	atrest__saved_error mine;
+
+	me.ev = ev;
+	lb_str(&t, atrest_op_name(ev->op), 64);
+	event_fields(&t, ev);
+	me.tail_len = t.len;
+	me.over = t.over;
+	me.rc = me.done = 0;
+	me.next = NULL;
+	pthread_cond_init(&me.cv, NULL);
+	pthread_mutex_lock(&a->qmu);
+	*a->qtail = &me;
+	a->qtail = &me.next;
+	while (!me.done) {
+		if (a->leading || a->qhead != &me) {
+			pthread_cond_wait(&me.cv, &a->qmu);
+			continue;
+		}
+		a->leading = 1;
+		q = a->qhead;
+		a->qhead = NULL;
+		a->qtail = &a->qhead;
+		pthread_mutex_unlock(&a->qmu);
+		atrest__error_save(&mine); /* others' failures are theirs */
+		append_queue(a, q);
+		(void)atrest__error_restore(&mine);
+		pthread_mutex_lock(&a->qmu);
+		for (; q; q = next) { /* a waiter may go once done is set */
+			next = q->next;
+			q->done = 1;
+			if (q != &me)
+				pthread_cond_signal(&q->cv);
+		}
+		a->leading = 0;
+		if (a->qhead)
+			pthread_cond_signal(&a->qhead->cv);
+	}
+	pthread_mutex_unlock(&a->qmu);
+	pthread_cond_destroy(&me.cv);
+	if (me.rc < 0)
+		return atrest__error(me.rc, "%s", me.why);
+	return 0;
 }
 
 int atrest__audit_flush(atrest__audit *a)
@@ -616,16 +878,23 @@ int atrest__audit_flush(atrest__audit *a)
 
 	pthread_mutex_lock(&a->mu);
 	if (a->key && (a->unsigned_lines || a->note[0] || a->lost)) {
-		rc = a->sink->lock(a);
-		if (rc == 0)
+		rc = lock_sink(a);
+		if (rc == 0) {
 			rc = write_note(a);
-		if (rc == 0 && a->unsigned_lines)
-			rc = write_head(a, 0);
-		a->sink->unlock(a);
+			if (rc == 0 && a->unsigned_lines)
+				rc = write_head(a, 0);
+			if (rc == 0)
+				rc = flush_lines(a);
+			a->blen = 0; /* a line that failed is not appended later */
+			if (rc < 0)
+				mark_restore(a);
+			a->sink->unlock(a);
+		}
 	}
+	pthread_mutex_unlock(&a->mu);
+	/* Off the lock: appenders never wait for the disk. */
 	if (a->sink->sync(a) < 0 && rc == 0)
 		rc = ATREST_ERROR;
-	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
 
@@ -645,7 +914,14 @@ int atrest__audit_new(atrest__audit **out, const atrest__audit_conf *c)
 
 	*out = NULL;
 	ENSURE(a, ATREST_ERROR, "out of memory");
+	a->batch = malloc(BATCH_ROOM);
+	if (!a->batch) {
+		free(a);
+		return atrest__error(ATREST_ERROR, "out of memory");
+	}
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->qmu, NULL);
+	a->qtail = &a->qhead;
 	a->fd = -1;
 	a->known = UINT64_MAX;
 	a->rotate_bytes = c->rotate_bytes;
@@ -656,7 +932,7 @@ int atrest__audit_new(atrest__audit **out, const atrest__audit_conf *c)
 		openlog("atrest", LOG_PID, LOG_AUTHPRIV);
 	} else if (snprintf(a->dir, sizeof(a->dir), "%s", c->where) >=
 		(int)sizeof(a->dir) - 64) {
-		free(a);
+		atrest__audit_free(a);
 		return atrest__error(ATREST_EINVAL, "audit directory path too long");
 	}
 	*out = a;
@@ -688,5 +964,7 @@ void atrest__audit_free(atrest__audit *a)
 	close_segment(a);
 	EVP_PKEY_free(a->key);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->qmu);
+	free(a->batch);
 	free(a);
 }

@@ -19,10 +19,11 @@
 static const double BUCKETS[NB] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-#define NOPS 32  /* ops 1..23 and 64.. mapped by op_index */
-#define NOUT 10  /* outcomes 0..-9 */
-#define NPROV 8  /* provider kinds */
-#define NDEK 128 /* data keys with their own series */
+#define LIB_OPS 40 /* ops 1..39 of the library, then 64.. from LIB_OPS */
+#define NOPS 48    /* mapped by op_index */
+#define NOUT 10    /* outcomes 0..-9 */
+#define NPROV 8    /* provider kinds */
+#define NDEK 128   /* data keys with their own series */
 
 typedef struct hist {
 	uint64_t b[NB], count, sum_ns;
@@ -75,10 +76,10 @@ void atrest__metrics_free(atrest__metrics *m)
 
 static int op_index(int op)
 {
-	if (op >= 1 && op < ATREST_OP_AUTH && op < 24)
+	if (op >= 1 && op < ATREST_OP_AUTH && op < LIB_OPS)
 		return op;
 	if (op >= ATREST_OP_AUTH && op <= ATREST_OP_SERVER)
-		return 24 + op - ATREST_OP_AUTH;
+		return LIB_OPS + op - ATREST_OP_AUTH;
 	return 0;
 }
 
@@ -352,7 +353,8 @@ static void render_ops(sbuf *b, const target *tg, size_t n)
 		for (int op = 1; op < NOPS; op++)
 			for (int o = 0; o < NOUT; o++) {
 				uint64_t v = LD(tg[s].m->ops[op][o]);
-				int code = op < 24 ? op : ATREST_OP_AUTH + op - 24;
+				int code =
+					op < LIB_OPS ? op : ATREST_OP_AUTH + op - LIB_OPS;
 				if (!v)
 					continue;
 				snprintf(lab, sizeof(lab),

@@ -99,10 +99,12 @@ struct atrest_reader {
 	int plain;     /* pass-through of a non-atrest file */
 	uint64_t size; /* plaintext bytes */
 	uint64_t pos;
+	uint64_t end;     /* reads stop here (atrest_reader_range) */
 	uint8_t *ct, *pt; /* one segment, for reads not covering whole ones */
 	uint64_t cached;  /* segment held in pt, or UINT64_MAX */
 	size_t cached_len;
-	uint8_t *meta; /* authenticated encoded metadata */
+	size_t pt_used; /* the most plaintext pt has held: what close wipes */
+	uint8_t *meta;  /* authenticated encoded metadata */
 	size_t meta_len;
 	uint8_t head[ATREST__HDR_READ];
 	size_t head_len;
@@ -805,7 +807,7 @@ void atrest_reader_close(atrest_reader *r)
 	atrest__op_end(&op, op.failed);
 	atrest__br_close(r->br);
 	if (r->pt)
-		atrest__wipe(r->pt, r->obj.seg_ct);
+		atrest__wipe(r->pt, r->pt_used);
 	free(r->pt);
 	free(r->ct);
 	if (r->meta)
@@ -834,6 +836,7 @@ static int reader_open(atrest_reader **out, atrest_store *st, const char *name,
 	r->st = st;
 	r->plain_ok = plain_ok;
 	r->cached = UINT64_MAX;
+	r->end = UINT64_MAX;
 	rc = reader_start(r, name);
 	if (rc < 0) {
 		atrest_reader_close(r);
@@ -896,6 +899,8 @@ static int open_cached(atrest_reader *r, uint64_t i)
 	GUARD(pread_full(r->br, r->ct, ctlen, atrest__seg_off(&r->obj, i)));
 	GUARD(atrest__seg_open(
 		&r->obj, r->pt, &r->cached_len, i, i + 1 == r->obj.nseg, r->ct, ctlen));
+	/* A failed open wiped its output itself. */
+	r->pt_used = r->cached_len > r->pt_used ? r->cached_len : r->pt_used;
 	r->cached = i;
 	return 0;
 }
@@ -1072,17 +1077,30 @@ static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room, size
 	return 0;
 }
 
-static int reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
+/* Up to len bytes into buf, which has room bytes (room >= len). */
+static int reader_read(atrest_reader *r, void *buf, size_t len, size_t room, size_t *got)
 {
 	*got = 0;
 	if (r->plain)
 		return read_plain(r, buf, len, got);
-	return read_into(r, buf, len, len, got);
+	return read_into(r, buf, len, room, got);
 }
 
+/* A read cut short by the range keeps the caller's whole buffer as room:
+ * the range's last segment may then be opened in place. */
 int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 {
-	int rc = reader_read(r, buf, len, got);
+	uint64_t left = r->end > r->pos ? r->end - r->pos : 0;
+	size_t room = len;
+	int rc;
+
+	if (len > left) {
+		*got = 0;
+		if (!left)
+			return 0;
+		len = (size_t)left;
+	}
+	rc = reader_read(r, buf, len, room, got);
 
 	atrest__op_count(&r->op, *got, rc);
 	return rc;
@@ -1463,27 +1481,47 @@ int atrest_get(void **out, size_t *out_len, atrest_store *st, const char *name)
 	return atrest__op_end(&op, rc);
 }
 
-static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
+int atrest_reader_range(atrest_reader *r, uint64_t off, uint64_t len)
 {
-	atrest_reader *r;
-	int rc = 0;
+	ENSURE(off <= r->size && len <= r->size - off, ATREST_EINVAL,
+		"range %llu+%llu is outside the object (%llu bytes)",
+		(unsigned long long)off, (unsigned long long)len,
+		(unsigned long long)r->size);
+	r->pos = off;
+	r->end = off + len;
+	r->op.ranged = 1;
+	r->op.offset = off;
+	r->op.length = len;
+	return 0;
+}
 
+int atrest_reader_stat(atrest_stat_info *out, const atrest_reader *r)
+{
 	GUARD(atrest__check_version(
 		out->version, ATREST_STAT_INFO_VERSION, "atrest_stat_info"));
 	memset(out, 0, sizeof(*out));
 	out->version = ATREST_STAT_INFO_VERSION;
-	GUARD(atrest_reader_open(&r, st, name));
 	out->size = r->size;
 	out->stored_size = r->br->size + (r->mp ? r->mp->m.stored : 0);
 	out->mtime = r->br->mtime;
 	out->plaintext = r->plain;
-	if (!r->plain) {
-		out->cipher = r->obj.hdr.cipher;
-		out->segment_size = r->obj.hdr.segment_size;
-		out->data_key_id = r->obj.hdr.dek_id;
-		rc = atrest__meta_decode(
-			&out->meta, &out->meta_count, r->meta, r->meta_len);
-	}
+	if (r->plain)
+		return 0;
+	out->cipher = r->obj.hdr.cipher;
+	out->segment_size = r->obj.hdr.segment_size;
+	out->data_key_id = r->obj.hdr.dek_id;
+	return atrest__meta_decode(&out->meta, &out->meta_count, r->meta, r->meta_len);
+}
+
+static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
+{
+	atrest_reader *r;
+	int rc;
+
+	GUARD(atrest__check_version(
+		out->version, ATREST_STAT_INFO_VERSION, "atrest_stat_info"));
+	GUARD(atrest_reader_open(&r, st, name));
+	rc = atrest_reader_stat(out, r);
 	atrest_reader_close(r);
 	return rc;
 }

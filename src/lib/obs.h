@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "atrest/observe.h"
 #include "atrest/sys/keyprov.h"
@@ -35,12 +36,17 @@ typedef struct atrest__op {
 	int quiet;        /* end without an event (nothing happened) */
 	int failed;       /* a streaming read's first failure */
 	const char *note; /* the event's detail on success */
-	char *own;        /* name copy of a suspended op */
+	/* The tenant its provider calls concern, when not the handle's (a
+	 * shred, the store's rewrap: atrest__op_tenant). */
+	const char *tenant;
+	char *own; /* name copy of a suspended op */
 	struct atrest__op *up;
 } atrest__op;
 
 /* Monotonic nanoseconds. */
 uint64_t atrest__obs_clock(void);
+/* This process's id (getpid, kept; renewed after fork). */
+pid_t atrest__obs_pid(void);
 
 void atrest__op_begin(
 	atrest__op *op, struct atrest_store *st, int kind, const char *name);
@@ -57,6 +63,14 @@ void atrest__op_resume(atrest__op *op, atrest__op *src);
 void atrest__op_drop(atrest__op *op);
 /* A streaming read of got bytes that returned rc. */
 void atrest__op_count(atrest__op *op, uint64_t got, int rc);
+/* A snapshot operation (ATREST_OP_SNAPSHOT_PUT .. ATREST_OP_GC)? */
+int atrest__op_is_snapshot(int kind);
+/*
+ * Provider calls of this thread's operation concern tenant t from now on
+ * (NULL: the handle's own again); returns the one it replaces, to be put
+ * back.  For handles atrest opens on a tenant inside a store operation.
+ */
+const char *atrest__op_tenant(const char *t);
 /* The innermost operation of this thread, or NULL. */
 atrest__op *atrest__op_current(void);
 

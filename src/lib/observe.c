@@ -45,7 +45,8 @@ const char *atrest_op_name(int op)
 		"delete", "rotate", "rewrap", "reencrypt", "migrate", "expose", "destroy",
 		"config", "key_unwrap", "key_wrap", "records", "recount", "recovered",
 		"key_rewrap", "upload_create", "upload_part", "upload_complete",
-		"upload_abort"};
+		"upload_abort", "snapshot_put", "snapshot_get", "snapshot_verify",
+		"snapshot_delete", "snapshot_open", "gc"};
 	static const char *const ext[] = {"auth", "apikey_create", "apikey_revoke",
 		"tenant_add", "tenant_shred", "server"};
 
@@ -54,6 +55,32 @@ const char *atrest_op_name(int op)
 	if (op >= ATREST_OP_AUTH && op <= ATREST_OP_SERVER)
 		return ext[op - ATREST_OP_AUTH];
 	return "unknown";
+}
+
+/* getpid() is a system call: kept, and renewed in a child after fork. */
+static pid_t cached_pid;
+
+static void pid_forked(void)
+{
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_once(void)
+{
+	pthread_atfork(NULL, NULL, pid_forked);
+}
+
+pid_t atrest__obs_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+
+	if (!p) {
+		pthread_once(&once, pid_once);
+		p = getpid();
+		__atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
 }
 
 uint64_t atrest__obs_clock(void)
@@ -166,11 +193,18 @@ static void op_event(atrest_event *ev, const atrest__op *op, int rc, const char 
 	ev->detail = detail ? detail : op->note;
 }
 
+int atrest__op_is_snapshot(int kind)
+{
+	return kind >= ATREST_OP_SNAPSHOT_PUT && kind <= ATREST_OP_GC;
+}
+
 /* Object-level calls made inside another operation add no event of their
- * own (a put's writer, a get's reader, a job's rewrites). */
+ * own (a put's writer, a get's reader, a job's rewrites); a snapshot
+ * operation's objects keep theirs, as those its pool threads write. */
 static int nested_quiet(int kind)
 {
-	return tl_op && kind >= ATREST_OP_PUT && kind <= ATREST_OP_DELETE;
+	return tl_op && !atrest__op_is_snapshot(tl_op->op) && kind >= ATREST_OP_PUT &&
+		kind <= ATREST_OP_DELETE;
 }
 
 void atrest__op_begin(atrest__op *op, atrest_store *st, int kind, const char *name)
@@ -225,6 +259,15 @@ void atrest__op_count(atrest__op *op, uint64_t got, int rc)
 		op->failed = rc;
 }
 
+const char *atrest__op_tenant(const char *t)
+{
+	const char *was = tl_op ? tl_op->tenant : NULL;
+
+	if (tl_op)
+		tl_op->tenant = t;
+	return was;
+}
+
 atrest__op *atrest__op_current(void)
 {
 	return tl_op;
@@ -268,7 +311,9 @@ int atrest__op_precommit(atrest_store *st, const char *name, uint64_t bytes, uin
 		one = *cur;
 	} else {
 		memset(&one, 0, sizeof(one));
-		one.op = cur ? cur->op : ATREST_OP_PUT;
+		/* A job's object is the job's kind; a snapshot's is a put. */
+		one.op =
+			cur && !atrest__op_is_snapshot(cur->op) ? cur->op : ATREST_OP_PUT;
 		one.t0 = atrest__obs_clock();
 		one.bytes = bytes;
 		one.dek = dek;
@@ -344,6 +389,7 @@ void atrest__obs_provider(atrest_keyprov *kp, int op, const uint8_t *aad, size_t
 	atrest__error_save(&k);
 	op_event(&ev, &one, rc, rc < 0 && k.code ? k.message : role);
 	ev.provider = kp && kp->kind ? kp->kind : "?";
+	ev.tenant = tl_op->tenant;
 	(void)emit(tl_op->st, &ev);
 	(void)atrest__error_restore(&k);
 }
@@ -648,7 +694,7 @@ static void start_flusher(atrest_store *st)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	atrest__obs *o = st->obs;
-	pid_t me = getpid();
+	pid_t me = atrest__obs_pid();
 	pthread_attr_t attr;
 	pthread_t th;
 
@@ -680,7 +726,7 @@ static void start_flusher(atrest_store *st)
 /* Off the list, once the flusher is not working on it. */
 static void stop_flushing(atrest__obs *o)
 {
-	pid_t me = getpid();
+	pid_t me = atrest__obs_pid();
 
 	if (__atomic_load_n(&o->fl_pid, __ATOMIC_ACQUIRE) != me)
 		return;

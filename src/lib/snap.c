@@ -353,13 +353,14 @@ static void snap_free(atrest_snap *s)
 	free(s);
 }
 
-int atrest_snap_begin(atrest_snap **out, atrest_store *st, const char *name,
+static void discard(atrest_snap *s);
+
+static int snap_begin(atrest_snap **out, atrest_store *st, const char *name,
 	const atrest_snap_options *opts)
 {
 	atrest_snap *s;
 	int rc;
 
-	*out = NULL;
 	if (opts)
 		GUARD(atrest__check_version(opts->version, ATREST_SNAP_OPTIONS_VERSION,
 			"atrest_snap_options"));
@@ -375,10 +376,27 @@ int atrest_snap_begin(atrest_snap **out, atrest_store *st, const char *name,
 	s->name = strdup(name);
 	rc = s->name ? begin(s, opts) : atrest__error(ATREST_ERROR, "out of memory");
 	if (rc < 0) {
-		atrest_snap_abort(s);
+		discard(s);
+		snap_free(s);
 		return rc;
 	}
 	*out = s;
+	return 0;
+}
+
+/* One snapshot_put event from begin to commit or abort (obs.h). */
+int atrest_snap_begin(atrest_snap **out, atrest_store *st, const char *name,
+	const atrest_snap_options *opts)
+{
+	atrest__op op;
+	int rc;
+
+	*out = NULL;
+	atrest__op_begin(&op, st, ATREST_OP_SNAPSHOT_PUT, name);
+	rc = snap_begin(out, st, name, opts);
+	if (rc < 0)
+		return atrest__op_end(&op, rc);
+	atrest__op_suspend(&op, &(*out)->op);
 	return 0;
 }
 
@@ -1096,11 +1114,28 @@ static int commit(uint64_t *seq, atrest_snap *s)
 	return rc;
 }
 
+/* The files added and their bytes, for the snapshot's event. */
+static void snap_count(atrest__op *op, atrest_snap *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nent; i++)
+		if (s->ents[i].e.type == ATREST__SNAP_FILE) {
+			op->count++;
+			op->bytes += s->ents[i].e.size;
+		}
+	pthread_mutex_unlock(&s->mu);
+}
+
 int atrest_snap_commit(uint64_t *seq, atrest_snap *s)
 {
 	char name[SNAP_NAME_MAX];
 	uint64_t n = 0;
-	int rc = commit(&n, s);
+	atrest__op op;
+	int rc;
+
+	atrest__op_resume(&op, &s->op);
+	snap_count(&op, s);
+	rc = commit(&n, s);
 
 	if (rc == 0) {
 		atrest__snap_lname(name, s->writer);
@@ -1113,13 +1148,22 @@ int atrest_snap_commit(uint64_t *seq, atrest_snap *s)
 		discard(s);
 	}
 	snap_free(s);
-	return rc;
+	return atrest__op_end(&op, rc);
 }
 
+/* Most often a failure's cleanup: the caller's last error stays. */
 void atrest_snap_abort(atrest_snap *s)
 {
+	atrest__saved_error why;
+	atrest__op op;
+
 	if (!s)
 		return;
+	atrest__error_save(&why);
+	atrest__op_resume(&op, &s->op);
+	snap_count(&op, s);
 	discard(s);
 	snap_free(s);
+	atrest__op_end(&op, atrest__error(ATREST_ERROR, "aborted by the caller"));
+	atrest__error_restore(&why);
 }

@@ -152,7 +152,7 @@ static void count_entries(atrest_snap_stats *st, const atrest__manifest *m)
 	}
 }
 
-int atrest_snapshot_verify(atrest_snap_stats *out, atrest_snapshot *s,
+static int snapshot_verify(atrest_snap_stats *out, atrest_snapshot *s,
 	atrest_snap_progress_cb cb, void *payload)
 {
 	vctx v;
@@ -178,4 +178,20 @@ int atrest_snapshot_verify(atrest_snap_stats *out, atrest_snapshot *s,
 		*out = v.st;
 	GUARD(rc);
 	return atrest__error_restore(&v.first);
+}
+
+int atrest_snapshot_verify(atrest_snap_stats *out, atrest_snapshot *s,
+	atrest_snap_progress_cb cb, void *payload)
+{
+	atrest_snap_stats st;
+	atrest__op op;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	atrest__op_begin(&op, s->st, ATREST_OP_SNAPSHOT_VERIFY, s->m->name);
+	rc = snapshot_verify(&st, s, cb, payload);
+	atrest__snap_op_stats(&op, &st);
+	if (out)
+		*out = st;
+	return atrest__op_end(&op, rc);
 }

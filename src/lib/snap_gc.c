@@ -460,7 +460,7 @@ static int collect(gc *g, const atrest__manifest *scope)
 	return 0;
 }
 
-int atrest_snapshot_gc(
+static int snapshot_gc(
 	atrest_snap_stats *out, atrest_store *st, const atrest_gc_options *opts)
 {
 	gc g;
@@ -481,19 +481,23 @@ int atrest_snapshot_gc(
 	return rc;
 }
 
-int atrest_snapshot_remove(atrest_snap_stats *out, atrest_store *st, const char *name)
+static int snapshot_remove(
+	atrest_snap_stats *out, atrest__op *op, atrest_store *st, const char *name)
 {
 	char mname[SNAP_NAME_MAX];
 	atrest__manifest *m = NULL;
 	gc g;
 	int rc;
 
-	if (out)
-		memset(out, 0, sizeof(*out));
 	GUARD(atrest__snap_mname(mname, name));
 	rc = atrest__snap_load(&m, NULL, st, name);
 	if (rc < 0 && rc != ATREST_EINTEGRITY)
 		return rc;
+	for (size_t i = 0; m && i < m->nent; i++)
+		if (m->ents[i].type == ATREST__SNAP_FILE) {
+			op->count++;
+			op->bytes += m->ents[i].size;
+		}
 	/* A damaged manifest is removed all the same; its objects go to gc. */
 	rc = atrest__snap_remove(st, mname);
 	if (rc == ATREST_ENOTFOUND)
@@ -511,4 +515,43 @@ int atrest_snapshot_remove(atrest_snap_stats *out, atrest_store *st, const char 
 	gc_end(&g);
 	atrest__manifest_free(m);
 	return rc;
+}
+
+/* Removed: count and bytes are the snapshot's files; detail the objects. */
+int atrest_snapshot_remove(atrest_snap_stats *out, atrest_store *st, const char *name)
+{
+	atrest_snap_stats so;
+	char note[96];
+	atrest__op op;
+	int rc;
+
+	memset(&so, 0, sizeof(so));
+	atrest__op_begin(&op, st, ATREST_OP_SNAPSHOT_DELETE, name);
+	rc = snapshot_remove(&so, &op, st, name);
+	snprintf(note, sizeof(note), "%llu objects removed, %llu kept",
+		(unsigned long long)so.objects, (unsigned long long)so.kept);
+	op.note = note;
+	if (out)
+		*out = so;
+	return atrest__op_end(&op, rc);
+}
+
+/* Collected: count and bytes are the objects removed and their bytes. */
+int atrest_snapshot_gc(
+	atrest_snap_stats *out, atrest_store *st, const atrest_gc_options *opts)
+{
+	atrest_snap_stats so;
+	atrest__op op;
+	int rc;
+
+	memset(&so, 0, sizeof(so));
+	atrest__op_begin(&op, st, ATREST_OP_GC, NULL);
+	rc = snapshot_gc(&so, st, opts);
+	op.count = so.objects;
+	op.bytes = so.stored_bytes;
+	if (opts && opts->dry_run)
+		op.note = "dry run: counted, nothing removed";
+	if (out)
+		*out = so;
+	return atrest__op_end(&op, rc);
 }

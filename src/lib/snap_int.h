@@ -123,6 +123,9 @@ void atrest__snap_prog_note(atrest__snap_prog *g, const char *path, const char *
 	ATREST__PRINTF(3, 4);
 void atrest__snap_prog_end(atrest__snap_prog *g);
 
+/* A snapshot operation's event: count = files, bytes = their bytes. */
+void atrest__snap_op_stats(atrest__op *op, const atrest_snap_stats *st);
+
 /* ---- the writer (snap.c) ---- */
 
 /* An entry being added, owning its strings. */
@@ -161,6 +164,7 @@ struct atrest_snap {
 	int leased; /* the lease was written: there is something to clean */
 	int failed;
 	atrest__snap_hkeys hk;
+	atrest__op op; /* the snapshot_put event, begin to commit or abort */
 };
 
 /* The next data object's reference (locks s->mu). */

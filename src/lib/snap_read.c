@@ -14,7 +14,7 @@
 
 static int public_xattrs(atrest_snapshot *s);
 
-int atrest_snapshot_open(atrest_snapshot **out, atrest_store *st, const char *name,
+static int snapshot_open(atrest_snapshot **out, atrest_store *st, const char *name,
 	const atrest_snapshot_open_options *opts)
 {
 	atrest_snapshot *s;
@@ -45,6 +45,20 @@ int atrest_snapshot_open(atrest_snapshot **out, atrest_store *st, const char *na
 	}
 	*out = s;
 	return 0;
+}
+
+/* An event only when it fails (what is then read records its own). */
+int atrest_snapshot_open(atrest_snapshot **out, atrest_store *st, const char *name,
+	const atrest_snapshot_open_options *opts)
+{
+	atrest__op op;
+	int rc;
+
+	atrest__op_begin(&op, st, ATREST_OP_SNAPSHOT_OPEN, name);
+	rc = snapshot_open(out, st, name, opts);
+	if (rc == 0)
+		atrest__op_drop(&op);
+	return atrest__op_end(&op, rc);
 }
 
 void atrest_snapshot_close(atrest_snapshot *s)

@@ -489,7 +489,7 @@ out:
 	return rc;
 }
 
-int atrest_snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s, const char *dir,
+static int snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s, const char *dir,
 	const atrest_snap_restore_options *opts, atrest_snap_progress_cb cb,
 	void *payload)
 {
@@ -523,4 +523,21 @@ int atrest_snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s, const ch
 	if (out)
 		*out = c.st;
 	return rc;
+}
+
+int atrest_snapshot_restore(atrest_snap_stats *out, atrest_snapshot *s, const char *dir,
+	const atrest_snap_restore_options *opts, atrest_snap_progress_cb cb,
+	void *payload)
+{
+	atrest_snap_stats st;
+	atrest__op op;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	atrest__op_begin(&op, s->st, ATREST_OP_SNAPSHOT_GET, s->m->name);
+	rc = snapshot_restore(&st, s, dir, opts, cb, payload);
+	atrest__snap_op_stats(&op, &st);
+	if (out)
+		*out = st;
+	return atrest__op_end(&op, rc);
 }

@@ -457,3 +457,9 @@ void atrest__snap_prog_end(atrest__snap_prog *g)
 		g->cb(&g->p, g->payload);
 	pthread_mutex_destroy(&g->mu);
 }
+
+void atrest__snap_op_stats(atrest__op *op, const atrest_snap_stats *st)
+{
+	op->count = st->files;
+	op->bytes = st->bytes;
+}

@@ -228,6 +228,7 @@ static int unregister_op(
  */
 static int destroy_keys(atrest_store *st, const char *name, const char *kr_key)
 {
+	const char *was = atrest__op_tenant(name); /* its key_unwrap events */
 	atrest_store *t;
 	int rc = atrest__store_tenant(&t, st, name);
 
@@ -235,6 +236,7 @@ static int destroy_keys(atrest_store *st, const char *name, const char *kr_key)
 		rc = atrest__store_update(t, shred_op, NULL);
 		atrest_store_close(t);
 	}
+	atrest__op_tenant(was);
 	if (rc == 0)
 		return 0;
 	rc = atrest__b_remove(st->b, kr_key);
@@ -351,27 +353,35 @@ int atrest_tenant_shred(uint64_t *removed, atrest_store *st, const char *name)
  * and finished by the next open with both keys (ATREST_OLD_* beside the
  * new one), tenant by tenant.
  */
+/* One tenant's keyring (its provider calls name it); gone: nothing to do. */
+static int rewrap_tenant(atrest_store *st, const char *name, atrest_keyprov *to)
+{
+	const char *was = atrest__op_tenant(name);
+	atrest_store *t;
+	int rc = atrest__store_tenant(&t, st, name);
+
+	if (rc == 0) {
+		if (t->cur_kp != to)
+			rc = atrest__store_rewrap_one(t, to);
+		atrest_store_close(t);
+	} else if (rc == ATREST_ENOTFOUND) { /* being added or shredded */
+		rc = 0;
+	}
+	atrest__op_tenant(was);
+	if (rc < 0)
+		atrest__error_prefix("tenant '%s'", name);
+	return rc;
+}
+
 int atrest__store_rewrap_all(atrest_store *st, atrest_keyprov *to)
 {
-	atrest_store *t;
 	roster r;
 	int rc = 0;
 
 	GUARD(roster_take(&r, st));
-	for (size_t i = 0; rc == 0 && i < r.n; i++) {
-		if (r.v[i].key_uri || r.v[i].key_file)
-			continue; /* wrapped by a key of its own */
-		rc = atrest__store_tenant(&t, st, r.v[i].name);
-		if (rc == ATREST_ENOTFOUND) { /* being added or shredded */
-			rc = 0;
-			continue;
-		}
-		if (rc == 0 && t->cur_kp != to)
-			rc = atrest__store_rewrap_one(t, to);
-		atrest_store_close(t);
-		if (rc < 0)
-			atrest__error_prefix("tenant '%s'", r.v[i].name);
-	}
+	for (size_t i = 0; rc == 0 && i < r.n; i++)
+		if (!r.v[i].key_uri && !r.v[i].key_file) /* else its own key wraps it */
+			rc = rewrap_tenant(st, r.v[i].name, to);
 	roster_free(&r);
 	GUARD(rc);
 	return atrest__store_rewrap_one(st, to);

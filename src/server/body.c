@@ -11,10 +11,17 @@
 #include "body.h"
 #include "events.h"
 
-/* Bytes read and authenticated before the status line is sent. */
+/*
+ * Bodies up to WHOLE bytes are read and authenticated whole before the
+ * status line, and sent from that buffer (no copy, and no response buffer
+ * of libmicrohttpd's); of larger ones PREREAD bytes are, and the rest is
+ * streamed through libmicrohttpd's buffer of BLOCK bytes.
+ */
+#define WHOLE (1u << 20)
 #define PREREAD (256u << 10)
-/* What libmicrohttpd asks the callback for at most. */
 #define BLOCK (256u << 10)
+/* Beyond a whole body: its last segment is opened in place, not copied. */
+#define SLACK 256
 
 struct reader_body {
 	atrest_reader *r;
@@ -44,15 +51,20 @@ static void reader_body_free(void *cls)
 	free(b);
 }
 
-/* Read until buf is full or the object ends; 0 or an atrest code. */
-static int read_full(atrest_reader *r, uint8_t *buf, size_t cap, size_t *got)
+/*
+ * Read want bytes, or until the object (or range) ends, into buf of room
+ * bytes (room > want only when want is all that is left); 0 or an atrest
+ * code.
+ */
+static int read_full(
+	atrest_reader *r, uint8_t *buf, size_t want, size_t room, size_t *got)
 {
 	size_t n;
 	int rc;
 
 	*got = 0;
-	while (*got < cap) {
-		rc = atrest_reader_read(r, buf + *got, cap - *got, &n);
+	while (*got < want) {
+		rc = atrest_reader_read(r, buf + *got, room - *got, &n);
 		if (rc < 0)
 			return rc;
 		if (n == 0)
@@ -71,6 +83,8 @@ static ssize_t reader_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	if (left == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!b->r) /* a HEAD has no body to send */
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (pos < b->pre_len) {
 		size_t n =
 			b->pre_len - (size_t)pos < want ? b->pre_len - (size_t)pos : want;
@@ -79,7 +93,7 @@ static ssize_t reader_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		*b->bytes_out += n;
 		return (ssize_t)n;
 	}
-	rc = read_full(b->r, (uint8_t *)buf, want, &got);
+	rc = read_full(b->r, (uint8_t *)buf, want, want, &got);
 	if (rc < 0 || got == 0) {
 		/* Never let a client take a short or damaged body for the whole
 		 * object: the connection is closed mid-body. */
@@ -114,14 +128,15 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 	b->first = first;
 	b->len = len;
 	b->bytes_out = &req->bytes_out;
-	rc = atrest_reader_seek(r, first);
-	if (rc == 0 && req->method != HTTP_HEAD && len) {
-		size_t want = len < PREREAD ? (size_t)len : PREREAD;
+	rc = r ? atrest_reader_seek(r, first) : 0;
+	if (rc == 0 && r && len) {
+		size_t want = len <= WHOLE ? (size_t)len : PREREAD;
+		size_t room = want == len ? want + SLACK : want;
 
-		if (!(b->pre = malloc(want)))
+		if (!(b->pre = malloc(room)))
 			rc = ATREST_ERROR;
 		else
-			rc = read_full(r, b->pre, want, &b->pre_len);
+			rc = read_full(r, b->pre, want, room, &b->pre_len);
 		if (rc == 0 && b->pre_len < want)
 			rc = ATREST_EINTEGRITY; /* shorter than its header says */
 	}
@@ -135,8 +150,15 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 		http_error(req, s.status, s.code, "%s", http_public_message(rc));
 		return;
 	}
-	resp = MHD_create_response_from_callback(
-		len, BLOCK, reader_body_cb, b, reader_body_free);
+	if (r && len && b->pre_len == len) { /* all read: sent as it is */
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(
+			(size_t)len, b->pre, reader_body_free, b);
+		if (resp)
+			*b->bytes_out += len;
+	} else {
+		resp = MHD_create_response_from_callback(
+			len, r ? BLOCK : 4096, reader_body_cb, b, reader_body_free);
+	}
 	if (!resp) {
 		reader_body_free(b);
 		http_respond(req, 500, NULL);

@@ -37,7 +37,8 @@ void http_body_to_writer(struct http_req *req, struct http_put *p, uint64_t limi
  * 256 KiB are read and authenticated before anything is sent, so a damaged
  * start is answered 422; damage found later cuts the connection so the
  * client sees a failed transfer, never a complete one.  Takes r over, and
- * the request's hold (released after r closes).
+ * the request's hold (released after r closes).  r NULL: a HEAD (the
+ * headers of len bytes, no body).
  */
 void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r,
 	uint64_t first, uint64_t len, const struct http_header_kv *extra, size_t nextra);

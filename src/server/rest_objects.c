@@ -178,13 +178,17 @@ static void object_headers(struct obj_headers *h, const atrest_stat_info *si)
 	}
 }
 
-/* Serve the reader as the request asks: 304, 416, 206 or 200. */
+/*
+ * Serve the reader (NULL for a HEAD: no body) as the request asks: 304,
+ * 416, 206 or 200.  A range is given to the reader, so that its one event
+ * records it.
+ */
 static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info *si)
 {
 	struct obj_headers *h = malloc(sizeof(*h));
 	const char *inm = http_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	const char *range = http_header(req, MHD_HTTP_HEADER_RANGE);
-	uint64_t size = atrest_reader_size(r), first = 0, len = size;
+	uint64_t size = si->size, first = 0, len = size;
 	int how = HTTP_RANGE_IGNORE;
 
 	if (!h) {
@@ -222,24 +226,30 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 			(unsigned long long)first, (unsigned long long)(first + len - 1),
 			(unsigned long long)size);
 		add_header(h, MHD_HTTP_HEADER_CONTENT_RANGE, h->range);
+		if (r && atrest_reader_range(r, first, len) < 0)
+			how = HTTP_RANGE_IGNORE; /* cannot be: parsed against size */
 	}
 	http_respond_reader(
 		req, how == HTTP_RANGE_OK ? 206 : 200, r, first, len, h->kv, h->n);
 	free(h);
 }
 
+/* One library event per request: a GET's "get" (the object opened once),
+ * a HEAD's "stat". */
 void rest_object_get(struct http_req *req)
 {
 	atrest_stat_info si = ATREST_STAT_INFO_INIT;
 	const char *name = object_name(req);
-	atrest_reader *r;
+	atrest_reader *r = NULL;
 	atrest_store *st;
 	int rc;
 
 	if (!name || rest_store(&st, req) < 0)
 		return;
-	rc = atrest_reader_open(&r, st, name);
-	if (rc == 0 && (rc = atrest_stat(&si, st, name)) < 0)
+	if (req->method == HTTP_HEAD)
+		rc = atrest_stat(&si, st, name);
+	else if ((rc = atrest_reader_open(&r, st, name)) == 0 &&
+		(rc = atrest_reader_stat(&si, r)) < 0)
 		atrest_reader_close(r);
 	if (rc < 0) {
 		rest_lib_error(req, rc, "open object");

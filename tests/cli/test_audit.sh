@@ -43,6 +43,18 @@ check_exit 0 atrest --tenant acme get t/x
 check_exit 0 atrest --tenant acme keys --json
 json "len(j) == 1 and j[0]['objects'] == 1"
 check_exit 0 atrest tenant shred acme
+# Snapshots: each operation is an event of its own, beside its objects'
+# (a store of their own: the metric values below count plain objects).
+mkdir -p "$T/tree/sub"
+cp "$T/one" "$T/tree/sub/f"
+cp "$T/big" "$T/tree/g"
+SS="$T/snapstore"
+check_exit 0 atrest --store "$SS" put -r "$T/tree" snaps/s1
+check_exit 0 atrest --store "$SS" verify -r snaps/s1
+check_exit 0 atrest --store "$SS" get -r snaps/s1 "$T/restored"
+check_exit 3 atrest --store "$SS" get -r snaps/none "$T/restored2"
+check_exit 0 atrest --store "$SS" rm -r snaps/s1
+check_exit 0 atrest --store "$SS" gc
 
 # ev OP [FIELD VALUE]: some audit line has op OP (and FIELD == VALUE).
 ev() {
@@ -84,6 +96,27 @@ ev key_unwrap provider key-file
 ev key_wrap
 ev recount
 ev head
+# snap OP FIELD=VALUE...: an audit line of op OP has every field given.
+snap() {
+	$PY - "$SS/.atrest/audit" "$@" <<'EOF' || fail "no '$*' event in the audit log"
+import glob, json, sys
+d, op = sys.argv[1], sys.argv[2]
+want = dict(a.split("=", 1) for a in sys.argv[3:])
+for f in sorted(glob.glob(d + "/audit-*.jsonl")):
+    for line in open(f):
+        e = json.loads(line)
+        if e["op"] == op and all(str(e.get(k)) == v for k, v in want.items()):
+            sys.exit(0)
+sys.exit(1)
+EOF
+	ok "event $*"
+}
+snap snapshot_put name=snaps/s1 count=2 bytes=100004 outcome=ok
+snap snapshot_verify name=snaps/s1 count=2 bytes=100004 outcome=ok
+snap snapshot_get name=snaps/s1 count=2 bytes=100004 outcome=ok
+snap snapshot_open name=snaps/none outcome=not_found
+snap snapshot_delete name=snaps/s1 count=2 bytes=100004 outcome=ok
+snap gc outcome=ok
 # Every line has the fields the schema promises.
 $PY - "$LOG" <<'EOF' || fail "an audit line lacks a field"
 import glob, json, re, sys

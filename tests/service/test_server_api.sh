@@ -231,6 +231,15 @@ req r GET /v1/checkpoints/large -H 'Range: bytes=0-99999'
 expect 206 "a range before the damage still reads"
 req r GET /v1/checkpoints/large -H 'Range: bytes=3999000-'
 expect 422 "a range over the damage"
+# Up to 1 MiB a body is verified whole before the status line: damage in
+# its last byte is a 422, not a cut transfer.
+head -c 1048576 /dev/urandom >"$T/1m"
+req w PUT /v1/checkpoints/onemeg --data-binary @"$T/1m"
+flip "$ATREST_STORE/onemeg" -10
+req r GET /v1/checkpoints/onemeg
+expect 422 "a 1 MiB object damaged at its end"
+req r GET /v1/checkpoints/large -H 'Range: bytes=2998999-3999999'
+expect 422 "a 1 MiB range whose last byte is damaged"
 
 # Not ready: the store cannot be written (a directory where the probe goes).
 sleep 1.1

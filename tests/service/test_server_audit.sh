@@ -54,13 +54,29 @@ req a PUT /v1/checkpoints/job/t --data-binary tenant-data
 expect 201 "acme's writer puts"
 req r GET /v1/checkpoints/job/big -r 100-199
 expect 206 "a ranged read"
+req r HEAD /v1/checkpoints/job/big -I
+expect 200 "HEAD"
 # The reader's line is written when the reader closes: after the response.
 i=0
-until grep -q "\"op\":\"get\",\"outcome\":\"ok\",\"principal\":\"$rid\"" "$LOG"/audit-*.jsonl ||
+until [ "$(cat "$LOG"/audit-*.jsonl | grep -c "\"op\":\"get\",\"outcome\":\"ok\",\"principal\":\"$rid\"")" -ge 2 ] ||
 	[ $i -ge 300 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
+# One request, one line: the GET opens the object once (no stat beside its
+# get), the range is the get's, a HEAD is one stat.
+cat "$LOG"/audit-*.jsonl >"$T/trail"
+$PY - "$T/trail" "$rid" <<'EOF' || fail "a reader's requests are not one line each"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+mine = [(j["op"], j.get("bytes"), j.get("offset"), j.get("length"))
+        for j in lines if j.get("principal") == sys.argv[2] and j.get("name") == "job/big"]
+# (a streamed GET's line comes when its reader closes: any order)
+key = lambda t: repr(t)
+assert sorted(mine, key=key) == sorted([("get", 3000000, None, None),
+    ("get", 100, 100, 100), ("stat", None, None, None)], key=key), mine
+EOF
+ok "GET, ranged GET, HEAD: one audit line each (get, get of the range, stat)"
 audit_has "j['op'] == 'put' and j['principal'] == '$wid' and j['name'] == 'job/big' and j['bytes'] == 3000000"
 audit_has "j['op'] == 'get' and j['principal'] == '$rid' and j['name'] == 'job/big' and j['bytes'] == 3000000"
 audit_has "j['op'] == 'get' and j['principal'] == '$rid' and j['name'] == 'job/big' and j['bytes'] == 100"

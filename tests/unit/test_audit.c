@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -160,6 +162,16 @@ static int log_has_op(const char *dir, const char *op, const char *field, const 
 	}
 	closedir(d);
 	return found;
+}
+
+/* Some audit file of dir contains text. */
+static int grep_log(const char *dir, const char *text)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "grep -qF '%s' %s/.atrest/audit/audit-*.jsonl", text,
+		dir);
+	return system(cmd) == 0;
 }
 
 /* The store's first data key (ids are random). */
@@ -771,6 +783,29 @@ static atrest_store *open_tenant(const char *dir, const char *name)
  * tenant with a master key of its own too); each keyring keeps its own
  * usage counts; tenant add and shred are events of their own.
  */
+static const uint8_t NEWKEY[32] = {32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19,
+	18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+
+/*
+ * Provider calls seen since event from: those about a data key (not the
+ * store's check secret or audit key) name tenant t, at least one of kind
+ * op among them; the store's own keyring's calls name none.
+ */
+static void provider_tenants(size_t from, const char *t, int op)
+{
+	size_t theirs = 0;
+
+	for (size_t i = from; i < nevents; i++) {
+		const seen *e = &events[i];
+		if (e->op != ATREST_OP_KEY_UNWRAP && e->op != ATREST_OP_KEY_WRAP)
+			continue;
+		if (!strcmp(e->tenant, t))
+			theirs += e->op == op;
+		assert_true(!strcmp(e->tenant, t) || !strcmp(e->tenant, ""));
+	}
+	assert_true(theirs > 0);
+}
+
 static void test_tenants_one_trail(void **state)
 {
 	atrest_tenant_options to = ATREST_TENANT_OPTIONS_INIT;
@@ -780,6 +815,8 @@ static void test_tenants_one_trail(void **state)
 	atrest_store *st, *acme, *own;
 	atrest_key_info k[8];
 	uint64_t removed = 0;
+	atrest_keyprov *newkey;
+	size_t from;
 	struct stat sb;
 
 	(void)state;
@@ -816,7 +853,9 @@ static void test_tenants_one_trail(void **state)
 	assert_int_equal(k[0].objects, 0);
 	atrest_store_close(acme);
 	atrest_store_close(own);
+	from = nevents;
 	assert_int_equal(atrest_tenant_shred(&removed, st, "acme"), 0);
+	provider_tenants(from, "acme", ATREST_OP_KEY_UNWRAP);
 	assert_int_equal(removed, 2);
 	assert_int_equal(last_of(ATREST_OP_TENANT_SHRED)->count, 2);
 	assert_true(log_has_op(dir, "tenant_shred", "name", "acme"));
@@ -824,8 +863,189 @@ static void test_tenants_one_trail(void **state)
 	assert_int_not_equal(stat(p, &sb), 0); /* its counts went too */
 	snprintf(p, sizeof(p), "%s/.atrest/tenants/own/usage.json", dir);
 	assert_int_equal(stat(p, &sb), 0);
+	/* The store's rewrap moves beta's keyring: those calls name beta. */
+	assert_int_equal(atrest_tenant_add(st, "beta", NULL), 0);
+	assert_int_equal(atrest_keyprov_raw(&newkey, NEWKEY, 32), 0);
+	from = nevents;
+	assert_int_equal(atrest_rewrap(st, newkey), 0);
+	provider_tenants(from, "beta", ATREST_OP_KEY_WRAP);
 	atrest_store_close(st);
 	assert_int_equal(verify_dir(dir, &r, NULL), 0);
+	th_rmrf(dir);
+}
+
+/* A snapshot is one event from begin to commit or abort, beside its objects'. */
+static void test_snapshot_events(void **state)
+{
+	atrest_snap_entry e = ATREST_SNAP_ENTRY_INIT;
+	atrest_snap_stats so;
+	atrest_snapshot *sn;
+	atrest_snap *s;
+	char dir[256], *text;
+	atrest_store *st;
+	size_t len;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	nevents = 0;
+	st = open_store(dir);
+	e.path = "f";
+	e.type = ATREST_SNAP_FILE;
+	e.mode = 0600;
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), 0);
+	assert_null(last_of(ATREST_OP_SNAPSHOT_PUT)); /* not before its end */
+	assert_int_equal(atrest_snap_add_buffer(s, &e, "hello", 5), 0);
+	atrest_snap_abort(s);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, ATREST_ERROR);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->count, 1);
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), 0);
+	assert_int_equal(atrest_snap_add_buffer(s, &e, "hello", 5), 0);
+	assert_int_equal(atrest_snap_commit(NULL, s), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->bytes, 5);
+	assert_string_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->name, "s/1");
+	assert_non_null(last_of(ATREST_OP_PUT)); /* its objects' own events */
+	assert_int_equal(atrest_snap_begin(&s, st, "s/1", NULL), ATREST_EEXISTS);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_PUT)->outcome, ATREST_EEXISTS);
+	assert_int_equal(atrest_snapshot_open(&sn, st, "s/1", NULL), 0);
+	assert_null(last_of(ATREST_OP_SNAPSHOT_OPEN)); /* only failures */
+	assert_int_equal(atrest_snapshot_verify(&so, sn, NULL, NULL), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_VERIFY)->count, 1);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_VERIFY)->bytes, 5);
+	atrest_snapshot_close(sn);
+	assert_int_equal(atrest_snapshot_open(&sn, st, "s/2", NULL), ATREST_ENOTFOUND);
+	assert_string_equal(last_of(ATREST_OP_SNAPSHOT_OPEN)->name, "s/2");
+	assert_int_equal(atrest_snapshot_remove(&so, st, "s/1"), 0);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_DELETE)->count, 1);
+	assert_int_equal(atrest_snapshot_remove(&so, st, "s/1"), ATREST_ENOTFOUND);
+	assert_int_equal(last_of(ATREST_OP_SNAPSHOT_DELETE)->outcome, ATREST_ENOTFOUND);
+	assert_int_equal(atrest_snapshot_gc(&so, st, NULL), 0);
+	assert_int_equal(last_of(ATREST_OP_GC)->outcome, 0);
+	assert_int_equal(atrest_audit_flush(st), 0);
+	assert_true(log_has_op(dir, "snapshot_put", "name", "s/1"));
+	assert_true(log_has_op(dir, "snapshot_verify", "count", "1"));
+	assert_true(log_has_op(dir, "snapshot_delete", "outcome", "not_found"));
+	assert_true(log_has_op(dir, "gc", "outcome", "ok"));
+	assert_int_equal(atrest_metrics_write(&text, &len, st), 0);
+	assert_non_null(strstr(text, "operation=\"snapshot_put\",outcome=\"ok\""));
+	assert_non_null(strstr(text, "operation=\"gc\",outcome=\"ok\""));
+	assert_non_null(
+		strstr(text, "operation=\"snapshot_delete\",outcome=\"not_found\""));
+	atrest_free(text);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+/* A reader's header facts and a range: still the reader's one event. */
+static void test_reader_stat_range(void **state)
+{
+	atrest_meta_entry me = {"k", "v"};
+	atrest_meta meta = {&me, 1};
+	atrest_stat_info a = ATREST_STAT_INFO_INIT, b = ATREST_STAT_INFO_INIT;
+	char dir[256], buf[64];
+	atrest_reader *r;
+	atrest_store *st;
+	size_t got, before;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_store(dir);
+	assert_int_equal(atrest_put(st, "o", "0123456789abcdef", 16, &meta), 0);
+	assert_int_equal(atrest_stat(&a, st, "o"), 0);
+	nevents = 0;
+	assert_int_equal(atrest_reader_open(&r, st, "o"), 0);
+	assert_int_equal(atrest_reader_stat(&b, r), 0);
+	assert_int_equal(b.size, a.size);
+	assert_int_equal(b.data_key_id, a.data_key_id);
+	assert_int_equal(b.stored_size, a.stored_size);
+	assert_int_equal(b.meta_count, 1);
+	assert_string_equal(b.meta[0].value, "v");
+	assert_int_equal(atrest_reader_range(r, 10, 7), ATREST_EINVAL);
+	assert_int_equal(atrest_reader_range(r, 4, 6), 0);
+	assert_int_equal(atrest_reader_read(r, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 6);
+	assert_memory_equal(buf, "456789", 6);
+	assert_int_equal(atrest_reader_read(r, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 0);
+	before = nevents;
+	atrest_reader_close(r);
+	assert_int_equal(nevents, before + 1); /* one event, at close */
+	assert_int_equal(events[before].op, ATREST_OP_GET);
+	assert_true(events[before].ranged);
+	assert_int_equal(events[before].offset, 4);
+	assert_int_equal(events[before].length, 6);
+	assert_int_equal(events[before].bytes, 6);
+	assert_null(last_of(ATREST_OP_STAT));
+	atrest_stat_info_clear(&a);
+	atrest_stat_info_clear(&b);
+	atrest_store_close(st);
+	th_rmrf(dir);
+}
+
+/* Threads recording server events (the detail makes long lines). */
+static void *record_many(void *p)
+{
+	atrest_store *st = p;
+	atrest_event ev = ATREST_EVENT_INIT;
+	char detail[301];
+	intptr_t failed = 0;
+
+	memset(detail, 'd', 300);
+	detail[300] = '\0';
+	ev.op = ATREST_OP_SERVER;
+	ev.name = "bench";
+	ev.detail = detail;
+	for (int i = 0; i < 10; i++)
+		failed += atrest_audit_record(st, &ev) < 0;
+	return (void *)failed;
+}
+
+/*
+ * Lines that cannot be written (the file size limit stands in for a full
+ * disk): every event of a batch fails, none is half written, the chain
+ * stays intact, and the next line records how many were lost.
+ */
+static void test_write_failure(void **state)
+{
+	char dir[256], seg[600];
+	atrest_audit_report r;
+	struct rlimit was, lim;
+	pthread_t th[4];
+	atrest_store *st;
+	struct stat sb;
+	void *failed;
+	long total = 0;
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	st = open_store(dir);
+	assert_int_equal(atrest_put(st, "a", "x", 1, NULL), 0);
+	assert_int_equal(atrest_audit_flush(st), 0);
+	snprintf(seg, sizeof(seg), "%s/.atrest/audit/audit-000001.jsonl", dir);
+	assert_int_equal(stat(seg, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = (rlim_t)sb.st_size + 50; /* part of one line fits */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, record_many, st), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &failed), 0);
+		total += (long)(intptr_t)failed;
+	}
+	assert_int_equal(atrest_put(st, "b", "x", 1, NULL), ATREST_ERROR);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+	assert_int_equal(total, 40);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_true((rlim_t)sb.st_size < lim.rlim_cur); /* cut back: no torn line */
+	assert_int_equal(atrest_put(st, "c", "x", 1, NULL), 0);
+	assert_true(log_has_op(dir, "recovered", NULL, NULL));
+	assert_int_equal(atrest_audit_flush(st), 0);
+	assert_int_equal(verify_dir(dir, &r, st), 0);
+	atrest_store_close(st);
+	/* 40 records, the put's line before its commit and its failure's */
+	assert_true(grep_log(dir, "42 events could not be written before"));
 	th_rmrf(dir);
 }
 
@@ -866,6 +1086,9 @@ int main(void)
 		cmocka_unit_test(test_metrics_values),
 		cmocka_unit_test(test_audit_locations),
 		cmocka_unit_test(test_tenants_one_trail),
+		cmocka_unit_test(test_snapshot_events),
+		cmocka_unit_test(test_reader_stat_range),
+		cmocka_unit_test(test_write_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
