@@ -148,7 +148,8 @@ static struct MHD_Response *render_error(
 	if (!b.oom)
 		resp = http_response_buffer(b.p, b.len);
 	if (resp)
-		http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/xml");
+		http_response_header(
+			resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/xml");
 	srv_buf_free(&b);
 	return resp;
 }
@@ -234,7 +235,8 @@ int s3_bucket_check(struct http_req *req)
 	if (rc == 1)
 		return 0;
 	if (rc == 0)
-		http_error(req, 404, "NoSuchBucket", "The specified bucket does not exist");
+		http_error(
+			req, 404, "NoSuchBucket", "The specified bucket does not exist");
 	else
 		s3_lib_error(req, rc, "bucket");
 	return -1;
@@ -308,15 +310,15 @@ static int ignore_write(struct http_req *req, const void *buf, size_t len)
 	return 0;
 }
 
-static const struct http_body_sink ignore_sink = {
-	ignore_write, bucket_create_now, NULL};
+static const struct http_body_sink ignore_sink = {ignore_write, bucket_create_now, NULL};
 
 static void bucket_create(struct http_req *req)
 {
 	struct s3_req *sr = req->app;
 
 	if (!bucket_name_ok(sr->bucket)) {
-		http_error(req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+		http_error(req, 400, "InvalidBucketName",
+			"The specified bucket is not valid.");
 		return;
 	}
 	if (s3_store(req) < 0)
@@ -378,9 +380,10 @@ static void bucket_location(struct http_req *req)
 
 	if (s3_bucket_check(req) < 0)
 		return;
-	srv_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			   "<LocationConstraint "
-			   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	srv_buf_printf(&b,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<LocationConstraint "
+		"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	if (strcmp(s->region, "us-east-1") != 0)
 		s3_xml_escape(&b, s->region);
 	srv_buf_printf(&b, "</LocationConstraint>");
@@ -417,7 +420,8 @@ void s3_list_buckets(struct http_req *req)
 		return;
 	s3_xml_open(&b, "ListAllMyBucketsResult");
 	srv_buf_printf(&b, "<Owner>");
-	s3_xml_elem(&b, "ID", req->principal.tenant[0] ? req->principal.tenant : "default");
+	s3_xml_elem(
+		&b, "ID", req->principal.tenant[0] ? req->principal.tenant : "default");
 	s3_xml_elem(&b, "DisplayName",
 		req->principal.tenant[0] ? req->principal.tenant : "default");
 	srv_buf_printf(&b, "</Owner><Buckets>");
@@ -440,17 +444,27 @@ static void not_implemented(struct http_req *req)
 
 /* ---- routing ---- */
 
-enum { R_SERVICE, R_BUCKET_GET, R_BUCKET_HEAD, R_BUCKET_PUT, R_BUCKET_DELETE,
-	R_BUCKET_LOCATION, R_BUCKET_DELETE_OBJECTS, R_OBJECT_GET, R_OBJECT_PUT,
-	R_OBJECT_DELETE, R_NOT_IMPLEMENTED, R_COUNT };
+enum {
+	R_SERVICE,
+	R_BUCKET_GET,
+	R_BUCKET_HEAD,
+	R_BUCKET_PUT,
+	R_BUCKET_DELETE,
+	R_BUCKET_LOCATION,
+	R_BUCKET_DELETE_OBJECTS,
+	R_OBJECT_GET,
+	R_OBJECT_PUT,
+	R_OBJECT_DELETE,
+	R_NOT_IMPLEMENTED,
+	R_COUNT
+};
 
 static const struct http_route routes[R_COUNT + 1] = {
 	[R_SERVICE] = {"/", HTTP_GET, "ListBuckets", SRV_ROLE_READER, s3_list_buckets},
 	[R_BUCKET_GET] = {"/*", HTTP_GET, "ListObjects", SRV_ROLE_READER,
 		s3_list_objects},
 	[R_BUCKET_HEAD] = {"/*", HTTP_HEAD, "HeadBucket", SRV_ROLE_READER, bucket_head},
-	[R_BUCKET_PUT] = {"/*", HTTP_PUT, "CreateBucket", SRV_ROLE_WRITER,
-		bucket_create},
+	[R_BUCKET_PUT] = {"/*", HTTP_PUT, "CreateBucket", SRV_ROLE_WRITER, bucket_create},
 	[R_BUCKET_DELETE] = {"/*", HTTP_DELETE, "DeleteBucket", SRV_ROLE_WRITER,
 		bucket_delete},
 	[R_BUCKET_LOCATION] = {"/*", HTTP_GET, "GetBucketLocation", SRV_ROLE_READER,
@@ -560,7 +574,7 @@ static int pick_bucket_route(struct http_req *req)
 	switch (req->method) {
 	case HTTP_GET:
 		return http_target_param(t, "location") ? R_BUCKET_LOCATION
-							 : R_BUCKET_GET;
+							: R_BUCKET_GET;
 	case HTTP_HEAD:
 		return R_BUCKET_HEAD;
 	case HTTP_PUT:
@@ -569,7 +583,7 @@ static int pick_bucket_route(struct http_req *req)
 		return R_BUCKET_DELETE;
 	case HTTP_POST:
 		return http_target_param(t, "delete") ? R_BUCKET_DELETE_OBJECTS
-						       : R_NOT_IMPLEMENTED;
+						      : R_NOT_IMPLEMENTED;
 	default:
 		return R_NOT_IMPLEMENTED;
 	}
@@ -683,13 +697,14 @@ static int claimed(struct http_req *req, atrest__sigv4_auth *a, const char *quer
 	if (*presigned) {
 		if (atrest__sigv4_parse_presigned(a, query) < 0)
 			return auth_fail(req, 400, "AuthorizationQueryParametersError",
-				"malformed", NULL, "The presigned URL's X-Amz-* parameters are malformed.");
+				"malformed", NULL,
+				"The presigned URL's X-Amz-* parameters are malformed.");
 		if (atrest__sigv4_parse_amz_date(t, a->amz_date) < 0)
 			return auth_fail(req, 400, "AuthorizationQueryParametersError",
 				"malformed", NULL, "X-Amz-Date is malformed.");
 		if (now > *t + a->expires || *t > now + SKEW_MAX)
-			return auth_fail(req, 403, "AccessDenied", "expired", a->access_key,
-				"Request has expired");
+			return auth_fail(req, 403, "AccessDenied", "expired",
+				a->access_key, "Request has expired");
 		return 0;
 	}
 	if (!h || !*h)
@@ -699,8 +714,8 @@ static int claimed(struct http_req *req, atrest__sigv4_auth *a, const char *quer
 		return auth_fail(req, 400, "InvalidRequest", "algorithm", NULL,
 			"Only AWS4-HMAC-SHA256 (Signature Version 4) is supported.");
 	if (atrest__sigv4_parse_authorization(a, h) < 0)
-		return auth_fail(req, 400, "AuthorizationHeaderMalformed", "malformed", NULL,
-			"The authorization header is malformed.");
+		return auth_fail(req, 400, "AuthorizationHeaderMalformed", "malformed",
+			NULL, "The authorization header is malformed.");
 	date = http_header(req, "x-amz-date");
 	if (!date || atrest__sigv4_parse_amz_date(t, date) < 0)
 		return auth_fail(req, 403, "AccessDenied", "date", a->access_key,
@@ -724,7 +739,8 @@ static int secret_of(struct http_req *req, const atrest__sigv4_auth *a, char *se
 		    : -2;
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1)
-		return auth_fail(req, 403, "InvalidAccessKeyId", "unknown_key", a->access_key,
+		return auth_fail(req, 403, "InvalidAccessKeyId", "unknown_key",
+			a->access_key,
 			"The AWS Access Key Id you provided does not exist in our records.");
 	if (rc < 0) {
 		srv_event("s3key_unseal_failed", "access_key=%s", a->access_key);
@@ -735,8 +751,8 @@ static int secret_of(struct http_req *req, const atrest__sigv4_auth *a, char *se
 }
 
 /* Check the signature; keep what a streamed body needs. */
-static int check_signature(struct http_req *req, const atrest__sigv4_auth *a,
-	char *path, char *query, int presigned, const char *secret)
+static int check_signature(struct http_req *req, const atrest__sigv4_auth *a, char *path,
+	char *query, int presigned, const char *secret)
 {
 	struct s3_req *sr = req->app;
 	struct hdrs h = {.n = 0};
@@ -747,7 +763,8 @@ static int check_signature(struct http_req *req, const atrest__sigv4_auth *a,
 	if (presigned)
 		ph = ATREST__SIGV4_UNSIGNED;
 	else if (!ph)
-		return auth_fail(req, 400, "InvalidRequest", "no_payload_hash", a->access_key,
+		return auth_fail(req, 400, "InvalidRequest", "no_payload_hash",
+			a->access_key,
 			"Missing required header for this request: x-amz-content-sha256");
 	snprintf(sr->payload, sizeof(sr->payload), "%s", ph);
 	http_headers_each(req, collect_hdr, &h);
@@ -788,14 +805,17 @@ static int authenticate(struct http_req *req, int need)
 		return -1;
 	}
 	if (raw_parts(req, &path, &query) < 0)
-		auth_fail(req, 400, "InvalidURI", "target", NULL, "Couldn't parse the URI.");
+		auth_fail(req, 400, "InvalidURI", "target", NULL,
+			"Couldn't parse the URI.");
 	else if (claimed(req, a, query, &presigned, &t) < 0)
 		;
 	else if (strcmp(a->service, "s3") != 0 || strcmp(a->region, s->region) != 0)
-		auth_fail(req, 400, "AuthorizationHeaderMalformed", "scope", a->access_key,
-			strcmp(a->service, "s3") ? "The credential scope's service must be 's3'."
-						 : "The authorization header's region is wrong "
-						   "for this server.");
+		auth_fail(req, 400, "AuthorizationHeaderMalformed", "scope",
+			a->access_key,
+			strcmp(a->service, "s3")
+				? "The credential scope's service must be 's3'."
+				: "The authorization header's region is wrong "
+				  "for this server.");
 	else if (secret_of(req, a, secret) == 0) {
 		rc = check_signature(req, a, path, query, presigned, secret);
 		atrest__wipe(secret, sizeof(secret));

@@ -117,16 +117,17 @@ static int checksum_setup(struct http_req *req, const char *trailer)
 		if (!v && !in_trailer)
 			continue;
 		if (v && strlen(v) >= sizeof(sr->sum_expect)) {
-			http_error(req, 400, "InvalidRequest", "Malformed %s.", algs[i].name);
+			http_error(req, 400, "InvalidRequest", "Malformed %s.",
+				algs[i].name);
 			return -1;
 		}
 		sr->sum = algs[i].sum;
 		snprintf(sr->sum_header, sizeof(sr->sum_header), "%s", algs[i].name);
 		if (v)
 			snprintf(sr->sum_expect, sizeof(sr->sum_expect), "%s", v);
-		if (sr->sum == S3_SUM_SHA256 && (!(sr->sum_sha = EVP_MD_CTX_new()) ||
-							EVP_DigestInit_ex(sr->sum_sha,
-								EVP_sha256(), NULL) != 1))
+		if (sr->sum == S3_SUM_SHA256 &&
+			(!(sr->sum_sha = EVP_MD_CTX_new()) ||
+				EVP_DigestInit_ex(sr->sum_sha, EVP_sha256(), NULL) != 1))
 			return -1;
 		return 0;
 	}

@@ -256,18 +256,21 @@ int s3_chunked_feed(struct s3_chunked *c, const void *buf, size_t len)
 		}
 		case ST_DATA_CR:
 			if (p[i++] != '\r')
-				return fail(c, 400, "IncompleteBody", "chunk without CRLF");
+				return fail(
+					c, 400, "IncompleteBody", "chunk without CRLF");
 			c->state = ST_DATA_LF;
 			break;
 		case ST_DATA_LF:
 			if (p[i++] != '\n')
-				return fail(c, 400, "IncompleteBody", "chunk without CRLF");
+				return fail(
+					c, 400, "IncompleteBody", "chunk without CRLF");
 			if (chunk_end(c) < 0)
 				return -1;
 			c->state = ST_SIZE;
 			break;
 		case ST_DONE:
-			return fail(c, 400, "IncompleteBody", "bytes after the last chunk");
+			return fail(
+				c, 400, "IncompleteBody", "bytes after the last chunk");
 		default:
 			return -1;
 		}
@@ -305,7 +308,8 @@ int s3_chunked_finish(struct s3_chunked *c)
 	if (c->state == ST_FAILED)
 		return -1;
 	if (c->state != ST_DONE || !c->final_seen)
-		return fail(c, 400, "IncompleteBody", "the body ended before its last chunk");
+		return fail(
+			c, 400, "IncompleteBody", "the body ended before its last chunk");
 	if (c->trailer_name[0] && !c->trailer_value[0])
 		return fail(c, 400, "InvalidRequest", "the announced trailer is missing");
 	if (c->sign && c->trailer_name[0] && !trailer_signature_ok(c))

@@ -35,13 +35,13 @@ struct s3_req {
 	char payload[80]; /* x-amz-content-sha256 (UNSIGNED-PAYLOAD, ...) */
 	char amz_date[17];
 	char scope[160];
-	char seed[65];        /* the request's signature */
-	uint8_t sigkey[32];   /* signing key, for chunk signatures */
+	char seed[65];      /* the request's signature */
+	uint8_t sigkey[32]; /* signing key, for chunk signatures */
 	/* Body checks. */
 	EVP_MD_CTX *md5, *sha256;
 	enum s3_sum sum;
-	char sum_header[40];   /* x-amz-checksum-crc32 ... */
-	char sum_expect[64];   /* base64, from a header or the trailer */
+	char sum_header[40]; /* x-amz-checksum-crc32 ... */
+	char sum_expect[64]; /* base64, from a header or the trailer */
 	uint32_t crc;
 	EVP_MD_CTX *sum_sha;
 	char content_md5[32];  /* base64 as sent; "" when none */
@@ -52,7 +52,7 @@ struct s3_req {
 	uint8_t *buf; /* small bodies, held until their MD5 is known */
 	size_t buf_len, buf_cap;
 	int buffering;
-	size_t budget; /* bytes of the shared buffer budget held */
+	size_t budget;                      /* bytes of the shared buffer budget held */
 	void (*then)(struct http_req *req); /* after a collected body */
 	char etag[48];
 };

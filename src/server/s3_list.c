@@ -74,15 +74,16 @@ static int add_object(struct listing *l, const char *key)
 	if (e && strlen(e) < 70)
 		snprintf(etag, sizeof(etag), "\"%s\"", e);
 	else
-		snprintf(etag, sizeof(etag), "\"%llx%llx-1\"", (unsigned long long)si.mtime,
-			(unsigned long long)si.stored_size);
+		snprintf(etag, sizeof(etag), "\"%llx%llx-1\"",
+			(unsigned long long)si.mtime, (unsigned long long)si.stored_size);
 	s3_time(when, si.mtime);
 	srv_buf_printf(&l->items, "<Contents>");
 	text_elem(&l->items, "Key", key, l->url);
 	s3_xml_elem(&l->items, "LastModified", when);
 	s3_xml_elem(&l->items, "ETag", etag);
-	srv_buf_printf(&l->items, "<Size>%llu</Size><StorageClass>STANDARD</StorageClass>"
-				  "</Contents>",
+	srv_buf_printf(&l->items,
+		"<Size>%llu</Size><StorageClass>STANDARD</StorageClass>"
+		"</Contents>",
 		(unsigned long long)si.size);
 	atrest_stat_info_clear(&si);
 	return 0;
@@ -105,8 +106,7 @@ static int entry(const atrest_list_entry *e, void *payload)
 			return 0;
 		if (strlen(l->last_prefix) == n && !strncmp(l->last_prefix, key, n))
 			return 0; /* already listed */
-		if (l->after && strncmp(key, l->after, n) == 0 &&
-			strlen(l->after) == n)
+		if (l->after && strncmp(key, l->after, n) == 0 && strlen(l->after) == n)
 			return 0; /* the page before ended on this prefix */
 		if (l->count == l->max) {
 			l->truncated = 1;
@@ -168,7 +168,8 @@ static void render(struct http_req *req, struct listing *l, int v2)
 	srv_buf_printf(&b, "<MaxKeys>%zu</MaxKeys>", l->max);
 	if (l->url)
 		s3_xml_elem(&b, "EncodingType", "url");
-	srv_buf_printf(&b, "<IsTruncated>%s</IsTruncated>", l->truncated ? "true" : "false");
+	srv_buf_printf(
+		&b, "<IsTruncated>%s</IsTruncated>", l->truncated ? "true" : "false");
 	if (v2) {
 		srv_buf_printf(&b, "<KeyCount>%zu</KeyCount>", l->count);
 		if (tok)
@@ -207,7 +208,8 @@ void s3_list_objects(struct http_req *req)
 	l.delim = http_target_param(t, "delimiter");
 	l.delim = l.delim ? l.delim : "";
 	if (enc && strcmp(enc, "url") != 0) {
-		http_error(req, 400, "InvalidArgument", "Invalid Encoding Method specified");
+		http_error(
+			req, 400, "InvalidArgument", "Invalid Encoding Method specified");
 		return;
 	}
 	l.url = enc != NULL;

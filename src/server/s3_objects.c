@@ -161,7 +161,8 @@ static int http_date(int64_t *out, const char *s)
 /* Conditions of a GET or HEAD: 0 serve, 304, 412. */
 static unsigned conditions(struct http_req *req, const char *etag, int64_t mtime)
 {
-	const char *im = http_header(req, "if-match"), *inm = http_header(req, "if-none-match");
+	const char *im = http_header(req, "if-match"),
+		   *inm = http_header(req, "if-none-match");
 	const char *ims = http_header(req, "if-modified-since");
 	const char *ius = http_header(req, "if-unmodified-since");
 	int64_t t;
@@ -192,8 +193,8 @@ static void add(struct out_headers *h, const char *name, const char *value)
 	}
 }
 
-static void object_headers(struct http_req *req, struct out_headers *h,
-	const atrest_stat_info *si)
+static void object_headers(
+	struct http_req *req, struct out_headers *h, const atrest_stat_info *si)
 {
 	static const char *const overrides[][2] = {
 		{"response-content-type", "Content-Type"},
@@ -223,7 +224,8 @@ static void object_headers(struct http_req *req, struct out_headers *h,
 		int overridden = 0;
 
 		if (k[0] == ':') {
-			for (size_t j = 0; j < sizeof(overrides) / sizeof(overrides[0]); j++)
+			for (size_t j = 0; j < sizeof(overrides) / sizeof(overrides[0]);
+				j++)
 				if (!strcasecmp(k + 1, overrides[j][1]) &&
 					http_target_param(&req->target, overrides[j][0]))
 					overridden = 1;
@@ -316,7 +318,8 @@ static void put_done(struct http_req *req)
 		http_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 		if (sr->sum != S3_SUM_NONE) {
 			snprintf(sum, sizeof(sum), "%s",
-				sr->sum_expect[0] ? sr->sum_expect : sr->dec.trailer_value);
+				sr->sum_expect[0] ? sr->sum_expect
+						  : sr->dec.trailer_value);
 			http_response_header(resp, sr->sum_header, sum);
 		}
 	}
@@ -396,7 +399,8 @@ static void put_streamed(struct http_req *req)
 	if (sr->content_md5[0]) {
 		unsigned char d[24];
 
-		if (EVP_DecodeBlock(d, (const unsigned char *)sr->content_md5, 24) != 18) {
+		if (EVP_DecodeBlock(d, (const unsigned char *)sr->content_md5, 24) !=
+			18) {
 			http_error(req, 400, "InvalidDigest",
 				"The Content-MD5 you specified was invalid.");
 			return;
@@ -432,7 +436,8 @@ static int exists(atrest_store *st, const char *name)
 static int put_preconditions(struct http_req *req)
 {
 	struct s3_req *sr = req->app;
-	const char *inm = http_header(req, "if-none-match"), *im = http_header(req, "if-match");
+	const char *inm = http_header(req, "if-none-match"),
+		   *im = http_header(req, "if-match");
 	atrest_stat_info si = ATREST_STAT_INFO_INIT;
 	char etag[80];
 	int rc;
@@ -610,8 +615,8 @@ static void copy_done(struct http_req *req, const char *src)
 }
 
 /* Open the source (its bucket must exist) for reading; 0 or -1 after answering. */
-static int copy_open(struct http_req *req, const char *src, atrest_reader **r,
-	atrest_stat_info *si)
+static int copy_open(
+	struct http_req *req, const char *src, atrest_reader **r, atrest_stat_info *si)
 {
 	struct s3_req *sr = req->app;
 	char mk[128];
@@ -699,7 +704,8 @@ static xmlNode *child(xmlNode *n, const char *name)
 	return NULL;
 }
 
-static void delete_one(struct http_req *req, struct srv_buf *b, const char *key, int quiet)
+static void delete_one(
+	struct http_req *req, struct srv_buf *b, const char *key, int quiet)
 {
 	struct s3_req *sr = req->app;
 	char *name;
@@ -755,7 +761,8 @@ static void deletes_parsed(struct http_req *req)
 	for (xmlNode *o = root->children; o; o = o->next) {
 		xmlChar *key;
 
-		if (o->type != XML_ELEMENT_NODE || strcmp((const char *)o->name, "Object"))
+		if (o->type != XML_ELEMENT_NODE ||
+			strcmp((const char *)o->name, "Object"))
 			continue;
 		if (++n > DELETE_KEYS_MAX || !child(o, "Key"))
 			break;
@@ -784,6 +791,6 @@ void s3_objects_delete(struct http_req *req)
 	(void)sr;
 	if (s3_bucket_check(req) < 0 || s3_body_checks(req) < 0)
 		return;
-	s3_body_collect(req, n < DELETE_BODY_MAX ? (size_t)n : DELETE_BODY_MAX,
-		deletes_parsed);
+	s3_body_collect(
+		req, n < DELETE_BODY_MAX ? (size_t)n : DELETE_BODY_MAX, deletes_parsed);
 }
