@@ -5,8 +5,6 @@
  * a single Range, response-* overrides), DeleteObject, DeleteObjects
  * (libxml2, entities off) and CopyObject (re-sealed under the new name).
  */
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +13,13 @@
 
 #include "events.h"
 #include "s3_int.h"
+#include "s3_xml.h"
 
 #define META_MAX 64
 #define META_PREFIX "x-amz-meta-"
 /* Bodies up to this size are collected first: their ETag is their MD5. */
 #define COLLECT_MAX (8u << 20)
 #define DELETE_BODY_MAX (2u << 20)
-#define DELETE_KEYS_MAX 1000
 
 /* Headers kept with the object, as ':'-prefixed metadata keys. */
 static const char *const kept_headers[] = {"content-type", "content-encoding",
@@ -696,86 +694,69 @@ static void copy_object(struct http_req *req)
 
 /* ---- DeleteObjects ---- */
 
-static xmlNode *child(xmlNode *n, const char *name)
-{
-	for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, name))
-			return c;
-	return NULL;
-}
+struct deletes {
+	struct http_req *req;
+	struct srv_buf *b;
+	int quiet;
+};
 
-static void delete_one(
-	struct http_req *req, struct srv_buf *b, const char *key, int quiet)
+static int delete_one(const char *key, void *payload)
 {
-	struct s3_req *sr = req->app;
+	struct deletes *d = payload;
+	struct s3_req *sr = d->req->app;
+	struct srv_buf *b = d->b;
 	char *name;
 	int rc;
 
 	if (asprintf(&name, "%s/%s", sr->bucket, key) < 0)
-		return;
+		return -2;
 	rc = atrest_name_check(name);
 	if (rc == 0)
 		rc = atrest_delete(sr->st, name);
 	free(name);
 	if (rc == 0 || rc == ATREST_ENOTFOUND) {
-		if (!quiet) {
+		if (!d->quiet) {
 			srv_buf_printf(b, "<Deleted>");
 			s3_xml_elem(b, "Key", key);
 			srv_buf_printf(b, "</Deleted>");
 		}
-		return;
+		return 0;
 	}
 	srv_buf_printf(b, "<Error>");
 	s3_xml_elem(b, "Key", key);
 	s3_xml_elem(b, "Code", rc == ATREST_EINVAL ? "InvalidArgument" : "InternalError");
 	s3_xml_elem(b, "Message", http_public_message(rc));
 	srv_buf_printf(b, "</Error>");
+	return 0;
+}
+
+/* A first pass checks the whole document: a malformed request deletes nothing. */
+static int check_key(const char *key, void *payload)
+{
+	(void)key;
+	(void)payload;
+	return 0;
 }
 
 static void deletes_parsed(struct http_req *req)
 {
 	struct s3_req *sr = req->app;
 	struct srv_buf b = {0};
-	xmlDoc *doc;
-	xmlNode *root, *q;
-	int quiet = 0, n = 0;
+	struct deletes d = {req, &b, 0};
+	int rc;
 
-	doc = xmlReadMemory((const char *)sr->buf, (int)sr->buf_len, NULL, NULL,
-		XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-			XML_PARSE_NOWARNING);
-	root = doc ? xmlDocGetRootElement(doc) : NULL;
-	if (!root || doc->intSubset || strcmp((const char *)root->name, "Delete") != 0) {
-		xmlFreeDoc(doc);
+	if (s3_xml_delete((const char *)sr->buf, sr->buf_len, &d.quiet, check_key, NULL) <
+		0) {
 		http_error(req, 400, "MalformedXML",
 			"The XML you provided was not well-formed or did not validate "
 			"against our published schema");
 		return;
 	}
-	if ((q = child(root, "Quiet")) != NULL) {
-		xmlChar *t = xmlNodeGetContent(q);
-
-		quiet = t && !strcmp((const char *)t, "true");
-		xmlFree(t);
-	}
 	s3_xml_open(&b, "DeleteResult");
-	for (xmlNode *o = root->children; o; o = o->next) {
-		xmlChar *key;
-
-		if (o->type != XML_ELEMENT_NODE ||
-			strcmp((const char *)o->name, "Object"))
-			continue;
-		if (++n > DELETE_KEYS_MAX || !child(o, "Key"))
-			break;
-		key = xmlNodeGetContent(child(o, "Key"));
-		if (key)
-			delete_one(req, &b, (const char *)key, quiet);
-		xmlFree(key);
-	}
-	xmlFreeDoc(doc);
-	if (n > DELETE_KEYS_MAX || n == 0) {
+	rc = s3_xml_delete((const char *)sr->buf, sr->buf_len, &d.quiet, delete_one, &d);
+	if (rc < 0) {
 		srv_buf_free(&b);
-		http_error(req, 400, "MalformedXML",
-			"A DeleteObjects request names 1 to 1000 keys.");
+		http_error(req, 500, "InternalError", "out of memory");
 		return;
 	}
 	srv_buf_printf(&b, "</DeleteResult>");
