@@ -50,8 +50,8 @@ static char *text_of(xmlNode *n, const char *name)
 	return c ? (char *)xmlNodeGetContent(c) : NULL;
 }
 
-int s3_xml_delete(const char *buf, size_t len, int *quiet, s3_xml_key_cb cb,
-	void *payload)
+int s3_xml_delete(
+	const char *buf, size_t len, int *quiet, s3_xml_key_cb cb, void *payload)
 {
 	xmlDoc *doc = read_doc(buf, len, "Delete");
 	xmlNode *root;

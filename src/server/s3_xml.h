@@ -20,8 +20,8 @@ typedef int (*s3_xml_key_cb)(const char *key, void *payload);
  * in order.  0; -1 malformed (not XML, a DTD, another root, an Object
  * without a Key, no Object, more than S3_XML_KEYS_MAX); or cb's non-zero.
  */
-int s3_xml_delete(const char *buf, size_t len, int *quiet, s3_xml_key_cb cb,
-	void *payload);
+int s3_xml_delete(
+	const char *buf, size_t len, int *quiet, s3_xml_key_cb cb, void *payload);
 
 /* One <Part> of a completion: its number and ETag (quotes removed). */
 typedef int (*s3_xml_part_cb)(uint32_t number, const char *etag, void *payload);

@@ -25,8 +25,7 @@ static int emit(void *payload, const void *buf, size_t len)
 	return 0;
 }
 
-static int run(const uint8_t *data, size_t size, size_t step, int sign,
-	struct sink *s)
+static int run(const uint8_t *data, size_t size, size_t step, int sign, struct sink *s)
 {
 	static const uint8_t key[32] = {1};
 	struct s3_chunked c;
@@ -61,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int sign = 0; sign < 2; sign++) {
 		a = run(data + 1, size - 1, size, sign, &whole);
 		b = run(data + 1, size - 1, step, sign, &split);
-		if (whole.n > size || a != b || (a == 0 && (whole.n != split.n ||
-								   whole.crc != split.crc)))
+		if (whole.n > size || a != b ||
+			(a == 0 && (whole.n != split.n || whole.crc != split.crc)))
 			abort();
 	}
 	return 0;

@@ -78,7 +78,8 @@ static int decode(struct out *o, const char *body, size_t len, size_t step,
 	int rc = 0;
 
 	o->n = 0;
-	assert_int_equal(s3_chunked_init(&c, k, DATE, SCOPE, SEED, trailer, collect, o), 0);
+	assert_int_equal(
+		s3_chunked_init(&c, k, DATE, SCOPE, SEED, trailer, collect, o), 0);
 	for (size_t i = 0; i < len && rc == 0; i += step)
 		rc = s3_chunked_feed(&c, body + i, len - i < step ? len - i : step);
 	if (rc == 0)
@@ -111,8 +112,9 @@ static void test_signed_chunks(void **state)
 	assert_string_equal(code, "SignatureDoesNotMatch");
 	body[len / 2] ^= 1;
 	/* Another key; a truncated body; unsigned decoding of a signed body. */
-	assert_int_equal(decode(o, body, len, len, (const uint8_t *)"other key of 32 bytes..........",
-				 NULL, &code),
+	assert_int_equal(
+		decode(o, body, len, len,
+			(const uint8_t *)"other key of 32 bytes..........", NULL, &code),
 		-1);
 	assert_string_equal(code, "SignatureDoesNotMatch");
 	assert_int_equal(decode(o, body, len - 3, len, key, NULL, &code), -1);
@@ -155,8 +157,8 @@ static void test_trailer(void **state)
 	struct s3_chunked c;
 
 	(void)state;
-	assert_int_equal(decode(&o, ok, sizeof(ok) - 1, 3, NULL, "x-amz-checksum-crc32",
-				 &code),
+	assert_int_equal(
+		decode(&o, ok, sizeof(ok) - 1, 3, NULL, "x-amz-checksum-crc32", &code),
 		0);
 	assert_int_equal(o.n, 5);
 	assert_int_equal(s3_crc32(0, "hello", 5), 0x3610a686u); /* NhCmhg== */
@@ -205,9 +207,10 @@ static int add_part(uint32_t n, const char *etag, void *payload)
 
 static void test_xml(void **state)
 {
-	const char del[] = "<?xml version=\"1.0\"?><Delete xmlns=\"http://s3.amazonaws.com/"
-			   "doc/2006-03-01/\"><Quiet>true</Quiet><Object><Key>a b</Key>"
-			   "</Object><Object><Key>x&amp;y</Key></Object></Delete>";
+	const char del[] =
+		"<?xml version=\"1.0\"?><Delete xmlns=\"http://s3.amazonaws.com/"
+		"doc/2006-03-01/\"><Quiet>true</Quiet><Object><Key>a b</Key>"
+		"</Object><Object><Key>x&amp;y</Key></Object></Delete>";
 	const char bomb[] = "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\">]>"
 			    "<Delete><Object><Key>&a;</Key></Object></Delete>";
 	const char cmp[] = "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber>"
