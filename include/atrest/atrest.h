@@ -18,5 +18,6 @@
 #include "snapshot.h"
 #include "store.h"
 #include "tenant.h"
+#include "upload.h"
 
 #endif

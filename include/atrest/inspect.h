@@ -18,7 +18,7 @@ extern "C" {
 typedef struct atrest_header_info {
 	unsigned int version; /* ATREST_HEADER_INFO_VERSION, set by the caller */
 	int format_version;   /* of the object format */
-	int form;             /* 1 store object, 2 standalone file */
+	int form;             /* 1 store object, 2 standalone file, 3 multipart object */
 	int cipher;
 	uint32_t segment_size;
 	uint32_t data_key_id; /* 0 in a standalone file */

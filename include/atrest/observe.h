@@ -19,25 +19,29 @@ extern "C" {
 
 /* What an event records.  Names (atrest_op_name) appear in audit lines. */
 typedef enum atrest_op {
-	ATREST_OP_OPEN = 1,   /* "open": a handle opened the store */
-	ATREST_OP_PUT,        /* "put": an object sealed and committed */
-	ATREST_OP_GET,        /* "get": an object (or a range of it) read */
-	ATREST_OP_STAT,       /* "stat": header and metadata authenticated */
-	ATREST_OP_LIST,       /* "list": names under a prefix listed */
-	ATREST_OP_DELETE,     /* "delete" */
-	ATREST_OP_ROTATE,     /* "rotate": a new active data key */
-	ATREST_OP_REWRAP,     /* "rewrap": keyring under a new master key */
-	ATREST_OP_REENCRYPT,  /* "reencrypt": the job, then one per object */
-	ATREST_OP_MIGRATE,    /* "migrate": the job, then one per object */
-	ATREST_OP_EXPOSE,     /* "expose": a data key marked compromised */
-	ATREST_OP_DESTROY,    /* "destroy": a data key wiped */
-	ATREST_OP_CONFIG,     /* "config": settings changed */
-	ATREST_OP_KEY_UNWRAP, /* "key_unwrap": a key provider call */
-	ATREST_OP_KEY_WRAP,   /* "key_wrap": a key provider call */
-	ATREST_OP_RECORDS,    /* "records": a recorder opened (namespace) */
-	ATREST_OP_RECOUNT,    /* "recount": per-key usage counted by a scan */
-	ATREST_OP_RECOVERED,  /* "recovered": the audit writer repaired a log */
-	ATREST_OP_KEY_REWRAP, /* "key_rewrap": a key rewrapped inside its service */
+	ATREST_OP_OPEN = 1,        /* "open": a handle opened the store */
+	ATREST_OP_PUT,             /* "put": an object sealed and committed */
+	ATREST_OP_GET,             /* "get": an object (or a range of it) read */
+	ATREST_OP_STAT,            /* "stat": header and metadata authenticated */
+	ATREST_OP_LIST,            /* "list": names under a prefix listed */
+	ATREST_OP_DELETE,          /* "delete" */
+	ATREST_OP_ROTATE,          /* "rotate": a new active data key */
+	ATREST_OP_REWRAP,          /* "rewrap": keyring under a new master key */
+	ATREST_OP_REENCRYPT,       /* "reencrypt": the job, then one per object */
+	ATREST_OP_MIGRATE,         /* "migrate": the job, then one per object */
+	ATREST_OP_EXPOSE,          /* "expose": a data key marked compromised */
+	ATREST_OP_DESTROY,         /* "destroy": a data key wiped */
+	ATREST_OP_CONFIG,          /* "config": settings changed */
+	ATREST_OP_KEY_UNWRAP,      /* "key_unwrap": a key provider call */
+	ATREST_OP_KEY_WRAP,        /* "key_wrap": a key provider call */
+	ATREST_OP_RECORDS,         /* "records": a recorder opened (namespace) */
+	ATREST_OP_RECOUNT,         /* "recount": per-key usage counted by a scan */
+	ATREST_OP_RECOVERED,       /* "recovered": the audit writer repaired a log */
+	ATREST_OP_KEY_REWRAP,      /* "key_rewrap": a key rewrapped inside its service */
+	ATREST_OP_UPLOAD_CREATE,   /* "upload_create": a multipart upload begun */
+	ATREST_OP_UPLOAD_PART,     /* "upload_part": a part committed; count = number */
+	ATREST_OP_UPLOAD_COMPLETE, /* "upload_complete": published; count = parts */
+	ATREST_OP_UPLOAD_ABORT,    /* "upload_abort": an upload and its parts dropped */
 	/* Events an embedding server records with atrest_audit_record: */
 	ATREST_OP_AUTH = 64,     /* "auth": authentication (failed: outcome < 0) */
 	ATREST_OP_APIKEY_CREATE, /* "apikey_create": name = the key's id */

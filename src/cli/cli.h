@@ -55,6 +55,16 @@ struct cli_ctx {
 	const struct cli_cmd *cmd;
 };
 
+/* An action of a command with actions (tenant add, upload list...). */
+struct cli_action {
+	const char *name;
+	int (*fn)(const struct cli_ctx *, int, char **);
+};
+/* Run the action argv[1] names (of n; their names in missing's message
+ * when there is none), or the command's help; the exit status. */
+int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_action *actions, size_t n, const char *names);
+
 /* Commands (one file per group). */
 int cmd_keygen(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_init(struct cli_ctx *ctx, int argc, char **argv);
@@ -77,6 +87,7 @@ int cmd_audit(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_keycheck(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_upload(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
@@ -147,6 +158,11 @@ int cli_open_store(atrest_store **out, const struct cli_ctx *ctx, int create);
 int cli_parse_size(const char *s, uint32_t *out);
 /* A decimal unsigned 32-bit number; 0 or -1. */
 int cli_parse_u32(const char *s, uint32_t *out);
+
+/* Write fd to w (CLI_IO_BUF bytes of buf at a time) and commit it, or
+ * abort it on failure; the exit status (cmd_object.c). */
+int cli_stream_to_writer(
+	atrest_writer *w, int fd, void *buf, const char *what, const char *src);
 
 /* Output. */
 /* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */

@@ -20,7 +20,10 @@ struct field {
 
 static const char *form_name(int form)
 {
-	return form == 1 ? "object" : form == 2 ? "standalone" : "unknown";
+	return form == 1    ? "object"
+		: form == 2 ? "standalone"
+		: form == 3 ? "multipart"
+			    : "unknown";
 }
 
 static void header_fields(struct field *f, const atrest_header_info *h, const char *path)

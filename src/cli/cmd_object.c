@@ -181,23 +181,19 @@ static int put_parse(struct cli_ctx *ctx, int argc, char **argv, struct put_args
 }
 
 /* Copy fd into a writer for name; on any failure the writer is aborted. */
-static int put_stream(atrest_store *st, const struct put_args *a, int fd, void *buf)
+/* Write fd to w and commit it (abort on failure); exit status. */
+int cli_stream_to_writer(
+	atrest_writer *w, int fd, void *buf, const char *what, const char *src)
 {
-	atrest_meta meta = {a->entries, a->count};
-	const char *src = a->file ? a->file : "standard input";
-	atrest_writer *w;
 	ssize_t n;
 	int rc;
 
-	rc = atrest_writer_open(&w, st, a->name, a->count ? &meta : NULL);
-	if (rc < 0)
-		return cli_err(rc, "put %s", a->name);
 	for (;;) {
 		n = read(fd, buf, CLI_IO_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = cli_err_os(errno, "put %s: reading %s", a->name, src);
+			rc = cli_err_os(errno, "%s: reading %s", what, src);
 			atrest_writer_abort(w);
 			return rc;
 		}
@@ -205,13 +201,28 @@ static int put_stream(atrest_store *st, const struct put_args *a, int fd, void *
 			break;
 		rc = atrest_writer_write(w, buf, (size_t)n);
 		if (rc < 0) {
-			rc = cli_err(rc, "put %s", a->name);
+			rc = cli_err(rc, "%s", what);
 			atrest_writer_abort(w);
 			return rc;
 		}
 	}
 	rc = atrest_writer_commit(w);
-	return rc < 0 ? cli_err(rc, "put %s", a->name) : CLI_OK;
+	return rc < 0 ? cli_err(rc, "%s", what) : CLI_OK;
+}
+
+static int put_stream(atrest_store *st, const struct put_args *a, int fd, void *buf)
+{
+	atrest_meta meta = {a->entries, a->count};
+	char what[64 + ATREST_NAME_MAX];
+	atrest_writer *w;
+	int rc;
+
+	rc = atrest_writer_open(&w, st, a->name, a->count ? &meta : NULL);
+	if (rc < 0)
+		return cli_err(rc, "put %s", a->name);
+	snprintf(what, sizeof(what), "put %s", a->name);
+	return cli_stream_to_writer(
+		w, fd, buf, what, a->file ? a->file : "standard input");
 }
 
 int cmd_put(struct cli_ctx *ctx, int argc, char **argv)

@@ -128,26 +128,11 @@ static int tenant_shred(const struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(const struct cli_ctx *, int, char **);
-} actions[] = {{"add", tenant_add}, {"list", tenant_list}, {"shred", tenant_shred}};
+static const struct cli_action actions[] = {
+	{"add", tenant_add}, {"list", tenant_list}, {"shred", tenant_shred}};
 
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv)
 {
-	size_t i;
-
-	if (argc >= 2 &&
-		(!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-			!strcmp(argv[1], "help")))
-		return cli_help(ctx->cmd);
-	if (argc < 2)
-		return cli_usage_err(ctx, "missing action (add, list or shred)");
-	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		if (!strcmp(argv[1], actions[i].name))
-			break;
-	if (i == sizeof(actions) / sizeof(actions[0]))
-		return cli_usage_err(ctx, "unknown action '%s'", argv[1]);
-	cli_getopt_reset();
-	return actions[i].fn(ctx, argc - 1, argv + 1);
+	return cli_dispatch(ctx, argc, argv, actions,
+		sizeof(actions) / sizeof(actions[0]), "add, list or shred");
 }

@@ -96,6 +96,26 @@ int cli_usage_err(const struct cli_ctx *ctx, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
+int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_action *actions, size_t n, const char *names)
+{
+	size_t i;
+
+	if (argc >= 2 &&
+		(!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+			!strcmp(argv[1], "help")))
+		return cli_help(ctx->cmd);
+	if (argc < 2)
+		return cli_usage_err(ctx, "missing action (%s)", names);
+	for (i = 0; i < n; i++)
+		if (!strcmp(argv[1], actions[i].name))
+			break;
+	if (i == n)
+		return cli_usage_err(ctx, "unknown action '%s'", argv[1]);
+	cli_getopt_reset();
+	return actions[i].fn(ctx, argc - 1, argv + 1);
+}
+
 int cli_help(const struct cli_cmd *cmd)
 {
 	printf("usage: atrest %s", cmd->usage);

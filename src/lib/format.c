@@ -123,7 +123,8 @@ int atrest__hdr_parse(atrest__hdr *h, const uint8_t *buf, size_t len)
 	h->version = buf[7];
 	h->form = buf[8];
 	h->cipher = buf[9];
-	ENSURE(h->form == ATREST__FORM_OBJECT || h->form == ATREST__FORM_FILE,
+	ENSURE(h->form == ATREST__FORM_OBJECT || h->form == ATREST__FORM_FILE ||
+			h->form == ATREST__FORM_MULTIPART,
 		ATREST_EINTEGRITY, "unknown object form %u", h->form);
 	ENSURE(cipher_known(h->cipher), ATREST_EINTEGRITY, "unknown cipher %u",
 		h->cipher);

@@ -19,6 +19,7 @@
 #define ATREST__VERSION 1
 #define ATREST__FORM_OBJECT 1
 #define ATREST__FORM_FILE 2
+#define ATREST__FORM_MULTIPART 3 /* a store object holding a part list */
 #define ATREST__SALT_LEN 32
 #define ATREST__COMMIT_LEN 32
 #define ATREST__STORE_ID_LEN 16

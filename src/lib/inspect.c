@@ -48,7 +48,7 @@ static int fill_info(
 	out->cipher = h->cipher;
 	out->segment_size = h->segment_size;
 	out->data_key_id = h->dek_id;
-	if (h->form == ATREST__FORM_OBJECT)
+	if (h->form != ATREST__FORM_FILE)
 		atrest__hex(out->store_id, h->store_id, ATREST__STORE_ID_LEN);
 	strcpy(out->tenant, h->tenant);
 	strcpy(out->name, h->name);

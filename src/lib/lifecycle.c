@@ -9,6 +9,7 @@
 #include "atrest/lifecycle.h"
 #include "names.h"
 #include "store_int.h"
+#include "upload_int.h"
 
 #define DAY 86400
 #define POLICY_EVERY 60 /* seconds between policy checks of one handle */
@@ -242,7 +243,8 @@ static int usage_one(const char *name, void *p)
 	return 0;
 }
 
-/* Objects and the objects of snapshots (manifests, files' contents). */
+/* Objects, upload parts and the objects of snapshots (manifests, files'
+ * contents). */
 static int scan_usage(atrest_store *st, usage *u, size_t n)
 {
 	usage_ctx c = {st, u, n};
@@ -252,6 +254,7 @@ static int scan_usage(atrest_store *st, usage *u, size_t n)
 	for (size_t i = 0; i < l.n; i++)
 		(void)usage_one(l.names[i], &c);
 	names_free(&l);
+	GUARD(atrest__upload_each_object(st, usage_one, &c));
 	return atrest__snap_each_object(st, usage_one, &c);
 }
 
@@ -399,6 +402,14 @@ static void job_one(atrest_store *st, const char *name, job_pick pick, uint32_t 
 	int rc = atrest__object_facts(&f, st, name);
 
 	s->scanned++;
+	/* A multipart object is picked by its own key or any of its parts',
+	 * and rewritten as one ordinary object. */
+	if (rc == 0 && f.multipart && !pick(&f, dek) && pick == pick_dek) {
+		rc = atrest__multipart_uses(st, name, dek);
+		if (rc > 0)
+			f.dek_id = dek;
+		rc = rc > 0 ? 0 : rc;
+	}
 	if (rc == ATREST_ENOTFOUND || (rc == 0 && !pick(&f, dek)))
 		return;
 	if (rc == 0)

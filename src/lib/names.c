@@ -117,7 +117,9 @@ int atrest__tenant_check(const char *name)
 
 int atrest__internal_name_check(const char *name)
 {
-	ENSURE(name && strncmp(name, ".atrest/snap/", 13) == 0 && name[13], ATREST_EINVAL,
-		"not a name of the library's own objects");
+	ENSURE(name &&
+			((strncmp(name, ".atrest/snap/", 13) == 0 && name[13]) ||
+				(strncmp(name, ".atrest/uploads/", 16) == 0 && name[16])),
+		ATREST_EINVAL, "not a name of the library's own objects");
 	return check(name + 8, 0);
 }

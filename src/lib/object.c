@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "secret.h"
 #include "store_int.h"
+#include "upload_int.h"
 
 /* Largest writer stage (plaintext sealed while the one before is written). */
 #define STAGE_MAX (1u << 20)
@@ -77,7 +78,17 @@ struct atrest_writer {
 	uint8_t *head; /* header and sealed metadata, sent with the first stage */
 	size_t head_len;
 	atrest__op op; /* its event, sent before commit (obs.h) */
+	uint8_t form;  /* of its header: 0 for ATREST__FORM_OBJECT */
+	int quiet;     /* commits without an event of its own (upload records) */
 };
+
+/* The parts of a multipart object being read (upload.c writes them). */
+typedef struct mp_read {
+	atrest__mpu m;
+	atrest_reader *sub; /* the part being read, or NULL */
+	uint32_t cur;       /* its index in m.parts */
+	int tail_checked;   /* empty parts at the end were opened */
+} mp_read;
 
 struct atrest_reader {
 	atrest_store *st;
@@ -96,7 +107,11 @@ struct atrest_reader {
 	uint8_t head[ATREST__HDR_READ];
 	size_t head_len;
 	atrest__op op; /* its event, sent at close (obs.h) */
+	mp_read *mp;   /* a multipart object: reads go to its parts */
 };
+
+static int mp_load(atrest_reader *r);
+static int mp_read_into(atrest_reader *r, uint8_t *p, size_t len, size_t *got);
 
 /* The store's pool, started on first need; NULL when threads is 1. */
 atrest__pool *atrest__store_pool(atrest_store *st)
@@ -202,14 +217,14 @@ static size_t item_run(size_t nseg, uint32_t seg, size_t parts)
 	return run > min ? run : min;
 }
 
-static int header_for(
-	atrest__hdr *h, atrest_store *st, const char *name, size_t meta_len, uint8_t *dek)
+static int header_for(atrest__hdr *h, atrest_store *st, const char *name, size_t meta_len,
+	uint8_t *dek, uint8_t form)
 {
 	int cipher;
 
 	memset(h, 0, sizeof(*h));
 	GUARD(atrest__store_active_dek(st, &h->dek_id, dek, &cipher, &h->segment_size));
-	h->form = ATREST__FORM_OBJECT;
+	h->form = form ? form : ATREST__FORM_OBJECT;
 	h->cipher = (uint8_t)cipher;
 	h->meta_len = (uint32_t)atrest__cipher_ctlen(cipher, meta_len);
 	memcpy(h->store_id, st->store_id, ATREST__STORE_ID_LEN);
@@ -233,7 +248,7 @@ static int writer_start(atrest_writer *w, const char *name, const atrest_meta *m
 	int rc;
 
 	GUARD(atrest__meta_encode(&meta, &meta_len, m));
-	GUARD_OUT(header_for(&h, w->st, name, meta_len, dek));
+	GUARD_OUT(header_for(&h, w->st, name, meta_len, dek, w->form));
 	GUARD_OUT(atrest__hdr_encode(hb, sizeof(hb), &h));
 	GUARD_OUT(atrest__obj_init(&w->obj, &h, hb, dek, ATREST__DEK_LEN, 0));
 	w->crew.slot[0] = &w->obj;
@@ -286,8 +301,9 @@ static int name_check(const char *name, int internal)
 	return internal ? atrest__internal_name_check(name) : atrest_name_check(name);
 }
 
-static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
-	const atrest_meta *meta, unsigned int flags, const char *etag, int internal)
+static int writer_open_as(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag, int internal,
+	uint8_t form, int quiet)
 {
 	atrest_writer *w;
 	int rc;
@@ -297,6 +313,8 @@ static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	w = calloc(1, sizeof(*w));
 	ENSURE(w, ATREST_ERROR, "out of memory");
 	w->st = st;
+	w->form = form;
+	w->quiet = quiet;
 	rc = writer_start(w, name, meta, flags, etag);
 	if (rc < 0) {
 		atrest__bw_abort(w->bw);
@@ -307,10 +325,30 @@ static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
 	return 0;
 }
 
+static int writer_open(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag, int internal)
+{
+	return writer_open_as(out, st, name, meta, flags, etag, internal, 0, 0);
+}
+
 int atrest__writer_open_internal(atrest_writer **out, atrest_store *st, const char *name,
 	unsigned int flags, const char *etag)
 {
 	return writer_open(out, st, name, NULL, flags, etag, 1);
+}
+
+int atrest__writer_open_upload(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag, unsigned int how)
+{
+	return writer_open_as(out, st, name, meta, flags, etag,
+		!(how & ATREST__W_MULTIPART),
+		how & ATREST__W_MULTIPART ? ATREST__FORM_MULTIPART : 0,
+		(how & ATREST__W_QUIET) != 0);
+}
+
+void atrest__writer_set_op(atrest_writer *w, atrest__op *op)
+{
+	atrest__op_suspend(op, &w->op);
 }
 
 void atrest__writer_facts(const atrest_writer *w, uint8_t commit[32], uint32_t *dek)
@@ -497,17 +535,24 @@ static int commit_visible(atrest_writer *w)
 {
 	uint64_t bytes = writer_bytes(w);
 	atrest__object_facts_t old;
+	char old_id[ATREST__UPLOAD_ID_MAX + 1] = "";
 	int had =
 		atrest__object_facts(&old, w->st, w->obj.hdr.name) == 0 && !old.plaintext;
-	int rc = atrest__op_precommit(w->st, w->obj.hdr.name, bytes, w->obj.hdr.dek_id);
+	int rc = w->quiet
+		? 0
+		: atrest__op_precommit(w->st, w->obj.hdr.name, bytes, w->obj.hdr.dek_id);
 
 	if (rc < 0) {
 		atrest__bw_abort(w->bw);
 		return rc;
 	}
+	if (had && old.multipart)
+		atrest__multipart_id(old_id, w->st, w->obj.hdr.name);
 	GUARD(atrest__bw_commit(w->bw));
 	atrest__usage_put(
 		w->st, had ? old.dek_id : 0, old.size, w->obj.hdr.dek_id, bytes);
+	if (old_id[0]) /* the parts the replaced object named */
+		atrest__upload_release(w->st, old_id);
 	return 0;
 }
 
@@ -574,7 +619,7 @@ int atrest_put(atrest_store *st, const char *name, const void *buf, size_t len,
 }
 
 /* The options' checks and the backend condition of a create-only writer. */
-static int write_flags(unsigned int *out, const atrest_write_options *opts)
+int atrest__write_flags(unsigned int *out, const atrest_write_options *opts)
 {
 	*out = 0;
 	if (!opts)
@@ -596,7 +641,7 @@ int atrest_writer_open_ex(atrest_writer **out, atrest_store *st, const char *nam
 
 	*out = NULL;
 	atrest__op_begin(&op, st, ATREST_OP_PUT, name);
-	rc = write_flags(&flags, opts);
+	rc = atrest__write_flags(&flags, opts);
 	if (rc == 0)
 		rc = writer_open(out, st, name, meta, flags, NULL, 0);
 	if (rc < 0)
@@ -712,7 +757,8 @@ static int reader_keyed(atrest_reader *r, const char *name)
 		name, r->st->location);
 	GUARD(rc);
 	GUARD(atrest__hdr_parse(&h, r->head, r->head_len));
-	ENSURE(h.form == ATREST__FORM_OBJECT, ATREST_EINTEGRITY,
+	ENSURE(h.form == ATREST__FORM_OBJECT || h.form == ATREST__FORM_MULTIPART,
+		ATREST_EINTEGRITY,
 		"a standalone encrypted file, not a store object (use 'atrest decrypt')");
 	ENSURE(memcmp(h.store_id, r->st->store_id, ATREST__STORE_ID_LEN) == 0,
 		ATREST_EINTEGRITY, "object belongs to another store (moved or copied)");
@@ -725,7 +771,8 @@ static int reader_keyed(atrest_reader *r, const char *name)
 	GUARD(check_context(r, name));
 	GUARD(atrest__obj_layout(&r->obj, r->br->size));
 	GUARD(reader_meta(r));
-	return size_of(&r->size, r->br, &h, r->obj.nseg, r->obj.last_ct);
+	GUARD(size_of(&r->size, r->br, &h, r->obj.nseg, r->obj.last_ct));
+	return h.form == ATREST__FORM_MULTIPART ? mp_load(r) : 0;
 }
 
 static int reader_start(atrest_reader *r, const char *name)
@@ -766,6 +813,11 @@ void atrest_reader_close(atrest_reader *r)
 	free(r->meta);
 	crew_free(&r->crew, r->obj.seg_ct);
 	atrest__obj_cleanup(&r->obj);
+	if (r->mp) {
+		atrest_reader_close(r->mp->sub);
+		atrest__mpu_free(&r->mp->m);
+		free(r->mp);
+	}
 	free(r);
 }
 
@@ -998,6 +1050,8 @@ static int read_into(atrest_reader *r, uint8_t *p, size_t len, size_t room, size
 	size_t k, n;
 
 	*got = 0;
+	if (r->mp)
+		return mp_read_into(r, p, len, got);
 	while (len > 0 && r->pos < r->size) {
 		if ((k = bulk_segs(r, len)) >= 2) {
 			GUARD(read_bulk(r, p, room, k, &n));
@@ -1032,6 +1086,258 @@ int atrest_reader_read(atrest_reader *r, void *buf, size_t len, size_t *got)
 
 	atrest__op_count(&r->op, *got, rc);
 	return rc;
+}
+
+/* ---- multipart objects: a part list, read through the parts ---- */
+
+/* Largest part list: the id and 10000 entries. */
+#define MPU_LIST_MAX (10 + ATREST__UPLOAD_ID_MAX + 10000 * ATREST__MPU_PART_LEN)
+
+/* The object's plaintext is its part list: read it, then read the parts. */
+static int mp_load(atrest_reader *r)
+{
+	size_t room, got = 0;
+	uint8_t *buf;
+	int rc;
+
+	ENSURE(r->size <= MPU_LIST_MAX, ATREST_EINTEGRITY,
+		"multipart object '%s': part list too large", r->obj.hdr.name);
+	room = (size_t)r->size + r->obj.seg_ct + 64;
+	buf = malloc(room);
+	ENSURE(buf, ATREST_ERROR, "out of memory");
+	GUARD_OUT(read_into(r, buf, (size_t)r->size, room, &got));
+	ENSURE_OUT(got == r->size, ATREST_EINTEGRITY, "part list truncated");
+	r->mp = calloc(1, sizeof(*r->mp));
+	ENSURE_OUT(r->mp, ATREST_ERROR, "out of memory");
+	GUARD_OUT(atrest__mpu_parse(&r->mp->m, buf, got));
+	r->size = r->mp->m.size;
+	r->pos = 0;
+out:
+	free(buf);
+	if (rc < 0 && r->mp) {
+		free(r->mp);
+		r->mp = NULL;
+	}
+	return rc;
+}
+
+/* The part's header must be the very one the list names: its commitment
+ * (unique to that version), data key and sizes. */
+static int mp_check_part(const atrest_reader *sub, const atrest__mpu_part *p)
+{
+	return atrest__ct_equal(sub->obj.hdr.commit, p->commit, ATREST__COMMIT_LEN) &&
+		sub->obj.hdr.dek_id == p->dek && sub->br->size == p->stored &&
+		sub->size == p->size && !sub->mp;
+}
+
+/* Open part i of the list as the one being read. */
+static int mp_open(atrest_reader *r, uint32_t i)
+{
+	mp_read *mp = r->mp;
+	const atrest__mpu_part *p = &mp->m.parts[i];
+	char pname[ATREST__PART_NAME_MAX];
+	int rc;
+
+	atrest_reader_close(mp->sub);
+	mp->sub = NULL;
+	GUARD(atrest__upload_part_name(
+		pname, sizeof(pname), mp->m.id, p->number, r->obj.hdr.name));
+	rc = reader_open(&mp->sub, r->st, pname, 0, 1);
+	if (rc == ATREST_ENOTFOUND)
+		return atrest__error(ATREST_EINTEGRITY,
+			"multipart object '%s': part %u is missing", r->obj.hdr.name,
+			p->number);
+	if (rc < 0) {
+		atrest__error_prefix(
+			"multipart object '%s', part %u", r->obj.hdr.name, p->number);
+		return rc == ATREST_ECONFLICT ? rc : ATREST_EINTEGRITY;
+	}
+	mp->cur = i;
+	ENSURE(mp_check_part(mp->sub, p), ATREST_EINTEGRITY,
+		"multipart object '%s': part %u is not the one completed (replaced, "
+		"swapped or truncated)",
+		r->obj.hdr.name, p->number);
+	return 0;
+}
+
+/* Index of the part holding plaintext offset pos (< size). */
+static uint32_t mp_find(const atrest__mpu *m, uint64_t pos)
+{
+	uint32_t lo = 0, hi = m->count - 1;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (m->parts[mid].start + m->parts[mid].size > pos)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/*
+ * Go to part i: reading on from the part before, the empty parts between
+ * are opened too (each is checked); a seek opens part i alone.
+ */
+static int mp_goto(atrest_reader *r, uint32_t i)
+{
+	mp_read *mp = r->mp;
+	const atrest__mpu_part *c = &mp->m.parts[mp->cur];
+
+	if (mp->sub && mp->cur == i)
+		return 0;
+	if (mp->sub && mp->cur < i && c->start + c->size == r->pos)
+		for (uint32_t j = mp->cur + 1; j < i; j++)
+			GUARD(mp_open(r, j));
+	return mp_open(r, i);
+}
+
+/* A read reaching the end opens the empty parts past the last byte. */
+static int mp_tail(atrest_reader *r)
+{
+	mp_read *mp = r->mp;
+	uint32_t from = mp->sub ? mp->cur + 1 : mp_find(&mp->m, r->pos);
+
+	if (mp->tail_checked || (mp->sub && r->pos != r->size))
+		return 0;
+	for (uint32_t j = from; j < mp->m.count; j++)
+		GUARD(mp_open(r, j));
+	mp->tail_checked = 1;
+	return 0;
+}
+
+static int mp_read_into(atrest_reader *r, uint8_t *p, size_t len, size_t *got)
+{
+	mp_read *mp = r->mp;
+
+	*got = 0;
+	while (len > 0 && r->pos < r->size) {
+		uint32_t i = mp_find(&mp->m, r->pos);
+		const atrest__mpu_part *pt = &mp->m.parts[i];
+		uint64_t in = r->pos - pt->start, left = pt->size - in;
+		size_t want = left < len ? (size_t)left : len, n = 0;
+
+		int rc = mp_goto(r, i);
+		if (rc == 0 && (rc = atrest_reader_seek(mp->sub, in)) == 0 &&
+			(rc = read_into(mp->sub, p, want, want, &n)) < 0)
+			atrest__error_prefix("multipart object '%s', part %u",
+				r->obj.hdr.name, pt->number);
+		GUARD(rc);
+		ENSURE(n == want, ATREST_EINTEGRITY,
+			"multipart object '%s': part %u ended early", r->obj.hdr.name,
+			pt->number);
+		p += n;
+		len -= n;
+		*got += n;
+		r->pos += n;
+	}
+	if (r->pos == r->size && (len > 0 || *got > 0))
+		GUARD(mp_tail(r));
+	return 0;
+}
+
+int atrest__multipart_load(atrest__mpu *out, atrest_store *st, const char *name)
+{
+	atrest_reader *r;
+	int rc = 1;
+
+	memset(out, 0, sizeof(*out));
+	GUARD(reader_open(&r, st, name, 0, 0));
+	if (r->mp) {
+		*out = r->mp->m;
+		memset(&r->mp->m, 0, sizeof(r->mp->m));
+		rc = 0;
+	}
+	atrest_reader_close(r);
+	return rc;
+}
+
+void atrest__multipart_id(
+	char out[ATREST__UPLOAD_ID_MAX + 1], atrest_store *st, const char *name)
+{
+	atrest__saved_error before;
+	atrest__mpu m;
+
+	out[0] = '\0';
+	atrest__error_save(&before);
+	if (atrest__multipart_load(&m, st, name) == 0)
+		strcpy(out, m.id);
+	atrest__mpu_free(&m);
+	atrest__error_restore(&before);
+}
+
+static int facts_of(atrest__part_facts *out, atrest_reader *r, int want_meta)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = r->size;
+	out->stored = r->br->size;
+	out->mtime = r->br->mtime;
+	out->dek = r->obj.hdr.dek_id;
+	memcpy(out->commit, r->obj.hdr.commit, ATREST__COMMIT_LEN);
+	memcpy(out->etag, r->br->etag, sizeof(out->etag));
+	if (want_meta)
+		return atrest__meta_decode(
+			&out->meta, &out->meta_count, r->meta, r->meta_len);
+	return 0;
+}
+
+int atrest__internal_facts(
+	atrest__part_facts *out, atrest_store *st, const char *name, int want_meta)
+{
+	atrest_reader *r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	GUARD(reader_open(&r, st, name, 0, 1));
+	rc = facts_of(out, r, want_meta);
+	atrest_reader_close(r);
+	return rc;
+}
+
+static int read_all(atrest_reader *r, uint8_t *out, size_t room);
+
+int atrest__internal_read(uint8_t **out, size_t *len, atrest__part_facts *facts,
+	atrest_store *st, const char *name, size_t max)
+{
+	atrest_reader *r;
+	uint8_t *buf = NULL;
+	size_t room = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	memset(facts, 0, sizeof(*facts));
+	GUARD(reader_open(&r, st, name, 0, 1));
+	rc = facts_of(facts, r, 1);
+	if (rc == 0 && r->size <= max)
+		room = (size_t)r->size + r->obj.seg_ct + 64;
+	buf = room ? malloc(room) : NULL;
+	if (rc == 0)
+		rc = buf ? read_all(r, buf, room)
+			 : atrest__error(ATREST_EINTEGRITY, "'%s' is too large", name);
+	atrest_reader_close(r);
+	if (rc == 0) {
+		*out = buf;
+		*len = (size_t)facts->size;
+		return 0;
+	}
+	free(buf);
+	free(facts->meta);
+	facts->meta = NULL;
+	return rc;
+}
+
+int atrest__multipart_uses(atrest_store *st, const char *name, uint32_t dek)
+{
+	atrest_reader *r;
+	int uses = 0;
+
+	GUARD(reader_open(&r, st, name, 0, 0));
+	uses = r->obj.hdr.dek_id == dek;
+	for (uint32_t i = 0; r->mp && i < r->mp->m.count; i++)
+		uses |= r->mp->m.parts[i].dek == dek;
+	atrest_reader_close(r);
+	return uses;
 }
 
 static int get_range(atrest_store *st, const char *name, uint64_t off, void *buf,
@@ -1142,7 +1448,7 @@ static int stat_(atrest_stat_info *out, atrest_store *st, const char *name)
 	out->version = ATREST_STAT_INFO_VERSION;
 	GUARD(atrest_reader_open(&r, st, name));
 	out->size = r->size;
-	out->stored_size = r->br->size;
+	out->stored_size = r->br->size + (r->mp ? r->mp->m.stored : 0);
 	out->mtime = r->br->mtime;
 	out->plaintext = r->plain;
 	if (!r->plain) {
@@ -1228,9 +1534,23 @@ int atrest__object_remove(atrest_store *st, const char *name, int internal)
 	return 0;
 }
 
+/* A multipart object goes first, its parts after: a crash between leaves
+ * orphans (atrest_upload_cleanup), never an object missing a part. */
 static int delete (atrest_store *st, const char *name)
 {
-	return atrest__object_remove(st, name, 0);
+	char id[ATREST__UPLOAD_ID_MAX + 1] = "";
+	atrest__object_facts_t f;
+	atrest__saved_error before;
+
+	GUARD(atrest_name_check(name));
+	atrest__error_save(&before);
+	if (atrest__object_facts(&f, st, name) == 0 && f.multipart)
+		atrest__multipart_id(id, st, name);
+	atrest__error_restore(&before);
+	GUARD(atrest__object_remove(st, name, 0));
+	if (id[0])
+		atrest__upload_release(st, id);
+	return 0;
 }
 
 int atrest_delete(atrest_store *st, const char *name)
@@ -1263,6 +1583,7 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 	} else if (rc == 0 && (rc = atrest__hdr_parse(&h, head, got)) == 0) {
 		memcpy(out->salt, h.salt, sizeof(out->salt));
 		out->dek_id = h.dek_id;
+		out->multipart = h.form == ATREST__FORM_MULTIPART;
 		rc = atrest__layout(&nseg, &last, h.cipher, h.segment_size,
 			(uint64_t)h.len + h.meta_len, br->size);
 		if (rc == 0)

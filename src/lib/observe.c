@@ -44,7 +44,8 @@ const char *atrest_op_name(int op)
 	static const char *const lib[] = {NULL, "open", "put", "get", "stat", "list",
 		"delete", "rotate", "rewrap", "reencrypt", "migrate", "expose", "destroy",
 		"config", "key_unwrap", "key_wrap", "records", "recount", "recovered",
-		"key_rewrap"};
+		"key_rewrap", "upload_create", "upload_part", "upload_complete",
+		"upload_abort"};
 	static const char *const ext[] = {"auth", "apikey_create", "apikey_revoke",
 		"tenant_add", "tenant_shred", "server"};
 
@@ -255,8 +256,12 @@ int atrest__op_precommit(atrest_store *st, const char *name, uint64_t bytes, uin
 	atrest__op *cur = tl_op, one;
 	atrest_event ev;
 	int rc;
+	/* A put's event, and an upload's part or completion, is the object's */
+	int merge = cur &&
+		(cur->op == ATREST_OP_PUT || cur->op == ATREST_OP_UPLOAD_PART ||
+			cur->op == ATREST_OP_UPLOAD_COMPLETE);
 
-	if (cur && cur->op == ATREST_OP_PUT) {
+	if (merge) {
 		cur->bytes = bytes;
 		cur->dek = dek;
 		cur->emitted = 1;
@@ -268,11 +273,12 @@ int atrest__op_precommit(atrest_store *st, const char *name, uint64_t bytes, uin
 		one.bytes = bytes;
 		one.dek = dek;
 	}
-	one.name = name;
+	if (!merge || cur->op == ATREST_OP_PUT) /* an upload's: its object */
+		one.name = name;
 	op_event(&ev, &one, 0, NULL);
 	rc = emit(st, &ev);
 	if (rc < 0) {
-		if (cur && cur->op == ATREST_OP_PUT)
+		if (merge)
 			cur->emitted = 0;
 		atrest__error_prefix("audit trail cannot record the put, so the "
 				     "object is not committed");

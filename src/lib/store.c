@@ -16,6 +16,7 @@
 #include "format.h"
 #include "names.h"
 #include "store_int.h"
+#include "upload_int.h"
 
 #define SETTINGS_V1 ".atrest/settings.json" /* beside version 1 keyrings only */
 #define KEYRING_MAX (64u * 1024 * 1024)
@@ -989,6 +990,12 @@ int atrest_store_cleanup(uint64_t *count, atrest_store *st, uint64_t older_than)
 		*count = 0;
 	ENSURE(st, ATREST_EINVAL, "no store");
 	rc = atrest__b_cleanup(st->b, older_than, &n);
+	if (rc == 0 && st->kr) { /* what dead uploads and deletes left */
+		uint64_t up = 0;
+		rc = atrest__upload_sweep(st,
+			older_than > INT64_MAX ? INT64_MAX : (int64_t)older_than, 0, &up);
+		n += up;
+	}
 	if (count)
 		*count = n;
 	return rc;

@@ -109,6 +109,7 @@ typedef struct atrest__object_facts_t {
 	uint64_t stored_size;
 	int64_t mtime;
 	char etag[ATREST_BACKEND_ETAG_MAX]; /* the version read */
+	int multipart; /* a completed upload: a part list (upload_int.h) */
 } atrest__object_facts_t;
 
 int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const char *name);
@@ -121,6 +122,39 @@ int atrest__object_facts(atrest__object_facts_t *out, atrest_store *st, const ch
 int atrest__writer_open_internal(atrest_writer **out, atrest_store *st, const char *name,
 	unsigned int flags, const char *etag);
 int atrest__reader_open_internal(atrest_reader **out, atrest_store *st, const char *name);
+/*
+ * Writers of multipart uploads (upload.c): how is ATREST__W_* (name is a
+ * user's name for a multipart object, an internal one otherwise); a quiet
+ * writer commits without an event (the upload operation has its own).
+ */
+#define ATREST__W_MULTIPART 0x1u
+#define ATREST__W_QUIET 0x2u
+int atrest__writer_open_upload(atrest_writer **out, atrest_store *st, const char *name,
+	const atrest_meta *meta, unsigned int flags, const char *etag, unsigned int how);
+/* The writer's event becomes op (begun by the caller, ended by commit). */
+void atrest__writer_set_op(atrest_writer *w, atrest__op *op);
+/* The checks of atrest_write_options and the backend condition asked. */
+int atrest__write_flags(unsigned int *out, const atrest_write_options *opts);
+/* Authenticated facts of one of the library's own objects (an upload's
+ * part or record); meta (want_meta) is freed with free(). */
+typedef struct atrest__part_facts {
+	uint64_t size, stored;
+	int64_t mtime;
+	uint32_t dek;
+	uint8_t commit[32];
+	char etag[ATREST_BACKEND_ETAG_MAX];
+	atrest_meta_entry *meta;
+	size_t meta_count;
+} atrest__part_facts;
+int atrest__internal_facts(
+	atrest__part_facts *out, atrest_store *st, const char *name, int want_meta);
+/* A whole internal object of at most max bytes, with its facts and meta. */
+int atrest__internal_read(uint8_t **out, size_t *len, atrest__part_facts *facts,
+	atrest_store *st, const char *name, size_t max);
+/* The upload id a multipart object names, or "" (errors are kept). */
+void atrest__multipart_id(char out[65], atrest_store *st, const char *name);
+/* 1 when the object or one of its parts is sealed by data key dek. */
+int atrest__multipart_uses(atrest_store *st, const char *name, uint32_t dek);
 /* The key commitment (the value unique to this version) and data key id. */
 void atrest__writer_facts(const atrest_writer *w, uint8_t commit[32], uint32_t *dek);
 /* The same, authenticated, and the version (etag) and mtime opened. */

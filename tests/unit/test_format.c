@@ -192,8 +192,9 @@ static void test_hdr_parse_hostile(void **state)
 	fill_hdr(&h, ATREST_CIPHER_AES_256_GCM, 1);
 	h.meta_len = 18;
 	assert_int_equal(atrest__hdr_encode(buf, sizeof(buf), &h), 0);
-	/* Bad segment sizes, ciphers, forms, versions, flags. */
-	uint8_t bad[][3] = {{12, 0, 0}, {9, 0, 0}, {9, 4, 0}, {8, 3, 0}, {7, 2, 0},
+	/* Bad segment sizes, ciphers, forms (3 is a multipart object), versions,
+	 * flags. */
+	uint8_t bad[][3] = {{12, 0, 0}, {9, 0, 0}, {9, 4, 0}, {8, 4, 0}, {7, 2, 0},
 		{10, 1, 0}, {15, 0xFF, 0}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint8_t copy[sizeof(buf)];
