@@ -451,6 +451,12 @@ enum {
 	R_BUCKET_PUT,
 	R_BUCKET_DELETE,
 	R_BUCKET_LOCATION,
+	R_BUCKET_UPLOADS,
+	R_UPLOAD_CREATE,
+	R_UPLOAD_PART,
+	R_UPLOAD_COMPLETE,
+	R_UPLOAD_ABORT,
+	R_UPLOAD_PARTS,
 	R_BUCKET_DELETE_OBJECTS,
 	R_OBJECT_GET,
 	R_OBJECT_PUT,
@@ -471,6 +477,17 @@ static const struct http_route routes[R_COUNT + 1] = {
 		bucket_location},
 	[R_BUCKET_DELETE_OBJECTS] = {"/*", HTTP_POST, "DeleteObjects", SRV_ROLE_WRITER,
 		s3_objects_delete},
+	[R_BUCKET_UPLOADS] = {"/*", HTTP_GET, "ListMultipartUploads", SRV_ROLE_READER,
+		s3_uploads_list},
+	[R_UPLOAD_CREATE] = {"/*", HTTP_POST, "CreateMultipartUpload", SRV_ROLE_WRITER,
+		s3_upload_create},
+	[R_UPLOAD_PART] = {"/*", HTTP_PUT, "UploadPart", SRV_ROLE_WRITER, s3_upload_part},
+	[R_UPLOAD_COMPLETE] = {"/*", HTTP_POST, "CompleteMultipartUpload",
+		SRV_ROLE_WRITER, s3_upload_complete},
+	[R_UPLOAD_ABORT] = {"/*", HTTP_DELETE, "AbortMultipartUpload", SRV_ROLE_WRITER,
+		s3_upload_abort},
+	[R_UPLOAD_PARTS] = {"/*", HTTP_GET, "ListParts", SRV_ROLE_READER,
+		s3_upload_parts},
 	[R_OBJECT_GET] = {"/*", HTTP_GET | HTTP_HEAD, "GetObject", SRV_ROLE_READER,
 		s3_object_get},
 	[R_OBJECT_PUT] = {"/*", HTTP_PUT, "PutObject", SRV_ROLE_WRITER, s3_object_put},
@@ -490,7 +507,7 @@ static int unsupported_subresource(const struct http_target *t)
 		"select", "torrent", "accelerate", "requestPayment", "analytics",
 		"metrics", "inventory", "intelligent-tiering", "ownershipControls",
 		"publicAccessBlock", "retention", "legal-hold", "attributes",
-		"policyStatus", "versionId", "uploads", "uploadId", NULL};
+		"policyStatus", "versionId", NULL};
 
 	for (size_t i = 0; names[i]; i++)
 		if (http_target_param(t, names[i]))
@@ -506,6 +523,7 @@ static void s3_req_free(void *app)
 		return;
 	free(sr->key);
 	free(sr->name);
+	free(sr->upload_id);
 	EVP_MD_CTX_free(sr->md5);
 	EVP_MD_CTX_free(sr->sha256);
 	EVP_MD_CTX_free(sr->sum_sha);
@@ -573,6 +591,8 @@ static int pick_bucket_route(struct http_req *req)
 
 	switch (req->method) {
 	case HTTP_GET:
+		if (http_target_param(t, "uploads"))
+			return R_BUCKET_UPLOADS;
 		return http_target_param(t, "location") ? R_BUCKET_LOCATION
 							: R_BUCKET_GET;
 	case HTTP_HEAD:
@@ -589,8 +609,38 @@ static int pick_bucket_route(struct http_req *req)
 	}
 }
 
+/* Multipart: ?uploads, ?uploadId (with ?partNumber for a part). */
+static int pick_upload_route(struct http_req *req)
+{
+	const struct http_target *t = &req->target;
+	int id = http_target_param(t, "uploadId") != NULL;
+
+	if (req->method == HTTP_POST && http_target_param(t, "uploads") && !id)
+		return R_UPLOAD_CREATE;
+	if (!id)
+		return R_NOT_IMPLEMENTED;
+	switch (req->method) {
+	case HTTP_PUT:
+		return http_target_param(t, "partNumber") &&
+				!http_header(req, "x-amz-copy-source")
+			? R_UPLOAD_PART
+			: R_NOT_IMPLEMENTED;
+	case HTTP_POST:
+		return R_UPLOAD_COMPLETE;
+	case HTTP_DELETE:
+		return R_UPLOAD_ABORT;
+	case HTTP_GET:
+		return R_UPLOAD_PARTS;
+	default:
+		return R_NOT_IMPLEMENTED;
+	}
+}
+
 static int pick_object_route(struct http_req *req)
 {
+	if (http_target_param(&req->target, "uploads") ||
+		http_target_param(&req->target, "uploadId"))
+		return pick_upload_route(req);
 	switch (req->method) {
 	case HTTP_GET:
 	case HTTP_HEAD:

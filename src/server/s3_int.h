@@ -55,7 +55,34 @@ struct s3_req {
 	size_t budget;                      /* bytes of the shared buffer budget held */
 	void (*then)(struct http_req *req); /* after a collected body */
 	char etag[48];
+	/* UploadPart: the upload and part number (0: a whole object). */
+	char *upload_id;
+	uint32_t part;
 };
+
+/* Object metadata from the request's x-amz-meta-* and content headers. */
+#define S3_META_MAX 64
+struct s3_meta {
+	atrest_meta_entry e[S3_META_MAX + 8];
+	char *own[S3_META_MAX + 8];
+	size_t n;
+	const char *bad;
+};
+/* 0, or -1 after answering 400. */
+int s3_meta_collect(struct http_req *req, struct s3_meta *m);
+/* Add an entry (key taken over, value borrowed). */
+void s3_meta_add(struct s3_meta *m, char *key, const char *value);
+atrest_meta s3_meta_of(struct s3_meta *m);
+void s3_meta_free(struct s3_meta *m);
+
+/* sr->name = "bucket/key", checked; 0, or -1 after answering. */
+int s3_object_name(struct http_req *req);
+/* The ETag of an object, quoted. */
+void s3_etag_of(char out[80], const atrest_stat_info *si);
+/* The body of a PutObject or UploadPart (sr->part), checked and sealed. */
+void s3_put_body(struct http_req *req);
+/* Answer 404 NoSuchUpload. */
+void s3_no_such_upload(struct http_req *req);
 
 /* A growing XML document (srv_buf), text escaped. */
 void s3_xml_open(struct srv_buf *b, const char *root);
@@ -81,6 +108,13 @@ void s3_object_delete(struct http_req *req);
 void s3_objects_delete(struct http_req *req);
 void s3_list_objects(struct http_req *req);
 void s3_list_buckets(struct http_req *req);
+/* Multipart (s3_multipart.c). */
+void s3_upload_create(struct http_req *req);
+void s3_upload_part(struct http_req *req);
+void s3_upload_complete(struct http_req *req);
+void s3_upload_abort(struct http_req *req);
+void s3_upload_parts(struct http_req *req);
+void s3_uploads_list(struct http_req *req);
 
 /* Request bodies (s3_body.c): checks set up from the headers (0, or -1
  * after answering); bytes as sent in; verification once they all came. */

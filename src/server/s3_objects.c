@@ -15,10 +15,9 @@
 #include "s3_int.h"
 #include "s3_xml.h"
 
-#define META_MAX 64
 #define META_PREFIX "x-amz-meta-"
 /* Bodies up to this size are collected first: their ETag is their MD5. */
-#define COLLECT_MAX (8u << 20)
+#define COLLECT_MAX (16u << 20)
 #define DELETE_BODY_MAX (2u << 20)
 
 /* Headers kept with the object, as ':'-prefixed metadata keys. */
@@ -28,7 +27,7 @@ static const char *const kept_headers[] = {"content-type", "content-encoding",
 /* ---- names and metadata ---- */
 
 /* sr->name = "bucket/key", checked; 0, or -1 after answering. */
-static int object_name(struct http_req *req)
+int s3_object_name(struct http_req *req)
 {
 	struct s3_req *sr = req->app;
 	int rc;
@@ -50,23 +49,16 @@ static int object_name(struct http_req *req)
 	return 0;
 }
 
-struct meta {
-	atrest_meta_entry e[META_MAX + 8];
-	char *own[META_MAX + 8];
-	size_t n;
-	const char *bad;
-};
-
-static void meta_free(struct meta *m)
+void s3_meta_free(struct s3_meta *m)
 {
 	for (size_t i = 0; i < m->n; i++)
 		free(m->own[i]);
 	m->n = 0;
 }
 
-static void meta_add(struct meta *m, char *key, const char *value)
+void s3_meta_add(struct s3_meta *m, char *key, const char *value)
 {
-	if (!key || m->n == META_MAX + 7) {
+	if (!key || m->n == S3_META_MAX + 7) {
 		free(key);
 		m->bad = "too many metadata headers";
 		return;
@@ -90,23 +82,33 @@ static char *lower_dup(const char *prefix, const char *s)
 
 static int meta_header(const char *name, const char *value, void *payload)
 {
-	struct meta *m = payload;
+	struct s3_meta *m = payload;
 	size_t plen = strlen(META_PREFIX);
 
 	if (strncasecmp(name, META_PREFIX, plen) == 0 && name[plen])
-		meta_add(m, lower_dup("", name + plen), value);
+		s3_meta_add(m, lower_dup("", name + plen), value);
 	for (size_t i = 0; kept_headers[i]; i++)
 		if (!strcasecmp(name, kept_headers[i]) &&
 			!(i == 1 && !strcasecmp(value, "aws-chunked")))
-			meta_add(m, lower_dup(":", name), value);
+			s3_meta_add(m, lower_dup(":", name), value);
 	return m->bad != NULL;
 }
 
-static atrest_meta meta_of(struct meta *m)
+atrest_meta s3_meta_of(struct s3_meta *m)
 {
 	atrest_meta out = {m->e, m->n};
 
 	return out;
+}
+
+int s3_meta_collect(struct http_req *req, struct s3_meta *m)
+{
+	http_headers_each(req, meta_header, m);
+	if (!m->bad)
+		return 0;
+	s3_meta_free(m);
+	http_error(req, 400, "MetadataTooLarge", "%s", m->bad);
+	return -1;
 }
 
 /* ---- reading ---- */
@@ -119,7 +121,7 @@ static const char *meta_get(const atrest_stat_info *si, const char *key)
 	return NULL;
 }
 
-static void etag_of(char out[80], const atrest_stat_info *si)
+void s3_etag_of(char out[80], const atrest_stat_info *si)
 {
 	const char *e = meta_get(si, S3_META_ETAG);
 
@@ -177,9 +179,9 @@ static unsigned conditions(struct http_req *req, const char *etag, int64_t mtime
 }
 
 struct out_headers {
-	struct http_header_kv kv[META_MAX + 24];
+	struct http_header_kv kv[S3_META_MAX + 24];
 	size_t n;
-	char etag[80], modified[64], names[META_MAX][160];
+	char etag[80], modified[64], names[S3_META_MAX][160];
 };
 
 static void add(struct out_headers *h, const char *name, const char *value)
@@ -205,7 +207,7 @@ static void object_headers(
 	struct tm tm;
 	size_t i, m = 0;
 
-	etag_of(h->etag, si);
+	s3_etag_of(h->etag, si);
 	gmtime_r(&t, &tm);
 	strftime(h->modified, sizeof(h->modified), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	add(h, MHD_HTTP_HEADER_ETAG, h->etag);
@@ -217,7 +219,7 @@ static void object_headers(
 		if (v)
 			add(h, overrides[i][1], v);
 	}
-	for (i = 0; i < si->meta_count && m < META_MAX; i++) {
+	for (i = 0; i < si->meta_count && m < S3_META_MAX; i++) {
 		const char *k = si->meta[i].key;
 		int overridden = 0;
 
@@ -272,6 +274,13 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 		free(h);
 		return;
 	}
+	if (part && strchr(h->etag, '-')) { /* a multipart object's parts */
+		atrest_reader_close(r);
+		http_error(req, 501, "NotImplemented",
+			"partNumber on a multipart object is not implemented.");
+		free(h);
+		return;
+	}
 	if (part && strcmp(part, "1") != 0) {
 		atrest_reader_close(r);
 		http_error(req, 416, "InvalidPartNumber",
@@ -290,7 +299,7 @@ void s3_object_get(struct http_req *req)
 	atrest_reader *r;
 	int rc;
 
-	if (object_name(req) < 0 || s3_bucket_check(req) < 0)
+	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0)
 		return;
 	rc = atrest_reader_open(&r, sr->st, sr->name);
 	if (rc == 0 && (rc = atrest_stat(&si, sr->st, sr->name)) < 0)
@@ -340,21 +349,25 @@ static int open_writer(struct http_req *req, atrest_writer **w)
 {
 	struct s3_req *sr = req->app;
 	atrest_write_options wo = ATREST_WRITE_OPTIONS_INIT;
-	struct meta m = {.n = 0};
+	struct s3_meta m = {.n = 0};
 	atrest_meta am;
 	int rc;
 
-	http_headers_each(req, meta_header, &m);
-	if (m.bad) {
-		meta_free(&m);
-		http_error(req, 400, "MetadataTooLarge", "%s", m.bad);
+	if (!sr->part && s3_meta_collect(req, &m) < 0)
+		return -1;
+	s3_meta_add(&m, strdup(S3_META_ETAG), sr->etag);
+	am = s3_meta_of(&m);
+	wo.flags = sr->create_only ? ATREST_WRITE_IF_ABSENT : 0;
+	if (sr->part)
+		rc = atrest_upload_part_open(
+			w, sr->st, sr->name, sr->upload_id, sr->part, &am);
+	else
+		rc = atrest_writer_open_ex(w, sr->st, sr->name, &am, &wo);
+	s3_meta_free(&m);
+	if (rc == ATREST_ENOTFOUND && sr->part) {
+		s3_no_such_upload(req);
 		return -1;
 	}
-	meta_add(&m, strdup(S3_META_ETAG), sr->etag);
-	am = meta_of(&m);
-	wo.flags = sr->create_only ? ATREST_WRITE_IF_ABSENT : 0;
-	rc = atrest_writer_open_ex(w, sr->st, sr->name, &am, &wo);
-	meta_free(&m);
 	if (rc < 0) {
 		s3_lib_error(req, rc, "open writer");
 		return -1;
@@ -460,7 +473,7 @@ static int put_preconditions(struct http_req *req)
 		s3_lib_error(req, rc, "check object");
 		return -1;
 	}
-	etag_of(etag, &si);
+	s3_etag_of(etag, &si);
 	atrest_stat_info_clear(&si);
 	if (!etag_in(im, etag)) {
 		http_error(req, 412, "PreconditionFailed",
@@ -474,18 +487,25 @@ static void copy_object(struct http_req *req);
 
 void s3_object_put(struct http_req *req)
 {
-	struct s3_req *sr = req->app;
-	const char *dl = http_header(req, "x-amz-decoded-content-length");
-	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	unsigned long long size;
-
-	if (object_name(req) < 0 || s3_bucket_check(req) < 0)
+	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0)
 		return;
 	if (http_header(req, "x-amz-copy-source")) {
 		copy_object(req);
 		return;
 	}
-	if (put_preconditions(req) < 0 || s3_body_checks(req) < 0)
+	if (put_preconditions(req) < 0)
+		return;
+	s3_put_body(req);
+}
+
+void s3_put_body(struct http_req *req)
+{
+	struct s3_req *sr = req->app;
+	const char *dl = http_header(req, "x-amz-decoded-content-length");
+	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long size;
+
+	if (s3_body_checks(req) < 0)
 		return;
 	if (!dl && sr->chunked) {
 		http_error(req, 411, "MissingContentLength",
@@ -512,7 +532,7 @@ void s3_object_delete(struct http_req *req)
 	struct s3_req *sr = req->app;
 	int rc;
 
-	if (object_name(req) < 0 || s3_bucket_check(req) < 0)
+	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0)
 		return;
 	rc = atrest_delete(sr->st, sr->name);
 	if (rc < 0 && rc != ATREST_ENOTFOUND) {
@@ -571,7 +591,7 @@ static int pump(atrest_writer *w, atrest_reader *r)
 }
 
 /* The destination's metadata: the source's (COPY) or the request's (REPLACE). */
-static int copy_meta(struct http_req *req, struct meta *m, const atrest_stat_info *si)
+static int copy_meta(struct http_req *req, struct s3_meta *m, const atrest_stat_info *si)
 {
 	const char *dir = http_header(req, "x-amz-metadata-directive");
 
@@ -580,13 +600,13 @@ static int copy_meta(struct http_req *req, struct meta *m, const atrest_stat_inf
 
 		http_headers_each(req, meta_header, m);
 		if (e)
-			meta_add(m, strdup(S3_META_ETAG), e);
+			s3_meta_add(m, strdup(S3_META_ETAG), e);
 		return m->bad ? -1 : 0;
 	}
 	if (dir && strcmp(dir, "COPY") != 0)
 		return -1;
 	for (size_t i = 0; i < si->meta_count; i++)
-		meta_add(m, strdup(si->meta[i].key), si->meta[i].value);
+		s3_meta_add(m, strdup(si->meta[i].key), si->meta[i].value);
 	return m->bad ? -1 : 0;
 }
 
@@ -603,7 +623,7 @@ static void copy_done(struct http_req *req, const char *src)
 		return;
 	}
 	s3_time(when, si.mtime);
-	etag_of(etag, &si);
+	s3_etag_of(etag, &si);
 	atrest_stat_info_clear(&si);
 	s3_xml_open(&b, "CopyObjectResult");
 	s3_xml_elem(&b, "LastModified", when);
@@ -644,7 +664,7 @@ static void copy_object(struct http_req *req)
 {
 	struct s3_req *sr = req->app;
 	atrest_stat_info si = ATREST_STAT_INFO_INIT;
-	struct meta m = {.n = 0};
+	struct s3_meta m = {.n = 0};
 	atrest_reader *r;
 	atrest_writer *w;
 	atrest_meta am;
@@ -675,7 +695,7 @@ static void copy_object(struct http_req *req)
 			"Bad x-amz-metadata-directive or metadata headers.");
 		rc = 1;
 	} else {
-		am = meta_of(&m);
+		am = s3_meta_of(&m);
 		rc = atrest_writer_open(&w, sr->st, sr->name, &am);
 		if (rc == 0 && (rc = pump(w, r)) < 0)
 			atrest_writer_abort(w);
@@ -685,7 +705,7 @@ static void copy_object(struct http_req *req)
 			s3_lib_error(req, rc, "copy");
 	}
 	atrest_reader_close(r);
-	meta_free(&m);
+	s3_meta_free(&m);
 	atrest_stat_info_clear(&si);
 	if (rc == 0)
 		copy_done(req, src);
