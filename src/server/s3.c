@@ -904,6 +904,21 @@ int srv_s3_api(struct http_api *out, struct srv_s3 *s)
 	return 0;
 }
 
+size_t srv_s3_sweep(struct srv_s3 *s)
+{
+	struct srv_tenant **refs;
+	size_t n, i, removed = 0;
+
+	if (srv_tenants_all(&refs, &n, s->tenants) < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		removed += srv_s3_sweep_store(srv_tenant_store(refs[i]));
+	srv_tenants_release_all(refs, n);
+	if (removed)
+		srv_event("s3_sweep", "upload_markers_removed=%zu", removed);
+	return removed;
+}
+
 void srv_s3_cleanup(struct srv_s3 *s)
 {
 	if (s->rec)

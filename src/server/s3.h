@@ -25,6 +25,14 @@ struct srv_s3 {
 
 /* The API table for http_listener_start, bound to s. 0 or -1. */
 int srv_s3_api(struct http_api *out, struct srv_s3 *s);
+/*
+ * Remove the creation-metadata markers of multipart uploads that no
+ * longer exist (aborted by age with 'atrest upload cleanup') in every open
+ * tenant; the count removed.
+ */
+size_t srv_s3_sweep(struct srv_s3 *s);
+/* The same in one tenant's store (s3_multipart.c). */
+size_t srv_s3_sweep_store(atrest_store *st);
 /* Close what the API opened (before the store closes). */
 void srv_s3_cleanup(struct srv_s3 *s);
 

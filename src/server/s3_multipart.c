@@ -4,12 +4,14 @@
  * completion checked as S3 checks it (order, ETags, sizes) and published
  * with the S3 ETag md5(part MD5s)-N, no byte copied.  The metadata given
  * at creation is kept, sealed, in a marker object ".s3/uploads/ID" until
- * the upload completes or is aborted.
+ * the upload completes or is aborted; srv_s3_sweep removes the markers of
+ * uploads that ended otherwise (atrest upload cleanup).
  */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "events.h"
 #include "s3_int.h"
@@ -36,7 +38,8 @@ static int upload_id_ok(const char *id)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-			    (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-'))
+			    (id[i] >= '0' && id[i] <= '9') || id[i] == '_' ||
+			    id[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -199,8 +202,8 @@ static void multipart_etag(char out[48], struct completion *c)
 }
 
 /* S3's checks of a completion; 0, or -1 after answering. */
-static int completion_ok(struct http_req *req, struct completion *c,
-	const struct part_info *have)
+static int completion_ok(
+	struct http_req *req, struct completion *c, const struct part_info *have)
 {
 	if (c->out_of_order) {
 		http_error(req, 400, "InvalidPartOrder",
@@ -248,8 +251,8 @@ static int publish(struct http_req *req, struct completion *c, const char *etag)
 	am = s3_meta_of(&m);
 	wo.flags = sr->create_only ? ATREST_WRITE_IF_ABSENT : 0;
 	rc = m.bad ? ATREST_ERROR
-		   : atrest_upload_complete(sr->st, sr->name, sr->upload_id, c->numbers,
-			     c->n, &am, &wo);
+		   : atrest_upload_complete(
+			     sr->st, sr->name, sr->upload_id, c->numbers, c->n, &am, &wo);
 	s3_meta_free(&m);
 	atrest_stat_info_clear(&si);
 	if (rc == 0)
@@ -402,8 +405,10 @@ void s3_upload_parts(struct http_req *req)
 		http_error(req, 500, "InternalError", "out of memory");
 		return;
 	}
-	if (upload_target(req) < 0 || number_param(req, "max-parts", LIST_MAX, LIST_MAX, &max) < 0 ||
-		number_param(req, "part-number-marker", 0, ATREST_UPLOAD_MAX_PARTS, &marker) < 0) {
+	if (upload_target(req) < 0 ||
+		number_param(req, "max-parts", LIST_MAX, LIST_MAX, &max) < 0 ||
+		number_param(req, "part-number-marker", 0, ATREST_UPLOAD_MAX_PARTS,
+			&marker) < 0) {
 		free(have);
 		return;
 	}
@@ -420,8 +425,9 @@ void s3_upload_parts(struct http_req *req)
 	s3_xml_elem(&b, "Bucket", sr->bucket);
 	s3_xml_elem(&b, "Key", sr->key);
 	s3_xml_elem(&b, "UploadId", sr->upload_id);
-	srv_buf_printf(&b, "<PartNumberMarker>%lu</PartNumberMarker><MaxParts>%lu</MaxParts>"
-			   "<StorageClass>STANDARD</StorageClass>",
+	srv_buf_printf(&b,
+		"<PartNumberMarker>%lu</PartNumberMarker><MaxParts>%lu</MaxParts>"
+		"<StorageClass>STANDARD</StorageClass>",
 		marker, max);
 	for (i = marker + 1; i <= ATREST_UPLOAD_MAX_PARTS; i++) {
 		if (!have[i].present)
@@ -432,12 +438,14 @@ void s3_upload_parts(struct http_req *req)
 		srv_buf_printf(&b, "<Part><PartNumber>%lu</PartNumber>", i);
 		s3_xml_elem(&b, "LastModified", when);
 		s3_xml_elemf(&b, "ETag", "\"%s\"", have[i].etag);
-		srv_buf_printf(&b, "<Size>%llu</Size></Part>", (unsigned long long)have[i].size);
+		srv_buf_printf(
+			&b, "<Size>%llu</Size></Part>", (unsigned long long)have[i].size);
 		shown++;
 		last = i;
 	}
-	srv_buf_printf(&b, "<NextPartNumberMarker>%lu</NextPartNumberMarker>"
-			   "<IsTruncated>%s</IsTruncated></ListPartsResult>",
+	srv_buf_printf(&b,
+		"<NextPartNumberMarker>%lu</NextPartNumberMarker>"
+		"<IsTruncated>%s</IsTruncated></ListPartsResult>",
 		last, i <= ATREST_UPLOAD_MAX_PARTS ? "true" : "false");
 	free(have);
 	s3_respond_xml(req, &b);
@@ -460,7 +468,8 @@ static int upload_row(const atrest_upload_entry *e, void *payload)
 	char when[32];
 	int c = u->key_marker ? strcmp(key, u->key_marker) : 1;
 
-	if (c < 0 || (c == 0 && (!u->id_marker || strcmp(e->upload_id, u->id_marker) <= 0)))
+	if (c < 0 ||
+		(c == 0 && (!u->id_marker || strcmp(e->upload_id, u->id_marker) <= 0)))
 		return 0;
 	if (u->n == u->max) {
 		u->truncated = 1;
@@ -519,12 +528,69 @@ void s3_uploads_list(struct http_req *req)
 	s3_xml_elem(&b, "NextKeyMarker", u.truncated ? u.next_key : "");
 	s3_xml_elem(&b, "NextUploadIdMarker", u.truncated ? u.next_id : "");
 	s3_xml_elem(&b, "Prefix", prefix ? prefix : "");
-	srv_buf_printf(&b, "<MaxUploads>%zu</MaxUploads><IsTruncated>%s</IsTruncated>%.*s"
-			   "</ListMultipartUploadsResult>",
+	srv_buf_printf(&b,
+		"<MaxUploads>%zu</MaxUploads><IsTruncated>%s</IsTruncated>%.*s"
+		"</ListMultipartUploadsResult>",
 		u.max, u.truncated ? "true" : "false", (int)items.len,
 		items.p ? items.p : "");
 	if (items.oom)
 		b.oom = 1;
 	srv_buf_free(&items);
 	s3_respond_xml(req, &b);
+}
+
+/* ---- leftover markers ---- */
+
+struct sweep {
+	char **ids;
+	size_t n, cap;
+	atrest_store *st;
+	int64_t before;
+	size_t removed;
+};
+
+static int live_upload(const atrest_upload_entry *e, void *payload)
+{
+	struct sweep *s = payload;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		char **v = realloc(s->ids, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		s->ids = v;
+		s->cap = cap;
+	}
+	if (!(s->ids[s->n] = strdup(e->upload_id)))
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static int stale_marker(const atrest_list_entry *e, void *payload)
+{
+	struct sweep *s = payload;
+	const char *id = e->name + strlen(UPLOADS);
+
+	if (e->mtime >= s->before)
+		return 0; /* made after the uploads were listed, maybe */
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->ids[i], id))
+			return 0;
+	if (atrest_delete(s->st, e->name) == 0)
+		s->removed++;
+	return 0;
+}
+
+size_t srv_s3_sweep_store(atrest_store *st)
+{
+	struct sweep s = {.st = st, .before = (int64_t)time(NULL) - 60};
+
+	if (atrest_upload_list(st, "", live_upload, &s) == 0)
+		atrest_list(st, UPLOADS, stale_marker, &s);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.ids[i]);
+	free(s.ids);
+	return s.removed;
 }

@@ -266,6 +266,8 @@ static void reload(struct server *s)
 	srv_auth_reload(s->auth, 1);
 	if (s->s3_auth)
 		srv_auth_reload(s->s3_auth, 1);
+	if (s->s3_listener)
+		srv_s3_sweep(&s->s3);
 	if (s->tls) {
 		int ok = srv_tls_reload(s->tls) == 0;
 
@@ -329,6 +331,8 @@ static int serve(struct server *s, const sigset_t *set)
 			if (s->s3_auth)
 				srv_auth_reload(s->s3_auth, 0);
 		}
+		if (s->s3_listener && n % 2400 == 0) /* every 10 minutes */
+			srv_s3_sweep(&s->s3);
 	}
 }
 

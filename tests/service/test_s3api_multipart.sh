@@ -18,6 +18,12 @@ new_s3key w writer
 s3_server_start
 as w
 run "mb" aws_ s3 mb s3://mpu
+t_swept=$(date +%s)
+run "an upload that will end outside the S3 API" aws_ s3api create-multipart-upload \
+	--bucket mpu --key swept --metadata a=b
+swept=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["UploadId"])' "$T/out")
+check_exit 0 atrest upload abort mpu/swept "$swept"
+[ -f "$ATREST_STORE/.s3/uploads/$swept" ] || fail "no creation marker for $swept"
 
 # aws s3 cp, multipart.
 head -c 41943040 /dev/urandom >"$T/forty"
@@ -137,6 +143,18 @@ rm -f "$T/gib.back"
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
 [ "$hwm" -lt 262144 ] || fail "the server's peak RSS was $hwm kB"
 ok "the server's peak RSS stayed under 256 MiB ($hwm kB)"
+# The marker of the upload aborted outside is removed by the next sweep
+# (SIGHUP, or every ten minutes) once it is a minute old.
+while [ $(($(date +%s) - t_swept)) -le 62 ]; do sleep 1; done
+kill -HUP "$SERVER_PID"
+i=0
+while [ -f "$ATREST_STORE/.s3/uploads/$swept" ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ ! -f "$ATREST_STORE/.s3/uploads/$swept" ] || fail "the stale upload marker stayed"
+grep -q 'upload_markers_removed=1' "$SERVER_LOG" || fail "no sweep event"
+ok "the sweep removed the marker of an upload aborted outside the S3 API"
 run "aws s3 rm --recursive" aws_ s3 rm --recursive s3://mpu
 run "rb" aws_ s3 rb s3://mpu
 server_stop
