@@ -5,7 +5,8 @@
 # plaintext sizes, ETags the clients check, ranges, metadata, copies,
 # batch deletes, presigned URLs; SigV4 refusals (wrong secret, unknown
 # key, skew, bad payload hash, aws-chunked with a broken chunk signature,
-# a wrong checksum trailer), roles, tenants, ciphertext at rest, tampering.
+# a wrong checksum trailer), roles, tenants, ciphertext at rest, tampering;
+# then a backup tool, restic, stores, checks and restores through atrest.
 set -eu
 . "$ATREST_SRC/tests/cli/lib.sh"
 . "$ATREST_SRC/tests/service/lib/server.sh"
@@ -248,6 +249,18 @@ run "rclone cat --offset --count" rclone_ cat --offset 4242 --count 1000 at:data
 dd if="$T/src/ten" bs=1 skip=4242 count=1000 2>/dev/null >"$T/rc.want"
 same "$T/rc.want" "$T/out"
 
+# ---- restic (minio-go: aws-chunked bodies with chunk signatures over HTTP) ----
+export RESTIC_PASSWORD=atrest-test-repository RESTIC_CACHE_DIR="$T/restic-cache"
+restic_() {
+	timeout 300 /usr/bin/restic --no-cache ${S3_CA:+--cacert "$S3_CA"} \
+		-r "s3:$S3URL/data/restic" "$@"
+}
+run "restic init" restic_ init
+run "restic backup" restic_ backup "$T/src"
+run "restic check --read-data (its own integrity checks)" restic_ check --read-data
+run "restic restore" restic_ restore latest --target "$T/restored"
+run "the restored tree" diff -r "$T/src" "$T/restored$T/src"
+
 # ---- tampering in the store ----
 flip "$ATREST_STORE/data/rclone/d1/hello.txt" -3
 s3_expect_error "IntegrityCheckFailed\|422\|500" "a tampered object is an error" \
@@ -288,4 +301,9 @@ run "https: rclone copy" rclone_ copy "$T/src/d1" at:secure/rc
 run "https: rclone check" rclone_ check "$T/src/d1" at:secure/rc
 run "https: rclone cat" rclone_ cat at:secure/crc
 same "$T/src/d1/d2/deep" "$T/out"
+rm -rf "$T/restored"
+run "https: restic init" restic_ init
+run "https: restic backup" restic_ backup "$T/src"
+run "https: restic restore" restic_ restore latest --target "$T/restored"
+run "https: the restored tree" diff -r "$T/src" "$T/restored$T/src"
 server_stop
