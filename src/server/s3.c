@@ -360,13 +360,11 @@ static void bucket_delete(struct http_req *req)
 
 static void bucket_head(struct http_req *req)
 {
-	struct s3_req *sr = req->app;
 	struct srv_s3 *s = req->api->ctx;
 	struct MHD_Response *resp;
 
 	if (s3_bucket_check(req) < 0)
 		return;
-	(void)sr;
 	resp = http_response_buffer("", 0);
 	if (resp)
 		http_response_header(resp, "x-amz-bucket-region", s->region);

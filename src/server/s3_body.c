@@ -316,20 +316,26 @@ static void collect_finish(struct http_req *req)
 
 static const struct http_body_sink collect_sink = {collect_write, collect_finish, NULL};
 
-void s3_body_collect(struct http_req *req, size_t cap, void (*then)(struct http_req *))
+int s3_body_collect(struct http_req *req, size_t cap, void (*then)(struct http_req *))
 {
 	struct s3_req *sr = req->app;
 
-	if (s3_budget_take(sr, cap) < 0) {
-		http_error(req, 503, "SlowDown", "Please reduce your request rate.");
-		return;
-	}
+	if (s3_budget_take(sr, cap) < 0)
+		return -1;
 	if (!(sr->buf = malloc(cap ? cap : 1))) {
 		http_error(req, 500, "InternalError", "out of memory");
-		return;
+		return 0;
 	}
 	sr->buf_cap = cap;
 	sr->buffering = 1;
 	sr->then = then;
 	http_body_begin(req, &collect_sink, sr->chunked ? 0 : cap);
+	return 0;
+}
+
+void s3_body_collect_or_slow_down(
+	struct http_req *req, size_t cap, void (*then)(struct http_req *))
+{
+	if (s3_body_collect(req, cap, then) < 0)
+		http_error(req, 503, "SlowDown", "Please reduce your request rate.");
 }

@@ -121,8 +121,15 @@ void s3_uploads_list(struct http_req *req);
 int s3_body_checks(struct http_req *req);
 int s3_body_feed(struct http_req *req, const void *buf, size_t len);
 int s3_body_verify(struct http_req *req);
-/* Collect a body of at most cap bytes into sr->buf, checked, then call then. */
-void s3_body_collect(struct http_req *req, size_t cap, void (*then)(struct http_req *));
+/*
+ * Collect a body of at most cap bytes into sr->buf, checked, then call
+ * then: 0 (started, or answered), or -1 with nothing answered when the
+ * shared budget for collected bodies is spent; the second form answers
+ * 503 SlowDown then.
+ */
+int s3_body_collect(struct http_req *req, size_t cap, void (*then)(struct http_req *));
+void s3_body_collect_or_slow_down(
+	struct http_req *req, size_t cap, void (*then)(struct http_req *));
 /* Hold bytes of the shared budget for buffered bodies; 0, or -1 when spent. */
 int s3_budget_take(struct s3_req *sr, size_t n);
 void s3_budget_give(struct s3_req *sr);

@@ -345,8 +345,8 @@ void s3_upload_complete(struct http_req *req)
 	sr->create_only = inm != NULL;
 	if (s3_body_checks(req) < 0)
 		return;
-	s3_body_collect(req, n < COMPLETE_BODY_MAX ? (size_t)n : COMPLETE_BODY_MAX,
-		complete_parsed);
+	s3_body_collect_or_slow_down(req,
+		n < COMPLETE_BODY_MAX ? (size_t)n : COMPLETE_BODY_MAX, complete_parsed);
 }
 
 void s3_upload_abort(struct http_req *req)

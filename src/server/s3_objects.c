@@ -518,13 +518,10 @@ void s3_put_body(struct http_req *req)
 			"You must provide the Content-Length HTTP header.");
 		return;
 	}
-	if (!sr->content_md5[0] && size <= COLLECT_MAX &&
-		s3_budget_take(sr, (size_t)size) == 0) {
-		s3_budget_give(sr);
-		s3_body_collect(req, (size_t)size, put_collected);
-		return;
-	}
-	put_streamed(req);
+	/* Collected when small and the budget allows, else streamed. */
+	if (sr->content_md5[0] || size > COLLECT_MAX ||
+		s3_body_collect(req, (size_t)size, put_collected) < 0)
+		put_streamed(req);
 }
 
 void s3_object_delete(struct http_req *req)
@@ -785,13 +782,11 @@ static void deletes_parsed(struct http_req *req)
 
 void s3_objects_delete(struct http_req *req)
 {
-	struct s3_req *sr = req->app;
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long n = cl ? strtoull(cl, NULL, 10) : DELETE_BODY_MAX;
 
-	(void)sr;
 	if (s3_bucket_check(req) < 0 || s3_body_checks(req) < 0)
 		return;
-	s3_body_collect(
+	s3_body_collect_or_slow_down(
 		req, n < DELETE_BODY_MAX ? (size_t)n : DELETE_BODY_MAX, deletes_parsed);
 }

@@ -25,7 +25,7 @@ grep -q "$(cat "$T/w.secret")" "$T/out" "$ATREST_STORE/.atrest/s3keys" &&
 	fail "a secret is shown by list or kept in plaintext"
 ok "s3key list shows ids, never secrets; the key file keeps them sealed"
 [ "$(stat -c %a "$ATREST_STORE/.atrest/s3keys")" = 600 ] || fail "s3keys mode"
-s3_server_start
+s3_server_start --s3-domain s3.test
 
 # ---- aws s3 ----
 as w
@@ -196,6 +196,13 @@ raw trailer-badsum raw/badsum w 400 "BadDigest"
 raw skew raw/skew w 403 "RequestTimeTooSkewed"
 raw badhash raw/badhash w 400 "XAmzContentSHA256Mismatch"
 raw nohash raw/nohash w 400
+S3RAW_HOST="data.s3.test:${S3URL##*:}" $S3RAW get "$S3URL/sync/d1/hello.txt" \
+	"$(cat "$T/w.id")" "$(cat "$T/w.secret")" - >"$T/raw.out" 2>&1
+[ "$(cat "$T/raw.out")" = "$(printf '200\nhello\n')" ] || fail "vhost GET: $(cat "$T/raw.out")"
+S3RAW_HOST="data.s3.test:${S3URL##*:}" $S3RAW get "$S3URL/?list-type=2&prefix=sync%2Fd1%2F" \
+	"$(cat "$T/w.id")" "$(cat "$T/w.secret")" - >"$T/raw.out" 2>&1
+grep -q '<Key>sync/d1/hello.txt</Key>' "$T/raw.out" || fail "vhost list: $(cat "$T/raw.out")"
+ok "virtual-host style (Host: data.s3.test) for objects and listings"
 s3_expect_error "(404)" "refused uploads left nothing" aws_ s3api head-object \
 	--bucket data --key raw/badsig
 AWS_SECRET_ACCESS_KEY=wrong-wrong-wrong-wrong-wrong-wrong-wron s3_expect_error \

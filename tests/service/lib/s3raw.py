@@ -10,7 +10,8 @@ description of chunked uploads.
 
 usage: s3raw.py MODE URL KEY_ID SECRET FILE
   MODE: chunked | chunked-badsig | trailer | trailer-badsum | skew |
-        badhash | nohash
+        badhash | nohash | get (FILE unused; the Host header is
+        $S3RAW_HOST when set: virtual-host style)
 Prints the status, then the body.  Always ends within 60 s.
 """
 import base64
@@ -18,6 +19,7 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import os
 import sys
 import urllib.parse
 import zlib
@@ -149,8 +151,16 @@ def plain(url, data, mode):
 
 if __name__ == "__main__":
     mode, url, KEY, SECRET, path = sys.argv[1:6]
-    with open(path, "rb") as f:
-        data = f.read()
+    data = b""
+    if mode != "get":
+        with open(path, "rb") as f:
+            data = f.read()
+    if mode == "get":
+        now = datetime.datetime.utcnow()
+        host = os.environ.get("S3RAW_HOST") or urllib.parse.urlsplit(url).netloc
+        send("GET", url, sign("GET", url, {"Host": host},
+                              hashlib.sha256(b"").hexdigest(), now), b"")
+        sys.exit(0)
     if mode.startswith("chunked"):
         chunked(url, data, mode.endswith("badsig"))
     elif mode.startswith("trailer"):
