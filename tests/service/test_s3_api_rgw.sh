@@ -3,12 +3,16 @@
 # fixture): atrest server on an s3:// store, the real clients (aws, s3cmd,
 # rclone) talking to atrest, and RGW read directly to check that what it
 # holds is ciphertext under the expected names; an object changed in RGW
-# behind atrest's back gives the client an error, never wrong bytes.
+# behind atrest's back gives the client an error, never wrong bytes.  The
+# 10 MiB upload is multipart (8 MiB parts): its parts are sealed in RGW as
+# they arrive, and the completed object lists them.
 set -eu
 . "$ATREST_SRC/tests/service/lib/s3.sh"
 . "$ATREST_SRC/tests/service/lib/server.sh"
 RGW_ID=$S3_ACCESS_KEY
 RGW_SECRET=$S3_SECRET_KEY
+S3_MULTIPART_THRESHOLD=8MB
+S3_MULTIPART_CHUNKSIZE=8MB
 . "$ATREST_SRC/tests/service/lib/s3api.sh"
 export AWS_ENDPOINT_URL="$RGW_ENDPOINT" # the store's, for atrest (its own env)
 trap 'for p in ${SERVER_PID:-}; do kill -KILL "$p" 2>/dev/null || :; done; s3_cleanup' EXIT
@@ -56,27 +60,36 @@ run "aws s3 ls through atrest" aws_ s3 ls --recursive s3://gateway/
 grep -q ' 10485760 dir/ten$' "$T/out" || fail "ls: $(cat "$T/out")"
 ok "listing through atrest: real names, plaintext sizes"
 
-# What RGW holds.
+# What RGW holds: the whole bucket, read directly.
 run "RGW holds the object under the store's prefix" rgw s3api head-object \
 	--bucket "$BUCKET" --key store/gateway/dir/ten
-run "read it from RGW directly" rgw s3 cp "s3://$BUCKET/store/gateway/dir/ten" "$T/raw"
-cmp -s "$T/raw" "$T/ten" && fail "RGW holds the plaintext"
-[ "$(stat -c %s "$T/raw")" -gt 10485760 ] || fail "the stored object is not larger"
-/usr/bin/python3 -c 'import sys
-a = open(sys.argv[1], "rb").read(); b = open(sys.argv[2], "rb").read()
-sys.exit(1 if b[5000:9096] in a else 0)' "$T/raw" "$T/ten" ||
-	fail "plaintext found in RGW"
-ok "RGW holds ciphertext"
+run "copy the bucket out of RGW" rgw s3 sync "s3://$BUCKET" "$T/rgw-copy"
+/usr/bin/python3 - "$T/ten" "$T/small" "$T/rgw-copy" <<'P' || fail "plaintext found in RGW"
+import os, sys
+probes = []
+for f in sys.argv[1:3]:
+    a = open(f, "rb").read()
+    probes += [a[o + 100:o + 4196] for o in range(0, len(a), 1 << 20)]
+for d, _, files in os.walk(sys.argv[3]):
+    for f in files:
+        b = open(os.path.join(d, f), "rb").read()
+        if any(p in b for p in probes):
+            print("plaintext in", f)
+            sys.exit(1)
+P
+ok "RGW holds no plaintext (parts and objects are ciphertext)"
+part=$(find "$T/rgw-copy/store/.atrest" -type f -size +8M | head -n 1)
+[ -n "$part" ] || fail "no sealed part of the multipart object in RGW: $(find "$T/rgw-copy" -type f)"
+ok "the multipart object's parts are sealed objects of their own in RGW"
 
 # Tamper in RGW: the client gets an error, never the changed bytes.
 /usr/bin/python3 -c 'import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1
-open(p, "wb").write(b)' "$T/raw"
-run "write the changed object into RGW" rgw s3 cp "$T/raw" "s3://$BUCKET/store/gateway/dir/ten"
+open(p, "wb").write(b)' "$part"
+run "write the changed part into RGW" rgw s3 cp "$part" "s3://$BUCKET/${part#"$T/rgw-copy/"}"
 s3_expect_error "failed" \
-	"a tampered object through atrest" aws_ s3 cp s3://gateway/dir/ten "$T/tampered"
+	"a tampered part through atrest" aws_ s3 cp s3://gateway/dir/ten "$T/tampered"
 if [ -f "$T/tampered" ]; then
-	cmp -s "$T/tampered" "$T/ten" && fail "tampered read gave the old bytes?"
 	[ "$(stat -c %s "$T/tampered")" -lt 10485760 ] || fail "a full body from a tampered object"
 fi
 ok "no complete body from a tampered object"
