@@ -1,8 +1,8 @@
 #!/bin/sh
 # S3 multipart uploads through atrest server's S3 API on a local store:
 # aws s3 cp of 40 MiB and 1 GiB files (multipart, 10 parts in flight) with
-# the S3 multipart ETag and the server's peak memory bounded; rclone with
-# 8 concurrent part uploads; s3cmd; and every s3api multipart call with
+# the S3 multipart ETag; rclone with 8 concurrent part uploads (5 MiB and
+# 100 MiB parts) and the server's peak memory under 256 MiB; s3cmd; and every s3api multipart call with
 # S3's errors (InvalidPartOrder, InvalidPart, EntityTooSmall, NoSuchUpload).
 # The parts are sealed as they arrive; the stored object is ciphertext.
 set -eu
@@ -130,6 +130,9 @@ run "rclone copy, multipart, 8 concurrent parts" rclone_ copy --s3-upload-cutoff
 run "rclone check" rclone_ check "$T/rc" at:mpu/rclone
 run "rclone cat with a range" rclone_ cat --offset 10000000 --count 5000 at:mpu/rclone/thirty
 dd if="$T/thirty" bs=5000 skip=2000 count=1 2>/dev/null | cmp - "$T/out" || fail "rclone range"
+run "rclone copy of 30 MiB in one PUT (streamed: opaque ETag)" rclone_ copy "$T/rc" \
+	at:mpu/single
+run "rclone check of the single PUT" rclone_ check "$T/rc" at:mpu/single
 run "s3cmd multipart put" s3cmd_ put --multipart-chunk-size-mb=5 "$T/thirty" s3://mpu/s3cmd
 run "s3cmd get" s3cmd_ get --force s3://mpu/s3cmd "$T/thirty.s3cmd"
 same "$T/thirty" "$T/thirty.s3cmd"
@@ -140,6 +143,11 @@ run "aws s3 cp 1 GiB" aws_ s3 cp "$T/gib" s3://mpu/gib
 run "aws s3 cp 1 GiB back" aws_ s3 cp s3://mpu/gib "$T/gib.back"
 same "$T/gib" "$T/gib.back"
 rm -f "$T/gib.back"
+mkdir "$T/g"
+mv "$T/gib" "$T/g/gib"
+run "rclone copy 1 GiB in 100 MiB parts, 8 in flight" rclone_ copy --s3-upload-cutoff 100M \
+	--s3-chunk-size 100M --s3-upload-concurrency 8 "$T/g" at:mpu/rc100
+run "rclone check" rclone_ check "$T/g" at:mpu/rc100
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
 [ "$hwm" -lt 262144 ] || fail "the server's peak RSS was $hwm kB"
 ok "the server's peak RSS stayed under 256 MiB ($hwm kB)"
