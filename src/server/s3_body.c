@@ -67,7 +67,7 @@ static int plain(struct http_req *req, const void *buf, size_t len)
 		sr->crc = s3_crc32(sr->crc, buf, len);
 	else if (sr->sum == S3_SUM_CRC32C)
 		sr->crc = s3_crc32c(sr->crc, buf, len);
-	else if (sr->sum == S3_SUM_SHA256)
+	else if (sr->sum_sha)
 		EVP_DigestUpdate(sr->sum_sha, buf, len);
 	if (!sr->buffering)
 		return http_put_data(req, buf, len);
@@ -99,17 +99,42 @@ int s3_body_feed(struct http_req *req, const void *buf, size_t len)
 		sr->dec.why ? sr->dec.why : "the body could not be stored");
 }
 
+static const struct {
+	const char *name;
+	enum s3_sum sum;
+} algs[] = {{"x-amz-checksum-crc32", S3_SUM_CRC32},
+	{"x-amz-checksum-crc32c", S3_SUM_CRC32C}, {"x-amz-checksum-sha1", S3_SUM_SHA1},
+	{"x-amz-checksum-sha256", S3_SUM_SHA256}};
+
+/* A checksum header of an algorithm not served (crc64nvme, ...). */
+static int unknown_checksum(const char *name, const char *value, void *payload)
+{
+	(void)value;
+	if (strncasecmp(name, "x-amz-checksum-", 15) != 0 ||
+		!strcasecmp(name, "x-amz-checksum-mode") ||
+		!strcasecmp(name, "x-amz-checksum-type"))
+		return 0;
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (!strcasecmp(name, algs[i].name))
+			return 0;
+	*(int *)payload = 1;
+	return 1;
+}
+
 /* Which x-amz-checksum-* the request carries, as a header or a trailer. */
 static int checksum_setup(struct http_req *req, const char *trailer)
 {
-	static const struct {
-		const char *name;
-		enum s3_sum sum;
-	} algs[] = {{"x-amz-checksum-crc32", S3_SUM_CRC32},
-		{"x-amz-checksum-crc32c", S3_SUM_CRC32C},
-		{"x-amz-checksum-sha256", S3_SUM_SHA256}};
 	struct s3_req *sr = req->app;
+	int unknown = 0;
 
+	http_headers_each(req, unknown_checksum, &unknown);
+	if (trailer)
+		unknown_checksum(trailer, "", &unknown);
+	if (unknown) {
+		http_error(req, 501, "NotImplemented",
+			"Only the crc32, crc32c, sha1 and sha256 checksums are supported.");
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
 		const char *v = http_header(req, algs[i].name);
 		int in_trailer = trailer && !strcasecmp(trailer, algs[i].name);
@@ -125,16 +150,16 @@ static int checksum_setup(struct http_req *req, const char *trailer)
 		snprintf(sr->sum_header, sizeof(sr->sum_header), "%s", algs[i].name);
 		if (v)
 			snprintf(sr->sum_expect, sizeof(sr->sum_expect), "%s", v);
-		if (sr->sum == S3_SUM_SHA256 &&
+		if ((sr->sum == S3_SUM_SHA1 || sr->sum == S3_SUM_SHA256) &&
 			(!(sr->sum_sha = EVP_MD_CTX_new()) ||
-				EVP_DigestInit_ex(sr->sum_sha, EVP_sha256(), NULL) != 1))
+				EVP_DigestInit_ex(sr->sum_sha,
+					sr->sum == S3_SUM_SHA1 ? EVP_sha1()
+							       : EVP_sha256(),
+					NULL) != 1)) {
+			http_error(req, 500, "InternalError", "out of memory");
 			return -1;
+		}
 		return 0;
-	}
-	if (trailer && strncasecmp(trailer, "x-amz-checksum-", 15) == 0) {
-		http_error(req, 501, "NotImplemented",
-			"Only the crc32, crc32c and sha256 checksums are supported.");
-		return -1;
 	}
 	return 0;
 }
@@ -227,9 +252,9 @@ static void checksum_value(struct s3_req *sr, char out[64])
 	uint8_t d[32];
 	unsigned int n = 32;
 
-	if (sr->sum == S3_SUM_SHA256) {
+	if (sr->sum_sha) {
 		EVP_DigestFinal_ex(sr->sum_sha, d, &n);
-		b64(out, d, 32);
+		b64(out, d, n);
 		return;
 	}
 	d[0] = (uint8_t)(sr->crc >> 24);

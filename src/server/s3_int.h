@@ -22,7 +22,7 @@
 #define S3_META_TYPE ":content-type"
 
 /* Which checksum a PUT carries (x-amz-checksum-*). */
-enum s3_sum { S3_SUM_NONE, S3_SUM_CRC32, S3_SUM_CRC32C, S3_SUM_SHA256 };
+enum s3_sum { S3_SUM_NONE, S3_SUM_CRC32, S3_SUM_CRC32C, S3_SUM_SHA1, S3_SUM_SHA256 };
 
 /* One S3 request: set up by authentication, used by the handlers. */
 struct s3_req {

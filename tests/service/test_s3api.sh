@@ -103,6 +103,16 @@ expect 412 "If-None-Match: * on an existing key"
 grep -q PreconditionFailed "$T/body" || fail "412 without PreconditionFailed"
 curl_s3 PUT /data/c/once -H 'If-Match: "00000000000000000000000000000000"' --data-binary x
 expect 412 "If-Match with another ETag on a PUT"
+for alg in CRC32 CRC32C SHA1 SHA256; do
+	run "put-object with an x-amz-checksum-$alg header" aws_ s3api put-object \
+		--bucket data --key "ck/$alg" --body "$T/src/d1/d2/deep" --checksum-algorithm "$alg"
+	grep -q "\"Checksum$alg\"" "$T/out" || fail "no Checksum$alg echoed: $(cat "$T/out")"
+done
+curl_s3 PUT /data/ck/bad -H 'x-amz-checksum-sha1: AAAAAAAAAAAAAAAAAAAAAAAAAAA=' --data-binary x
+expect 400 "a wrong x-amz-checksum-sha1"
+grep -q BadDigest "$T/body" || fail "no BadDigest"
+curl_s3 PUT /data/ck/bad -H 'x-amz-checksum-crc64nvme: AAAAAAAAAAA=' --data-binary x
+expect 501 "a checksum algorithm not served is refused, not ignored"
 curl_s3 GET /data/cp/ten -H 'Range: bytes=-100'
 expect 206 "a suffix range"
 header Content-Range 'bytes 10485660-10485759/10485760'
