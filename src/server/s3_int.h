@@ -75,6 +75,9 @@ void s3_meta_add(struct s3_meta *m, char *key, const char *value);
 atrest_meta s3_meta_of(struct s3_meta *m);
 void s3_meta_free(struct s3_meta *m);
 
+/* 0, or -1 after answering 501 for a header asking for what is not done
+ * (SSE-C/KMS, tags, object lock, a non-default storage class or ACL). */
+int s3_headers_supported(struct http_req *req);
 /* sr->name = "bucket/key", checked; 0, or -1 after answering. */
 int s3_object_name(struct http_req *req);
 /* The ETag of an object, quoted. */

@@ -78,7 +78,7 @@ void s3_upload_create(struct http_req *req)
 	int rc;
 
 	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0 ||
-		s3_meta_collect(req, &m) < 0)
+		s3_headers_supported(req) < 0 || s3_meta_collect(req, &m) < 0)
 		return;
 	am = s3_meta_of(&m);
 	rc = atrest_upload_create(&id, sr->st, sr->name, &am);

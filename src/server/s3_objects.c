@@ -111,6 +111,45 @@ int s3_meta_collect(struct http_req *req, struct s3_meta *m)
 	return -1;
 }
 
+/* A header asking for something this API does not do (SSE-C or SSE-KMS,
+ * tags, object lock, redirects, a storage class or ACL other than the
+ * default): 1. */
+static int unsupported_header(const char *name, const char *value, void *payload)
+{
+	static const char *const never[] = {"x-amz-tagging", "x-amz-object-lock-",
+		"x-amz-website-redirect-location", "x-amz-server-side-encryption-",
+		"x-amz-grant-", "x-amz-copy-source-range", NULL};
+
+	for (size_t i = 0; never[i]; i++)
+		if (!strncasecmp(name, never[i], strlen(never[i]))) {
+			*(const char **)payload = never[i];
+			return 1;
+		}
+	if ((!strcasecmp(name, "x-amz-server-side-encryption") &&
+		    strcmp(value, "AES256") != 0) ||
+		(!strcasecmp(name, "x-amz-storage-class") &&
+			strcmp(value, "STANDARD") != 0) ||
+		(!strcasecmp(name, "x-amz-acl") && strcmp(value, "private") != 0)) {
+		*(const char **)payload = name;
+		return 1;
+	}
+	return 0;
+}
+
+int s3_headers_supported(struct http_req *req)
+{
+	const char *what = NULL;
+
+	http_headers_each(req, unsupported_header, &what);
+	if (!what)
+		return 0;
+	http_error(req, 501, "NotImplemented",
+		"A header you provided implies functionality that is not implemented: "
+		"%.64s",
+		what);
+	return -1;
+}
+
 /* ---- reading ---- */
 
 static const char *meta_get(const atrest_stat_info *si, const char *key)
@@ -487,7 +526,8 @@ static void copy_object(struct http_req *req);
 
 void s3_object_put(struct http_req *req)
 {
-	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0)
+	if (s3_object_name(req) < 0 || s3_bucket_check(req) < 0 ||
+		s3_headers_supported(req) < 0)
 		return;
 	if (http_header(req, "x-amz-copy-source")) {
 		copy_object(req);

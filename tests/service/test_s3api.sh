@@ -111,6 +111,14 @@ done
 curl_s3 PUT /data/ck/bad -H 'x-amz-checksum-sha1: AAAAAAAAAAAAAAAAAAAAAAAAAAA=' --data-binary x
 expect 400 "a wrong x-amz-checksum-sha1"
 grep -q BadDigest "$T/body" || fail "no BadDigest"
+s3_expect_error NotImplemented "tags are refused, not ignored" aws_ s3api put-object \
+	--bucket data --key ck/t --body "$T/src/one" --tagging a=b
+s3_expect_error NotImplemented "SSE-KMS is refused, not ignored" aws_ s3api put-object \
+	--bucket data --key ck/t --body "$T/src/one" --server-side-encryption aws:kms
+s3_expect_error NotImplemented "another storage class is refused" aws_ s3api put-object \
+	--bucket data --key ck/t --body "$T/src/one" --storage-class GLACIER
+run "SSE-S3 (AES256) is what atrest does anyway" aws_ s3api put-object --bucket data \
+	--key ck/t --body "$T/src/one" --server-side-encryption AES256
 curl_s3 PUT /data/ck/bad -H 'x-amz-checksum-crc64nvme: AAAAAAAAAAA=' --data-binary x
 expect 501 "a checksum algorithm not served is refused, not ignored"
 curl_s3 GET /data/cp/ten -H 'Range: bytes=-100'
