@@ -153,6 +153,17 @@ pfx = [p["Prefix"] for p in j["CommonPrefixes"]]
 assert keys == ["sync/one", "sync/ten", "sync/zero"], keys
 assert pfx == ["sync/d1/"], pfx' "$T/out" || fail "delimiter listing: $(cat "$T/out")"
 ok "ListObjectsV2: Contents and CommonPrefixes"
+cp "$T/out" "$T/list.whole"
+for v in list-objects-v2 list-objects; do
+	run "$v with a delimiter, one entry a page" aws_ s3api $v --bucket data \
+		--prefix sync/ --delimiter / --page-size 1
+	/usr/bin/python3 -c 'import json,sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+k = lambda j: ([c["Key"] for c in j["Contents"]], [p["Prefix"] for p in j["CommonPrefixes"]])
+assert k(a) == k(b), (k(a), k(b))' "$T/list.whole" "$T/out" ||
+		fail "$v pages with a delimiter: $(cat "$T/out")"
+done
+ok "pages of one entry give the same keys and CommonPrefixes, each once"
 run "list-objects-v2 in pages of 2" aws_ s3api list-objects-v2 --bucket data \
 	--prefix sync/ --page-size 2
 /usr/bin/python3 -c 'import json,sys
