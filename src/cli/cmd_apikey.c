@@ -29,16 +29,16 @@ static int key_file(struct apikey_args *a, const struct cli_ctx *ctx)
 
 	if (a->file) {
 		a->path = strdup(a->file);
-		return a->path ? CLI_OK : cli_err_os(ENOMEM, "apikey");
+		return a->path ? CLI_OK : cli_err_os(ENOMEM, a->s3 ? "s3key" : "apikey");
 	}
 	snprintf(dir, sizeof(dir), "%s/.atrest", ctx->store);
 	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return cli_err_msg(3,
-			"apikey: no store at %s (create it with 'atrest init', or give "
+			"%s: no store at %s (create it with 'atrest init', or give "
 			"--file)",
-			ctx->store);
+			a->s3 ? "s3key" : "apikey", ctx->store);
 	if (asprintf(&a->path, "%s/%s", dir, a->s3 ? "s3keys" : "apikeys") < 0)
-		return cli_err_os(ENOMEM, "apikey");
+		return cli_err_os(ENOMEM, a->s3 ? "s3key" : "apikey");
 	return CLI_OK;
 }
 
@@ -116,18 +116,23 @@ static void audit_change(
 					       : cli_lib_message(rc));
 }
 
-/* A new S3 access key, its secret sealed with the store's data key. */
+/*
+ * A new S3 access key, its secret sealed with the data key of the store's
+ * default tenant (whose handle the server opens secrets with), whatever
+ * tenant the key is for.
+ */
 static int s3key_new(struct srv_apikey *e, char *secret, struct apikey_args *a,
 	const struct cli_ctx *ctx)
 {
 	atrest_recorder *rec = NULL;
+	struct cli_ctx root = *ctx;
 	atrest_store *st;
-	int rc = open_store(&st, ctx);
+	int status, rc;
 
-	if (rc < 0)
-		return cli_err_msg(rc == ATREST_EKEY || rc == ATREST_EUNAVAILABLE ? 5 : 1,
-			"s3key: cannot open the store to seal the secret: %s",
-			cli_lib_message(rc));
+	root.tenant = NULL;
+	status = cli_open_store(&st, &root, 0);
+	if (status != CLI_OK)
+		return status;
 	rc = atrest_recorder_open(&rec, st, SRV_S3KEY_NS);
 	if (rc == 0)
 		rc = srv_s3key_new(e, secret, a->tenant, a->role, a->name, rec) < 0
@@ -212,7 +217,7 @@ static int apikey_list(struct apikey_args *a, struct cli_ctx *ctx)
 	if ((status = key_file(a, ctx)) != CLI_OK)
 		return status;
 	if (srv_apikeys_load(&k, a->path, why, sizeof(why)) < 0)
-		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
+		return cli_err_msg(CLI_FAIL, "%s: %s", a->s3 ? "s3key" : "apikey", why);
 	if (!a->json)
 		printf("%-*s  %-8s  %-20s  %-20s  %s\n", a->s3 ? 20 : 16,
 			a->s3 ? "ACCESS KEY ID" : "ID", "ROLE", "TENANT", "CREATED",
@@ -254,7 +259,7 @@ static int apikey_revoke(struct apikey_args *a, struct cli_ctx *ctx, const char 
 		return status;
 	rc = srv_apikeys_revoke(a->path, id, why, sizeof(why));
 	if (rc < 0)
-		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
+		return cli_err_msg(CLI_FAIL, "%s: %s", a->s3 ? "s3key" : "apikey", why);
 	if (rc > 0)
 		return cli_err_msg(3, "%s: no key with id '%s' in %s",
 			a->s3 ? "s3key" : "apikey", id, a->path);

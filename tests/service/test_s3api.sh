@@ -25,6 +25,16 @@ grep -q "$(cat "$T/w.secret")" "$T/out" "$ATREST_STORE/.atrest/s3keys" &&
 	fail "a secret is shown by list or kept in plaintext"
 ok "s3key list shows ids, never secrets; the key file keeps them sealed"
 [ "$(stat -c %a "$ATREST_STORE/.atrest/s3keys")" = 600 ] || fail "s3keys mode"
+(unset ATREST_KEY_FILE && check_exit 5 atrest s3key create --role writer)
+ok "s3key create needs the master key (to seal the secret)"
+head -c 32 /dev/urandom >"$T/wrong.key"
+chmod 600 "$T/wrong.key"
+ATREST_KEY_FILE="$T/wrong.key" check_exit 5 atrest s3key create --role writer
+check_exit 2 atrest s3key create
+check_exit 3 atrest s3key revoke ATRAAAAAAAAAAAAAAAAA
+check_exit 0 atrest apikey list --json
+grep -q "$(cat "$T/w.id")" "$T/out" && fail "apikey list shows an S3 key"
+ok "API keys and S3 keys are listed apart"
 s3_server_start --s3-domain s3.test
 
 # ---- aws s3 ----
