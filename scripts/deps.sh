@@ -8,7 +8,7 @@ libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev python3 python3-cryptogra
 hyperfine gnuplot-nox curl wrk nginx-light procps softhsm2 opensc python3-pykmip
 swtpm swtpm-tools tpm2-tools libtss2-dev libp11-kit-dev p11-kit-modules
 python3-botocore python3-jwt prometheus python3-prometheus-client libxml2-dev
-ceph-mon ceph-osd radosgw ceph-common awscli s3cmd postgresql-15
+ceph-mon ceph-osd radosgw ceph-common awscli s3cmd rclone restic postgresql-15
 postgresql-contrib zsh dpkg-dev debhelper lintian"
 missing=""
 for p in $PKGS; do

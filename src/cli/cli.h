@@ -94,6 +94,7 @@ int cmd_upload(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_s3key(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_gen_cert(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_server(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_help(struct cli_ctx *ctx, int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
- * atrest apikey create|list|revoke: the server's API keys, through the key
- * file module of src/server (apikeys.c), which the server reads too;
- * creations and revocations go to the store's audit trail.
+ * atrest apikey|s3key create|list|revoke: the server's API keys and S3
+ * access keys, through the key file module of src/server (apikeys.c),
+ * which the server reads too; creations and revocations go to the store's
+ * audit trail.  S3 secrets are sealed with the store's keys.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 struct apikey_args {
 	const char *tenant, *name, *file;
 	int role, json;
+	int s3;     /* s3key: access keys in <store>/.atrest/s3keys */
 	char *path; /* the key file in use (allocated) */
 };
 
@@ -27,16 +29,16 @@ static int key_file(struct apikey_args *a, const struct cli_ctx *ctx)
 
 	if (a->file) {
 		a->path = strdup(a->file);
-		return a->path ? CLI_OK : cli_err_os(ENOMEM, "apikey");
+		return a->path ? CLI_OK : cli_err_os(ENOMEM, a->s3 ? "s3key" : "apikey");
 	}
 	snprintf(dir, sizeof(dir), "%s/.atrest", ctx->store);
 	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return cli_err_msg(3,
-			"apikey: no store at %s (create it with 'atrest init', or give "
+			"%s: no store at %s (create it with 'atrest init', or give "
 			"--file)",
-			ctx->store);
-	if (asprintf(&a->path, "%s/apikeys", dir) < 0)
-		return cli_err_os(ENOMEM, "apikey");
+			a->s3 ? "s3key" : "apikey", ctx->store);
+	if (asprintf(&a->path, "%s/%s", dir, a->s3 ? "s3keys" : "apikeys") < 0)
+		return cli_err_os(ENOMEM, a->s3 ? "s3key" : "apikey");
 	return CLI_OK;
 }
 
@@ -79,20 +81,26 @@ static int parse(struct apikey_args *a, struct cli_ctx *ctx, int argc, char **ar
  * principal: this user), when the store opens with the master key of the
  * environment; else a note on stderr (the key file changed anyway).
  */
-static void audit_change(
-	const struct cli_ctx *ctx, int op, const char *id, const char *tenant)
+/* The store (its default tenant) with the environment's master key. */
+static int open_store(atrest_store **st, const struct cli_ctx *ctx)
 {
-	atrest_event ev = ATREST_EVENT_INIT;
 	atrest_store_options o;
-	atrest_store *st;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
 	o.version = ATREST_STORE_OPTIONS_VERSION;
 	o.path = ctx->store;
 	rc = atrest_keyprov_from_env(&o.key, 0);
-	if (rc == 0)
-		rc = atrest_store_open(&st, &o);
+	return rc == 0 ? atrest_store_open(st, &o) : rc;
+}
+
+static void audit_change(
+	const struct cli_ctx *ctx, int op, const char *id, const char *tenant)
+{
+	atrest_event ev = ATREST_EVENT_INIT;
+	atrest_store *st;
+	int rc = open_store(&st, ctx);
+
 	if (rc == 0) {
 		ev.op = op;
 		ev.tenant = tenant;
@@ -102,16 +110,63 @@ static void audit_change(
 	}
 	if (rc < 0)
 		fprintf(stderr,
-			"atrest: note: API key %s is not in the store's audit trail: %s\n",
+			"atrest: note: key %s is not in the store's audit trail: %s\n",
 			id,
 			rc == ATREST_ENOTFOUND ? "no master key or no store"
 					       : cli_lib_message(rc));
 }
 
+/*
+ * A new S3 access key, its secret sealed with the data key of the store's
+ * default tenant (whose handle the server opens secrets with), whatever
+ * tenant the key is for.
+ */
+static int s3key_new(struct srv_apikey *e, char *secret, struct apikey_args *a,
+	const struct cli_ctx *ctx)
+{
+	atrest_recorder *rec = NULL;
+	struct cli_ctx root = *ctx;
+	atrest_store *st;
+	int status, rc;
+
+	root.tenant = NULL;
+	status = cli_open_store(&st, &root, 0);
+	if (status != CLI_OK)
+		return status;
+	rc = atrest_recorder_open(&rec, st, SRV_S3KEY_NS);
+	if (rc == 0)
+		rc = srv_s3key_new(e, secret, a->tenant, a->role, a->name, rec) < 0
+			? ATREST_ERROR
+			: 0;
+	if (rec)
+		atrest_recorder_close(rec);
+	atrest_store_close(st);
+	return rc < 0 ? cli_err_msg(CLI_FAIL, "s3key: cannot seal a new secret") : CLI_OK;
+}
+
+static void s3key_print(
+	const struct srv_apikey *e, const char *secret, const struct apikey_args *a)
+{
+	if (a->json) {
+		printf("{\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\", "
+		       "\"tenant\": ",
+			e->id, secret);
+		cli_json_str(stdout, e->tenant);
+		printf(", \"role\": \"%s\", \"name\": ", srv_role_name(e->role));
+		cli_json_str(stdout, e->name);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("S3 access key for tenant %s, role %s (the secret is shown once; it "
+	       "is kept sealed in %s):\naccess_key_id     %s\nsecret_access_key %s\n",
+		e->tenant[0] ? e->tenant : "(default)", srv_role_name(e->role), a->path,
+		e->id, secret);
+}
+
 static int apikey_create(struct apikey_args *a, struct cli_ctx *ctx)
 {
 	struct srv_apikey e;
-	char key[SRV_APIKEY_LEN + 1], why[512];
+	char key[SRV_APIKEY_LEN + SRV_S3KEY_SECRET_LEN + 1], why[512];
 	int status;
 
 	if (!a->role)
@@ -124,14 +179,19 @@ static int apikey_create(struct apikey_args *a, struct cli_ctx *ctx)
 			ctx, "--name is longer than %d bytes", SRV_APIKEY_NAME_MAX);
 	if ((status = key_file(a, ctx)) != CLI_OK)
 		return status;
-	if (srv_apikey_new(&e, key, sizeof(key), a->tenant, a->role, a->name) < 0)
+	if (a->s3 && (status = s3key_new(&e, key, a, ctx)) != CLI_OK)
+		return status;
+	if (!a->s3 &&
+		srv_apikey_new(&e, key, sizeof(key), a->tenant, a->role, a->name) < 0)
 		return cli_err_msg(CLI_FAIL, "apikey: no random bytes for a key");
 	if (srv_apikeys_add(a->path, &e, why, sizeof(why)) < 0) {
 		explicit_bzero(key, sizeof(key));
-		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
+		return cli_err_msg(CLI_FAIL, "%s: %s", a->s3 ? "s3key" : "apikey", why);
 	}
 	audit_change(ctx, ATREST_OP_APIKEY_CREATE, e.id, e.tenant);
-	if (a->json) {
+	if (a->s3)
+		s3key_print(&e, key, a);
+	else if (a->json) {
 		printf("{\"id\": \"%s\", \"key\": \"%s\", \"tenant\": ", e.id, key);
 		cli_json_str(stdout, e.tenant);
 		printf(", \"role\": \"%s\", \"name\": ", srv_role_name(e.role));
@@ -151,37 +211,41 @@ static int apikey_list(struct apikey_args *a, struct cli_ctx *ctx)
 {
 	struct srv_apikeys k;
 	char why[512], when[32];
-	size_t i;
+	size_t i, shown;
 	int status;
 
 	if ((status = key_file(a, ctx)) != CLI_OK)
 		return status;
 	if (srv_apikeys_load(&k, a->path, why, sizeof(why)) < 0)
-		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
+		return cli_err_msg(CLI_FAIL, "%s: %s", a->s3 ? "s3key" : "apikey", why);
 	if (!a->json)
-		printf("%-16s  %-8s  %-20s  %-20s  %s\n", "ID", "ROLE", "TENANT",
-			"CREATED", "NAME");
+		printf("%-*s  %-8s  %-20s  %-20s  %s\n", a->s3 ? 20 : 16,
+			a->s3 ? "ACCESS KEY ID" : "ID", "ROLE", "TENANT", "CREATED",
+			"NAME");
 	else
 		putchar('[');
-	for (i = 0; i < k.n; i++) {
+	for (i = 0, shown = 0; i < k.n; i++) {
 		const struct srv_apikey *e = &k.v[i];
 
+		if (e->s3 != a->s3)
+			continue;
 		cli_iso_time(when, e->created);
 		if (!a->json) {
-			printf("%-16s  %-8s  %-20s  %-20s  %s\n", e->id,
+			printf("%-*s  %-8s  %-20s  %-20s  %s\n", a->s3 ? 20 : 16, e->id,
 				srv_role_name(e->role), e->tenant[0] ? e->tenant : "-",
 				when, e->name);
 			continue;
 		}
-		printf("%s{\"id\": \"%s\", \"role\": \"%s\", \"tenant\": ",
-			i ? ",\n " : "\n ", e->id, srv_role_name(e->role));
+		printf("%s{\"%s\": \"%s\", \"role\": \"%s\", \"tenant\": ",
+			shown++ ? ",\n " : "\n ", a->s3 ? "access_key_id" : "id", e->id,
+			srv_role_name(e->role));
 		cli_json_str(stdout, e->tenant);
 		printf(", \"created\": \"%s\", \"name\": ", when);
 		cli_json_str(stdout, e->name);
 		putchar('}');
 	}
 	if (a->json)
-		fputs(k.n ? "\n]\n" : "]\n", stdout);
+		fputs(shown ? "\n]\n" : "]\n", stdout);
 	srv_apikeys_free(&k);
 	return CLI_OK;
 }
@@ -195,21 +259,23 @@ static int apikey_revoke(struct apikey_args *a, struct cli_ctx *ctx, const char 
 		return status;
 	rc = srv_apikeys_revoke(a->path, id, why, sizeof(why));
 	if (rc < 0)
-		return cli_err_msg(CLI_FAIL, "apikey: %s", why);
+		return cli_err_msg(CLI_FAIL, "%s: %s", a->s3 ? "s3key" : "apikey", why);
 	if (rc > 0)
-		return cli_err_msg(3, "apikey: no key with id '%s' in %s", id, a->path);
+		return cli_err_msg(3, "%s: no key with id '%s' in %s",
+			a->s3 ? "s3key" : "apikey", id, a->path);
 	audit_change(ctx, ATREST_OP_APIKEY_REVOKE, id, NULL);
-	printf("revoked API key %s\n", id);
+	printf("revoked %s %s\n", a->s3 ? "S3 access key" : "API key", id);
 	return CLI_OK;
 }
 
-int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv)
+static int key_command(struct cli_ctx *ctx, int argc, char **argv, int s3)
 {
 	struct apikey_args a;
 	const char *action;
 	int status;
 
 	status = parse(&a, ctx, argc, argv);
+	a.s3 = s3;
 	if (status == CLI_DONE)
 		return CLI_OK;
 	if (status)
@@ -230,4 +296,14 @@ int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv)
 		status = cli_usage_err(ctx, "wrong number of arguments for %s", action);
 	free(a.path);
 	return status;
+}
+
+int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return key_command(ctx, argc, argv, 0);
+}
+
+int cmd_s3key(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return key_command(ctx, argc, argv, 1);
 }

@@ -72,7 +72,11 @@ enum {
 	OPT_IDLE,
 	OPT_HEAD,
 	OPT_DRAIN,
-	OPT_THREADS
+	OPT_THREADS,
+	OPT_S3_PORT,
+	OPT_S3_KEYS,
+	OPT_S3_DOMAIN,
+	OPT_S3_REGION
 };
 
 static const struct option opts[] = {{"port", required_argument, NULL, OPT_PORT},
@@ -90,23 +94,51 @@ static const struct option opts[] = {{"port", required_argument, NULL, OPT_PORT}
 	{"header-timeout", required_argument, NULL, OPT_HEAD},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
 	{"threads", required_argument, NULL, OPT_THREADS},
+	{"s3-port", required_argument, NULL, OPT_S3_PORT},
+	{"s3-keys-file", required_argument, NULL, OPT_S3_KEYS},
+	{"s3-domain", required_argument, NULL, OPT_S3_DOMAIN},
+	{"s3-region", required_argument, NULL, OPT_S3_REGION},
 	{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+
+/* A TCP port, 0 (any free one) to 65535; 0 or a usage error status. */
+static int parse_port(struct cli_ctx *ctx, const char *arg, int *out, const char *opt)
+{
+	unsigned port = 0;
+
+	if (strcmp(arg, "0") != 0 && parse_count(arg, 65535, &port) < 0)
+		return cli_usage_err(ctx, "%s takes 0 to 65535", opt);
+	*out = (int)port;
+	return 0;
+}
+
+/* The options of the S3-compatible listener. */
+static int take_s3(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
+{
+	switch (o) {
+	case OPT_S3_PORT:
+		return parse_port(ctx, arg, &c->s3_port, "--s3-port");
+	case OPT_S3_KEYS:
+		c->s3_keys_file = arg;
+		return 0;
+	case OPT_S3_DOMAIN:
+		c->s3_domain = arg;
+		return 0;
+	case OPT_S3_REGION:
+		c->s3_region = arg;
+		return 0;
+	default:
+		return CLI_USAGE;
+	}
+}
 
 /* One option into c; 0, CLI_DONE (help shown) or a usage error status. */
 static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
 {
 	struct http_limits *l = &c->limits;
-	unsigned port;
 
 	switch (o) {
 	case OPT_PORT:
-		if (!strcmp(arg, "0"))
-			c->port = 0;
-		else if (parse_count(arg, 65535, &port) == 0)
-			c->port = (int)port;
-		else
-			return cli_usage_err(ctx, "--port takes 0 to 65535");
-		return 0;
+		return parse_port(ctx, arg, &c->port, "--port");
 	case OPT_STATE:
 		c->state_dir = arg;
 		return 0;
@@ -162,7 +194,7 @@ static int take(struct cli_ctx *ctx, struct srv_config *c, int o, char *arg)
 		cli_help(ctx->cmd);
 		return CLI_DONE;
 	default:
-		return CLI_USAGE;
+		return take_s3(ctx, c, o, arg);
 	}
 }
 

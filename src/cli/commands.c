@@ -318,6 +318,25 @@ const struct cli_cmd cli_commands[] = {
 		"  --file F      the key file (default <store>/.atrest/apikeys,\n"
 		"                mode 0600)\n"
 		"  --json        JSON output\n"},
+	{"s3key", cmd_s3key, "create, list or revoke S3 access keys of the server",
+		"s3key create [--tenant T] --role reader|writer|admin [--name N] [--json]\n"
+		"       atrest s3key list [--json]\n"
+		"       atrest s3key revoke ACCESS_KEY_ID\n\n"
+		"Access keys of the S3-compatible API of 'atrest server' (--s3-port).\n"
+		"create prints a new access key id and secret access key once (with\n"
+		"--json, one object {\"access_key_id\", \"secret_access_key\",\n"
+		"\"tenant\", \"role\", \"name\"}).  Checking a SigV4 signature needs\n"
+		"the secret, so it is kept sealed with the store's keys (under its\n"
+		"master key, which create needs), never in plaintext.  list shows the\n"
+		"keys (never the secrets); revoke removes one.  A running server\n"
+		"picks up every change within a second.\n\n"
+		"  --tenant T    the tenant the key acts for (its buckets)\n"
+		"  --role R      reader (GET, HEAD, list), writer (and PUT, DELETE,\n"
+		"                buckets) or admin\n"
+		"  --name N      a label for people, e.g. the engine using the key\n"
+		"  --file F      the key file (default <store>/.atrest/s3keys,\n"
+		"                mode 0600)\n"
+		"  --json        JSON output\n"},
 	{"gen-cert", cmd_gen_cert, "write a self-signed TLS certificate for development",
 		"gen-cert --common-name CN [--ip A]... [--dns N]... -o DIR\n\n"
 		"Write DIR/cert.pem (a self-signed ECDSA P-256 certificate valid for\n"
@@ -363,7 +382,13 @@ const struct cli_cmd cli_commands[] = {
 		"  --header-timeout S    a request head must arrive within S s (30)\n"
 		"  --drain-timeout S     SIGTERM waits S s for requests (30)\n"
 		"  --threads N           threads sealing and opening large objects,\n"
-		"                        shared by every tenant (default: CPUs)\n\n"
+		"                        shared by every tenant (default: CPUs)\n"
+		"  --s3-port P           also serve the S3-compatible API on port P\n"
+		"                        (docs/S3.md; access keys: 'atrest s3key')\n"
+		"  --s3-keys-file F      S3 key file (default DIR/.atrest/s3keys)\n"
+		"  --s3-region R         the region clients sign for (us-east-1)\n"
+		"  --s3-domain D         also take virtual-host style requests for\n"
+		"                        BUCKET.D\n\n"
 		"Exit status: 0 after SIGTERM or SIGINT, 1 error, 2 bad configuration,\n"
 		"5 master key missing, wrong or unreachable.\n"},
 #endif

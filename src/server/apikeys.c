@@ -210,16 +210,132 @@ static const char *str_of(json_t *o, const char *k)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* An S3 access key id: "ATR" and 17 of [A-Z2-7]. */
+static int s3_id_ok(const char *id)
+{
+	size_t i;
+
+	if (strlen(id) != SRV_S3KEY_ID_LEN || strncmp(id, "ATR", 3) != 0)
+		return 0;
+	for (i = 3; i < SRV_S3KEY_ID_LEN; i++)
+		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '2' && id[i] <= '7')))
+			return 0;
+	return 1;
+}
+
+int srv_s3key_new(struct srv_apikey *out, char secret[SRV_S3KEY_SECRET_LEN + 1],
+	const char *tenant, int role, const char *name, atrest_recorder *rec)
+{
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t rnd[SRV_S3KEY_ID_LEN + SRV_S3KEY_SECRET_LEN];
+	size_t i, n;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!srv_tenant_ok(tenant) || role == SRV_ROLE_NONE ||
+		strlen(name) > SRV_APIKEY_NAME_MAX || atrest_random(rnd, sizeof(rnd)) < 0)
+		goto out;
+	memcpy(out->id, "ATR", 3);
+	for (i = 3; i < SRV_S3KEY_ID_LEN; i++)
+		out->id[i] = b32[rnd[i] & 31];
+	for (i = 0; i < SRV_S3KEY_SECRET_LEN; i++) /* 6 of 8 bits: no bias */
+		secret[i] = b64[rnd[SRV_S3KEY_ID_LEN + i] & 63];
+	secret[SRV_S3KEY_SECRET_LEN] = '\0';
+	if (atrest_record_seal(rec, out->sealed, sizeof(out->sealed), &n, secret,
+		    SRV_S3KEY_SECRET_LEN, out->id, SRV_S3KEY_ID_LEN) < 0 ||
+		n != sizeof(out->sealed))
+		goto out;
+	snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->role = role;
+	out->s3 = 1;
+	out->created = (int64_t)time(NULL);
+	rc = 0;
+out:
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	if (rc < 0)
+		OPENSSL_cleanse(secret, SRV_S3KEY_SECRET_LEN + 1);
+	return rc;
+}
+
+int srv_s3key_secret(char out[SRV_S3KEY_SECRET_LEN + 1], const struct srv_apikey *e,
+	atrest_recorder *rec)
+{
+	uint8_t buf[SRV_S3KEY_SEALED_LEN]; /* the open needs room for the tag */
+	size_t n = 0;
+	int rc = -1;
+
+	if (e->s3 &&
+		atrest_record_open(rec, buf, sizeof(buf), &n, e->sealed,
+			sizeof(e->sealed), e->id, strlen(e->id)) == 0 &&
+		n == SRV_S3KEY_SECRET_LEN) {
+		memcpy(out, buf, n);
+		out[n] = '\0';
+		rc = 0;
+	} else
+		OPENSSL_cleanse(out, SRV_S3KEY_SECRET_LEN + 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+const struct srv_apikey *srv_s3keys_find(const struct srv_apikeys *k, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (k->v[i].s3 && !strcmp(k->v[i].id, id))
+			return &k->v[i];
+	return NULL;
+}
+
+/* The fields every entry has, checked and copied into e; 0 or -1. */
+static int common_parse(struct srv_apikey *e, json_t *o, const char *id)
+{
+	const char *tenant = str_of(o, "tenant"), *role = str_of(o, "role"),
+		   *name = str_of(o, "name");
+	json_t *created = json_object_get(o, "created");
+
+	if (!tenant || !srv_tenant_ok(tenant) || !role ||
+		srv_role_from_name(role) == SRV_ROLE_NONE || !name ||
+		!text_ok(name, SRV_APIKEY_NAME_MAX) || !json_is_integer(created) ||
+		json_integer_value(created) < 0)
+		return -1;
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->role = srv_role_from_name(role);
+	e->created = json_integer_value(created);
+	return 0;
+}
+
+/* An S3 key entry: the secret sealed, not hashed. */
+static int s3_entry_parse(struct srv_apikey *e, json_t *o, char *why, size_t cap)
+{
+	const char *id = str_of(o, "id"), *sealed = str_of(o, "sealed");
+
+	if (json_object_size(o) != 6 || !id || !s3_id_ok(id) || !sealed ||
+		unhex(e->sealed, sizeof(e->sealed), sealed) < 0 ||
+		common_parse(e, o, id) < 0) {
+		set_why(why, cap, "S3 key entry '%.20s' has a missing or malformed field",
+			id && text_ok(id, 20) ? id : "?");
+		return -1;
+	}
+	e->s3 = 1;
+	return 0;
+}
+
 static int entry_parse(struct srv_apikey *e, json_t *o, char *why, size_t cap)
 {
 	static const char *const fields[] = {
 		"id", "tenant", "role", "name", "created", "salt", "hash"};
-	const char *id = str_of(o, "id"), *tenant = str_of(o, "tenant"),
-		   *role = str_of(o, "role"), *name = str_of(o, "name"),
-		   *salt = str_of(o, "salt"), *hash = str_of(o, "hash");
-	json_t *created = json_object_get(o, "created");
+	const char *id = str_of(o, "id"), *salt = str_of(o, "salt"),
+		   *hash = str_of(o, "hash");
 	uint8_t idb[SRV_APIKEY_ID_LEN / 2];
 
+	if (json_is_object(o) && json_object_get(o, "sealed"))
+		return s3_entry_parse(e, o, why, cap);
 	if (!json_is_object(o) ||
 		json_object_size(o) != sizeof(fields) / sizeof(fields[0])) {
 		set_why(why, cap,
@@ -227,21 +343,13 @@ static int entry_parse(struct srv_apikey *e, json_t *o, char *why, size_t cap)
 			fields[0]);
 		return -1;
 	}
-	if (!id || unhex(idb, sizeof(idb), id) < 0 || !tenant || !srv_tenant_ok(tenant) ||
-		!role || srv_role_from_name(role) == SRV_ROLE_NONE || !name ||
-		!text_ok(name, SRV_APIKEY_NAME_MAX) || !json_is_integer(created) ||
-		json_integer_value(created) < 0 || !salt ||
+	if (!id || unhex(idb, sizeof(idb), id) < 0 || !salt ||
 		unhex(e->salt, sizeof(e->salt), salt) < 0 || !hash ||
-		unhex(e->hash, sizeof(e->hash), hash) < 0) {
+		unhex(e->hash, sizeof(e->hash), hash) < 0 || common_parse(e, o, id) < 0) {
 		set_why(why, cap, "key entry '%.16s' has a missing or malformed field",
 			id && text_ok(id, 16) ? id : "?");
 		return -1;
 	}
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
-	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->role = srv_role_from_name(role);
-	e->created = json_integer_value(created);
 	return 0;
 }
 
@@ -366,8 +474,14 @@ int srv_apikeys_load(struct srv_apikeys *out, const char *path, char *why, size_
 
 static json_t *entry_json(const struct srv_apikey *e)
 {
-	char salt[33], hash[65];
+	char salt[33], hash[65], sealed[2 * SRV_S3KEY_SEALED_LEN + 1];
 
+	if (e->s3) {
+		hex(sealed, e->sealed, sizeof(e->sealed));
+		return json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "id", e->id, "tenant",
+			e->tenant, "role", srv_role_name(e->role), "name", e->name,
+			"created", (json_int_t)e->created, "sealed", sealed);
+	}
 	hex(salt, e->salt, sizeof(e->salt));
 	hex(hash, e->hash, sizeof(e->hash));
 	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "id", e->id, "tenant",
@@ -513,7 +627,7 @@ const struct srv_apikey *srv_apikeys_check(
 		unb64url32(secret, presented + 5 + SRV_APIKEY_ID_LEN) < 0)
 		return NULL;
 	for (i = 0; i < k->n; i++)
-		if (!strcmp(k->v[i].id, id))
+		if (!k->v[i].s3 && !strcmp(k->v[i].id, id))
 			hit = &k->v[i];
 	/* The same work whether or not the id is known. */
 	if (digest(got, hit ? hit->salt : zero_salt, secret, sizeof(secret)) < 0 ||

@@ -2,7 +2,9 @@
  * API keys of the server: random keys "atr_<id>_<secret>" of which only a
  * salted SHA-256 of the secret is kept, with the key id, tenant, role and
  * a name, in a JSON file of mode 0600 (by default <store>/.atrest/apikeys).
- * Used by the server (checking, reloading) and by 'atrest apikey'.
+ * S3 access keys live in a file of the same form (<store>/.atrest/s3keys)
+ * with the secret sealed under the store's keys instead of hashed, since
+ * SigV4 needs it.  Used by the server and by 'atrest apikey' / 's3key'.
  */
 #ifndef ATREST_SERVER_APIKEYS_H
 #define ATREST_SERVER_APIKEYS_H
@@ -28,14 +30,23 @@ int srv_tenant_ok(const char *tenant);
 /* "atr_" id "_" 43 base64url characters. */
 #define SRV_APIKEY_LEN (4 + SRV_APIKEY_ID_LEN + 1 + 43)
 
+/* S3 access keys: "ATR" and 17 of [A-Z2-7]; secrets of 40 characters. */
+#define SRV_S3KEY_ID_LEN 20
+#define SRV_S3KEY_SECRET_LEN 40
+#define SRV_S3KEY_SEALED_LEN (SRV_S3KEY_SECRET_LEN + ATREST_RECORD_OVERHEAD)
+/* The recorder namespace S3 secrets are sealed in (bound in the record). */
+#define SRV_S3KEY_NS "atrest-s3-secret"
+
 struct srv_apikey {
-	char id[SRV_APIKEY_ID_LEN + 1];
+	char id[SRV_S3KEY_ID_LEN + 1];
 	char tenant[ATREST_TENANT_MAX + 1];
 	int role;
 	char name[SRV_APIKEY_NAME_MAX + 1];
 	int64_t created; /* seconds since the epoch */
 	uint8_t salt[16];
 	uint8_t hash[32]; /* SHA-256(salt || secret) */
+	int s3;           /* an S3 access key: sealed holds the secret */
+	uint8_t sealed[SRV_S3KEY_SEALED_LEN]; /* sealed with the id as AD */
 };
 
 struct srv_apikeys {
@@ -49,6 +60,19 @@ struct srv_apikeys {
  */
 int srv_apikey_new(struct srv_apikey *out, char *key, size_t cap, const char *tenant,
 	int role, const char *name);
+
+/*
+ * A new S3 access key: the entry in *out (its secret sealed by rec, a
+ * recorder of namespace SRV_S3KEY_NS), the secret in secret (shown once).
+ * 0 or -1.
+ */
+int srv_s3key_new(struct srv_apikey *out, char secret[SRV_S3KEY_SECRET_LEN + 1],
+	const char *tenant, int role, const char *name, atrest_recorder *rec);
+/* The secret of an S3 key entry, opened with rec; 0 or -1 (out wiped). */
+int srv_s3key_secret(char out[SRV_S3KEY_SECRET_LEN + 1], const struct srv_apikey *e,
+	atrest_recorder *rec);
+/* The S3 key of access key id, or NULL. */
+const struct srv_apikey *srv_s3keys_find(const struct srv_apikeys *k, const char *id);
 
 /* Parse a key file's text, strictly; 0, or -1 with the reason in why. */
 int srv_apikeys_parse(

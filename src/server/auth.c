@@ -122,6 +122,24 @@ int srv_auth_check(struct srv_auth *a, const char *token, struct http_principal 
 	return rc;
 }
 
+int srv_auth_s3(struct srv_auth *a, const char *id, atrest_recorder *rec,
+	struct http_principal *out, char *secret)
+{
+	const struct srv_apikey *k;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&a->lock);
+	if ((k = srv_s3keys_find(&a->keys, id)) != NULL) {
+		rc = srv_s3key_secret(secret, k, rec) == 0 ? 0 : -2;
+		snprintf(out->key_id, sizeof(out->key_id), "%s", k->id);
+		snprintf(out->tenant, sizeof(out->tenant), "%s", k->tenant);
+		out->role = rc == 0 ? k->role : 0;
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return rc;
+}
+
 size_t srv_auth_count(struct srv_auth *a)
 {
 	size_t n;

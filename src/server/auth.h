@@ -18,6 +18,14 @@ int srv_auth_new(struct srv_auth **out, const char *keys_file, const char *env_k
 int srv_auth_reload(struct srv_auth *a, int force);
 /* The principal a presented key stands for: 0, or -1 when it is unknown. */
 int srv_auth_check(struct srv_auth *a, const char *token, struct http_principal *out);
+/*
+ * The principal and secret of S3 access key id (an entry with a sealed
+ * secret), opened with rec (the caller serializes its use).  0; -1 when
+ * the id is unknown; -2 when its secret cannot be opened (wrong master
+ * key, damaged file).  The caller wipes secret.
+ */
+int srv_auth_s3(struct srv_auth *a, const char *id, atrest_recorder *rec,
+	struct http_principal *out, char *secret);
 /* Keys usable now (file entries, plus one for an admin key). */
 size_t srv_auth_count(struct srv_auth *a);
 void srv_auth_free(struct srv_auth *a);

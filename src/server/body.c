@@ -169,8 +169,53 @@ void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r
 	http_respond(req, status, resp);
 }
 
-/* The writer sink: every byte of the body into p->w. */
+void http_respond_ranged(struct http_req *req, atrest_reader *r, uint64_t size,
+	struct http_header_kv *extra, size_t n, const char *unsat_code)
+{
+	const char *range = http_header(req, MHD_HTTP_HEADER_RANGE);
+	uint64_t first = 0, len = size;
+	int how = HTTP_RANGE_IGNORE, rc;
+	char cr[96];
+
+	if (range && req->method == HTTP_GET)
+		how = http_range_parse(range, size, &first, &len);
+	if (how == HTTP_RANGE_UNSATISFIABLE) {
+		struct http_header_kv h = {MHD_HTTP_HEADER_CONTENT_RANGE, cr};
+
+		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+		atrest_reader_close(r);
+		http_error_with(req, 416, unsat_code, &h, 1,
+			"the range starts past the end of the object (%llu bytes)",
+			(unsigned long long)size);
+		return;
+	}
+	if (how == HTTP_RANGE_OK) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu",
+			(unsigned long long)first, (unsigned long long)(first + len - 1),
+			(unsigned long long)size);
+		extra[n].name = MHD_HTTP_HEADER_CONTENT_RANGE;
+		extra[n++].value = cr;
+		if (r && (rc = atrest_reader_range(r, first, len)) < 0) {
+			struct http_status s = http_status_of(rc);
+
+			atrest_reader_close(r);
+			http_error(req, s.status, s.code, "%s", http_public_message(rc));
+			return;
+		}
+	}
+	http_respond_reader(
+		req, how == HTTP_RANGE_OK ? 206 : 200, r, first, len, extra, n);
+}
+
+/* The writer sink: every byte of the body (decoded, when it must be) into p->w. */
 static int put_write(struct http_req *req, const void *buf, size_t len)
+{
+	struct http_put *p = req->app;
+
+	return p->decode ? p->decode(req, buf, len) : http_put_data(req, buf, len);
+}
+
+int http_put_data(struct http_req *req, const void *buf, size_t len)
 {
 	struct http_put *p = req->app;
 	int rc;

@@ -26,7 +26,16 @@ struct http_put {
 	 */
 	int (*commit_failed)(struct http_req *req, int code);
 	void (*done)(struct http_req *req);
+	/*
+	 * May be NULL: the body as sent is not the object (S3's aws-chunked
+	 * encoding); decode gets the raw bytes and passes the object's on to
+	 * http_put_data.  0, or -1 after http_fail.
+	 */
+	int (*decode)(struct http_req *req, const void *buf, size_t len);
 };
+
+/* Bytes of the object into the writer (on_data first); 0, or -1 after http_fail. */
+int http_put_data(struct http_req *req, const void *buf, size_t len);
 
 /* req->app becomes p; the body (at most limit bytes, 0: no limit) goes to p->w. */
 void http_body_to_writer(struct http_req *req, struct http_put *p, uint64_t limit);
@@ -42,6 +51,16 @@ void http_body_to_writer(struct http_req *req, struct http_put *p, uint64_t limi
  */
 void http_respond_reader(struct http_req *req, unsigned status, atrest_reader *r,
 	uint64_t first, uint64_t len, const struct http_header_kv *extra, size_t nextra);
+
+/*
+ * Serve r (an object of size bytes; NULL for a HEAD) as the request's Range
+ * header asks (GET only): 206 with Content-Range, reading only the range
+ * (the reader's one audit event records it), 200 for the whole object, or
+ * an error 416 with unsat_code and "bytes *\/SIZE".  extra (n headers) must
+ * have room for one more.  Takes r over, as http_respond_reader.
+ */
+void http_respond_ranged(struct http_req *req, atrest_reader *r, uint64_t size,
+	struct http_header_kv *extra, size_t n, const char *unsat_code);
 
 /* What a client is told for a library error (no paths, no other tenants). */
 const char *http_public_message(int code);

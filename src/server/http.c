@@ -139,6 +139,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	req->api = l->api;
 	req->start_ns = http_now_ns();
 	req->body_state = BODY_NONE;
+	req->raw_target = strdup(uri ? uri : "");
 	if (http_target_parse(&req->target, uri ? uri : "", &why) < 0)
 		snprintf(req->fail_msg, sizeof(req->fail_msg), "%s", why);
 	pthread_mutex_lock(&l->mu);
@@ -193,6 +194,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		req->bytes_out);
 	srv_principal_set(NULL);
 	http_target_free(&req->target);
+	free(req->raw_target);
 	conn_state(req, CONN_WAIT_HEAD);
 	pthread_mutex_lock(&l->mu);
 	l->busy--;

@@ -137,6 +137,7 @@ struct http_req {
 	enum http_method method;
 	const char *method_name;
 	struct http_target target;
+	char *raw_target; /* as sent (SigV4 signs it); NULL when out of memory */
 	const char *rest; /* what a prefix route's '*' matched (decoded) */
 	struct http_principal principal;
 	int64_t start_ns; /* monotonic */

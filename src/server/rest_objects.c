@@ -142,7 +142,7 @@ static int etag_listed(const char *list, const char *etag)
 struct obj_headers {
 	struct http_header_kv kv[META_MAX + 12];
 	size_t n;
-	char etag[80], modified[64], range[96], key_id[16], meta_names[META_MAX][160];
+	char etag[80], modified[64], key_id[16], meta_names[META_MAX][160];
 };
 
 static void add_header(struct obj_headers *h, const char *name, const char *value)
@@ -187,9 +187,6 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 {
 	struct obj_headers *h = malloc(sizeof(*h));
 	const char *inm = http_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
-	const char *range = http_header(req, MHD_HTTP_HEADER_RANGE);
-	uint64_t size = si->size, first = 0, len = size;
-	int how = HTTP_RANGE_IGNORE;
 
 	if (!h) {
 		atrest_reader_close(r);
@@ -207,30 +204,7 @@ static void serve(struct http_req *req, atrest_reader *r, const atrest_stat_info
 		free(h);
 		return;
 	}
-	if (range && req->method == HTTP_GET)
-		how = http_range_parse(range, size, &first, &len);
-	if (how == HTTP_RANGE_UNSATISFIABLE) {
-		snprintf(h->range, sizeof(h->range), "bytes */%llu",
-			(unsigned long long)size);
-		atrest_reader_close(r);
-		h->kv[0].name = MHD_HTTP_HEADER_CONTENT_RANGE;
-		h->kv[0].value = h->range;
-		http_error_with(req, 416, "range_not_satisfiable", h->kv, 1,
-			"the range starts past the end of the object (%llu bytes)",
-			(unsigned long long)size);
-		free(h);
-		return;
-	}
-	if (how == HTTP_RANGE_OK) {
-		snprintf(h->range, sizeof(h->range), "bytes %llu-%llu/%llu",
-			(unsigned long long)first, (unsigned long long)(first + len - 1),
-			(unsigned long long)size);
-		add_header(h, MHD_HTTP_HEADER_CONTENT_RANGE, h->range);
-		if (r && atrest_reader_range(r, first, len) < 0)
-			how = HTTP_RANGE_IGNORE; /* cannot be: parsed against size */
-	}
-	http_respond_reader(
-		req, how == HTTP_RANGE_OK ? 206 : 200, r, first, len, h->kv, h->n);
+	http_respond_ranged(req, r, si->size, h->kv, h->n, "range_not_satisfiable");
 	free(h);
 }
 

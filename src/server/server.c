@@ -19,6 +19,7 @@
 #include "events.h"
 #include "metrics.h"
 #include "rest.h"
+#include "s3.h"
 #include "server.h"
 #include "tenants.h"
 #include "tls.h"
@@ -28,6 +29,8 @@ void srv_config_defaults(struct srv_config *c)
 	memset(c, 0, sizeof(*c));
 	c->listen = "127.0.0.1";
 	c->max_object = 64ull << 30;
+	c->s3_port = -1;
+	c->s3_region = "us-east-1";
 	c->drain_timeout = 30;
 	c->limits.max_connections = 1024;
 	c->limits.max_per_ip = 0;
@@ -64,6 +67,12 @@ struct server {
 	struct srv_rest rest;
 	struct http_api api;
 	struct http_listener *listener;
+	/* The S3-compatible API, when --s3-port is given. */
+	char *s3_keys_file;
+	struct srv_auth *s3_auth;
+	struct srv_s3 s3;
+	struct http_api s3_api;
+	struct http_listener *s3_listener;
 };
 
 /* One connection thread per client: allow the descriptors they need. */
@@ -176,6 +185,44 @@ static void startup_line(struct server *s)
 		tenants == 1 ? "" : "s", state, atrest_audit_location(st),
 		srv_auth_count(s->auth), url);
 	srv_audit(ATREST_OP_SERVER, 0, NULL, NULL, "start", url);
+	if (s->s3_listener) {
+		snprintf(url, sizeof(url),
+			strchr(addr, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+			s->tls ? "https" : "http", addr,
+			http_listener_port(s->s3_listener));
+		srv_log("S3 API at %s (region %s, %zu S3 access keys)", url,
+			s->cfg->s3_region, srv_auth_count(s->s3_auth));
+		srv_audit(ATREST_OP_SERVER, 0, NULL, NULL, "start_s3", url);
+	}
+}
+
+/* The S3 listener, its keys and its API table; 0 or an exit status. */
+static int start_s3(struct server *s)
+{
+	struct http_listener_config lc;
+
+	if (s->cfg->s3_port < 0)
+		return 0;
+	if (s->cfg->s3_keys_file)
+		s->s3_keys_file = strdup(s->cfg->s3_keys_file);
+	else if (asprintf(&s->s3_keys_file, "%s/s3keys", s->lib_state) < 0)
+		s->s3_keys_file = NULL;
+	if (!s->s3_keys_file || srv_auth_new(&s->s3_auth, s->s3_keys_file, NULL) < 0)
+		return 2;
+	s->s3.tenants = s->tenants;
+	s->s3.keys = s->s3_auth;
+	s->s3.max_object = s->cfg->max_object;
+	s->s3.region = s->cfg->s3_region;
+	s->s3.domain = s->cfg->s3_domain;
+	if (srv_s3_api(&s->s3_api, &s->s3) < 0)
+		return 5;
+	memset(&lc, 0, sizeof(lc));
+	lc.addr = s->cfg->listen;
+	lc.port = (uint16_t)s->cfg->s3_port;
+	lc.tls = s->tls;
+	lc.limits = &s->cfg->limits;
+	lc.api = &s->s3_api;
+	return http_listener_start(&s->s3_listener, &lc) < 0 ? 1 : 0;
 }
 
 static int start(struct server *s)
@@ -208,6 +255,8 @@ static int start(struct server *s)
 	lc.api = &s->api;
 	if (http_listener_start(&s->listener, &lc) < 0)
 		return 1;
+	if ((rc = start_s3(s)) != 0)
+		return rc;
 	startup_line(s);
 	return 0;
 }
@@ -215,6 +264,10 @@ static int start(struct server *s)
 static void reload(struct server *s)
 {
 	srv_auth_reload(s->auth, 1);
+	if (s->s3_auth)
+		srv_auth_reload(s->s3_auth, 1);
+	if (s->s3_listener)
+		srv_s3_sweep(&s->s3);
 	if (s->tls) {
 		int ok = srv_tls_reload(s->tls) == 0;
 
@@ -237,8 +290,17 @@ static void drain(struct server *s, int sig)
 	s->rest.draining = 1;
 	http_listener_draining(s->listener);
 	http_listener_quiesce(s->listener);
-	while ((busy = http_listener_busy(s->listener)) > 0 && http_now_ns() < until) {
+	if (s->s3_listener) {
+		http_listener_draining(s->s3_listener);
+		http_listener_quiesce(s->s3_listener);
+	}
+	while ((busy = http_listener_busy(s->listener) +
+			       (s->s3_listener ? http_listener_busy(s->s3_listener)
+					       : 0)) > 0 &&
+		http_now_ns() < until) {
 		http_listener_sweep(s->listener);
+		if (s->s3_listener)
+			http_listener_sweep(s->s3_listener);
 		nanosleep(&tick, NULL);
 	}
 	if (busy)
@@ -262,15 +324,27 @@ static int serve(struct server *s, const sigset_t *set)
 			return 0;
 		}
 		http_listener_sweep(s->listener);
-		if (++n % 4 == 0)
+		if (s->s3_listener)
+			http_listener_sweep(s->s3_listener);
+		if (++n % 4 == 0) {
 			srv_auth_reload(s->auth, 0);
+			if (s->s3_auth)
+				srv_auth_reload(s->s3_auth, 0);
+		}
+		if (s->s3_listener && n % 2400 == 0) /* every 10 minutes */
+			srv_s3_sweep(&s->s3);
 	}
 }
 
 static void stop(struct server *s, int rc)
 {
 	http_listener_stop(s->listener);
+	if (s->s3_listener)
+		http_listener_stop(s->s3_listener);
 	srv_rest_cleanup(&s->rest);
+	srv_s3_cleanup(&s->s3);
+	srv_auth_free(s->s3_auth);
+	free(s->s3_keys_file);
 	if (s->listener)
 		srv_audit(ATREST_OP_SERVER, rc == 0 ? 0 : ATREST_ERROR, NULL, NULL,
 			"stop", NULL);

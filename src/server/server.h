@@ -22,6 +22,10 @@ struct srv_config {
 	unsigned drain_timeout; /* seconds SIGTERM waits for requests */
 	unsigned threads;       /* threads of the pool all handles share (0: CPUs) */
 	int allow_plaintext;
+	int s3_port;              /* the S3-compatible listener; -1: none */
+	const char *s3_keys_file; /* NULL: <state_dir>/.atrest/s3keys */
+	const char *s3_domain;    /* virtual-host style under it; NULL: none */
+	const char *s3_region;    /* the region signatures are scoped to */
 	struct http_limits limits;
 };
 

@@ -1,7 +1,8 @@
 /*
- * Fuzz target: the API-key file parser, with the properties that what it
- * accepts is valid (tenants, roles, unique ids) and that no presented key
- * made from the input matches an entry by accident.
+ * Fuzz target: the API-key file parser (API keys and S3 keys), with the
+ * properties that what it accepts is valid (tenants, roles, unique ids of
+ * the right form) and that no presented key made from the input matches an
+ * entry by accident.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,8 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < k.n; i++) {
 		if (!srv_tenant_ok(k.v[i].tenant) || k.v[i].role == SRV_ROLE_NONE ||
-			strlen(k.v[i].id) != SRV_APIKEY_ID_LEN)
+			strlen(k.v[i].id) !=
+				(k.v[i].s3 ? SRV_S3KEY_ID_LEN : SRV_APIKEY_ID_LEN))
 			abort();
+		/* An S3 key is found by its id only, and never checks as an API key. */
+		if (k.v[i].s3) {
+			if (srv_s3keys_find(&k, k.v[i].id) == NULL)
+				abort();
+			continue;
+		}
 		for (j = 0; j < i; j++)
 			if (!strcmp(k.v[i].id, k.v[j].id))
 				abort();
