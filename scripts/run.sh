@@ -1,15 +1,18 @@
 #!/bin/sh
 # 'make run': atrest server on 127.0.0.1 with a local store, a development
-# master key and an admin API key made once under a private directory
-# (mode 0700; key files 0600), then ready-to-paste curl commands.  Ctrl-C
-# stops the server cleanly (it finishes requests in flight).
-# Usage: scripts/run.sh BUILD_DIR   (ATREST_DEV_DIR, ATREST_PORT to change)
+# master key, an admin API key and an S3 access key made once under a
+# private directory (mode 0700; key files 0600), then ready-to-paste curl
+# and aws commands.  Ctrl-C stops the server cleanly (it finishes requests
+# in flight).
+# Usage: scripts/run.sh BUILD_DIR
+# (ATREST_DEV_DIR, ATREST_PORT, ATREST_S3_PORT to change)
 set -eu
 BUILD=${1:-build}
 BIN=$(cd "$BUILD" && pwd)/atrest
 [ -x "$BIN" ] || { echo "run.sh: no atrest binary in $BUILD" >&2; exit 1; }
 DEV=${ATREST_DEV_DIR:-$(cd "$BUILD" && pwd)/dev}
 PORT=${ATREST_PORT:-9000}
+S3PORT=${ATREST_S3_PORT:-9010}
 unset ATREST_KEY ATREST_PASSPHRASE ATREST_KEY_URI ATREST_OLD_KEY \
 	ATREST_OLD_KEY_FILE ATREST_OLD_PASSPHRASE ATREST_OLD_KEY_URI \
 	ATREST_ALLOW_PLAINTEXT ATREST_API_KEY
@@ -19,6 +22,7 @@ chmod 700 "$DEV"
 export ATREST_KEY_FILE="$DEV/master.key"
 export ATREST_STORE="$DEV/store"
 HDR="$DEV/admin.header"
+S3ENV="$DEV/s3.env"
 
 if [ ! -f "$ATREST_KEY_FILE" ]; then
 	"$BIN" keygen -o "$ATREST_KEY_FILE"
@@ -30,14 +34,20 @@ if [ ! -f "$HDR" ]; then
 	printf 'Authorization: Bearer %s\n' "$key" >"$HDR"
 	echo "made an admin API key; curl reads it from $HDR (mode 0600)"
 fi
+if [ ! -f "$S3ENV" ]; then
+	"$BIN" s3key create --role writer --name make-run --json |
+		sed -n 's/.*"access_key_id": *"\([^"]*\)".*"secret_access_key": *"\([^"]*\)".*/AWS_ACCESS_KEY_ID=\1\nAWS_SECRET_ACCESS_KEY=\2\nAWS_DEFAULT_REGION=us-east-1/p' >"$S3ENV"
+	grep -q AWS_SECRET_ACCESS_KEY "$S3ENV" || { rm -f "$S3ENV"; echo "run.sh: no S3 key made" >&2; exit 1; }
+	echo "made an S3 access key; the aws commands read it from $S3ENV (mode 0600)"
+fi
 
 LOG="$DEV/server.log"
 start() {
 	: >"$LOG"
-	"$BIN" server --port "$1" 2>>"$LOG" &
+	"$BIN" server --port "$1" --s3-port "$2" 2>>"$LOG" &
 	PID=$!
 	i=0
-	while ! grep -q 'listening on' "$LOG"; do
+	while ! grep -q 'listening on' "$LOG" || ! grep -q 'S3 API at' "$LOG"; do
 		if ! kill -0 "$PID" 2>/dev/null || [ $i -gt 300 ]; then
 			return 1
 		fi
@@ -45,12 +55,15 @@ start() {
 		i=$((i + 1))
 	done
 }
-if ! start "$PORT"; then
+if ! start "$PORT" "$S3PORT"; then
+	kill "$PID" 2>/dev/null || true
 	cat "$LOG" >&2
-	echo "run.sh: port $PORT is taken? trying any free port" >&2
-	start 0 || { cat "$LOG" >&2; exit 1; }
+	echo "run.sh: port $PORT or $S3PORT is taken? trying any free ports" >&2
+	start 0 0 || { cat "$LOG" >&2; exit 1; }
 fi
-URL=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$LOG" | tail -n 1)
+URL=$(sed -n 's/.*listening on \([^ ;]*\).*/\1/p' "$LOG" | tail -n 1)
+S3URL=$(sed -n 's/.*S3 API at \([^ ;]*\).*/\1/p' "$LOG" | tail -n 1)
+AWS="aws --endpoint-url $S3URL"
 stop() {
 	trap - INT TERM
 	kill -TERM "$PID" 2>/dev/null || true
@@ -76,9 +89,18 @@ atrest server is running on $URL (Ctrl-C stops it).  Try:
   curl -sS -H @$HDR $URL/metrics
   curl -sS $URL/readyz
 
+The S3-compatible API is on $S3URL (any S3 client; keys in $S3ENV):
+
+  set -a; . $S3ENV; set +a
+  $AWS s3 mb s3://demo
+  $AWS s3 cp /etc/os-release s3://demo/etc/os-release
+  $AWS s3 ls --recursive s3://demo/
+  $AWS s3 cp s3://demo/etc/os-release -
+
 On disk the objects are ciphertext: xxd $ATREST_STORE/job-42/chk-1 | head
 More keys: ATREST_STORE=$ATREST_STORE atrest apikey create --role writer
-API reference: docs/SERVER.md.  Server log:
+           ATREST_STORE=$ATREST_STORE atrest s3key create --role reader
+API reference: docs/SERVER.md and docs/S3.md.  Server log:
 EOF2
 tail -n 0 -f "$LOG" &
 TAIL=$!
