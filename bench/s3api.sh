@@ -43,8 +43,9 @@ unset AWS_CA_BUNDLE AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_
 export HOME="$T/home" AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
 mkdir -p "$HOME"
 export AWS_CONFIG_FILE="$T/aws-config"
-printf '[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 8MB\n  multipart_chunksize = 8MB\n  max_concurrent_requests = 10\n' \
-	>"$AWS_CONFIG_FILE"
+for p in default "profile atrest" "profile rgw"; do
+	printf '[%s]\nregion = us-east-1\ns3 =\n  multipart_threshold = 8MB\n  multipart_chunksize = 8MB\n  max_concurrent_requests = 10\n' "$p"
+done >"$AWS_CONFIG_FILE"
 export XDG_STATE_HOME="$T/state" ATREST_KEY_FILE="$T/key" ATREST_STORE="$T/store"
 
 # atrest: a local store, an S3 key, the server with the S3 API.
@@ -63,9 +64,14 @@ while ! grep -q 'S3 API at' "$T/server.log"; do
 done
 A_URL=$(sed -n 's/.*S3 API at \([^ ]*\).*/\1/p' "$T/server.log")
 
-# Each target as a command prefix with its own credentials.
-atrest_aws="env AWS_ACCESS_KEY_ID=$A_ID AWS_SECRET_ACCESS_KEY=$A_SECRET /usr/bin/aws --endpoint-url $A_URL"
-rgw_aws="env AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY /usr/bin/aws --endpoint-url $RGW_ENDPOINT"
+# Each target as a command prefix with its own credentials, read from a
+# private credentials file (never in a command line).
+(umask 077 && printf '[atrest]\naws_access_key_id = %s\naws_secret_access_key = %s\n[rgw]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	"$A_ID" "$A_SECRET" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$T/credentials")
+unset A_SECRET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export AWS_SHARED_CREDENTIALS_FILE="$T/credentials"
+atrest_aws="env AWS_PROFILE=atrest /usr/bin/aws --endpoint-url $A_URL"
+rgw_aws="env AWS_PROFILE=rgw /usr/bin/aws --endpoint-url $RGW_ENDPOINT"
 bucket=atrest-bench-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 $atrest_aws s3 mb "s3://$bucket" >/dev/null
 $rgw_aws s3 mb "s3://$bucket" >/dev/null
@@ -141,20 +147,4 @@ mkdir -p "$(dirname "$out")"
 /usr/bin/python3 -c 'import json,sys; json.dump(json.load(open(sys.argv[1])), open(sys.argv[2], "w"), indent=1)' \
 	"$T/result.json" "$out"
 $rgw_aws s3 rb --force "s3://$bucket" >/dev/null 2>&1 || :
-/usr/bin/python3 - "$out" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-sizes = {"4k": 4096, "1m": 1 << 20, "1g": 1 << 30}
-print("| object | operation | atrest S3 API (encrypted) | RGW (plaintext) | atrest / RGW |")
-print("| --- | --- | --- | --- | --- |")
-for s in ("4k", "1m", "1g"):
-    if "put." + s not in r["runs"]:
-        continue
-    for op in ("put", "get"):
-        a, g = (x["mean"] for x in r["runs"]["%s.%s" % (op, s)]["results"])
-        if s == "1g":
-            fa, fg = sizes[s] / a / 2**20, sizes[s] / g / 2**20
-            print("| %s | %s | %.0f MiB/s | %.0f MiB/s | %.2f |" % (s, op, fa, fg, fa / fg))
-        else:
-            print("| %s | %s | %.1f ms | %.1f ms | %.2f |" % (s, op, a * 1e3, g * 1e3, a / g))
-PY
+/usr/bin/python3 "$src/bench/s3api_table.py" "$out"
