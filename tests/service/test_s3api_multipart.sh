@@ -162,12 +162,7 @@ while [ -f "$ATREST_STORE/.s3/uploads/$swept" ] && [ $i -lt 300 ]; do
 done
 [ ! -f "$ATREST_STORE/.s3/uploads/$swept" ] || fail "the stale upload marker stayed"
 # The sweep logs its count once it has been through every tenant.
-i=0
-while ! grep -q 'upload_markers_removed=1' "$SERVER_LOG" && [ $i -lt 300 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-grep -q 'upload_markers_removed=1' "$SERVER_LOG" || fail "no sweep event"
+log_wait 'upload_markers_removed=1' || fail "no sweep event"
 ok "the sweep removed the marker of an upload aborted outside the S3 API"
 run "aws s3 rm --recursive" aws_ s3 rm --recursive s3://mpu
 run "rb" aws_ s3 rb s3://mpu

@@ -46,14 +46,13 @@ check_exit 0 atrest apikey revoke "$rid"
 check_exit 3 atrest apikey revoke "$rid"
 req_until 401 r GET /v1/checkpoints/a
 expect 401 "a revoked key is refused within seconds"
-grep -q 'event=apikeys_reload result=ok' "$SERVER_LOG" || fail "no reload logged"
+log_wait 'event=apikeys_reload result=ok' || fail "no reload logged"
 
 # A broken key file: refused, the keys in use stay.
 cp "$keys" "$T/keys.good"
 printf '{"version": 1, "keys": [' >"$keys"
 kill -HUP "$SERVER_PID"
-sleep 1.5
-grep -q 'apikeys_reload result=failed' "$SERVER_LOG" || fail "a broken key file was not reported"
+log_wait 'apikeys_reload result=failed' || fail "a broken key file was not reported"
 req w GET /v1/checkpoints/a
 expect 200 "keys in use survive a broken key file"
 cp "$T/keys.good" "$keys"

@@ -86,6 +86,17 @@ req_until() {
 }
 
 # expect STATUS DESCRIPTION: the last req answered STATUS.
+# log_wait PATTERN: until the server's log has a line matching PATTERN
+# (grep -E), 60 s at most; 1 when it never came.
+log_wait() {
+	lw_i=0
+	while ! grep -Eq "$1" "$SERVER_LOG"; do
+		[ $lw_i -lt 600 ] || return 1
+		sleep 0.1
+		lw_i=$((lw_i + 1))
+	done
+}
+
 expect() {
 	got=$(cat "$T/status")
 	if [ "$got" != "$1" ]; then
