@@ -11,6 +11,7 @@
 # (default bench/results/s3-<date>.json) and prints a markdown table.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 bin=${ATREST_BIN:-$src/build/atrest}
 bench=${ATREST_BENCH:-$(dirname "$bin")/atrest-bench}
 svc=$src/tests/service/lib
@@ -51,31 +52,6 @@ s3c="s3cmd -c $T/s3cfg --no-progress"
 "$bin" keygen -o "$T/key" >/dev/null
 "$bin" init >/dev/null
 $aws s3 ls "s3://$bucket" >/dev/null
-
-machine() {
-	printf '"date": "%s", "host": "%s", "cpus": %s, "cpu": "%s", ' "$stamp" \
-		"$(uname -n)" "$(nproc)" \
-		"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
-	printf '"load_%s": "%s", ' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)"
-}
-
-# Free what overwritten and removed objects held (RGW's memstore is RAM).
-gc() {
-	CEPH_CONF="$RGW_DIR/ceph.conf" timeout 300 radosgw-admin gc process --include-all \
-		>/dev/null 2>&1 || :
-}
-
-# hf NAME RUNS (LABEL COMMAND)...: one hyperfine run into $T/NAME.json.
-hf() {
-	n=$1
-	runs=$2
-	shift 2
-	hyperfine --warmup 1 --runs "$runs" --export-json "$T/$n.json" "$@" \
-		>"$T/$n.log" 2>&1 || {
-		cat "$T/$n.log" >&2
-		exit 1
-	}
-}
 
 # cli SIZE-NAME BYTES RUNS: the three puts, then (the server's garbage
 # collected, so that it does not run during the gets) the three gets of the

@@ -14,6 +14,7 @@
 set -eu
 SIZES=${S3API_SIZES:-4k 1m 1g}
 src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/bench/lib.sh"
 bin=${ATREST_BIN:-$src/build/atrest}
 svc=$src/tests/service/lib
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -75,29 +76,6 @@ rgw_aws="env AWS_PROFILE=rgw /usr/bin/aws --endpoint-url $RGW_ENDPOINT"
 bucket=atrest-bench-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 $atrest_aws s3 mb "s3://$bucket" >/dev/null
 $rgw_aws s3 mb "s3://$bucket" >/dev/null
-
-machine() {
-	printf '"date": "%s", "host": "%s", "cpus": %s, "cpu": "%s", ' "$stamp" \
-		"$(uname -n)" "$(nproc)" \
-		"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
-	printf '"load_%s": "%s", ' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)"
-}
-
-gc() {
-	[ -n "${RGW_DIR:-}" ] && CEPH_CONF="$RGW_DIR/ceph.conf" timeout 300 \
-		radosgw-admin gc process --include-all >/dev/null 2>&1 || :
-}
-
-hf() {
-	n=$1
-	runs=$2
-	shift 2
-	hyperfine --warmup 1 --runs "$runs" --export-json "$T/$n.json" "$@" \
-		>"$T/$n.log" 2>&1 || {
-		cat "$T/$n.log" >&2
-		exit 1
-	}
-}
 
 # one SIZE-NAME BYTES RUNS: uploads to both, then downloads from both.
 one() {

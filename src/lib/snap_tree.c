@@ -49,8 +49,8 @@ typedef struct tree {
 	unsigned flags;
 	titem *v;
 	size_t n, cap;
-	size_t *todo; /* items of the current pass */
-	size_t ntodo;
+	size_t *pass; /* items of the current pass */
+	size_t npass;
 	tunit *units;
 	size_t nunits;
 	atrest__snap_prog prog;
@@ -474,7 +474,7 @@ static int pump(tree *t, atrest__snap_dirc *dc, const titem *it, atrest__mac *ma
 static int confirm_one(void *ctx, size_t k, unsigned slot)
 {
 	tree *t = ctx;
-	titem *it = &t->v[t->todo[k]];
+	titem *it = &t->v[t->pass[k]];
 	const atrest__manifest *p = t->s->parent;
 	const atrest__snap_ent *pe = &p->ents[it->pi];
 	uint8_t hash[ATREST__SNAP_HASH_LEN], *buf = malloc(READ_BUF);
@@ -643,19 +643,19 @@ static int make_units(tree *t, unsigned slots)
 		if (t->v[i].type != ATREST__SNAP_FILE || t->v[i].act != ACT_WRITE)
 			continue;
 		if (sz >= LARGE_FILE) {
-			t->todo[k++] = i;
+			t->pass[k++] = i;
 		} else {
-			t->todo[nlarge + nsmall++] = i;
+			t->pass[nlarge + nsmall++] = i;
 			small += sz;
 		}
 	}
-	qsort_r(t->todo, nlarge, sizeof(size_t), size_desc, t);
+	qsort_r(t->pass, nlarge, sizeof(size_t), size_desc, t);
 	t->units = calloc(nlarge + nsmall + 1, sizeof(*t->units));
 	ENSURE(t->units, ATREST_ERROR, "out of memory");
 	target = small / (2 * (uint64_t)slots);
 	target = target < PACK_MIN ? PACK_MIN : target > PACK_MAXB ? PACK_MAXB : target;
 	for (k = 0; k < nlarge + nsmall; k++) {
-		size_t i = t->todo[k];
+		size_t i = t->pass[k];
 		uint64_t sz = (uint64_t)t->v[i].sb.st_size;
 		tunit *last = t->nunits ? &t->units[t->nunits - 1] : NULL;
 		if (k < nlarge || !last || last->bytes + sz > target ||
@@ -668,11 +668,11 @@ static int make_units(tree *t, unsigned slots)
 
 static int confirm_pass(tree *t)
 {
-	t->ntodo = 0;
+	t->npass = 0;
 	for (size_t i = 0; i < t->n; i++)
 		if (t->v[i].type == ATREST__SNAP_FILE && t->v[i].act == ACT_CONFIRM)
-			t->todo[t->ntodo++] = i;
-	return atrest__pool_run(atrest__store_pool(t->s->st), confirm_one, t, t->ntodo);
+			t->pass[t->npass++] = i;
+	return atrest__pool_run(atrest__store_pool(t->s->st), confirm_one, t, t->npass);
 }
 
 static int write_pass(tree *t)
@@ -730,8 +730,8 @@ static int prepare(tree *t)
 	}
 	t->prog.p.files_total = files;
 	t->prog.p.bytes_total = bytes;
-	t->todo = malloc((t->n + 1) * sizeof(*t->todo));
-	ENSURE(t->todo, ATREST_ERROR, "out of memory");
+	t->pass = malloc((t->n + 1) * sizeof(*t->pass));
+	ENSURE(t->pass, ATREST_ERROR, "out of memory");
 	return 0;
 }
 
@@ -750,7 +750,7 @@ static void tree_free(tree *t)
 	for (size_t u = 0; u < t->nunits; u++)
 		free(t->units[u].items);
 	free(t->units);
-	free(t->todo);
+	free(t->pass);
 	free(t->v);
 	if (t->root >= 0)
 		close(t->root);
